@@ -1,0 +1,225 @@
+/**
+ * Canonical JSON, record hashing and chain verification for the audit trail.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { auditRecordSchema, GENESIS_HASH } from './audit-record.js';
+
+/**
+ * Serializes `value` deterministically (RFC 8785-like canonical JSON):
+ *
+ * - object keys are sorted recursively by UTF-16 code units (`Array.prototype.sort` order);
+ * - no whitespace;
+ * - object properties whose value is `undefined`, a function or a symbol are omitted; in arrays
+ *   they become `null`;
+ * - otherwise as `JSON.stringify`: `toJSON()` is honoured (so `Date` becomes its ISO string),
+ *   boxed primitives are unwrapped, non-finite numbers become `null`, and numbers are written as
+ *   JavaScript serializes them (not the RFC 8785 / ES6 number canonicalization of other
+ *   languages, though for finite doubles the output is the same).
+ *
+ * @param value Any JSON-serializable value.
+ * @returns The canonical JSON text.
+ * @throws TypeError if `value` itself is `undefined`, a function or a symbol (nothing to
+ *   serialize), if it contains a `bigint`, or if it contains a circular reference.
+ */
+export function canonicalJson(value: unknown): string {
+  const out = serialize(value, '', new Set());
+  if (out === undefined) {
+    throw new TypeError(`canonicalJson: a top-level ${typeof value} cannot be serialized`);
+  }
+  return out;
+}
+
+function serialize(input: unknown, key: string, stack: Set<object>): string | undefined {
+  let value = input;
+  if (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'bigint') &&
+    typeof (value as { toJSON?: unknown }).toJSON === 'function'
+  ) {
+    value = (value as { toJSON: (key: string) => unknown }).toJSON(key);
+  }
+  if (value instanceof Number || value instanceof String || value instanceof Boolean) {
+    value = value.valueOf();
+  }
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      throw new TypeError('canonicalJson: a bigint cannot be serialized');
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+  }
+  if (value === null) return 'null';
+  const obj = value as object;
+  if (stack.has(obj)) throw new TypeError('canonicalJson: circular structure');
+  stack.add(obj);
+  try {
+    if (Array.isArray(obj)) {
+      const items = obj.map((item, i) => serialize(item, String(i), stack) ?? 'null');
+      return `[${items.join(',')}]`;
+    }
+    const record = obj as Record<string, unknown>;
+    const parts: string[] = [];
+    for (const k of Object.keys(record).sort()) {
+      const v = serialize(record[k], k, stack);
+      if (v !== undefined) parts.push(`${JSON.stringify(k)}:${v}`);
+    }
+    return `{${parts.join(',')}}`;
+  } finally {
+    stack.delete(obj);
+  }
+}
+
+/**
+ * Hex SHA-256 of the canonical JSON of `record` without its `hash` property.
+ *
+ * @param record A stamped record (or a parsed line); any `hash` property is ignored.
+ * @returns 64 lowercase hex characters.
+ * @throws TypeError as {@link canonicalJson}.
+ */
+export function computeRecordHash(record: object): string {
+  const { hash: _ignored, ...rest } = record as Record<string, unknown>;
+  return createHash('sha256').update(canonicalJson(rest), 'utf8').digest('hex');
+}
+
+/** Why a chain failed verification. */
+export type AuditChainFailureCode =
+  /** The line is not JSON or not a well-formed v1 audit record. */
+  | 'parse_error'
+  /** The record's `hash` does not match its content (the record was edited). */
+  | 'hash_mismatch'
+  /** `prevHash` is not the previous record's `hash` (deleted, reordered or inserted records). */
+  | 'chain_broken'
+  /** `seq` does not increase by exactly 1 from 0 although the hashes link. */
+  | 'seq_gap'
+  /** The first record's `prevHash` is not 64 zeros (the head of the chain is missing). */
+  | 'bad_genesis';
+
+/**
+ * Result of {@link verifyAuditChain}.
+ *
+ * - ok: `records` is the number of records, `lastHash` the last record's hash
+ *   ({@link GENESIS_HASH} for an empty chain). Compare `lastHash` / `records` with an external
+ *   anchor to detect truncation at the end, which a hash chain alone cannot.
+ * - not ok: `records` is the number of records that verified before the failure, `line` the
+ *   1-based line number of the offending line, `code` a stable code and `message` a short
+ *   explanation that carries hashes and sequence numbers only, never record content.
+ */
+export type AuditChainVerification =
+  | { ok: true; records: number; lastHash: string }
+  | { ok: false; records: number; line: number; code: AuditChainFailureCode; message: string };
+
+/**
+ * Verifies a hash-chained audit log given as lines (without their line terminators).
+ *
+ * For each record, in order: the line parses as a v1 record; its `hash` matches its content; the
+ * first record has `prevHash` = 64 zeros and `seq` 0; every later record has `prevHash` equal to
+ * the previous record's `hash` and `seq` one more than the previous `seq`. Stops at the first
+ * failure. Empty (whitespace-only) lines are accepted only at the end (e.g. the `''` after the
+ * final newline when a file is split on `'\n'`); an empty line followed by a record is a
+ * `parse_error`. Memory use is bounded by the longest line.
+ *
+ * @param lines The log's lines, sync or async (e.g. a `readline` interface).
+ * @returns The verification result; never rejects for a bad chain.
+ * @throws TypeError if `lines` is a string (pass lines, not text). Rejects with whatever the
+ *   iterable throws (e.g. an I/O error).
+ */
+export async function verifyAuditChain(
+  lines: Iterable<string> | AsyncIterable<string>,
+): Promise<AuditChainVerification> {
+  if (typeof lines === 'string') {
+    throw new TypeError('verifyAuditChain: pass an iterable of lines, not a string');
+  }
+  let lineNo = 0;
+  let records = 0;
+  let prevHash = GENESIS_HASH;
+  let prevSeq = -1;
+  let firstBlankLine = 0;
+  const fail = (code: AuditChainFailureCode, message: string, line = lineNo) =>
+    ({ ok: false, records, line, code, message }) as const;
+
+  for await (const line of lines) {
+    lineNo += 1;
+    if (line.trim() === '') {
+      if (firstBlankLine === 0) firstBlankLine = lineNo;
+      continue;
+    }
+    if (firstBlankLine !== 0) {
+      return fail('parse_error', 'empty line inside the chain', firstBlankLine);
+    }
+
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      // The JSON.parse message quotes the line; keep record content out of the report.
+      return fail('parse_error', 'line is not valid JSON');
+    }
+    const checked = auditRecordSchema.safeParse(parsed);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'record';
+      return fail('parse_error', `not a v1 audit record: ${where}: ${issue?.message ?? 'invalid'}`);
+    }
+    const record = checked.data;
+    // Hash the parsed object, not the schema output: unknown keys are covered by the hash too.
+    const actual = computeRecordHash(parsed as object);
+    if (actual !== record.hash) {
+      return fail(
+        'hash_mismatch',
+        `record seq ${record.seq} has hash ${record.hash} but its content hashes to ${actual}`,
+      );
+    }
+    if (records === 0) {
+      if (record.prevHash !== GENESIS_HASH) {
+        return fail(
+          'bad_genesis',
+          `first record (seq ${record.seq}) has prevHash ${record.prevHash}, expected 64 zeros`,
+        );
+      }
+    } else if (record.prevHash !== prevHash) {
+      return fail(
+        'chain_broken',
+        `record seq ${record.seq} has prevHash ${record.prevHash} but the previous record ` +
+          `(seq ${prevSeq}) has hash ${prevHash}`,
+      );
+    }
+    if (record.seq !== prevSeq + 1) {
+      return fail('seq_gap', `expected seq ${prevSeq + 1}, found ${record.seq}`);
+    }
+    prevHash = record.hash;
+    prevSeq = record.seq;
+    records += 1;
+  }
+  return { ok: true, records, lastHash: prevHash };
+}
+
+/**
+ * Verifies the audit log file at `path`, streaming it line by line (bounded memory: one line at a
+ * time). See {@link verifyAuditChain} for the checks and the result.
+ *
+ * @param path Path of a JSON Lines audit file.
+ * @throws Rejects with the `fs` error (`ENOENT`, `EACCES`, `EISDIR`, …) if the file cannot be read.
+ */
+export async function verifyAuditFile(path: string): Promise<AuditChainVerification> {
+  const handle = await open(path, 'r');
+  try {
+    const rl = handle.readLines({ encoding: 'utf8' });
+    try {
+      return await verifyAuditChain(rl);
+    } finally {
+      rl.close();
+    }
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,208 @@
+import { parseArgs } from 'node:util';
+import type { z } from 'zod';
+import { AuditLog } from './audit/index.js';
+import {
+  type CoreConfig,
+  type CredentialSource,
+  defineConfigSchema,
+  parseConfig,
+  readConfigFile,
+} from './config.js';
+import { type Credentials, loadCredentials, secretFragments } from './credentials.js';
+import { StartupError } from './errors.js';
+import { resolveStdioIdentity } from './identity.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMcpServer, serveStdio } from './mcp-server.js';
+import { createPipeline } from './pipeline.js';
+import { createMemoryRateLimiter } from './rate-limit.js';
+import { createRedactor, type Redactor } from './redaction/index.js';
+import type { CredentialScope, ToolDefinition } from './tool.js';
+
+/** What a connector's `open` receives. */
+export interface ConnectorContext<C> {
+  /** The whole parsed, frozen configuration (core keys + the connector's section). */
+  readonly config: Readonly<CoreConfig> & { readonly [key: string]: unknown };
+  /** The connector's own section. */
+  readonly settings: Readonly<C>;
+  readonly credentials: Credentials;
+  /** Values of the connector's extra boolean CLI flags. */
+  readonly flags: Readonly<Record<string, boolean>>;
+  readonly logger: Logger;
+  readonly redactor: Redactor;
+}
+
+/** What a connector's `open` returns. */
+export interface OpenedConnector<H> {
+  /** One handle per available credential scope (e.g. a connection pool per role). */
+  readonly handles: Readonly<Partial<Record<CredentialScope, H>>>;
+  /** Every tool the connector declares; the core decides which are enabled. */
+  readonly tools: readonly ToolDefinition<never, H>[];
+  /** Releases handles (pools, clients). */
+  close(): Promise<void>;
+}
+
+/**
+ * A connector: a narrow server built only on the core. It declares its configuration section,
+ * default credential sources, and tools as data; the core runs everything else.
+ */
+export interface ConnectorDefinition<C, H> {
+  /** Lower-case connector id: config key, scope prefix (`<name>:read`), tool name prefix. */
+  readonly name: string;
+  /** Executable name, for messages (e.g. `hardened-mcp-postgres`). */
+  readonly bin: string;
+  readonly version: string;
+  readonly title: string;
+  /** Names the data source in the untrusted-data fence. */
+  readonly dataSource: string;
+  readonly instructions?: string | undefined;
+  /** The connector's configuration section (strict, with defaults for every key). */
+  readonly configSection: z.ZodType<C>;
+  /** Credential sources used when the configuration names none. */
+  readonly defaultCredentials: Readonly<Partial<Record<CredentialScope, CredentialSource>>>;
+  /** Extra boolean CLI flags (e.g. `allow-privileged-role`). */
+  readonly flags?: Readonly<Record<string, { readonly description: string }>> | undefined;
+  /** Extra lines for `--help`. */
+  readonly usage?: string | undefined;
+  /**
+   * Opens upstream handles and runs startup checks.
+   * @throws StartupError with a one-line, secret-free message to refuse starting.
+   */
+  open(ctx: ConnectorContext<C>): Promise<OpenedConnector<H>>;
+}
+
+/** A started server (for tests and embedding). */
+export interface RunningServer {
+  readonly done: Promise<void>;
+}
+
+/**
+ * The bin entry point of every connector: parses `argv`, reads and validates configuration,
+ * loads credentials, opens the connector, builds the pipeline and serves stdio.
+ *
+ * Exit codes: 0 on a clean shutdown; 1 on a startup error (one line on stderr, no stack trace,
+ * no secret); 2 on a usage error.
+ */
+export async function runConnectorCli<C, H>(def: ConnectorDefinition<C, H>, argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  let fallbackRedactor: Redactor | undefined;
+  try {
+    const flagOptions = Object.fromEntries(Object.keys(def.flags ?? {}).map((f) => [f, { type: 'boolean' as const }]));
+    let args: ReturnType<typeof parseArgs>['values'];
+    try {
+      ({ values: args } = parseArgs({
+        args: [...argv],
+        strict: true,
+        allowPositionals: false,
+        options: {
+          config: { type: 'string', short: 'c' },
+          mode: { type: 'string' },
+          help: { type: 'boolean', short: 'h' },
+          version: { type: 'boolean' },
+          ...flagOptions,
+        },
+      }));
+    } catch (err) {
+      process.stderr.write(`${def.bin}: ${(err as Error).message}\n${usage(def)}`);
+      return 2;
+    }
+    if (args.help) {
+      process.stderr.write(usage(def));
+      return 0;
+    }
+    if (args.version) {
+      process.stderr.write(`${def.bin} ${def.version}\n`);
+      return 0;
+    }
+    const raw = (typeof args.config === 'string' ? await readConfigFile(args.config) : {}) as Record<string, unknown> | null;
+    if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) throw new StartupError('invalid configuration: the file must hold an object');
+    const merged = { ...(raw ?? {}) };
+    if (typeof args.mode === 'string') merged.mode = args.mode;
+    const schema = defineConfigSchema(def.name, def.configSection);
+    const config = parseConfig(schema, merged) as unknown as Readonly<CoreConfig> & Record<string, unknown>;
+    const sources = {
+      read: config.credentials.read ?? def.defaultCredentials.read,
+      write: config.credentials.write ?? def.defaultCredentials.write,
+    };
+    const credentials = await loadCredentials(sources);
+    if (!credentials.read) {
+      const where = sources.read ? ('env' in sources.read ? `set ${sources.read.env}` : `create ${sources.read.file}`) : 'configure credentials.read';
+      throw new StartupError(`no read credential: ${where}`);
+    }
+    const knownSecrets = [credentials.read, credentials.write].flatMap((s) => (s ? secretFragments(s) : []));
+    const redactor = createRedactor({ pii: config.output.redaction.pii, keyRules: config.output.redaction.keyRules, knownSecrets });
+    fallbackRedactor = redactor;
+    const logger = createLogger(config.log.level, redactor);
+    const flags = Object.fromEntries(Object.keys(def.flags ?? {}).map((f) => [f, args[f] === true]));
+    const opened = await def.open({
+      config,
+      settings: config[def.name] as C,
+      credentials,
+      flags,
+      logger,
+      redactor,
+    });
+    let audit: AuditLog;
+    try {
+      audit = await AuditLog.open({
+        sinks: { stderr: config.audit.stderr, file: config.audit.file },
+        onError: (err: unknown) => logger.error({ err }, 'audit sink failed'),
+      });
+    } catch (err) {
+      await opened.close();
+      throw err instanceof StartupError ? err : new StartupError(`cannot open the audit file ${config.audit.file ?? ''}: ${(err as Error).message}`);
+    }
+    const roles: Record<string, readonly string[]> = {
+      reader: [`${def.name}:read`],
+      writer: [`${def.name}:read`, `${def.name}:write`],
+      ...config.roles,
+    };
+    const perToolRates = Object.fromEntries(Object.entries(config.tools.settings).map(([t, s]) => [t, s.rateLimit]));
+    const pipeline = createPipeline<H>({
+      server: { name: def.bin, version: def.version },
+      dataSource: def.dataSource,
+      tools: opened.tools,
+      mode: config.mode,
+      allow: config.tools.allow,
+      toolSettings: config.tools.settings,
+      roles,
+      handles: opened.handles,
+      limits: { maxRows: config.output.maxRows, maxBytes: config.output.maxBytes },
+      redactor,
+      audit,
+      rateLimiter: createMemoryRateLimiter(config.rateLimit, perToolRates),
+      logger,
+    });
+    if (config.mode === 'read-write' && !opened.handles.write) {
+      logger.warn('mode is read-write but no write credential is configured: write tools are disabled');
+    }
+    logger.info({ mode: config.mode, tools: pipeline.enabledTools }, `${def.bin} ${def.version} ready on stdio`);
+    const server = createMcpServer({
+      info: { name: def.bin, version: def.version, title: def.title },
+      instructions: def.instructions,
+      pipeline,
+      identity: (client) => resolveStdioIdentity(config.identity, config.defaultRoles, client),
+      logger,
+    });
+    await serveStdio(server, async () => {
+      await opened.close();
+      await audit.close();
+    });
+    return 0;
+  } catch (err) {
+    const message = err instanceof StartupError ? err.message : `startup failed (${err instanceof Error ? err.name : 'error'})`;
+    const safe = fallbackRedactor ? fallbackRedactor.redactString(message).value : message;
+    process.stderr.write(`${def.bin}: ${safe}\n`);
+    return 1;
+  }
+}
+
+function usage(def: { readonly bin: string; readonly flags?: Readonly<Record<string, { readonly description: string }>> | undefined; readonly usage?: string | undefined }): string {
+  const flags = Object.entries(def.flags ?? {}).map(([f, d]) => `  --${f.padEnd(24)} ${d.description}\n`).join('');
+  return (
+    `usage: ${def.bin} [--config FILE] [--mode read-only|read-write]\n` +
+    '  --config, -c FILE           YAML or JSON configuration (unknown keys are errors)\n' +
+    '  --mode MODE                 read-only (default) or read-write\n' +
+    flags +
+    '  --help, --version\n' +
+    (def.usage ?? '')
+  );
+}

@@ -1,0 +1,51 @@
+import { userInfo } from 'node:os';
+
+/** How the call reached the server. */
+export type Transport = 'stdio' | 'http';
+
+/** The client software as it named itself in `initialize` (MCP `clientInfo`). */
+export interface ClientInfo {
+  readonly name?: string | undefined;
+  readonly version?: string | undefined;
+}
+
+/**
+ * The effective identity of one tool call: who (principal), with which roles, over which
+ * transport, from which client. Pipeline step 1.
+ */
+export interface Identity {
+  /** Stable principal id: a configured name, the OS user (stdio) or a token subject (HTTP). */
+  readonly principal: string;
+  /** Role names; each grants scopes through the configured role map. */
+  readonly roles: readonly string[];
+  /** Scopes granted directly (e.g. from an OAuth token), in addition to the roles' scopes. */
+  readonly scopes?: readonly string[] | undefined;
+  readonly transport: Transport;
+  readonly client: ClientInfo;
+}
+
+/**
+ * The stdio identity: `identity.principal`/`identity.roles` from configuration, defaulting to
+ * the OS user and the configured default roles. The OS user lookup can fail in minimal
+ * containers (no passwd entry); then the principal is `uid:<n>`.
+ */
+export function resolveStdioIdentity(
+  configured: { readonly principal?: string | undefined; readonly roles?: readonly string[] | undefined },
+  defaultRoles: readonly string[],
+  client: ClientInfo = {},
+): Identity {
+  return Object.freeze({
+    principal: configured.principal ?? osPrincipal(),
+    roles: Object.freeze([...(configured.roles ?? defaultRoles)]),
+    transport: 'stdio' as const,
+    client: Object.freeze({ ...client }),
+  });
+}
+
+function osPrincipal(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid:${process.getuid?.() ?? 'unknown'}`;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * `@hardened-mcp/core`: the security core. Every tool call of every hardened-mcp server passes
+ * one enforcement pipeline; connectors declare tools as data and never register them around it.
+ * See README.md for the pipeline and a connector author's guide.
+ */
+export {
+  APPROVAL_FORM_SCHEMA,
+  type ApprovalChannel,
+  type ApprovalResult,
+  approvalFromElicitation,
+  NO_APPROVAL_CHANNEL,
+} from './approval.js';
+export * from './audit/index.js';
+export {
+  type CoreConfig,
+  type CredentialSource,
+  coreConfigShape,
+  credentialSourceSchema,
+  deepFreeze,
+  defineConfigSchema,
+  parseConfig,
+  readConfigFile,
+  roleNameSchema,
+  scopeSchema,
+  toolNameSchema,
+} from './config.js';
+export {
+  type ConnectorContext,
+  type ConnectorDefinition,
+  type OpenedConnector,
+  runConnectorCli,
+} from './connector.js';
+export { type Credentials, loadCredentials, Secret, secretFragments } from './credentials.js';
+export {
+  ALLOW,
+  type Decision,
+  type Denial,
+  deny,
+  ErrorCode,
+  type ErrorCodeValue,
+  StartupError,
+  ToolError,
+} from './errors.js';
+export { type ClientInfo, type Identity, resolveStdioIdentity, type Transport } from './identity.js';
+export { createLogger, type Logger } from './logger.js';
+export { APPROVAL_TIMEOUT_MS, createMcpServer, type McpServerOptions, serveStdio } from './mcp-server.js';
+export { capRowsByBytes, fenceUntrusted, jsonBytes, newBoundary, renderTable } from './output.js';
+export {
+  type AuditRecorder,
+  type CallRequest,
+  type CallResponse,
+  type CallResult,
+  createPipeline,
+  type ListedTool,
+  type Pipeline,
+  type PipelineOptions,
+  TABLE_OUTPUT_SCHEMA,
+  type ToolSettings,
+} from './pipeline.js';
+export { createMemoryRateLimiter, type RateLimiter, type RateLimitRule } from './rate-limit.js';
+export * from './redaction/index.js';
+export {
+  annotationsFor,
+  type ColumnInfo,
+  type CredentialScope,
+  defineTool,
+  type ExecuteContext,
+  type OutputLimits,
+  type PolicyContext,
+  type ToolAccess,
+  type ToolAnnotations,
+  type ToolDefinition,
+  type ToolOutput,
+} from './tool.js';

@@ -1,0 +1,120 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode as JsonRpcErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+} from '@modelcontextprotocol/sdk/types.js';
+import {
+  APPROVAL_FORM_SCHEMA,
+  type ApprovalChannel,
+  type ApprovalResult,
+  approvalFromElicitation,
+} from './approval.js';
+import type { ClientInfo, Identity } from './identity.js';
+import type { Logger } from './logger.js';
+import type { Pipeline } from './pipeline.js';
+
+/** How long a human has to answer an approval request, in ms. */
+export const APPROVAL_TIMEOUT_MS = 5 * 60 * 1000;
+
+/** Options of {@link createMcpServer}. */
+export interface McpServerOptions {
+  readonly info: { readonly name: string; readonly version: string; readonly title?: string };
+  /** Shown to the model in `initialize` (MCP `instructions`). */
+  readonly instructions?: string | undefined;
+  readonly pipeline: Pipeline;
+  /** The effective identity of calls on this connection, given the client's self-description. */
+  readonly identity: (client: ClientInfo) => Identity;
+  readonly logger: Logger;
+}
+
+/**
+ * Binds the pipeline to an MCP server (SDK low-level `Server`): `tools/list` returns the
+ * enabled tools; `tools/call` runs the pipeline. Unknown and disabled tools both get the same
+ * JSON-RPC error (-32602 `Unknown tool`, MCP 2025-11-25 "Tools › Error Handling"). Tools are
+ * never registered any other way, so nothing bypasses the pipeline.
+ */
+export function createMcpServer(options: McpServerOptions): Server {
+  const server = new Server(
+    { name: options.info.name, version: options.info.version, title: options.info.title },
+    {
+      capabilities: { tools: { listChanged: false } },
+      instructions: options.instructions,
+    },
+  );
+  let identity: Identity | undefined;
+  const identityFor = () => {
+    identity ??= options.identity({ name: server.getClientVersion()?.name, version: server.getClientVersion()?.version });
+    return identity;
+  };
+  const approval: ApprovalChannel = {
+    get supported() {
+      return server.getClientCapabilities()?.elicitation !== undefined;
+    },
+    async request(message, signal): Promise<ApprovalResult> {
+      try {
+        const result = await server.elicitInput(
+          { mode: 'form', message, requestedSchema: APPROVAL_FORM_SCHEMA as never },
+          { signal, timeout: APPROVAL_TIMEOUT_MS },
+        );
+        return approvalFromElicitation(result);
+      } catch (err) {
+        options.logger.warn({ err }, 'approval request failed; treating as cancelled');
+        return 'cancelled';
+      }
+    },
+  };
+  server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: options.pipeline.listTools().map((t) => ({ ...t })) as never,
+  }));
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const response = await options.pipeline.callTool({
+      name: request.params.name,
+      arguments: request.params.arguments,
+      identity: identityFor(),
+      approval,
+      signal: extra.signal,
+    });
+    if (response.kind === 'unknown_tool') {
+      throw new McpError(JsonRpcErrorCode.InvalidParams, 'Unknown tool');
+    }
+    return response.result as never;
+  });
+  return server;
+}
+
+/**
+ * Serves MCP over stdio. stdout carries only protocol messages: `console.log`/`info`/`debug`
+ * are redirected to stderr first, so a stray call in a dependency cannot corrupt the stream.
+ * Resolves when the client closes stdin or on SIGINT/SIGTERM, after `onClose`.
+ */
+export async function serveStdio(server: Server, onClose: () => Promise<void>): Promise<void> {
+  guardStdout();
+  const transport = new StdioServerTransport();
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      try {
+        await server.close();
+      } finally {
+        await onClose();
+      }
+    })();
+    return closing;
+  };
+  await new Promise<void>((resolve, reject) => {
+    transport.onclose = () => void close().then(resolve, reject);
+    process.stdin.once('end', () => void close().then(resolve, reject));
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void close().then(resolve, reject));
+    server.connect(transport).catch(reject);
+  });
+}
+
+function guardStdout(): void {
+  const toStderr = (...args: unknown[]) => console.error(...args);
+  console.log = toStderr;
+  console.info = toStderr;
+  console.debug = toStderr;
+}

@@ -1,0 +1,883 @@
+/**
+ * Detectors for the output-redaction engine: secrets (always on) and PII (default on).
+ *
+ * Every detector works on text that the redactor has already normalized (invisible format
+ * characters stripped, NFKC applied) and reports half-open UTF-16 index ranges `[start, end)`
+ * of what must be replaced. The redactor resolves overlaps by detector priority (the order of
+ * {@link createSecretDetectors} then {@link createPiiDetectors}), so detectors never see each
+ * other's replacement markers.
+ *
+ * ReDoS policy: every regular expression here is linear in the input. There are no nested
+ * quantifiers over overlapping character classes; repetitions that are followed by a
+ * constraint are bounded (`{0,4}` etc.), and every unbounded repetition is either the last
+ * element or separated from what follows by a character it cannot consume. Start positions are
+ * pinned with look-behinds so a long run of candidate characters is tried once, not once per
+ * character. Validators (Luhn, mod-97, JSON decode) only run on regex candidates.
+ */
+
+import { Buffer } from 'node:buffer';
+
+/**
+ * Stable snake_case identifier of what was redacted; appears in the replacement marker
+ * `[REDACTED:<type>]` and as the key in audit counts.
+ *
+ * Secret ids: `known_secret`, `private_key`, `jwt`, `connection_string_password`, `bearer_token`,
+ * `basic_auth`, `aws_access_key_id`, `aws_secret_access_key`, `github_token`, `slack_token`,
+ * `slack_webhook_url`, `stripe_key`, `anthropic_api_key`, `openai_api_key`, `google_api_key`,
+ * `generic_api_key`, `password_assignment`.
+ * PII ids: `email`, `card_number`, `iban`, `us_ssn`, `uk_nino`, `phone`.
+ * Key/column rules: `column_rule`.
+ */
+export type RedactionType = string;
+
+/** Whether a detector finds secrets (always on) or personal data (switchable with `pii`). */
+export type DetectorCategory = 'secret' | 'pii';
+
+/** Cheap facts about the normalized text, computed once per string and shared by detectors. */
+export interface TextHints {
+  /** the text contains an ASCII digit 0-9 */
+  readonly hasDigit: boolean;
+  /** the text contains `@` */
+  readonly hasAt: boolean;
+  /** the text contains (case-insensitively) pass, pwd, secret, token, key, auth or bearer */
+  readonly hasKeyword: boolean;
+}
+
+/** Receives one finding: UTF-16 indices `[start, end)` into the normalized text and its type. */
+export type SpanSink = (start: number, end: number, type: RedactionType) => void;
+
+/**
+ * One detector. `minLength` (UTF-16 code units) and `applies` are the cheap pre-checks; `scan`
+ * reports every finding to the sink, left to right.
+ */
+export interface Detector {
+  /** human-readable detector name (diagnostics only) */
+  readonly name: string;
+  /** every type id this detector can report */
+  readonly types: readonly RedactionType[];
+  readonly category: DetectorCategory;
+  /** texts shorter than this (UTF-16 code units) cannot contain a finding */
+  readonly minLength: number;
+  /** cheap pre-check; `false` skips `scan` */
+  applies(text: string, hints: TextHints): boolean;
+  /** report findings */
+  scan(text: string, sink: SpanSink): void;
+}
+
+/** The replacement for a redacted item of `type`: `[REDACTED:<type>]`. */
+export function redactionMarker(type: RedactionType): string {
+  return `[REDACTED:${type}]`;
+}
+
+const MARKER_PREFIX = '[REDACTED:';
+
+/** Longest value (UTF-16 code units) read after `password=`-style keys. */
+const MAX_ASSIGNED_VALUE = 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Validators
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Luhn (mod-10) checksum of a string of ASCII digits, as specified for payment card numbers by
+ * ISO/IEC 7812-1 Annex B. Returns false for empty input or any non-digit character.
+ */
+export function isLuhnValid(digits: string): boolean {
+  if (digits.length === 0) return false;
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    const d = digits.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    if (double) {
+      const x = d * 2;
+      sum += x > 9 ? x - 9 : x;
+    } else {
+      sum += d;
+    }
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * Whether a 13–19 digit string is in the number range and length of a major card network.
+ * Ranges are those published by the networks under the ISO/IEC 7812 issuer identification
+ * scheme: Visa 4 (13/16/19), Mastercard 51–55 and 2221–2720 (16), American Express 34/37 (15),
+ * Diners Club 300–305/36/38/39 (14–19), JCB 3528–3589 (16–19), Discover 6011/644–649/65
+ * (16–19), UnionPay 62 (16–19), Maestro 50/56–58/63/67 (13–19).
+ */
+export function isCardNetworkNumber(digits: string): boolean {
+  const len = digits.length;
+  if (len < 13 || len > 19) return false;
+  const p2 = Number(digits.slice(0, 2));
+  const p3 = Number(digits.slice(0, 3));
+  const p4 = Number(digits.slice(0, 4));
+  if (digits[0] === '4') return len === 13 || len === 16 || len === 19;
+  if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return len === 16;
+  if (p2 === 34 || p2 === 37) return len === 15;
+  if ((p3 >= 300 && p3 <= 305) || p2 === 36 || p2 === 38 || p2 === 39) return len >= 14;
+  if (p4 >= 3528 && p4 <= 3589) return len >= 16;
+  if (p4 === 6011 || (p3 >= 644 && p3 <= 649) || p2 === 65 || p2 === 62) return len >= 16;
+  return p2 === 50 || (p2 >= 56 && p2 <= 58) || p2 === 63 || p2 === 67;
+}
+
+/**
+ * IBAN length per country code, from the SWIFT IBAN Registry (ISO 13616-1 registration
+ * authority), release 2024. Unknown country codes are rejected.
+ */
+const IBAN_LENGTHS: ReadonlyMap<string, number> = new Map(
+  [
+    'AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BI27 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 ',
+    'DJ27 DK18 DO28 EE20 EG29 ES24 FI18 FK18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HN28 ',
+    'HR21 HU28 IE22 IL23 IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 LY25 ',
+    'MC27 MD24 ME22 MK19 MN20 MR27 MT31 MU30 NI28 NL18 NO15 OM23 PK24 PL28 PS29 PT25 QA29 ',
+    'RO24 RS22 RU33 SA24 SC31 SD18 SE24 SI19 SK24 SM27 SO23 ST25 SV28 TL23 TN24 TR26 UA29 ',
+    'VA22 VG24 XK20 YE30',
+  ]
+    .join('')
+    .split(' ')
+    .map((e): [string, number] => [e.slice(0, 2), Number(e.slice(2))]),
+);
+
+/**
+ * ISO 13616 IBAN validation: registered country code, the registry length for that country,
+ * and the ISO 7064 MOD 97-10 check (move the first four characters to the end, map A=10 …
+ * Z=35, the number mod 97 must be 1). Spaces are ignored; letters are case-insensitive.
+ */
+export function isValidIban(iban: string): boolean {
+  const s = iban.replace(/ /g, '').toUpperCase();
+  if (!/^[A-Z]{2}\d{2}[A-Z0-9]+$/.test(s)) return false;
+  const expected = IBAN_LENGTHS.get(s.slice(0, 2));
+  if (expected === undefined || s.length !== expected) return false;
+  const rearranged = s.slice(4) + s.slice(0, 4);
+  let rem = 0;
+  for (let i = 0; i < rearranged.length; i++) {
+    const c = rearranged.charCodeAt(i);
+    // digits contribute one decimal digit, letters two (A=10 … Z=35)
+    rem = c <= 57 ? (rem * 10 + (c - 48)) % 97 : (rem * 100 + (c - 55)) % 97;
+  }
+  return rem === 1;
+}
+
+/**
+ * Whether a base64url segment (RFC 4648 §5) decodes to a JSON object with a string `alg`
+ * member, i.e. a JOSE header as required for a JWT by RFC 7519 §5 / RFC 7515 §4.1.1.
+ */
+export function isJoseHeader(segment: string): boolean {
+  if (segment.length > 8192) return false;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      !Array.isArray(parsed) &&
+      typeof (parsed as { alg?: unknown }).alg === 'string'
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `AAA-GG-SSSS` digits form an SSN the Social Security Administration can issue: area
+ * not 000, 666 or 900–999; group not 00; serial not 0000 (SSA, "Social Security Number
+ * Randomization", 2011). Input is the 9 digits without separators.
+ */
+export function isPlausibleUsSsn(digits: string): boolean {
+  if (!/^\d{9}$/.test(digits)) return false;
+  const area = digits.slice(0, 3);
+  return (
+    area !== '000' &&
+    area !== '666' &&
+    digits[0] !== '9' &&
+    digits.slice(3, 5) !== '00' &&
+    digits.slice(5) !== '0000'
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detector construction helpers
+// ---------------------------------------------------------------------------------------------
+
+interface Finding {
+  readonly start: number;
+  readonly end: number;
+  readonly type?: RedactionType;
+}
+
+/** `true` = the whole match; a Finding = that range; `null`/`false` = not a finding. */
+type Verdict = Finding | boolean | null;
+
+interface RegexDetectorSpec {
+  readonly name: string;
+  readonly type: RedactionType;
+  readonly extraTypes?: readonly RedactionType[];
+  readonly category: DetectorCategory;
+  readonly minLength: number;
+  readonly applies: (text: string, hints: TextHints) => boolean;
+  /** one or more patterns; compiled once, global flag added */
+  readonly patterns: readonly RegExp[];
+  readonly accept?: (m: RegExpExecArray, text: string) => Verdict;
+}
+
+function globalCopy(re: RegExp): RegExp {
+  return new RegExp(re.source, re.flags.includes('g') ? re.flags : `${re.flags}g`);
+}
+
+/**
+ * Runs `re` over `text`. A rejected candidate is retried one code unit later (the look-behinds
+ * keep that linear), so a valid item is not hidden behind an invalid prefix.
+ */
+function scanWith(
+  re: RegExp,
+  text: string,
+  type: RedactionType,
+  accept: ((m: RegExpExecArray, text: string) => Verdict) | undefined,
+  sink: SpanSink,
+): void {
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const verdict = accept === undefined ? true : accept(m, text);
+    if (verdict === null || verdict === false) {
+      re.lastIndex = m.index + 1;
+      continue;
+    }
+    if (verdict === true) {
+      sink(m.index, m.index + m[0].length, type);
+      if (m[0].length === 0) re.lastIndex = m.index + 1;
+    } else {
+      sink(verdict.start, verdict.end, verdict.type ?? type);
+      re.lastIndex = Math.max(verdict.end, m.index + 1);
+    }
+  }
+}
+
+function regexDetector(spec: RegexDetectorSpec): Detector {
+  const compiled = spec.patterns.map(globalCopy);
+  return {
+    name: spec.name,
+    types: [spec.type, ...(spec.extraTypes ?? [])],
+    category: spec.category,
+    minLength: spec.minLength,
+    applies: spec.applies,
+    scan(text, sink) {
+      for (const re of compiled) scanWith(re, text, spec.type, spec.accept, sink);
+    },
+  };
+}
+
+/** Range of capture group `n` of a match made with the `d` flag. */
+function groupRange(m: RegExpExecArray, n: number): Finding | null {
+  const r = m.indices?.[n];
+  return r === undefined ? null : { start: r[0], end: r[1] };
+}
+
+const VALUE_LITERALS = new Set(['null', 'true', 'false', 'undefined', 'none', 'nil']);
+
+/**
+ * Reads the value that follows a `key=` / `key: ` / `"key": ` assignment at `from`. Handles
+ * '…', "…", `…` and JSON-escaped \"…\" quoting; unquoted values end at whitespace, quotes,
+ * `,;&<>)}]` or a literal `\n`/`\r`/`\t` escape. At most {@link MAX_ASSIGNED_VALUE} code units.
+ * Unquoted JSON literals (null, true, …), all-`*` masks and existing markers are not values.
+ */
+function readAssignedValue(text: string, from: number): Finding | null {
+  let i = from;
+  while (i < from + 2 && text.charCodeAt(i) === 92 /* \ */) i++;
+  const q = text[i];
+  if (q === '"' || q === "'" || q === '`') {
+    const start = i + 1;
+    const limit = Math.min(text.length, start + MAX_ASSIGNED_VALUE);
+    let end = start;
+    while (end < limit) {
+      const c = text[end];
+      if (c === q || c === '\n' || c === '\r') break;
+      end++;
+    }
+    if (i > from) while (end > start && text.charCodeAt(end - 1) === 92) end--;
+    return acceptValue(text, start, end, true);
+  }
+  const start = from;
+  const limit = Math.min(text.length, start + MAX_ASSIGNED_VALUE);
+  let end = start;
+  while (end < limit) {
+    const c = text.charCodeAt(end);
+    if (c <= 32 || UNQUOTED_TERMINATORS.has(c)) break;
+    if (c === 92) {
+      const next = text[end + 1];
+      if (next === 'n' || next === 'r' || next === 't' || next === '"') break;
+    }
+    end++;
+  }
+  return acceptValue(text, start, end, false);
+}
+
+const UNQUOTED_TERMINATORS = new Set(
+  [...'"\'`,;&<>)}]'].map((c) => c.charCodeAt(0)).concat([0x85, 0xa0, 0x2028, 0x2029]),
+);
+
+function acceptValue(text: string, start: number, end: number, quoted: boolean): Finding | null {
+  if (end <= start) return null;
+  const value = text.slice(start, end);
+  if (value.startsWith(MARKER_PREFIX)) return null;
+  if (/^[*•]+$/.test(value)) return null;
+  if (!quoted && VALUE_LITERALS.has(value.toLowerCase())) return null;
+  return { start, end };
+}
+
+/** separator between a key and its value: `=`, `:`, `:=`, `=>`, `==`, `===`, after an optional closing quote */
+const ASSIGN_SEP = String.raw`\\{0,2}["'\x60]?[ \t]{0,4}(?::=|=>|={1,3}|:)[ \t]{0,4}`;
+
+interface AssignmentSpec {
+  readonly name: string;
+  readonly type: RedactionType;
+  readonly key: RegExp;
+  readonly minLength: number;
+  readonly applies: (text: string, hints: TextHints) => boolean;
+  /** extra check on the value text (and the matched key) */
+  readonly acceptValue?: (value: string, key: string) => boolean;
+}
+
+/** Detector for `<key><sep><value>`: the key regex is matched, then the value is read by hand. */
+function assignmentDetector(spec: AssignmentSpec): Detector {
+  const re = new RegExp(`(${spec.key.source})${ASSIGN_SEP}`, `${spec.key.flags.replace('g', '')}g`);
+  return {
+    name: spec.name,
+    types: [spec.type],
+    category: 'secret',
+    minLength: spec.minLength,
+    applies: spec.applies,
+    scan(text, sink) {
+      re.lastIndex = 0;
+      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+        const after = m.index + m[0].length;
+        const found = readAssignedValue(text, after);
+        if (
+          found !== null &&
+          (spec.acceptValue === undefined ||
+            spec.acceptValue(text.slice(found.start, found.end), m[1] ?? ''))
+        ) {
+          sink(found.start, found.end, spec.type);
+          re.lastIndex = Math.max(found.end, after);
+        } else {
+          re.lastIndex = Math.max(after, m.index + 1);
+        }
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secret detectors (always on)
+// ---------------------------------------------------------------------------------------------
+
+/** Source of the exact secret values a redactor knows about (longest first). */
+export interface KnownSecretSource {
+  /** normalized secret values, sorted longest first */
+  values(): readonly string[];
+}
+
+/**
+ * `known_secret`: every exact occurrence of a secret the process holds (e.g. loaded
+ * credentials). Plain `indexOf` scan, longest secret first so it wins over its substrings.
+ */
+export function createKnownSecretDetector(source: KnownSecretSource): Detector {
+  return {
+    name: 'known secrets',
+    types: ['known_secret'],
+    category: 'secret',
+    minLength: 8,
+    applies: () => source.values().length > 0,
+    scan(text, sink) {
+      for (const secret of source.values()) {
+        for (let i = text.indexOf(secret); i !== -1; i = text.indexOf(secret, i + secret.length)) {
+          sink(i, i + secret.length, 'known_secret');
+        }
+      }
+    },
+  };
+}
+
+/**
+ * `private_key`: PEM-encoded private keys (RFC 7468 §2 encapsulation boundaries; labels such as
+ * PRIVATE KEY, RSA/EC/DSA/OPENSSH/ENCRYPTED PRIVATE KEY, PGP PRIVATE KEY BLOCK per RFC 4880
+ * §6.2). The whole block from BEGIN to END is redacted; a BEGIN without an END (truncated
+ * output) is redacted to the end of the text. One forward pass per block, no backtracking.
+ */
+function privateKeyDetector(): Detector {
+  const begin = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/g;
+  const end = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/g;
+  return {
+    name: 'PEM private key',
+    types: ['private_key'],
+    category: 'secret',
+    minLength: 40,
+    applies: (text) => text.includes('PRIVATE KEY'),
+    scan(text, sink) {
+      begin.lastIndex = 0;
+      for (let b = begin.exec(text); b !== null; b = begin.exec(text)) {
+        end.lastIndex = b.index + b[0].length;
+        const e = end.exec(text);
+        const stop = e === null ? text.length : e.index + e[0].length;
+        sink(b.index, stop, 'private_key');
+        if (e === null) return;
+        begin.lastIndex = stop;
+      }
+    },
+  };
+}
+
+/** Builds every always-on secret detector, in priority order (after `known_secret`). */
+export function createSecretDetectors(): Detector[] {
+  return [
+    privateKeyDetector(),
+
+    // JWT (RFC 7519 §3, JWS compact serialization RFC 7515 §7.1; JWE RFC 7516 §7.1 has five
+    // parts and may have an empty second part): base64url header starting `eyJ` (`{"`) that
+    // decodes to a JSON object with "alg".
+    regexDetector({
+      name: 'JWT',
+      type: 'jwt',
+      category: 'secret',
+      minLength: 16,
+      applies: (text) => text.includes('eyJ'),
+      patterns: [
+        /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+){0,2}/,
+      ],
+      accept: (m) => m[0].length >= 16 && isJoseHeader(m[1] ?? ''),
+    }),
+
+    // URL userinfo password (RFC 3986 §3.2.1): scheme://user:PASSWORD@host — only PASSWORD is
+    // replaced, scheme, user and host stay readable.
+    regexDetector({
+      name: 'connection string password',
+      type: 'connection_string_password',
+      category: 'secret',
+      minLength: 8,
+      applies: (text, hints) => hints.hasAt && text.includes('://'),
+      patterns: [
+        /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,31}:\/\/[^\s:@/?#[\]"'<>]{0,256}:([^\s@/?#"'<>]{1,512})@(?=[^\s@/?#"'<>])/d,
+      ],
+      accept: (m) => {
+        const pw = m[1] ?? '';
+        if (pw.startsWith(MARKER_PREFIX) || /^\*+$/.test(pw)) return null;
+        return groupRange(m, 1);
+      },
+    }),
+
+    // AWS access key ids (AWS IAM "Unique identifiers": AKIA long-term, ASIA STS temporary,
+    // ABIA/ACCA service-specific): prefix + 16 upper-case alphanumerics.
+    regexDetector({
+      name: 'AWS access key id',
+      type: 'aws_access_key_id',
+      category: 'secret',
+      minLength: 20,
+      applies: () => true,
+      patterns: [/(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])/],
+    }),
+
+    // aws_secret_access_key = <value> / "SecretAccessKey": "<value>" (AWS CLI config and STS
+    // response field names); the value is redacted whatever its shape.
+    assignmentDetector({
+      name: 'AWS secret access key',
+      type: 'aws_secret_access_key',
+      minLength: 20,
+      applies: (_text, hints) => hints.hasKeyword,
+      key: /(?<![A-Za-z0-9])(?:aws[_-]?)?secret[_-]?access[_-]?key(?![A-Za-z0-9_-])/i,
+    }),
+
+    // GitHub tokens ("Behind GitHub's new authentication token formats", 2021): ghp_/gho_/ghu_/
+    // ghs_/ghr_ + 36+ base62, fine-grained github_pat_ + 22+ [A-Za-z0-9_].
+    regexDetector({
+      name: 'GitHub token',
+      type: 'github_token',
+      category: 'secret',
+      minLength: 33,
+      applies: (text) => text.includes('gh'),
+      patterns: [/(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/],
+    }),
+
+    // Slack tokens (Slack API "Token types"): xoxb- bot, xoxp- user, xoxa-/xoxr- legacy
+    // app/refresh, xoxe-/xoxs-, xapp- app-level; and incoming-webhook URLs.
+    regexDetector({
+      name: 'Slack token',
+      type: 'slack_token',
+      extraTypes: ['slack_webhook_url'],
+      category: 'secret',
+      minLength: 15,
+      applies: (text) =>
+        text.includes('xox') || text.includes('xapp-') || text.includes('hooks.slack.com'),
+      patterns: [
+        /(?<![A-Za-z0-9_-])(?:xox[abeprs]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,})/,
+        /https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{16,}/,
+      ],
+      accept: (m) =>
+        m[0].startsWith('https:')
+          ? { start: m.index, end: m.index + m[0].length, type: 'slack_webhook_url' }
+          : true,
+    }),
+
+    // Stripe secret and restricted keys (Stripe docs "API keys"): sk_live_/rk_live_ and the
+    // _test_ variants.
+    regexDetector({
+      name: 'Stripe key',
+      type: 'stripe_key',
+      category: 'secret',
+      minLength: 18,
+      applies: (text) => text.includes('_live_') || text.includes('_test_'),
+      patterns: [/(?<![A-Za-z0-9_])[sr]k_(?:live|test)_[A-Za-z0-9]{10,}/],
+    }),
+
+    // Anthropic API keys (sk-ant-api03-…, sk-ant-admin01-…).
+    regexDetector({
+      name: 'Anthropic API key',
+      type: 'anthropic_api_key',
+      category: 'secret',
+      minLength: 27,
+      applies: (text) => text.includes('sk-ant-'),
+      patterns: [/(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,}/],
+    }),
+
+    // OpenAI-style keys: sk-…, sk-proj-…, sk-svcacct-…; 20+ characters that mix letters and
+    // digits (so words such as "sk-learn-compatible" are not keys).
+    regexDetector({
+      name: 'OpenAI-style API key',
+      type: 'openai_api_key',
+      category: 'secret',
+      minLength: 23,
+      applies: (text) => text.includes('sk-'),
+      patterns: [/(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,}/],
+      accept: (m) => /\d/.test(m[0]) && /[A-Za-z].*[A-Za-z]/.test(m[0].slice(3)),
+    }),
+
+    // Google API keys: AIza + 35 [0-9A-Za-z_-] (39 characters in total).
+    regexDetector({
+      name: 'Google API key',
+      type: 'google_api_key',
+      category: 'secret',
+      minLength: 39,
+      applies: (text) => text.includes('AIza'),
+      patterns: [/(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])/],
+    }),
+
+    // HTTP credentials (RFC 9110 §11.6.2 Authorization; RFC 6750 Bearer; RFC 7617 Basic):
+    // `Authorization: Bearer|Token|Basic <credentials>`, and a bare `Bearer <token>` whose token
+    // is 16+ characters with letters and digits. Only the credentials are replaced.
+    regexDetector({
+      name: 'Authorization credentials',
+      type: 'bearer_token',
+      extraTypes: ['basic_auth'],
+      category: 'secret',
+      minLength: 12,
+      applies: (_text, hints) => hints.hasKeyword,
+      patterns: [
+        /(?<![A-Za-z0-9])(?:proxy-)?authorization\\{0,2}["'`]?[ \t]{0,4}[:=][ \t]{0,4}\\{0,2}["'`]?[ \t]{0,4}(bearer|token|basic)[ \t]{1,4}([A-Za-z0-9._~+/-]+=*)/di,
+        /(?<![A-Za-z0-9])bearer[ \t]{1,4}([A-Za-z0-9._~+/-]{16,}=*)/di,
+      ],
+      accept: (m) => {
+        const scheme = m.length > 2 ? (m[1] ?? '').toLowerCase() : 'bearer';
+        const group = m.length > 2 ? 2 : 1;
+        const token = m[group] ?? '';
+        if (m.length <= 2 && !(/\d/.test(token) && /[A-Za-z]/.test(token))) return null;
+        const range = groupRange(m, group);
+        if (range === null) return null;
+        return { ...range, type: scheme === 'basic' ? 'basic_auth' : 'bearer_token' };
+      },
+    }),
+
+    // Named API credentials: api_key / x-api-key / client_secret / secret_key / access_token /
+    // auth_token / refresh_token / session_token / private_token, and bare `token` / `secret`
+    // (not page_token etc.), followed by `=`/`:` and a value of 8+ visible ASCII characters.
+    assignmentDetector({
+      name: 'generic API key',
+      type: 'generic_api_key',
+      minLength: 12,
+      applies: (_text, hints) => hints.hasKeyword,
+      key: /(?:(?<![A-Za-z0-9])(?:x[_-]?)?(?:api[_-]?(?:key|secret|token)|apikey|client[_-]?secret|secret[_-]?key|(?:access|auth|refresh|session|private)[_-]?token)|(?<![A-Za-z0-9_.-])(?:secret|token))(?![A-Za-z0-9_-])/i,
+      acceptValue: (value) => /^[\x21-\x7e]{8,}$/.test(value),
+    }),
+
+    // Password assignments: password= / passwd: / passphrase / pwd / *_pass, in env files,
+    // query strings, ODBC/ADO connection strings (`Pwd=…;`) and JSON (`"password": "…"`);
+    // also camelCase (dbPassword), run-together (PGPASSWORD) and *_hash/*_confirmation variants. `PWD=/home/…` (the
+    // POSIX working-directory variable) is not a password.
+    assignmentDetector({
+      name: 'password assignment',
+      type: 'password_assignment',
+      minLength: 5,
+      applies: (_text, hints) => hints.hasKeyword,
+      key: /(?:(?<![A-Za-z0-9])(?:[Pp]ass(?:word|wd|phrase)|PASS(?:WORD|WD|PHRASE)|[Pp]wd|PWD)|(?<=[a-z0-9])(?:Pass(?:word|wd|phrase)|Pwd|password|passwd)|(?<=[A-Z0-9])(?:PASSWORD|PASSWD)|(?<=[A-Za-z0-9][_-])(?:[Pp]ass|PASS))(?:[_-]?(?:[Hh]ash|HASH|[Dd]igest|DIGEST|[Cc]onfirm(?:ation)?|CONFIRM(?:ATION)?))?(?![A-Za-z0-9_])/,
+      acceptValue: (value, key) =>
+        !(key.toLowerCase() === 'pwd' && (value.startsWith('/') || value.startsWith('~'))),
+    }),
+
+    // XML/HTML password elements: <password>…</password> (also passwd, pwd, ns:password).
+    regexDetector({
+      name: 'password element',
+      type: 'password_assignment',
+      category: 'secret',
+      minLength: 12,
+      applies: (_text, hints) => hints.hasKeyword,
+      patterns: [
+        /<(?:[A-Za-z0-9_-]{1,32}:)?(?:[Pp]ass(?:word|wd)|PASS(?:WORD|WD)|[Pp]wd|PWD)>([^<]{1,1024})<\//d,
+      ],
+      accept: (m) => ((m[1] ?? '').startsWith(MARKER_PREFIX) ? null : groupRange(m, 1)),
+    }),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// PII detectors (default on)
+// ---------------------------------------------------------------------------------------------
+
+/** digit-group separators accepted in phone numbers: space, dot, hyphen and U+2010–U+2015 dashes */
+const PHONE_SEP = String.raw`[ .\-\u2010-\u2015]`;
+const NOT_WORD_BEFORE = String.raw`(?<![\p{L}\p{N}_])`;
+const NOT_WORD_AFTER = String.raw`(?![\p{L}\p{N}_])`;
+
+interface PhoneGroup {
+  /** separator text before this group ('' for the first) */
+  readonly sep: string;
+  readonly digits: string;
+  readonly paren: boolean;
+  /** end index of the group within the match */
+  readonly end: number;
+}
+
+function phoneGroups(s: string): PhoneGroup[] {
+  const groups: PhoneGroup[] = [];
+  const re = /(\D*?)(\((\d+)\)|\d+)/g;
+  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+    const paren = m[3] !== undefined;
+    groups.push({
+      sep: m[1] ?? '',
+      digits: paren ? (m[3] ?? '') : (m[2] ?? ''),
+      paren,
+      end: m.index + m[0].length,
+    });
+  }
+  return groups;
+}
+
+/**
+ * International number (ITU-T E.123 / E.164): `+CC` then digit groups separated by one space,
+ * dot or dash, at most one parenthesized group such as `(12)` or trunk `(0)`. Accepted when
+ * it has 8–15 digits (E.164 maximum; 11 for +1 NANP; a `(0)` trunk prefix is not counted),
+ * 10+ digits if written without separators, at most one one-digit group after the country code,
+ * a last group of 2+ digits, and not a decimal like `+1234.5678`. Extra trailing groups (e.g.
+ * a year after the number) are dropped rather than rejecting the number.
+ */
+function acceptInternationalPhone(m: RegExpExecArray): Verdict {
+  if (m[0].length < 9) return null;
+  const groups = phoneGroups(m[0]);
+  const countDigits = (gs: readonly PhoneGroup[]): number =>
+    gs.reduce((n, g) => n + (g.paren && /^0+$/.test(g.digits) ? 0 : g.digits.length), 0);
+  const first = groups[0];
+  if (first === undefined) return null;
+  const max = groups.length > 1 && first.digits === '1' ? 11 : 15;
+  while (groups.length > 1 && countDigits(groups) > max) groups.pop();
+  const digits = countDigits(groups);
+  if (digits < 8 || digits > 15) return null;
+  const rest = groups.slice(1);
+  const last = groups[groups.length - 1];
+  if (last === undefined) return null;
+  if (rest.length === 0 && digits < 10) return null;
+  if (rest.length > 0 && last.digits.length < 2) return null;
+  if (rest.filter((g) => g.paren).length > 1) return null;
+  if (rest.filter((g) => !g.paren && g.digits.length === 1).length > 1) return null;
+  const dots = rest.filter((g) => g.sep.includes('.')).length;
+  if (dots > 0 && (dots < 2 || rest.some((g) => !g.sep.includes('.') && !g.paren))) return null;
+  return { start: m.index, end: m.index + last.end };
+}
+
+/** National `(area) local` number, e.g. `(555) 123-4567`, `(12) 3923-5555`: 8–12 digits. */
+function acceptParenPhone(m: RegExpExecArray): Verdict {
+  const groups = phoneGroups(m[0]);
+  const digits = groups.reduce((n, g) => n + g.digits.length, 0);
+  const last = groups[groups.length - 1];
+  if (digits < 8 || digits > 12 || last === undefined || last.digits.length < 3) return null;
+  return true;
+}
+
+/**
+ * Payment card candidate (the regex already fixed the shape: 13–19 contiguous digits or the
+ * printed groupings 4-4-4-1..4, 4-4-4-4-3, 4-6-4 and 4-6-5 with one consistent space/hyphen
+ * separator): network range/length check, then the Luhn checksum (ISO/IEC 7812-1).
+ */
+function acceptCard(m: RegExpExecArray): Verdict {
+  const first = m[0].charCodeAt(0);
+  if (first < 50 /* 2 */ || first > 54 /* 6 */) return null;
+  const digits = m[0].replace(/\D/g, '');
+  return isCardNetworkNumber(digits) && isLuhnValid(digits);
+}
+
+/**
+ * IBAN candidate, electronic (no spaces) or print format (groups of four separated by single
+ * spaces, ISO 13616-1 §5.1). The registry length for the country code decides where the IBAN
+ * ends (so trailing groups such as a currency code are left alone); it must end on a group
+ * boundary and pass {@link isValidIban}.
+ */
+function acceptIban(m: RegExpExecArray): Verdict {
+  const s = m[0];
+  const length = IBAN_LENGTHS.get(s.slice(0, 2).toUpperCase());
+  if (length === undefined) return null;
+  let seen = 0;
+  let end = 0;
+  while (end < s.length && seen < length) {
+    if (s[end] !== ' ') seen++;
+    end++;
+  }
+  if (seen < length || (end < s.length && s[end] !== ' ')) return null;
+  return isValidIban(s.slice(0, end)) ? { start: m.index, end: m.index + end } : null;
+}
+
+/** Builds the PII detectors, in priority order. */
+export function createPiiDetectors(): Detector[] {
+  return [
+    // E-mail addresses (RFC 5322 §3.4.1 addr-spec, dot-atom form; internationalized per RFC
+    // 6531): local part, @, 1–8 dot-separated DNS labels (RFC 1035, ≤63 chars) and an alphabetic
+    // or punycode TLD. Excludes retina asset names like icon@2x.png, `git@host:` remotes and
+    // URL userinfo (`https://user@host`).
+    regexDetector({
+      name: 'e-mail address',
+      type: 'email',
+      category: 'pii',
+      minLength: 6,
+      applies: (_text, hints) => hints.hasAt,
+      patterns: [
+        /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]+@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}(?:\p{L}{2,24}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}_-])/u,
+      ],
+      accept: (m, text) => {
+        const at = m[0].indexOf('@');
+        const local = m[0].slice(0, at);
+        const domain = m[0].slice(at + 1);
+        if (/^\d+(?:\.\d+)?x\.(?:png|jpe?g|gif|webp|svg|avif)$/i.test(domain)) return null;
+        if (local === 'git' && text[m.index + m[0].length] === ':') return null;
+        // URL userinfo (scheme://user@host) names an account on that host, not a mailbox
+        return !text.startsWith('://', m.index - 3);
+      },
+    }),
+
+    // Payment card numbers: see acceptCard. Not embedded in a longer number, a decimal or a
+    // +phone number.
+    regexDetector({
+      name: 'payment card number',
+      type: 'card_number',
+      category: 'pii',
+      minLength: 13,
+      applies: (_text, hints) => hints.hasDigit,
+      patterns: [
+        /(?<![\p{L}\p{N}_.+-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{4,5})(?![\p{L}\p{N}_]|[.-]\d)/u,
+      ],
+      accept: acceptCard,
+    }),
+
+    // IBAN (ISO 13616): electronic and print formats, see acceptIban.
+    regexDetector({
+      name: 'IBAN',
+      type: 'iban',
+      category: 'pii',
+      minLength: 15,
+      applies: (_text, hints) => hints.hasDigit,
+      patterns: [
+        /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}[A-Za-z0-9]{11,30}(?![A-Za-z0-9])/,
+        /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?(?![A-Za-z0-9])/,
+      ],
+      accept: acceptIban,
+    }),
+
+    // US Social Security numbers AAA-GG-SSSS (hyphen or space, used consistently), with the
+    // SSA never-issued ranges excluded (isPlausibleUsSsn).
+    regexDetector({
+      name: 'US SSN',
+      type: 'us_ssn',
+      category: 'pii',
+      minLength: 11,
+      applies: (_text, hints) => hints.hasDigit,
+      patterns: [/(?<![\p{L}\p{N}_.-])\d{3}([ -])\d{2}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
+      accept: (m) => isPlausibleUsSsn(m[0].replace(/[ -]/g, '')),
+    }),
+
+    // UK National Insurance numbers (HMRC National Insurance Manual NIM39110): two prefix
+    // letters (first not D F I Q U V; second not D F I O Q U V; not BG GB KN NK NT TN ZZ), six
+    // digits (optionally spaced in pairs) and suffix A–D.
+    regexDetector({
+      name: 'UK National Insurance number',
+      type: 'uk_nino',
+      category: 'pii',
+      minLength: 9,
+      applies: (_text, hints) => hints.hasDigit,
+      patterns: [
+        /(?<![\p{L}\p{N}_])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\p{L}\p{N}_])/u,
+      ],
+    }),
+
+    // Phone numbers (ITU-T E.123 notation, E.164 length). Three shapes, none of which can match
+    // dates (2021-03-04), times (12:30:00), decimals or plain ids:
+    //  1. international `+CC …` (acceptInternationalPhone);
+    //  2. national with parenthesized area code `(555) 123-4567` (acceptParenPhone);
+    //  3. NANP `403-262-3443` / `403.262.3443` (same separator twice, area code 2–9);
+    //  4. trunk-prefixed national `0711 2842222`, `020 7976 5722` (9–12 digits).
+    regexDetector({
+      name: 'international phone number',
+      type: 'phone',
+      category: 'pii',
+      minLength: 9,
+      applies: (text, hints) => hints.hasDigit && text.includes('+'),
+      patterns: [
+        new RegExp(
+          String.raw`(?<![\p{L}\p{N}_+])\+[1-9]\d{0,14}(?:(?:${PHONE_SEP}|${PHONE_SEP}?\(\d{1,5}\)${PHONE_SEP}?)\d{1,10}){0,7}${NOT_WORD_AFTER}`,
+          'u',
+        ),
+      ],
+      accept: acceptInternationalPhone,
+    }),
+    regexDetector({
+      name: 'national phone number',
+      type: 'phone',
+      category: 'pii',
+      minLength: 10,
+      applies: (_text, hints) => hints.hasDigit,
+      patterns: [
+        new RegExp(
+          String.raw`(?<![\p{L}\p{N}_+(])\(\d{2,5}\)${PHONE_SEP}?\d{2,8}(?:${PHONE_SEP}\d{2,8}){0,3}(?![\p{L}\p{N}_]|[.\-]\d)`,
+          'u',
+        ),
+      ],
+      accept: acceptParenPhone,
+    }),
+    regexDetector({
+      name: 'NANP phone number',
+      type: 'phone',
+      category: 'pii',
+      minLength: 12,
+      applies: (_text, hints) => hints.hasDigit,
+      patterns: [/(?<![\p{L}\p{N}_.\-+])[2-9]\d{2}([.-])\d{3}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
+    }),
+    regexDetector({
+      name: 'trunk-prefixed national phone number',
+      type: 'phone',
+      category: 'pii',
+      minLength: 10,
+      applies: (_text, hints) => hints.hasDigit,
+      patterns: [
+        new RegExp(
+          String.raw`${NOT_WORD_BEFORE}(?<![.\-+])0[1-9]\d{0,3}[ \-\u2010-\u2015]\d{3,8}(?:[ \-\u2010-\u2015]\d{2,8}){0,2}(?![\p{L}\p{N}_]|[.\-]\d)`,
+          'u',
+        ),
+      ],
+      accept: (m) => {
+        const digits = m[0].replace(/\D/g, '').length;
+        return digits >= 9 && digits <= 12;
+      },
+    }),
+  ];
+}
+
+/** Every type id the built-in detectors can emit, plus `known_secret` and `column_rule`. */
+export const REDACTION_TYPES: readonly RedactionType[] = [
+  'known_secret',
+  ...createSecretDetectors().flatMap((d) => d.types),
+  ...createPiiDetectors().flatMap((d) => d.types),
+  'column_rule',
+].filter((t, i, all) => all.indexOf(t) === i);

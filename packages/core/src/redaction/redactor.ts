@@ -1,0 +1,358 @@
+/**
+ * Output-redaction engine: every tool result (strings, JSON-like values, tables) passes through a
+ * {@link Redactor} before it reaches the model. Secrets are always redacted; PII is redacted by
+ * default; values under sensitive keys/columns are replaced whole. Counts per type feed the
+ * audit record.
+ */
+
+import {
+  createKnownSecretDetector,
+  createPiiDetectors,
+  createSecretDetectors,
+  type Detector,
+  type KnownSecretSource,
+  type RedactionType,
+  redactionMarker,
+  type TextHints,
+} from './patterns.js';
+
+export type { RedactionType } from './patterns.js';
+
+/** Options for {@link createRedactor}. */
+export interface RedactionOptions {
+  /** PII detectors on (default true). Secret detectors are ALWAYS on and cannot be disabled. */
+  readonly pii?: boolean;
+  /**
+   * Key/column-name rules, added to {@link DEFAULT_KEY_RULES} (the defaults cannot be removed):
+   * a value whose key (object property or table column name) matches is replaced whole with
+   * `[REDACTED:column_rule]`, whatever its type (`null`/`undefined` are left as they are).
+   * A string is either an exact name, compared case-insensitively and ignoring `_`, `-`, `.`
+   * and whitespace (so `api_key` also matches `apiKey`, `API-KEY`), or a regular expression
+   * written `/source/flags` (the `g`/`y` flags are ignored), tested against the key as given.
+   * An invalid regular expression makes {@link createRedactor} throw.
+   */
+  readonly keyRules?: readonly string[];
+  /**
+   * Exact secret values known to the process (e.g. loaded credentials); every occurrence is
+   * redacted as `known_secret`, and so is its URL-encoded form. Values shorter than 8 UTF-16
+   * code units (after normalization) are ignored.
+   */
+  readonly knownSecrets?: readonly string[];
+}
+
+/** Number of redactions per {@link RedactionType}, e.g. `{ email: 2, column_rule: 1 }`. */
+export interface RedactionCounts {
+  readonly [type: string]: number;
+}
+
+/** A configured redaction engine. Methods are synchronous and never mutate their input. */
+export interface Redactor {
+  /**
+   * Redact a string; `key` is the property/column name it sits under, if any. Returns the
+   * original string (same value, not normalized) when nothing matched, otherwise the
+   * normalized text with each finding replaced by `[REDACTED:<type>]`; `counts` holds the
+   * number of replacements per type made by this call.
+   */
+  redactString(value: string, key?: string): { value: string; counts: Record<string, number> };
+  /**
+   * Deep-redact a JSON-like value (objects, arrays, primitives). Returns a new value: object
+   * keys are preserved (not scanned), strings are redacted, other primitives are kept unless a
+   * key rule matches, objects with `toJSON` (Date, Buffer, …) are redacted as what
+   * `JSON.stringify` would emit. Adds this call's counts into `counts`. Throws a TypeError on
+   * cyclic input and a RangeError above 512 levels of nesting (fail closed).
+   */
+  redactValue(value: unknown, counts: Record<string, number>, key?: string): unknown;
+  /**
+   * Redact a table: `rows` are arrays aligned with `columns` so key rules apply per column
+   * (cells past the last column have no key). Returns new row arrays; adds counts into
+   * `counts`.
+   */
+  redactTable(
+    columns: readonly string[],
+    rows: readonly (readonly unknown[])[],
+    counts: Record<string, number>,
+  ): unknown[][];
+  /** Register a further exact secret value at runtime (same rules as `knownSecrets`). */
+  addKnownSecret(value: string): void;
+}
+
+/**
+ * Key/column rules always in force. Exact names (case- and separator-insensitive, see
+ * {@link RedactionOptions.keyRules}) plus one suffix rule for compound names such as
+ * `db_password`, `userPassword`, `encrypted_password`, `password_hash`, `stripe_secret_key`,
+ * `github_access_token`, `webhook_secret`. Sources: credential and sensitive-data field names
+ * used by SDK/CLI configuration files and database schemas (cf. OWASP ASVS 4.0 V8.3, sensitive
+ * private data), and the credential-bearing HTTP headers (RFC 9110 §11.6.2 Authorization,
+ * §11.7.2 Proxy-Authorization; RFC 6265 Cookie/Set-Cookie).
+ */
+export const DEFAULT_KEY_RULES: readonly string[] = [
+  'password',
+  'passwd',
+  'passphrase',
+  'secret',
+  'client_secret',
+  'secret_key',
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'auth_token',
+  'session_token',
+  'api_key',
+  'x_api_key',
+  'api_secret',
+  'access_key',
+  'secret_access_key',
+  'private_key',
+  'ssn',
+  'social_security_number',
+  'credit_card',
+  'credit_card_number',
+  'card_number',
+  'cc_number',
+  'cvv',
+  'cvc',
+  'authorization',
+  'proxy_authorization',
+  'cookie',
+  'set_cookie',
+  '/(?:pass(?:word|wd|phrase)|secret|api[_-]?key|private[_-]?key|secret[_-]?key|access[_-]?key|(?:access|refresh|auth|session)[_-]?token|client[_-]?secret)(?:[_-]?(?:hash|digest|salt))?$/i',
+];
+
+/** Add every count in `from` to `into` (in place). */
+export function mergeCounts(
+  into: Record<string, number>,
+  from: Readonly<Record<string, number>>,
+): void {
+  for (const type of Object.keys(from)) {
+    const n = from[type];
+    if (n === undefined || n === 0) continue;
+    into[type] = (Object.hasOwn(into, type) ? (into[type] ?? 0) : 0) + n;
+  }
+}
+
+/**
+ * Invisible characters removed before matching: every Unicode format character (General
+ * Category Cf — includes U+00AD soft hyphen, U+200B–U+200F zero-width and direction marks,
+ * U+202A–U+202E and U+2066–U+2069 bidi controls, U+2060–U+2064, U+FEFF, U+061C, U+180E, tag
+ * characters) plus the invisible fillers U+034F, U+115F, U+1160, U+3164 and U+FFA0.
+ */
+const INVISIBLE = /\p{Cf}|\u034F|[\u115F\u1160\u3164\uFFA0]/gu;
+const NON_ASCII = /[\u0080-\u{10FFFF}]/u;
+
+/**
+ * Text as the detectors see it: invisible characters stripped, then Unicode NFKC (UAX #15),
+ * which folds fullwidth/compatibility forms (`４１１１`, `＠`) to ASCII. ASCII input is returned
+ * as is (NFKC is the identity on ASCII).
+ */
+export function normalizeForMatching(text: string): string {
+  if (!NON_ASCII.test(text)) return text;
+  return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '');
+}
+
+/** Shortest text any detector can match (`a@b.co`), in UTF-16 code units. */
+const MIN_DETECTABLE_LENGTH = 6;
+const MIN_KNOWN_SECRET_LENGTH = 8;
+const MAX_DEPTH = 512;
+const KEY_CACHE_LIMIT = 4096;
+const KEYWORD = /pass|pwd|secret|token|key|auth|bearer/i;
+const DIGIT = /\d/;
+const COLUMN_RULE: RedactionType = 'column_rule';
+const COLUMN_RULE_MARKER = redactionMarker(COLUMN_RULE);
+
+interface Span {
+  readonly start: number;
+  readonly end: number;
+  readonly type: RedactionType;
+}
+
+/** Exact-name canonical form: NFKC, lower case, no `_ - .`, whitespace or format characters. */
+function canonicalKey(key: string): string {
+  return key
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[\s_.\-\p{Cf}]/gu, '');
+}
+
+function compileKeyRules(rules: readonly string[]): (key: string) => boolean {
+  const names = new Set<string>();
+  const patterns: RegExp[] = [];
+  for (const rule of rules) {
+    const slash = rule.lastIndexOf('/');
+    if (rule.startsWith('/') && slash > 0) {
+      const flags = rule.slice(slash + 1).replace(/[gy]/g, '');
+      try {
+        patterns.push(new RegExp(rule.slice(1, slash), flags));
+      } catch (err) {
+        throw new TypeError(`Invalid redaction key rule ${JSON.stringify(rule)}`, { cause: err });
+      }
+    } else {
+      const name = canonicalKey(rule);
+      if (name.length > 0) names.add(name);
+    }
+  }
+  const cache = new Map<string, boolean>();
+  return (key) => {
+    const cached = cache.get(key);
+    if (cached !== undefined) return cached;
+    const normalized = normalizeForMatching(key);
+    const hit =
+      names.has(canonicalKey(key)) ||
+      patterns.some((re) => re.test(key) || (normalized !== key && re.test(normalized)));
+    if (cache.size >= KEY_CACHE_LIMIT) cache.clear();
+    cache.set(key, hit);
+    return hit;
+  };
+}
+
+class KnownSecrets implements KnownSecretSource {
+  #sorted: string[] = [];
+  readonly #all = new Set<string>();
+
+  add(value: string): void {
+    const normalized = normalizeForMatching(value);
+    if (normalized.length < MIN_KNOWN_SECRET_LENGTH) return;
+    let added = false;
+    for (const form of [normalized, encodeURIComponent(normalized)]) {
+      if (!this.#all.has(form)) {
+        this.#all.add(form);
+        added = true;
+      }
+    }
+    if (added) this.#sorted = [...this.#all].sort((a, b) => b.length - a.length);
+  }
+
+  values(): readonly string[] {
+    return this.#sorted;
+  }
+}
+
+/**
+ * Create a redactor. Detectors and key rules are compiled once here; the redactor is then
+ * safe to call on every result cell. See {@link RedactionOptions}.
+ *
+ * Detection order (priority when findings overlap): known_secret, private_key, jwt,
+ * connection_string_password, aws_access_key_id, aws_secret_access_key, github_token,
+ * slack_token/slack_webhook_url, stripe_key, anthropic_api_key, openai_api_key,
+ * google_api_key, bearer_token/basic_auth, generic_api_key, password_assignment, then (PII)
+ * email, card_number, iban, us_ssn, uk_nino, phone.
+ */
+export function createRedactor(options: RedactionOptions = {}): Redactor {
+  const known = new KnownSecrets();
+  for (const s of options.knownSecrets ?? []) known.add(s);
+  const detectors: readonly Detector[] = [
+    createKnownSecretDetector(known),
+    ...createSecretDetectors(),
+    ...(options.pii === false ? [] : createPiiDetectors()),
+  ];
+  const keyMatches = compileKeyRules([...DEFAULT_KEY_RULES, ...(options.keyRules ?? [])]);
+
+  const add = (counts: Record<string, number>, type: RedactionType): void => {
+    counts[type] = (Object.hasOwn(counts, type) ? (counts[type] ?? 0) : 0) + 1;
+  };
+
+  /** Redact `raw`, adding to `counts`; returns `raw` itself when nothing matched. */
+  const redactText = (raw: string, counts: Record<string, number>): string => {
+    if (raw.length < MIN_DETECTABLE_LENGTH && !NON_ASCII.test(raw)) return raw;
+    const text = normalizeForMatching(raw);
+    if (text.length < MIN_DETECTABLE_LENGTH) return raw;
+    const hints: TextHints = {
+      hasDigit: DIGIT.test(text),
+      hasAt: text.includes('@'),
+      hasKeyword: KEYWORD.test(text),
+    };
+    const spans: Span[] = [];
+    let covered: Uint8Array | undefined;
+    const sink = (start: number, end: number, type: RedactionType): void => {
+      if (start < 0 || end > text.length || end <= start) return;
+      covered ??= new Uint8Array(text.length);
+      for (let i = start; i < end; i++) if (covered[i] === 1) return;
+      covered.fill(1, start, end);
+      spans.push({ start, end, type });
+    };
+    for (const d of detectors) {
+      if (text.length >= d.minLength && d.applies(text, hints)) d.scan(text, sink);
+    }
+    if (spans.length === 0) return raw;
+    spans.sort((a, b) => a.start - b.start);
+    const parts: string[] = [];
+    let pos = 0;
+    for (const s of spans) {
+      parts.push(text.slice(pos, s.start), redactionMarker(s.type));
+      add(counts, s.type);
+      pos = s.end;
+    }
+    parts.push(text.slice(pos));
+    return parts.join('');
+  };
+
+  const redactValue = (
+    value: unknown,
+    counts: Record<string, number>,
+    key: string | undefined,
+    keyHit: boolean,
+    ancestors: Set<object>,
+  ): unknown => {
+    if (value === null || value === undefined) return value;
+    if (keyHit || (key !== undefined && keyMatches(key))) {
+      add(counts, COLUMN_RULE);
+      return COLUMN_RULE_MARKER;
+    }
+    if (typeof value === 'string') return redactText(value, counts);
+    if (typeof value !== 'object') return value;
+    if (ancestors.has(value)) throw new TypeError('Cannot redact a cyclic value');
+    if (ancestors.size >= MAX_DEPTH) {
+      throw new RangeError(`Cannot redact a value nested deeper than ${MAX_DEPTH} levels`);
+    }
+    ancestors.add(value);
+    try {
+      if (Array.isArray(value)) {
+        return value.map((item: unknown) => redactValue(item, counts, undefined, false, ancestors));
+      }
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') {
+        return redactValue(toJSON.call(value, key ?? ''), counts, undefined, false, ancestors);
+      }
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(value)) {
+        const v = redactValue((value as Record<string, unknown>)[k], counts, k, false, ancestors);
+        if (k === '__proto__') {
+          Object.defineProperty(out, k, {
+            value: v,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        } else {
+          out[k] = v;
+        }
+      }
+      return out;
+    } finally {
+      ancestors.delete(value);
+    }
+  };
+
+  return {
+    redactString(value, key) {
+      const counts: Record<string, number> = {};
+      if (key !== undefined && keyMatches(key)) {
+        add(counts, COLUMN_RULE);
+        return { value: COLUMN_RULE_MARKER, counts };
+      }
+      return { value: redactText(value, counts), counts };
+    },
+    redactValue(value, counts, key) {
+      return redactValue(value, counts, key, false, new Set());
+    },
+    redactTable(columns, rows, counts) {
+      const hits = columns.map((c) => keyMatches(c));
+      return rows.map((row) =>
+        row.map((cell, i) => redactValue(cell, counts, columns[i], hits[i] === true, new Set())),
+      );
+    },
+    addKnownSecret(value) {
+      known.add(value);
+    },
+  };
+}
