@@ -128,6 +128,7 @@ export function defineConfigSchema<K extends string, S extends z.ZodType>(key: K
  * @throws StartupError when the file cannot be read or parsed (message names the file, not its content).
  */
 export async function readConfigFile(path: string): Promise<unknown> {
+  const isJson = extname(path).toLowerCase() === '.json';
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -136,10 +137,10 @@ export async function readConfigFile(path: string): Promise<unknown> {
     throw new StartupError(`cannot read config file ${path} (${code})`);
   }
   try {
-    return extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    return isJson ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
     const where = err instanceof Error && 'linePos' in err ? ' (YAML syntax error)' : '';
-    throw new StartupError(`config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}${where}`);
+    throw new StartupError(`config file ${path} is not valid ${isJson ? 'JSON' : 'YAML'}${where}`);
   }
 }
 
@@ -164,10 +165,11 @@ export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown): Reado
 }
 
 /** Freezes an object graph in place and returns it. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+export function deepFreeze<T>(value: T, seen: WeakSet<object> = new WeakSet()): T {
+  if (value !== null && typeof value === 'object' && !seen.has(value)) {
+    seen.add(value);
     Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
+    for (const child of Object.values(value)) deepFreeze(child, seen);
   }
   return value;
 }

@@ -144,6 +144,7 @@ export async function runConnectorCli<C, H>(def: ConnectorDefinition<C, H>, argv
     try {
       audit = await AuditLog.open({
         sinks: { stderr: config.audit.stderr, file: config.audit.file },
+        failClosed: true,
         onError: (err: unknown) => logger.error({ err }, 'audit sink failed'),
       });
     } catch (err) {

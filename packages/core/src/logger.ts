@@ -27,23 +27,26 @@ export function createLogger(
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
         log(object) {
-          return redactor.redactValue(object, {}) as Record<string, unknown>;
+          // Errors first become plain objects (their message/stack are not enumerable), then everything is redacted.
+          const plain = object.err instanceof Error ? { ...object, err: serializeError(object.err) } : object;
+          return redactor.redactValue(plain, {}) as Record<string, unknown>;
         },
       },
+      // `err` is serialized (and redacted) in formatters.log above; pino's default serializer would re-wrap it.
+      serializers: { err: (err: unknown) => err },
       hooks: {
         logMethod(args, method) {
           const redacted = args.map((a) => (typeof a === 'string' ? redactor.redactString(a).value : a));
           return method.apply(this, redacted as Parameters<typeof method>);
         },
       },
-      serializers: {
-        err: (err: unknown) => {
-          if (!(err instanceof Error)) return err;
-          const cause = err.cause instanceof Error ? { type: err.cause.name, message: err.cause.message } : undefined;
-          return { type: err.name, message: err.message, code: (err as { code?: unknown }).code, stack: err.stack, cause };
-        },
-      },
     },
     destination,
   );
+}
+
+/** A plain, loggable form of an error: type, message, code, stack and one level of cause. */
+function serializeError(err: Error): Record<string, unknown> {
+  const cause = err.cause instanceof Error ? { type: err.cause.name, message: err.cause.message, code: (err.cause as { code?: unknown }).code } : undefined;
+  return { type: err.name, message: err.message, code: (err as { code?: unknown }).code, stack: err.stack, cause };
 }

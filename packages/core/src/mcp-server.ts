@@ -51,7 +51,9 @@ export function createMcpServer(options: McpServerOptions): Server {
   };
   const approval: ApprovalChannel = {
     get supported() {
-      return server.getClientCapabilities()?.elicitation !== undefined;
+      // Form mode: declared as `elicitation: { form: {} }`, or `elicitation: {}` (MCP 2025-11-25 back-compat).
+      const e = server.getClientCapabilities()?.elicitation as Record<string, unknown> | undefined;
+      return e !== undefined && (Object.keys(e).length === 0 || e.form !== undefined);
     },
     async request(message, signal): Promise<ApprovalResult> {
       try {

@@ -11,7 +11,11 @@ import type { ColumnInfo } from './tool.js';
 
 /** Serialized size in bytes (UTF-8) of a JSON value. */
 export function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+  return Buffer.byteLength(JSON.stringify(value, bigintAsString) ?? '', 'utf8');
+}
+
+function bigintAsString(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
 }
 
 /**
@@ -62,7 +66,7 @@ export function fenceUntrusted(source: string, body: string, boundary: string = 
  * other values are JSON.
  */
 export function renderTable(columns: readonly ColumnInfo[], rows: readonly (readonly unknown[])[]): string {
-  const lines = [columns.map((c) => c.name).join(' | ')];
+  const lines = [columns.map((c) => renderCell(c.name)).join(' | ')];
   for (const row of rows) lines.push(row.map(renderCell).join(' | '));
   return lines.join('\n');
 }

@@ -139,6 +139,10 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     if (!/^[a-z][a-z0-9]*(_[a-z0-9]+){2,}$/.test(tool.name)) throw new Error(`tool name ${tool.name} is not <connector>_<verb>_<noun>`);
     if (tool.access === 'read' && tool.credential !== 'read') throw new Error(`read tool ${tool.name} must use the read credential`);
     if (tool.scopes.length === 0) throw new Error(`tool ${tool.name} declares no scopes`);
+    const schema = z.toJSONSchema(tool.input as z.ZodType, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+    if (schema.type !== 'object' || schema.additionalProperties !== false) {
+      throw new Error(`tool ${tool.name} must declare a strict object input schema (z.strictObject)`);
+    }
   }
   const allow = options.allow ? new Set(options.allow) : undefined;
   const enabled = new Map<string, ToolDefinition<never, H>>();
@@ -165,7 +169,9 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     let scopes = scopeCache.get(identity);
     if (!scopes) {
       const set = new Set<string>(identity.scopes ?? []);
-      for (const role of identity.roles) for (const s of options.roles[role] ?? []) set.add(s);
+      for (const role of identity.roles) {
+        if (Object.hasOwn(options.roles, role)) for (const s of options.roles[role] ?? []) set.add(s);
+      }
       scopes = set;
       scopeCache.set(identity, scopes);
     }
@@ -186,7 +192,13 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     errorClass: d.code,
   });
 
-  async function run(tool: ToolDefinition<never, H>, req: CallRequest, correlationId: string, counts: Record<string, number>): Promise<Outcome> {
+  async function run(
+    tool: ToolDefinition<never, H>,
+    req: CallRequest,
+    correlationId: string,
+    counts: Record<string, number>,
+    state: { approval?: ApprovalResult | 'not_required' },
+  ): Promise<Outcome> {
     // 3. Authorization
     const held = scopesOf(req.identity);
     const missing = tool.scopes.filter((s) => !held.has(s));
@@ -204,6 +216,7 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     }
     // 6. Approval for writes
     let approval: ApprovalResult | 'not_required' = 'not_required';
+    state.approval = approval;
     if (tool.access === 'write' && options.toolSettings?.[tool.name]?.approval !== 'none') {
       if (!req.approval.supported) {
         return denied(
@@ -213,7 +226,7 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
         );
       }
       const what = tool.describeChange ? tool.describeChange(input) : `${tool.name} will modify data.`;
-      approval = await req.approval.request(`${tool.name} (principal ${req.identity.principal}) asks to make this change:\n${what}`, req.signal);
+      approval = state.approval = await req.approval.request(`${tool.name} (principal ${req.identity.principal}) asks to make this change:\n${what}`, req.signal);
       if (approval !== 'approved') {
         return denied(deny(ErrorCode.ApprovalDeclined, `the change was ${approval === 'cancelled' ? 'cancelled' : 'declined'} by the user; nothing was changed`), correlationId, approval);
       }
@@ -239,9 +252,10 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
   function shapeOutput(output: ToolOutput, counts: Record<string, number>) {
     if (output.kind === 'table') {
       const names = output.columns.map((c) => c.name);
-      const redacted = redactor.redactTable(names, output.rows, counts);
+      const overRows = output.rows.length > limits.maxRows;
+      const redacted = redactor.redactTable(names, overRows ? output.rows.slice(0, limits.maxRows) : output.rows, counts);
       const capped = capRowsByBytes(redacted, limits.maxBytes);
-      const truncated = output.truncated || capped.truncated;
+      const truncated = output.truncated || overRows || capped.truncated;
       const columns = output.columns.map((c) => ({ name: c.name, type: c.type }));
       const structuredContent = { columns, rows: capped.rows, rowCount: capped.rows.length, truncated };
       const summary = `${capped.rows.length} row${capped.rows.length === 1 ? '' : 's'}${truncated ? ' (truncated: more rows exist than the row/byte cap allows)' : ''}.`;
@@ -279,21 +293,21 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
       if (!tool) {
         outcome = denied(deny(ErrorCode.UnknownTool, 'unknown tool'), correlationId);
       } else {
+        const state: { approval?: ApprovalResult | 'not_required' } = {};
         try {
-          outcome = await run(tool, req, correlationId, counts);
+          outcome = await run(tool, req, correlationId, counts, state);
         } catch (err) {
           const code = err instanceof ToolError ? err.code : ErrorCode.Internal;
           const message = err instanceof ToolError ? redactor.redactString(err.message).value : 'internal error; see the server log';
           logger.error({ err, correlationId, tool: tool.name }, 'tool call failed');
           outcome = {
             result: errorResult(code, message, correlationId),
-            decision: { result: 'allowed' },
+            decision: state.approval ? { result: 'allowed', approval: state.approval } : { result: 'allowed' },
             outcome: 'error',
             errorClass: code,
           };
         }
       }
-      const argCounts: Record<string, number> = {};
       try {
         audit.record({
           server: options.server,
@@ -303,7 +317,7 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
           transport: req.identity.transport,
           tool: tool ? tool.name : safeName(req.name),
           access: tool ? tool.access : 'none',
-          arguments: tool ? auditArguments(req.arguments, argCounts) : { omitted: true },
+          arguments: tool ? auditArguments(req.arguments, {}) : { omitted: true },
           decision: outcome.decision,
           outcome: outcome.outcome,
           durationMs: Math.round((performance.now() - started) * 1000) / 1000,
