@@ -20,7 +20,9 @@ export const toolNameSchema = z.string().regex(/^[a-z][a-z0-9]*(_[a-z0-9]+)+$/, 
  * at `/run/secrets/...`). The value is never part of the configuration itself.
  */
 export const credentialSourceSchema = z.union([
-  z.strictObject({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'not an environment variable name') }),
+  z.strictObject({
+    env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'not an environment variable name'),
+  }),
   z.strictObject({ file: z.string().min(1).max(4096) }),
 ]);
 /** See {@link credentialSourceSchema}. */

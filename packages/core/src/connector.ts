@@ -82,10 +82,15 @@ export interface RunningServer {
  * Exit codes: 0 on a clean shutdown; 1 on a startup error (one line on stderr, no stack trace,
  * no secret); 2 on a usage error.
  */
-export async function runConnectorCli<C, H>(def: ConnectorDefinition<C, H>, argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+export async function runConnectorCli<C, H>(
+  def: ConnectorDefinition<C, H>,
+  argv: readonly string[] = process.argv.slice(2),
+): Promise<number> {
   let fallbackRedactor: Redactor | undefined;
   try {
-    const flagOptions = Object.fromEntries(Object.keys(def.flags ?? {}).map((f) => [f, { type: 'boolean' as const }]));
+    const flagOptions = Object.fromEntries(
+      Object.keys(def.flags ?? {}).map((f) => [f, { type: 'boolean' as const }]),
+    );
     let args: ReturnType<typeof parseArgs>['values'];
     try {
       ({ values: args } = parseArgs({
@@ -112,26 +117,42 @@ export async function runConnectorCli<C, H>(def: ConnectorDefinition<C, H>, argv
       process.stderr.write(`${def.bin} ${def.version}\n`);
       return 0;
     }
-    const raw = (typeof args.config === 'string' ? await readConfigFile(args.config) : {}) as Record<string, unknown> | null;
-    if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) throw new StartupError('invalid configuration: the file must hold an object');
+    const raw = (
+      typeof args.config === 'string' ? await readConfigFile(args.config) : {}
+    ) as Record<string, unknown> | null;
+    if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw)))
+      throw new StartupError('invalid configuration: the file must hold an object');
     const merged = { ...(raw ?? {}) };
     if (typeof args.mode === 'string') merged.mode = args.mode;
     const schema = defineConfigSchema(def.name, def.configSection);
-    const config = parseConfig(schema, merged) as unknown as Readonly<CoreConfig> & Record<string, unknown>;
+    const config = parseConfig(schema, merged) as unknown as Readonly<CoreConfig> &
+      Record<string, unknown>;
     const sources = {
       read: config.credentials.read ?? def.defaultCredentials.read,
       write: config.credentials.write ?? def.defaultCredentials.write,
     };
     const credentials = await loadCredentials(sources);
     if (!credentials.read) {
-      const where = sources.read ? ('env' in sources.read ? `set ${sources.read.env}` : `create ${sources.read.file}`) : 'configure credentials.read';
+      const where = sources.read
+        ? 'env' in sources.read
+          ? `set ${sources.read.env}`
+          : `create ${sources.read.file}`
+        : 'configure credentials.read';
       throw new StartupError(`no read credential: ${where}`);
     }
-    const knownSecrets = [credentials.read, credentials.write].flatMap((s) => (s ? secretFragments(s) : []));
-    const redactor = createRedactor({ pii: config.output.redaction.pii, keyRules: config.output.redaction.keyRules, knownSecrets });
+    const knownSecrets = [credentials.read, credentials.write].flatMap((s) =>
+      s ? secretFragments(s) : [],
+    );
+    const redactor = createRedactor({
+      pii: config.output.redaction.pii,
+      keyRules: config.output.redaction.keyRules,
+      knownSecrets,
+    });
     fallbackRedactor = redactor;
     const logger = createLogger(config.log.level, redactor);
-    const flags = Object.fromEntries(Object.keys(def.flags ?? {}).map((f) => [f, args[f] === true]));
+    const flags = Object.fromEntries(
+      Object.keys(def.flags ?? {}).map((f) => [f, args[f] === true]),
+    );
     const opened = await def.open({
       config,
       settings: config[def.name] as C,
@@ -149,14 +170,20 @@ export async function runConnectorCli<C, H>(def: ConnectorDefinition<C, H>, argv
       });
     } catch (err) {
       await opened.close();
-      throw err instanceof StartupError ? err : new StartupError(`cannot open the audit file ${config.audit.file ?? ''}: ${(err as Error).message}`);
+      throw err instanceof StartupError
+        ? err
+        : new StartupError(
+            `cannot open the audit file ${config.audit.file ?? ''}: ${(err as Error).message}`,
+          );
     }
     const roles: Record<string, readonly string[]> = {
       reader: [`${def.name}:read`],
       writer: [`${def.name}:read`, `${def.name}:write`],
       ...config.roles,
     };
-    const perToolRates = Object.fromEntries(Object.entries(config.tools.settings).map(([t, s]) => [t, s.rateLimit]));
+    const perToolRates = Object.fromEntries(
+      Object.entries(config.tools.settings).map(([t, s]) => [t, s.rateLimit]),
+    );
     const pipeline = createPipeline<H>({
       server: { name: def.bin, version: def.version },
       dataSource: def.dataSource,
@@ -173,9 +200,14 @@ export async function runConnectorCli<C, H>(def: ConnectorDefinition<C, H>, argv
       logger,
     });
     if (config.mode === 'read-write' && !opened.handles.write) {
-      logger.warn('mode is read-write but no write credential is configured: write tools are disabled');
+      logger.warn(
+        'mode is read-write but no write credential is configured: write tools are disabled',
+      );
     }
-    logger.info({ mode: config.mode, tools: pipeline.enabledTools }, `${def.bin} ${def.version} ready on stdio`);
+    logger.info(
+      { mode: config.mode, tools: pipeline.enabledTools },
+      `${def.bin} ${def.version} ready on stdio`,
+    );
     const server = createMcpServer({
       info: { name: def.bin, version: def.version, title: def.title },
       instructions: def.instructions,
@@ -189,15 +221,25 @@ export async function runConnectorCli<C, H>(def: ConnectorDefinition<C, H>, argv
     });
     return 0;
   } catch (err) {
-    const message = err instanceof StartupError ? err.message : `startup failed (${err instanceof Error ? err.name : 'error'})`;
+    // Unexpected errors: name and message only (redacted below), never a stack trace.
+    const message =
+      err instanceof StartupError
+        ? err.message
+        : `startup failed: ${err instanceof Error ? `${err.name}: ${err.message}` : 'unknown error'}`;
     const safe = fallbackRedactor ? fallbackRedactor.redactString(message).value : message;
     process.stderr.write(`${def.bin}: ${safe}\n`);
     return 1;
   }
 }
 
-function usage(def: { readonly bin: string; readonly flags?: Readonly<Record<string, { readonly description: string }>> | undefined; readonly usage?: string | undefined }): string {
-  const flags = Object.entries(def.flags ?? {}).map(([f, d]) => `  --${f.padEnd(24)} ${d.description}\n`).join('');
+function usage(def: {
+  readonly bin: string;
+  readonly flags?: Readonly<Record<string, { readonly description: string }>> | undefined;
+  readonly usage?: string | undefined;
+}): string {
+  const flags = Object.entries(def.flags ?? {})
+    .map(([f, d]) => `  --${f.padEnd(24)} ${d.description}\n`)
+    .join('');
   return (
     `usage: ${def.bin} [--config FILE] [--mode read-only|read-write]\n` +
     '  --config, -c FILE           YAML or JSON configuration (unknown keys are errors)\n' +

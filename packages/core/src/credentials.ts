@@ -70,7 +70,9 @@ async function fromFile(path: string): Promise<Secret | undefined> {
     mode = (await stat(path)).mode;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new StartupError(`cannot read credential file ${path} (${(err as NodeJS.ErrnoException).code})`);
+    throw new StartupError(
+      `cannot read credential file ${path} (${(err as NodeJS.ErrnoException).code})`,
+    );
   }
   if ((mode & 0o004) !== 0) {
     throw new StartupError(`credential file ${path} is readable by other users; chmod 600 it`);
@@ -80,7 +82,9 @@ async function fromFile(path: string): Promise<Secret | undefined> {
     const value = text.endsWith('\n') ? text.slice(0, -1).replace(/\r$/, '') : text;
     return value ? new Secret(value, `file ${path}`) : undefined;
   } catch (err) {
-    throw new StartupError(`cannot read credential file ${path} (${(err as NodeJS.ErrnoException).code})`);
+    throw new StartupError(
+      `cannot read credential file ${path} (${(err as NodeJS.ErrnoException).code})`,
+    );
   }
 }
 

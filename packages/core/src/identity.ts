@@ -30,7 +30,10 @@ export interface Identity {
  * containers (no passwd entry); then the principal is `uid:<n>`.
  */
 export function resolveStdioIdentity(
-  configured: { readonly principal?: string | undefined; readonly roles?: readonly string[] | undefined },
+  configured: {
+    readonly principal?: string | undefined;
+    readonly roles?: readonly string[] | undefined;
+  },
   defaultRoles: readonly string[],
   client: ClientInfo = {},
 ): Identity {

@@ -41,9 +41,19 @@ export {
   StartupError,
   ToolError,
 } from './errors.js';
-export { type ClientInfo, type Identity, resolveStdioIdentity, type Transport } from './identity.js';
+export {
+  type ClientInfo,
+  type Identity,
+  resolveStdioIdentity,
+  type Transport,
+} from './identity.js';
 export { createLogger, type Logger } from './logger.js';
-export { APPROVAL_TIMEOUT_MS, createMcpServer, type McpServerOptions, serveStdio } from './mcp-server.js';
+export {
+  APPROVAL_TIMEOUT_MS,
+  createMcpServer,
+  type McpServerOptions,
+  serveStdio,
+} from './mcp-server.js';
 export { capRowsByBytes, fenceUntrusted, jsonBytes, newBoundary, renderTable } from './output.js';
 export {
   type AuditRecorder,

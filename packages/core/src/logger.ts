@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { Redactor } from './redaction/index.js';
 
 export type { Logger } from 'pino';
@@ -28,7 +28,8 @@ export function createLogger(
       formatters: {
         log(object) {
           // Errors first become plain objects (their message/stack are not enumerable), then everything is redacted.
-          const plain = object.err instanceof Error ? { ...object, err: serializeError(object.err) } : object;
+          const plain =
+            object.err instanceof Error ? { ...object, err: serializeError(object.err) } : object;
           return redactor.redactValue(plain, {}) as Record<string, unknown>;
         },
       },
@@ -36,7 +37,9 @@ export function createLogger(
       serializers: { err: (err: unknown) => err },
       hooks: {
         logMethod(args, method) {
-          const redacted = args.map((a) => (typeof a === 'string' ? redactor.redactString(a).value : a));
+          const redacted = args.map((a) =>
+            typeof a === 'string' ? redactor.redactString(a).value : a,
+          );
           return method.apply(this, redacted as Parameters<typeof method>);
         },
       },
@@ -47,6 +50,19 @@ export function createLogger(
 
 /** A plain, loggable form of an error: type, message, code, stack and one level of cause. */
 function serializeError(err: Error): Record<string, unknown> {
-  const cause = err.cause instanceof Error ? { type: err.cause.name, message: err.cause.message, code: (err.cause as { code?: unknown }).code } : undefined;
-  return { type: err.name, message: err.message, code: (err as { code?: unknown }).code, stack: err.stack, cause };
+  const cause =
+    err.cause instanceof Error
+      ? {
+          type: err.cause.name,
+          message: err.cause.message,
+          code: (err.cause as { code?: unknown }).code,
+        }
+      : undefined;
+  return {
+    type: err.name,
+    message: err.message,
+    code: (err as { code?: unknown }).code,
+    stack: err.stack,
+    cause,
+  };
 }

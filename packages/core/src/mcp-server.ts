@@ -4,7 +4,6 @@ import {
   CallToolRequestSchema,
   ErrorCode as JsonRpcErrorCode,
   ListToolsRequestSchema,
-  McpError,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
   APPROVAL_FORM_SCHEMA,
@@ -46,7 +45,10 @@ export function createMcpServer(options: McpServerOptions): Server {
   );
   let identity: Identity | undefined;
   const identityFor = () => {
-    identity ??= options.identity({ name: server.getClientVersion()?.name, version: server.getClientVersion()?.version });
+    identity ??= options.identity({
+      name: server.getClientVersion()?.name,
+      version: server.getClientVersion()?.version,
+    });
     return identity;
   };
   const approval: ApprovalChannel = {
@@ -80,7 +82,9 @@ export function createMcpServer(options: McpServerOptions): Server {
       signal: extra.signal,
     });
     if (response.kind === 'unknown_tool') {
-      throw new McpError(JsonRpcErrorCode.InvalidParams, 'Unknown tool');
+      // JSON-RPC error -32602 with a plain message (the SDK's McpError would prefix "MCP error
+      // -32602:"). The name is not echoed, so disabled and unknown tools get byte-identical answers.
+      throw Object.assign(new Error('Unknown tool'), { code: JsonRpcErrorCode.InvalidParams });
     }
     return response.result as never;
   });
@@ -97,19 +101,21 @@ export async function serveStdio(server: Server, onClose: () => Promise<void>): 
   const transport = new StdioServerTransport();
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= (async () => {
+    // Deferred by one tick: server.close() closes the transport, whose onclose calls close() again.
+    closing ??= Promise.resolve().then(async () => {
       try {
         await server.close();
       } finally {
         await onClose();
       }
-    })();
+    });
     return closing;
   };
   await new Promise<void>((resolve, reject) => {
     transport.onclose = () => void close().then(resolve, reject);
     process.stdin.once('end', () => void close().then(resolve, reject));
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void close().then(resolve, reject));
+    for (const sig of ['SIGINT', 'SIGTERM'] as const)
+      process.once(sig, () => void close().then(resolve, reject));
     server.connect(transport).catch(reject);
   });
 }

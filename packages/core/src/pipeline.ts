@@ -79,7 +79,9 @@ export interface CallResult {
 }
 
 /** `unknown_tool` is answered by the transport as a protocol error (-32602), the same for unknown and disabled tools. */
-export type CallResponse = { readonly kind: 'unknown_tool' } | { readonly kind: 'result'; readonly result: CallResult };
+export type CallResponse =
+  | { readonly kind: 'unknown_tool' }
+  | { readonly kind: 'result'; readonly result: CallResult };
 
 /** The enforcement pipeline. Transports call `listTools` and `callTool`; nothing else runs tools. */
 export interface Pipeline {
@@ -136,12 +138,19 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
   for (const tool of options.tools) {
     if (seen.has(tool.name)) throw new Error(`duplicate tool ${tool.name}`);
     seen.add(tool.name);
-    if (!/^[a-z][a-z0-9]*(_[a-z0-9]+){2,}$/.test(tool.name)) throw new Error(`tool name ${tool.name} is not <connector>_<verb>_<noun>`);
-    if (tool.access === 'read' && tool.credential !== 'read') throw new Error(`read tool ${tool.name} must use the read credential`);
+    if (!/^[a-z][a-z0-9]*(_[a-z0-9]+)+$/.test(tool.name))
+      throw new Error(`tool name ${tool.name} is not <connector>_<verb>[_<noun>]`);
+    if (tool.access === 'read' && tool.credential !== 'read')
+      throw new Error(`read tool ${tool.name} must use the read credential`);
     if (tool.scopes.length === 0) throw new Error(`tool ${tool.name} declares no scopes`);
-    const schema = z.toJSONSchema(tool.input as z.ZodType, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+    const schema = z.toJSONSchema(tool.input as z.ZodType, {
+      io: 'input',
+      unrepresentable: 'any',
+    }) as Record<string, unknown>;
     if (schema.type !== 'object' || schema.additionalProperties !== false) {
-      throw new Error(`tool ${tool.name} must declare a strict object input schema (z.strictObject)`);
+      throw new Error(
+        `tool ${tool.name} must declare a strict object input schema (z.strictObject)`,
+      );
     }
   }
   const allow = options.allow ? new Set(options.allow) : undefined;
@@ -158,7 +167,10 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
         name: tool.name,
         title: tool.title,
         description: tool.description,
-        inputSchema: z.toJSONSchema(tool.input as z.ZodType, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
+        inputSchema: z.toJSONSchema(tool.input as z.ZodType, {
+          io: 'input',
+          unrepresentable: 'any',
+        }) as Record<string, unknown>,
         outputSchema: tool.output === 'table' ? TABLE_OUTPUT_SCHEMA : undefined,
         annotations: annotationsFor(tool),
       }),
@@ -170,7 +182,8 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     if (!scopes) {
       const set = new Set<string>(identity.scopes ?? []);
       for (const role of identity.roles) {
-        if (Object.hasOwn(options.roles, role)) for (const s of options.roles[role] ?? []) set.add(s);
+        if (Object.hasOwn(options.roles, role))
+          for (const s of options.roles[role] ?? []) set.add(s);
       }
       scopes = set;
       scopeCache.set(identity, scopes);
@@ -178,16 +191,26 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     return scopes;
   };
 
-  const errorResult = (code: ErrorCodeValue, message: string, correlationId: string, retryAfterMs?: number): CallResult => ({
+  const errorResult = (
+    code: ErrorCodeValue,
+    message: string,
+    correlationId: string,
+    retryAfterMs?: number,
+  ): CallResult => ({
     isError: true,
     content: [{ type: 'text', text: `${code}: ${message} (correlation id ${correlationId})` }],
     _meta: {
-      'hardened-mcp/error': retryAfterMs === undefined ? { code, correlationId } : { code, correlationId, retryAfterMs },
+      'hardened-mcp/error':
+        retryAfterMs === undefined
+          ? { code, correlationId }
+          : { code, correlationId, retryAfterMs },
     },
   });
   const denied = (d: Denial, correlationId: string, approval?: ApprovalResult): Outcome => ({
     result: errorResult(d.code, d.message, correlationId, d.retryAfterMs),
-    decision: approval ? { result: 'denied', reason: d.code, approval } : { result: 'denied', reason: d.code },
+    decision: approval
+      ? { result: 'denied', reason: d.code, approval }
+      : { result: 'denied', reason: d.code },
     outcome: 'denied',
     errorClass: d.code,
   });
@@ -203,11 +226,18 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     const held = scopesOf(req.identity);
     const missing = tool.scopes.filter((s) => !held.has(s));
     if (missing.length > 0) {
-      return denied(deny(ErrorCode.Forbidden, `principal lacks scope ${missing.join(', ')} required by ${tool.name}`), correlationId);
+      return denied(
+        deny(
+          ErrorCode.Forbidden,
+          `principal lacks scope ${missing.join(', ')} required by ${tool.name}`,
+        ),
+        correlationId,
+      );
     }
     // 4. Input validation
     const parsed = (tool.input as z.ZodType).safeParse(req.arguments ?? {});
-    if (!parsed.success) return denied(deny(ErrorCode.InvalidInput, describeIssues(parsed.error)), correlationId);
+    if (!parsed.success)
+      return denied(deny(ErrorCode.InvalidInput, describeIssues(parsed.error)), correlationId);
     const input = parsed.data as never;
     // 5. Policy constraints
     if (tool.policy) {
@@ -220,23 +250,45 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     if (tool.access === 'write' && options.toolSettings?.[tool.name]?.approval !== 'none') {
       if (!req.approval.supported) {
         return denied(
-          deny(ErrorCode.ApprovalUnavailable, `${tool.name} needs human approval and this client cannot ask for it (no elicitation support)`),
+          deny(
+            ErrorCode.ApprovalUnavailable,
+            `${tool.name} needs human approval and this client cannot ask for it (no elicitation support)`,
+          ),
           correlationId,
           'unavailable',
         );
       }
-      const what = tool.describeChange ? tool.describeChange(input) : `${tool.name} will modify data.`;
-      approval = state.approval = await req.approval.request(`${tool.name} (principal ${req.identity.principal}) asks to make this change:\n${what}`, req.signal);
+      const what = tool.describeChange
+        ? tool.describeChange(input)
+        : `${tool.name} will modify data.`;
+      approval = state.approval = await req.approval.request(
+        `${tool.name} (principal ${req.identity.principal}) asks to make this change:\n${what}`,
+        req.signal,
+      );
       if (approval !== 'approved') {
-        return denied(deny(ErrorCode.ApprovalDeclined, `the change was ${approval === 'cancelled' ? 'cancelled' : 'declined'} by the user; nothing was changed`), correlationId, approval);
+        return denied(
+          deny(
+            ErrorCode.ApprovalDeclined,
+            `the change was ${approval === 'cancelled' ? 'cancelled' : 'declined'} by the user; nothing was changed`,
+          ),
+          correlationId,
+          approval,
+        );
       }
     }
     // 7. Rate limit
     const rl = await rateLimiter.consume(req.identity.principal, tool.name);
-    if (!rl.ok) return denied(rl, correlationId, approval === 'not_required' ? undefined : approval);
+    if (!rl.ok)
+      return denied(rl, correlationId, approval === 'not_required' ? undefined : approval);
     // 8. Execute with the scoped credential
     const handle = options.handles[tool.credential] as H;
-    const output = await tool.execute(input, { identity: req.identity, credential: handle, limits, signal: req.signal, correlationId });
+    const output = await tool.execute(input, {
+      identity: req.identity,
+      credential: handle,
+      limits,
+      signal: req.signal,
+      correlationId,
+    });
     // 9. Output controls
     const shaped = shapeOutput(output, counts);
     return {
@@ -253,18 +305,36 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     if (output.kind === 'table') {
       const names = output.columns.map((c) => c.name);
       const overRows = output.rows.length > limits.maxRows;
-      const redacted = redactor.redactTable(names, overRows ? output.rows.slice(0, limits.maxRows) : output.rows, counts);
+      const redacted = redactor.redactTable(
+        names,
+        overRows ? output.rows.slice(0, limits.maxRows) : output.rows,
+        counts,
+      );
       const capped = capRowsByBytes(redacted, limits.maxBytes);
       const truncated = output.truncated || overRows || capped.truncated;
       const columns = output.columns.map((c) => ({ name: c.name, type: c.type }));
-      const structuredContent = { columns, rows: capped.rows, rowCount: capped.rows.length, truncated };
+      const structuredContent = {
+        columns,
+        rows: capped.rows,
+        rowCount: capped.rows.length,
+        truncated,
+      };
       const summary = `${capped.rows.length} row${capped.rows.length === 1 ? '' : 's'}${truncated ? ' (truncated: more rows exist than the row/byte cap allows)' : ''}.`;
       const text = `${output.note ? `${output.note}\n` : ''}${summary}\n${fenceUntrusted(options.dataSource, renderTable(columns, capped.rows))}`;
-      return { result: { content: [{ type: 'text' as const, text }], structuredContent }, rows: capped.rows.length, bytes: capped.bytes, truncated };
+      return {
+        result: { content: [{ type: 'text' as const, text }], structuredContent },
+        rows: capped.rows.length,
+        bytes: capped.bytes,
+        truncated,
+      };
     }
     const data = redactor.redactValue(output.data, counts) as Record<string, unknown>;
     const bytes = jsonBytes(data);
-    if (bytes > limits.maxBytes) throw new ToolError(ErrorCode.LimitExceeded, `the result (${bytes} bytes) exceeds the ${limits.maxBytes}-byte cap`);
+    if (bytes > limits.maxBytes)
+      throw new ToolError(
+        ErrorCode.LimitExceeded,
+        `the result (${bytes} bytes) exceeds the ${limits.maxBytes}-byte cap`,
+      );
     const text = `${output.note ? `${output.note}\n` : ''}${fenceUntrusted(options.dataSource, JSON.stringify(data, null, 2))}`;
     return {
       result: { content: [{ type: 'text' as const, text }], structuredContent: data },
@@ -278,7 +348,11 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     const redacted = redactor.redactValue(args ?? {}, counts);
     const size = jsonBytes(redacted);
     if (size <= MAX_AUDIT_ARGUMENT_BYTES) return redacted;
-    return { omitted: true, bytes: size, sha256: createHash('sha256').update(JSON.stringify(redacted)).digest('hex') };
+    return {
+      omitted: true,
+      bytes: size,
+      sha256: createHash('sha256').update(JSON.stringify(redacted)).digest('hex'),
+    };
   }
 
   return {
@@ -298,11 +372,16 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
           outcome = await run(tool, req, correlationId, counts, state);
         } catch (err) {
           const code = err instanceof ToolError ? err.code : ErrorCode.Internal;
-          const message = err instanceof ToolError ? redactor.redactString(err.message).value : 'internal error; see the server log';
+          const message =
+            err instanceof ToolError
+              ? redactor.redactString(err.message).value
+              : 'internal error; see the server log';
           logger.error({ err, correlationId, tool: tool.name }, 'tool call failed');
           outcome = {
             result: errorResult(code, message, correlationId),
-            decision: state.approval ? { result: 'allowed', approval: state.approval } : { result: 'allowed' },
+            decision: state.approval
+              ? { result: 'allowed', approval: state.approval }
+              : { result: 'allowed' },
             outcome: 'error',
             errorClass: code,
           };
@@ -331,7 +410,14 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
       } catch (err) {
         // Fail closed: a call whose audit record cannot be written returns no data.
         logger.error({ err, correlationId }, 'audit record could not be written');
-        return { kind: 'result', result: errorResult(ErrorCode.Internal, 'audit unavailable; the result was withheld', correlationId) };
+        return {
+          kind: 'result',
+          result: errorResult(
+            ErrorCode.Internal,
+            'audit unavailable; the result was withheld',
+            correlationId,
+          ),
+        };
       }
       if (!tool) return { kind: 'unknown_tool' };
       return { kind: 'result', result: outcome.result };
@@ -343,7 +429,8 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
 function describeIssues(error: z.ZodError): string {
   const parts = error.issues.slice(0, 5).map((i) => {
     const path = i.path.length > 0 ? i.path.map(String).join('.') : 'arguments';
-    if (i.code === 'unrecognized_keys') return `${path}: unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => safeName(k)).join(', ')}`;
+    if (i.code === 'unrecognized_keys')
+      return `${path}: unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => safeName(k)).join(', ')}`;
     return `${path}: ${i.message}`;
   });
   const more = error.issues.length > 5 ? `; and ${error.issues.length - 5} more` : '';

@@ -26,7 +26,11 @@ export function createMemoryRateLimiter(
   perTool: Readonly<Record<string, RateLimitRule | undefined>> = {},
 ): RateLimiter {
   const make = (rule: RateLimitRule) =>
-    new RateLimiterMemory({ points: rule.points, duration: rule.durationSeconds, keyPrefix: 'hmcp' });
+    new RateLimiterMemory({
+      points: rule.points,
+      duration: rule.durationSeconds,
+      keyPrefix: 'hmcp',
+    });
   const fallback = make(defaults);
   const limiters = new Map<string, RateLimiterMemory>();
   for (const [tool, rule] of Object.entries(perTool)) if (rule) limiters.set(tool, make(rule));
