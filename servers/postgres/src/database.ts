@@ -1,0 +1,245 @@
+import { ErrorCode, type Secret, StartupError, ToolError } from '@hardened-mcp/core';
+import pg from 'pg';
+import type { PostgresSettings } from './config.js';
+
+/** The handle a tool gets for its credential scope. */
+export interface PgHandle {
+  readonly scope: 'read' | 'write';
+  readonly pool: pg.Pool;
+  readonly settings: PostgresSettings;
+}
+
+/**
+ * Opens a pool for one credential. The read pool's sessions start with
+ * `default_transaction_read_only=on` (PostgreSQL docs §19.11.1), so even a statement that
+ * slipped past every other check runs in a read-only transaction. Both pools set
+ * `statement_timeout` at connection start as a floor; each transaction sets its own too.
+ */
+export function openPool(
+  secret: Secret,
+  scope: 'read' | 'write',
+  settings: PostgresSettings,
+): pg.Pool {
+  // standard_conforming_strings=on: the SQL guard lexes string literals that way (the default since 9.1).
+  const options = [
+    `-c statement_timeout=${settings.statementTimeoutMs}`,
+    `-c lock_timeout=${settings.lockTimeoutMs}`,
+    '-c standard_conforming_strings=on',
+  ];
+  if (scope === 'read') options.push('-c default_transaction_read_only=on');
+  const pool = new pg.Pool({
+    connectionString: secret.reveal(),
+    max: settings.pool.max,
+    idleTimeoutMillis: settings.pool.idleTimeoutMs,
+    connectionTimeoutMillis: settings.pool.connectionTimeoutMs,
+    application_name: `hardened-mcp-postgres:${scope}`,
+    options: options.join(' '),
+  });
+  // An idle client that errors (server restart) must not crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Options of {@link withTransaction}. */
+export interface TransactionOptions {
+  readonly readOnly: boolean;
+  /** `search_path` for the transaction: the allowed schemas. */
+  readonly searchPath?: readonly string[] | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Runs `fn` in one transaction on a pooled connection:
+ * `BEGIN READ ONLY` (or `READ WRITE`), then `set_config(..., is_local => true)` for
+ * statement_timeout, lock_timeout, idle_in_transaction_session_timeout and search_path (bound
+ * parameters, never interpolated; transaction-scoped like `SET LOCAL`). Read transactions always
+ * end in ROLLBACK; write transactions COMMIT only when `fn` resolves. Afterwards `DISCARD ALL`
+ * resets any session state; a connection that failed anywhere is destroyed, never reused, so
+ * session state can never leak into the pool.
+ *
+ * @throws ToolError mapped from the database error (see {@link toToolError}).
+ */
+export async function withTransaction<T>(
+  handle: PgHandle,
+  opts: TransactionOptions,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const s = handle.settings;
+  let client: pg.PoolClient;
+  try {
+    client = await handle.pool.connect();
+  } catch (err) {
+    throw toToolError(err, s);
+  }
+  let broken: Error | undefined;
+  const onAbort = () => {
+    broken = new Error('aborted');
+    // Ends the backend's current statement; the connection is then discarded.
+    void cancelBackend(handle, client);
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE');
+    await client.query({
+      text:
+        "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
+        " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)",
+      values: [
+        String(s.statementTimeoutMs),
+        String(s.lockTimeoutMs),
+        String(s.idleInTransactionTimeoutMs),
+        (opts.searchPath ?? s.schemas).map((n) => pg.escapeIdentifier(n)).join(', '),
+      ],
+    });
+    const result = await fn(client);
+    await client.query(opts.readOnly ? 'ROLLBACK' : 'COMMIT');
+    await client.query('DISCARD ALL');
+    return result;
+  } catch (err) {
+    broken ??= err instanceof Error ? err : new Error('query failed');
+    throw err instanceof ToolError ? err : toToolError(err, s);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    // A failed connection is destroyed (its transaction rolls back server-side).
+    client.release(broken ?? undefined);
+  }
+}
+
+async function cancelBackend(handle: PgHandle, client: pg.PoolClient): Promise<void> {
+  const pid = (client as unknown as { processID?: number }).processID;
+  if (!pid) return;
+  try {
+    await handle.pool.query('SELECT pg_cancel_backend($1)', [pid]);
+  } catch {
+    // best effort
+  }
+}
+
+/** SQLSTATE classes whose server message names only identifiers/types from the query, safe to relay. */
+const RELAYABLE = new Set(['42']);
+
+/**
+ * Maps a driver/database error to a client-safe {@link ToolError}. Messages are fixed per
+ * SQLSTATE (PostgreSQL docs Appendix A), except class 42 (syntax error or access rule
+ * violation), whose server messages name only identifiers from the query and are relayed.
+ * Never includes parameters, DETAIL, the SQL text, hosts or passwords.
+ */
+export function toToolError(err: unknown, s: PostgresSettings): ToolError {
+  if (err instanceof ToolError) return err;
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const msg = typeof e.message === 'string' ? e.message : '';
+  if (code === '57014') {
+    return new ToolError(
+      ErrorCode.Timeout,
+      `the statement was cancelled: it exceeded the statement timeout (${s.statementTimeoutMs} ms) or the call was cancelled`,
+      { cause: err },
+    );
+  }
+  if (code === '55P03')
+    return new ToolError(
+      ErrorCode.Timeout,
+      `a lock could not be acquired within ${s.lockTimeoutMs} ms`,
+      { cause: err },
+    );
+  if (code === '25006')
+    return new ToolError(
+      ErrorCode.PolicyDenied,
+      'the database refused to write in a read-only transaction',
+      { cause: err },
+    );
+  if (code === '42501')
+    return new ToolError(
+      ErrorCode.PolicyDenied,
+      `permission denied by the database${msg.startsWith('permission denied for') ? ` (${msg})` : ''}`,
+      { cause: err },
+    );
+  if (
+    /^(08|28|3D|53|57P)/.test(code) ||
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|timeout exceeded when trying to connect|Connection terminated/i.test(
+      msg,
+    )
+  ) {
+    return new ToolError(
+      ErrorCode.UpstreamUnavailable,
+      'the database is unavailable; try again later',
+      { cause: err },
+    );
+  }
+  if (
+    code === '23505' ||
+    code === '23503' ||
+    code === '23502' ||
+    code === '23514' ||
+    code === '23P01'
+  ) {
+    const what = {
+      '23505': 'a unique constraint',
+      '23503': 'a foreign key',
+      '23502': 'a NOT NULL constraint',
+      '23514': 'a check constraint',
+      '23P01': 'an exclusion constraint',
+    }[code];
+    return new ToolError(
+      ErrorCode.UpstreamError,
+      `the change violates ${what} (SQLSTATE ${code}); nothing was changed`,
+      { cause: err },
+    );
+  }
+  if (code.startsWith('22'))
+    return new ToolError(
+      ErrorCode.UpstreamError,
+      `invalid data for the statement (SQLSTATE ${code})`,
+      { cause: err },
+    );
+  if (RELAYABLE.has(code.slice(0, 2)))
+    return new ToolError(
+      ErrorCode.UpstreamError,
+      `the database rejected the statement: ${msg} (SQLSTATE ${code})`,
+      { cause: err },
+    );
+  if (code)
+    return new ToolError(
+      ErrorCode.UpstreamError,
+      `the database rejected the statement (SQLSTATE ${code})`,
+      { cause: err },
+    );
+  return new ToolError(ErrorCode.Internal, 'internal error; see the server log', { cause: err });
+}
+
+/**
+ * Describes a connection failure at startup in one line without secrets: host, port and
+ * database come from the URL (never the password).
+ */
+export function describeConnectFailure(err: unknown, secret: Secret, what: string): StartupError {
+  let target = 'the database';
+  try {
+    const url = new URL(secret.reveal());
+    target = `PostgreSQL at ${url.hostname || 'localhost'}:${url.port || '5432'}${url.pathname && url.pathname !== '/' ? ` (database ${decodeURIComponent(url.pathname.slice(1))})` : ''}`;
+  } catch {
+    // keyword/value connection string: say nothing about it
+  }
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const reasons: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ENOTFOUND: 'host not found',
+    ETIMEDOUT: 'connection timed out',
+    EHOSTUNREACH: 'host unreachable',
+    '28P01': 'password authentication failed',
+    '28000': 'authentication rejected',
+    '3D000': 'database does not exist',
+    '53300': 'too many connections',
+    '57P03': 'the server is starting up or shutting down',
+  };
+  const reason =
+    reasons[code] ??
+    (/timeout/i.test(String(e.message))
+      ? 'connection timed out'
+      : code
+        ? `SQLSTATE ${code}`
+        : 'connection failed');
+  return new StartupError(`cannot connect to ${target} with the ${what}: ${reason}`, {
+    cause: err,
+  });
+}

@@ -1,0 +1,83 @@
+import type { Logger } from '@hardened-mcp/core';
+import type pg from 'pg';
+
+/** What {@link inspectRole} found about the connected role. */
+export interface RoleReport {
+  readonly role: string;
+  readonly serverVersion: string;
+  /** Human-readable reasons the role is too privileged for a read credential; empty = least privilege. */
+  readonly problems: readonly string[];
+  /** Weaker findings worth a warning (e.g. CREATE on a schema). */
+  readonly warnings: readonly string[];
+}
+
+/** Predefined roles that reach the server's file system or programs (PostgreSQL docs §22.5). */
+const DANGEROUS_MEMBERSHIPS = [
+  'pg_write_server_files',
+  'pg_read_server_files',
+  'pg_execute_server_program',
+  'pg_write_all_data',
+] as const;
+
+/**
+ * Inspects the role a pool connects as: superuser, `BYPASSRLS`, membership in predefined roles
+ * that reach server files or programs or write all data, and any INSERT/UPDATE/DELETE/TRUNCATE
+ * (table or column level) on a relation it can see outside the system schemas.
+ */
+export async function inspectRole(pool: pg.Pool): Promise<RoleReport> {
+  const role = await pool.query<{
+    rolname: string;
+    rolsuper: boolean;
+    rolbypassrls: boolean;
+    version: string;
+    memberships: string[] | null;
+  }>({
+    text: `SELECT r.rolname, r.rolsuper, r.rolbypassrls, current_setting('server_version') AS version,
+              ARRAY(SELECT m FROM unnest($1::text[]) AS m
+                    WHERE to_regrole(m) IS NOT NULL AND pg_has_role(current_user, to_regrole(m), 'MEMBER')) AS memberships
+         FROM pg_roles r WHERE r.rolname = current_user`,
+    values: [DANGEROUS_MEMBERSHIPS],
+  });
+  const row = role.rows[0];
+  if (!row) throw new Error('current role not found in pg_roles');
+  const problems: string[] = [];
+  if (row.rolsuper) problems.push('is a superuser');
+  if (row.rolbypassrls) problems.push('has BYPASSRLS');
+  for (const m of row.memberships ?? []) problems.push(`is a member of ${m}`);
+  if (!row.rolsuper) {
+    const writable = await pool.query<{ name: string }>(
+      `SELECT format('%I.%I', n.nspname, c.relname) AS name
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+          AND has_schema_privilege(n.oid, 'USAGE')
+          AND (has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+               OR has_any_column_privilege(c.oid, 'INSERT, UPDATE'))
+        ORDER BY 1 LIMIT 6`,
+    );
+    if (writable.rows.length > 0) {
+      const names = writable.rows.slice(0, 5).map((r) => r.name);
+      problems.push(
+        `can write to ${names.join(', ')}${writable.rows.length > 5 ? ' and more' : ''}`,
+      );
+    }
+  }
+  const warnings: string[] = [];
+  const creatable = await pool.query<{ nspname: string }>(
+    `SELECT nspname FROM pg_namespace
+      WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'
+        AND has_schema_privilege(oid, 'CREATE') ORDER BY 1 LIMIT 5`,
+  );
+  if (creatable.rows.length > 0)
+    warnings.push(`can CREATE in schema ${creatable.rows.map((r) => r.nspname).join(', ')}`);
+  return { role: row.rolname, serverVersion: row.version, problems, warnings };
+}
+
+/** Logs the report loudly when privileged roles are explicitly allowed. */
+export function warnPrivileged(logger: Logger, report: RoleReport, what: string): void {
+  logger.warn(
+    { role: report.role, problems: report.problems },
+    `DANGER: the ${what} role ${report.role} ${report.problems.join('; ')}. Started anyway because --allow-privileged-role is set; the SQL checks and READ ONLY transactions still apply, but the database is no longer the first wall.`,
+  );
+}

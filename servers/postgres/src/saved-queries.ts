@@ -1,0 +1,233 @@
+import {
+  ALLOW,
+  deny,
+  ErrorCode,
+  StartupError,
+  type ToolDefinition,
+  ToolError,
+} from '@hardened-mcp/core';
+import { z } from 'zod';
+import type { PostgresSettings, SavedQuery, SavedQueryParam } from './config.js';
+import { type PgHandle, withTransaction } from './database.js';
+import {
+  checkResolvedRelations,
+  type GuardOk,
+  pgTool,
+  READ_SCOPE,
+  sqlValueArg,
+  WRITE_SCOPE,
+} from './define.js';
+import { readCursor, type SqlValue } from './query.js';
+import { checkReadOnlySql, type SqlGuardPolicy } from './sql-guard.js';
+import type { TablePolicy } from './table-policy.js';
+
+interface CompiledQuery {
+  readonly name: string;
+  readonly query: SavedQuery;
+  /** Validates `params` (strict object) and yields values in `$1…$n` order. */
+  readonly bind: (
+    params: Readonly<Record<string, unknown>>,
+  ) => { ok: true; values: SqlValue[] } | { ok: false; message: string };
+}
+
+/** A zod schema for one typed parameter, from its declared constraints. */
+function paramSchema(p: SavedQueryParam): z.ZodType<SqlValue> {
+  switch (p.type) {
+    case 'string': {
+      let s = z.string().max(p.maxLength);
+      if (p.pattern !== undefined)
+        s = s.regex(
+          new RegExp(`^(?:${p.pattern})$`, 'u'),
+          `must match the pattern of parameter ${p.name}`,
+        );
+      return p.enum
+        ? s.refine((v) => p.enum!.includes(v), `must be one of ${p.enum.join(', ')}`)
+        : s;
+    }
+    case 'integer': {
+      let n = z.int();
+      if (p.min !== undefined) n = n.min(p.min);
+      if (p.max !== undefined) n = n.max(p.max);
+      return n;
+    }
+    case 'number': {
+      let n = z.number();
+      if (p.min !== undefined) n = n.min(p.min);
+      if (p.max !== undefined) n = n.max(p.max);
+      return n;
+    }
+    case 'boolean':
+      return z.boolean();
+  }
+}
+
+function compile(name: string, query: SavedQuery): CompiledQuery {
+  const shape: Record<string, z.ZodType> = {};
+  for (const p of query.params)
+    shape[p.name] = p.required ? paramSchema(p) : paramSchema(p).optional();
+  const schema = z.strictObject(shape);
+  return {
+    name,
+    query,
+    bind(params) {
+      const r = schema.safeParse(params);
+      if (!r.success) {
+        const first = r.error.issues[0];
+        return {
+          ok: false,
+          message: `invalid params for ${name}: ${first ? `${first.path.join('.') || 'params'}: ${first.message}` : 'invalid'}`,
+        };
+      }
+      const data = r.data as Record<string, SqlValue | undefined>;
+      return { ok: true, values: query.params.map((p) => data[p.name] ?? null) };
+    },
+  };
+}
+
+function signature(q: CompiledQuery): string {
+  const params = q.query.params
+    .map((p) => {
+      const range =
+        p.min !== undefined || p.max !== undefined ? ` ${p.min ?? ''}..${p.max ?? ''}` : '';
+      const options = p.enum ? ` one of ${p.enum.join('|')}` : '';
+      return `${p.name}${p.required ? '' : '?'}: ${p.type}${range}${options}${p.description ? ` (${p.description})` : ''}`;
+    })
+    .join(', ');
+  return `- ${q.name}(${params}): ${q.query.description}`;
+}
+
+/**
+ * Saved queries: SQL the operator wrote in configuration, with typed parameters bound as
+ * `$1…$n`. Read queries must pass the same SQL walls as `postgres_query` — checked at startup,
+ * so a bad saved query refuses to start. Write queries (`access: write`) get their own write
+ * tool, `postgres_run_saved_write_query`, which needs approval and caps affected rows.
+ *
+ * @throws StartupError when a read query fails the SQL walls or its `$n` count differs from its params.
+ */
+export function createSavedQueryTools(
+  settings: PostgresSettings,
+  tables: TablePolicy,
+  guardPolicy: SqlGuardPolicy,
+): ToolDefinition<never, PgHandle>[] {
+  const reads: (CompiledQuery & { verdict: GuardOk })[] = [];
+  const writes: CompiledQuery[] = [];
+  for (const [name, query] of Object.entries(settings.savedQueries)) {
+    const compiled = compile(name, query);
+    if (query.access === 'read') {
+      const verdict = checkReadOnlySql(query.sql, guardPolicy);
+      if (!verdict.ok)
+        throw new StartupError(
+          `saved query ${name} is not an acceptable read-only statement: ${verdict.message}`,
+        );
+      if (verdict.paramCount !== query.params.length) {
+        throw new StartupError(
+          `saved query ${name} uses ${verdict.paramCount} parameter(s) but declares ${query.params.length}`,
+        );
+      }
+      reads.push({ ...compiled, verdict });
+    } else {
+      writes.push(compiled);
+    }
+  }
+  const tools: ToolDefinition<never, PgHandle>[] = [];
+  const input = (names: string[]) =>
+    z.strictObject({
+      name: z.enum(names as [string, ...string[]]),
+      params: z.record(z.string().max(63), sqlValueArg).default({}),
+    });
+  if (reads.length > 0) {
+    const byName = new Map(reads.map((q) => [q.name, q]));
+    const bound = new WeakMap<object, SqlValue[]>();
+    tools.push(
+      pgTool({
+        name: 'postgres_run_saved_query',
+        title: 'Run a saved query',
+        description: `Runs one of the operator's saved read-only queries by name with typed params:\n${reads.map(signature).join('\n')}`,
+        access: 'read',
+        scopes: [READ_SCOPE],
+        credential: 'read',
+        output: 'table',
+        input: input(reads.map((q) => q.name)),
+        policy(args) {
+          const q = byName.get(args.name);
+          if (!q) return deny(ErrorCode.InvalidInput, 'unknown saved query');
+          const b = q.bind(args.params);
+          if (!b.ok) return deny(ErrorCode.InvalidInput, b.message);
+          bound.set(args, b.values);
+          return ALLOW;
+        },
+        async execute(args, ctx) {
+          const q = byName.get(args.name)!;
+          const values = bound.get(args) ?? [];
+          const verdict = q.verdict;
+          const result = await withTransaction(
+            ctx.credential,
+            { readOnly: true, signal: ctx.signal },
+            async (c) => {
+              await checkResolvedRelations(c, verdict, tables);
+              return readCursor(c, q.query.sql, values, {
+                maxRows: ctx.limits.maxRows,
+                maxBytes: ctx.limits.maxBytes,
+                fetchRows: settings.fetchRows,
+              });
+            },
+          );
+          return { kind: 'table', ...result, note: `Saved query ${q.name}.` };
+        },
+      }) as unknown as ToolDefinition<never, PgHandle>,
+    );
+  }
+  if (writes.length > 0) {
+    const byName = new Map(writes.map((q) => [q.name, q]));
+    const bound = new WeakMap<object, SqlValue[]>();
+    tools.push(
+      pgTool({
+        name: 'postgres_run_saved_write_query',
+        title: 'Run a saved write query',
+        description: `Runs one of the operator's saved write queries by name with typed params (needs approval; at most ${settings.maxAffectedRows} rows may change, otherwise it is rolled back):\n${writes.map(signature).join('\n')}`,
+        access: 'write',
+        scopes: [WRITE_SCOPE],
+        credential: 'write',
+        output: 'json',
+        input: input(writes.map((q) => q.name)),
+        policy(args) {
+          const q = byName.get(args.name);
+          if (!q) return deny(ErrorCode.InvalidInput, 'unknown saved query');
+          const b = q.bind(args.params);
+          if (!b.ok) return deny(ErrorCode.InvalidInput, b.message);
+          bound.set(args, b.values);
+          return ALLOW;
+        },
+        describeChange: (args) =>
+          `Run saved write query ${args.name} (${byName.get(args.name)?.query.description ?? ''}) with params ${truncateJson(args.params)}.`,
+        async execute(args, ctx) {
+          const q = byName.get(args.name)!;
+          const values = bound.get(args) ?? [];
+          const affected = await withTransaction(
+            ctx.credential,
+            { readOnly: false, signal: ctx.signal },
+            async (c) => {
+              const r = await c.query({ text: q.query.sql, values });
+              const n = r.rowCount ?? 0;
+              if (n > settings.maxAffectedRows) {
+                throw new ToolError(
+                  ErrorCode.LimitExceeded,
+                  `${q.name} would change ${n} rows, more than the cap of ${settings.maxAffectedRows}; rolled back, nothing was changed`,
+                );
+              }
+              return n;
+            },
+          );
+          return { kind: 'json', data: { savedQuery: q.name, affectedRows: affected } };
+        },
+      }) as unknown as ToolDefinition<never, PgHandle>,
+    );
+  }
+  return tools;
+}
+
+/** JSON, cut to `max` characters, for approval messages. */
+export function truncateJson(value: unknown, max = 300): string {
+  const s = JSON.stringify(value) ?? 'null';
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}

@@ -1,0 +1,261 @@
+import {
+  ALLOW,
+  type Decision,
+  deny,
+  ErrorCode,
+  type ToolDefinition,
+  ToolError,
+} from '@hardened-mcp/core';
+import { z } from 'zod';
+import { describeTable, listSchemas, listTables } from './catalog.js';
+import type { PostgresSettings } from './config.js';
+import { type PgHandle, withTransaction } from './database.js';
+import {
+  checkResolvedRelations,
+  type GuardOk,
+  identifierArg,
+  pgTool,
+  READ_SCOPE,
+  sqlValueArg,
+} from './define.js';
+import { readCursor, type SqlValue } from './query.js';
+import { createSavedQueryTools } from './saved-queries.js';
+import { checkReadOnlySql, type SqlGuardPolicy } from './sql-guard.js';
+import { createTablePolicy, type TablePolicy } from './table-policy.js';
+import { createWriteTools } from './writes.js';
+
+const sqlArg = z
+  .string()
+  .min(1)
+  .max(100_000)
+  .describe('One SQL SELECT statement. Use $1, $2, … for values and pass them in params.');
+const paramsArg = z.array(sqlValueArg).max(100).describe('Values bound to $1…$n, in order.');
+
+/**
+ * The SQL walls of `postgres_query`, `postgres_explain` and saved read queries, as one policy
+ * step: the real PostgreSQL parser's verdict (see sql-guard.ts) plus the parameter count.
+ * Accepted statements are remembered per input object for the execute step.
+ */
+export function createSqlPolicy(guardPolicy: SqlGuardPolicy) {
+  const accepted = new WeakMap<object, GuardOk>();
+  return {
+    check(input: { sql: string; params?: readonly SqlValue[] | undefined }): Decision {
+      const verdict = checkReadOnlySql(input.sql, guardPolicy);
+      if (!verdict.ok) return deny(ErrorCode.PolicyDenied, verdict.message);
+      const given = input.params?.length ?? 0;
+      if (verdict.paramCount !== given) {
+        return deny(
+          ErrorCode.InvalidInput,
+          `the statement uses ${verdict.paramCount} parameter(s) ($1…$n) but ${given} value(s) were given`,
+        );
+      }
+      accepted.set(input, verdict);
+      return ALLOW;
+    },
+    verdictFor(input: object): GuardOk {
+      const v = accepted.get(input);
+      if (!v)
+        throw new ToolError(ErrorCode.Internal, 'internal error; see the server log', {
+          cause: new Error('policy step skipped'),
+        });
+      return v;
+    },
+  };
+}
+
+/** Picks the schema argument or the first allowed schema, and checks it. */
+function schemaDecision(tables: TablePolicy, schema: string | undefined): Decision {
+  const s = schema ?? tables.schemas[0]!;
+  return tables.schemaAllowed(s)
+    ? ALLOW
+    : deny(ErrorCode.PolicyDenied, `schema ${s} is not in the allowed schemas`);
+}
+
+/**
+ * Declares every tool of the Postgres connector as data. The core decides which are enabled
+ * (mode, allowlist, credentials) and runs each call through the pipeline.
+ */
+export function createPostgresTools(
+  settings: PostgresSettings,
+  guardPolicy: SqlGuardPolicy,
+): ToolDefinition<never, PgHandle>[] {
+  const tables = createTablePolicy(settings);
+  const sqlPolicy = createSqlPolicy(guardPolicy);
+  const fetchRows = settings.fetchRows;
+
+  const listSchemasTool = pgTool({
+    name: 'postgres_list_schemas',
+    title: 'List schemas',
+    description: 'Lists the database schemas this server may read.',
+    access: 'read',
+    scopes: [READ_SCOPE],
+    credential: 'read',
+    output: 'table',
+    input: z.strictObject({}),
+    async execute(_input, ctx) {
+      const rows = await withTransaction(
+        ctx.credential,
+        { readOnly: true, signal: ctx.signal },
+        (c) => listSchemas(c, tables.schemas),
+      );
+      return {
+        kind: 'table',
+        columns: [
+          { name: 'schema', type: 'name' },
+          { name: 'description', type: 'text' },
+        ],
+        rows: rows.map((r) => [r.schema, r.description]),
+        truncated: false,
+      };
+    },
+  });
+
+  const listTablesTool = pgTool({
+    name: 'postgres_list_tables',
+    title: 'List tables',
+    description: `Lists the tables and views of a schema that this server may read (default schema: ${tables.schemas[0]}), with planner row estimates.`,
+    access: 'read',
+    scopes: [READ_SCOPE],
+    credential: 'read',
+    output: 'table',
+    input: z.strictObject({ schema: identifierArg.optional() }),
+    policy: (input) => schemaDecision(tables, input.schema),
+    async execute(input, ctx) {
+      const schema = input.schema ?? tables.schemas[0]!;
+      const rows = await withTransaction(
+        ctx.credential,
+        { readOnly: true, signal: ctx.signal },
+        (c) => listTables(c, schema),
+      );
+      const visible = rows.filter((r) => tables.readable(schema, r.table));
+      return {
+        kind: 'table',
+        columns: [
+          { name: 'table', type: 'name' },
+          { name: 'kind', type: 'text' },
+          { name: 'row_estimate', type: 'int8' },
+          { name: 'description', type: 'text' },
+        ],
+        rows: visible.map((r) => [r.table, r.kind, r.rowEstimate, r.description]),
+        truncated: false,
+      };
+    },
+  });
+
+  const describeTableTool = pgTool({
+    name: 'postgres_describe_table',
+    title: 'Describe a table',
+    description:
+      'Describes a table or view: columns (type, nullability, default), primary key, foreign keys, indexes and the planner row estimate.',
+    access: 'read',
+    scopes: [READ_SCOPE],
+    credential: 'read',
+    output: 'json',
+    input: z.strictObject({ schema: identifierArg.optional(), table: identifierArg }),
+    policy(input) {
+      const d = schemaDecision(tables, input.schema);
+      if (!d.ok) return d;
+      const schema = input.schema ?? tables.schemas[0]!;
+      return tables.readable(schema, input.table)
+        ? ALLOW
+        : deny(
+            ErrorCode.PolicyDenied,
+            `table ${schema}.${input.table} is not in the allowed tables`,
+          );
+    },
+    async execute(input, ctx) {
+      const schema = input.schema ?? tables.schemas[0]!;
+      const d = await withTransaction(ctx.credential, { readOnly: true, signal: ctx.signal }, (c) =>
+        describeTable(c, schema, input.table),
+      );
+      if (!d)
+        throw new ToolError(
+          ErrorCode.UpstreamError,
+          `table ${schema}.${input.table} does not exist or is not readable`,
+        );
+      return { kind: 'json', data: { ...d }, rowCount: d.columns.length };
+    },
+  });
+
+  const queryTool = pgTool({
+    name: 'postgres_query',
+    title: 'Run a read-only SQL query',
+    description:
+      'Runs ONE read-only SQL SELECT statement (WITH, UNION, VALUES allowed) and returns rows. ' +
+      'Pass values as params ($1, $2, …), never inline. Only allowed schemas/tables and a set of side-effect-free functions may be used. ' +
+      `The statement runs in a READ ONLY transaction with a ${settings.statementTimeoutMs} ms statement timeout; results are capped (see truncated).`,
+    access: 'read',
+    scopes: [READ_SCOPE],
+    credential: 'read',
+    output: 'table',
+    input: z.strictObject({
+      sql: sqlArg,
+      params: paramsArg.optional(),
+      maxRows: z
+        .int()
+        .min(1)
+        .max(100_000)
+        .optional()
+        .describe('Rows to return at most (capped by the server).'),
+    }),
+    policy: (input) => sqlPolicy.check(input),
+    async execute(input, ctx) {
+      const verdict = sqlPolicy.verdictFor(input);
+      const maxRows = Math.min(input.maxRows ?? 100, ctx.limits.maxRows);
+      const result = await withTransaction(
+        ctx.credential,
+        { readOnly: true, signal: ctx.signal },
+        async (c) => {
+          await checkResolvedRelations(c, verdict, tables);
+          return readCursor(c, input.sql, input.params ?? [], {
+            maxRows,
+            maxBytes: ctx.limits.maxBytes,
+            fetchRows,
+          });
+        },
+      );
+      return { kind: 'table', ...result };
+    },
+  });
+
+  const explainTool = pgTool({
+    name: 'postgres_explain',
+    title: 'Explain a query plan',
+    description:
+      "Shows the planner's plan (EXPLAIN, FORMAT JSON, never ANALYZE: nothing is executed) for a statement postgres_query would accept.",
+    access: 'read',
+    scopes: [READ_SCOPE],
+    credential: 'read',
+    output: 'json',
+    input: z.strictObject({ sql: sqlArg, params: paramsArg.optional() }),
+    policy: (input) => sqlPolicy.check(input),
+    async execute(input, ctx) {
+      const verdict = sqlPolicy.verdictFor(input);
+      // The text was proven to be exactly one SELECT by the real parser; EXPLAIN without ANALYZE
+      // only plans it. It still runs in a READ ONLY transaction as the read role.
+      const plan = await withTransaction(
+        ctx.credential,
+        { readOnly: true, signal: ctx.signal },
+        async (c) => {
+          await checkResolvedRelations(c, verdict, tables);
+          const r = await c.query<{ 'QUERY PLAN': unknown }>({
+            text: `EXPLAIN (FORMAT JSON, VERBOSE false, COSTS true) ${input.sql}`,
+            values: [...(input.params ?? [])],
+          });
+          return r.rows[0]?.['QUERY PLAN'];
+        },
+      );
+      return { kind: 'json', data: { plan } };
+    },
+  });
+
+  return [
+    listSchemasTool,
+    listTablesTool,
+    describeTableTool,
+    queryTool,
+    explainTool,
+    ...createSavedQueryTools(settings, tables, guardPolicy),
+    ...createWriteTools(settings, tables),
+  ] as unknown as ToolDefinition<never, PgHandle>[];
+}

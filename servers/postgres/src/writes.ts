@@ -1,0 +1,273 @@
+import {
+  ALLOW,
+  type Decision,
+  deny,
+  ErrorCode,
+  type ToolDefinition,
+  ToolError,
+} from '@hardened-mcp/core';
+import pg from 'pg';
+import { z } from 'zod';
+import type { PostgresSettings } from './config.js';
+import { type PgHandle, withTransaction } from './database.js';
+import { identifierArg, pgTool, sqlValueArg, WRITE_SCOPE } from './define.js';
+import type { SqlValue } from './query.js';
+import { truncateJson } from './saved-queries.js';
+import type { TablePolicy } from './table-policy.js';
+
+/** Columns and primary key of a writable table, straight from the catalog. */
+interface WritableTable {
+  /** Schema-qualified, quoted name from catalog values (safe to embed). */
+  readonly quoted: string;
+  readonly columns: ReadonlySet<string>;
+  readonly primaryKey: readonly string[];
+}
+
+async function loadTable(
+  client: pg.PoolClient,
+  schema: string,
+  table: string,
+): Promise<WritableTable> {
+  const r = await client.query<{
+    nspname: string;
+    relname: string;
+    columns: string[];
+    pk: string[] | null;
+  }>({
+    text: `SELECT n.nspname, c.relname,
+                  ARRAY(SELECT a.attname::text FROM pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS columns,
+                  (SELECT ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(attnum, i)
+                                JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.i)
+                     FROM pg_constraint con WHERE con.conrelid = c.oid AND con.contype = 'p') AS pk
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+    values: [schema, table],
+  });
+  const row = r.rows[0];
+  if (!row) throw new ToolError(ErrorCode.UpstreamError, `table ${schema}.${table} does not exist`);
+  return {
+    quoted: `${pg.escapeIdentifier(row.nspname)}.${pg.escapeIdentifier(row.relname)}`,
+    columns: new Set(row.columns),
+    primaryKey: row.pk ?? [],
+  };
+}
+
+function checkColumns(t: WritableTable, names: readonly string[], what: string): void {
+  const unknown = names.filter((n) => !t.columns.has(n));
+  if (unknown.length > 0)
+    throw new ToolError(
+      ErrorCode.InvalidInput,
+      `${what}: unknown or generated column ${unknown.slice(0, 5).join(', ')}`,
+    );
+}
+
+function checkKey(t: WritableTable, key: Readonly<Record<string, SqlValue>>): string[] {
+  if (t.primaryKey.length === 0)
+    throw new ToolError(
+      ErrorCode.PolicyDenied,
+      'the table has no primary key; rows can only be changed by primary key',
+    );
+  const names = Object.keys(key);
+  const pk = new Set(t.primaryKey);
+  if (names.length !== pk.size || names.some((n) => !pk.has(n))) {
+    throw new ToolError(
+      ErrorCode.InvalidInput,
+      `key must name exactly the primary key column(s): ${t.primaryKey.join(', ')}`,
+    );
+  }
+  return t.primaryKey.slice();
+}
+
+const valuesArg = z.record(identifierArg, sqlValueArg);
+
+/**
+ * The write tools (read-write mode, write credential, approval). SQL is generated: identifiers
+ * come from the catalog and are quoted (`pg.escapeIdentifier`), values are bound parameters.
+ * `key` is an equality match on the whole primary key. A statement changing more than
+ * `maxAffectedRows` rows is rolled back.
+ */
+export function createWriteTools(
+  settings: PostgresSettings,
+  tables: TablePolicy,
+): ToolDefinition<never, PgHandle>[] {
+  const cap = settings.maxAffectedRows;
+  const where = (schema: string | undefined, table: string): Decision => {
+    const s = schema ?? tables.schemas[0]!;
+    if (!tables.schemaAllowed(s))
+      return deny(ErrorCode.PolicyDenied, `schema ${s} is not in the allowed schemas`);
+    return tables.writable(s, table)
+      ? ALLOW
+      : deny(ErrorCode.PolicyDenied, `table ${s}.${table} is not writable by policy`);
+  };
+  const target = (schema: string | undefined, table: string) =>
+    `${schema ?? tables.schemas[0]!}.${table}`;
+  const capCheck = (n: number) => {
+    if (n > cap)
+      throw new ToolError(
+        ErrorCode.LimitExceeded,
+        `the statement would change ${n} rows, more than the cap of ${cap}; rolled back, nothing was changed`,
+      );
+  };
+
+  const insert = pgTool({
+    name: 'postgres_insert_rows',
+    title: 'Insert rows',
+    description: `Inserts rows (objects of column → value, all with the same columns) into a table. Needs approval; at most ${cap} rows.`,
+    access: 'write',
+    destructive: false,
+    scopes: [WRITE_SCOPE],
+    credential: 'write',
+    output: 'json',
+    input: z.strictObject({
+      schema: identifierArg.optional(),
+      table: identifierArg,
+      rows: z.array(valuesArg).min(1).max(10_000),
+    }),
+    policy(input) {
+      const d = where(input.schema, input.table);
+      if (!d.ok) return d;
+      if (input.rows.length > cap)
+        return deny(ErrorCode.LimitExceeded, `at most ${cap} rows per insert`);
+      const cols = Object.keys(input.rows[0]!).sort().join('\u0000');
+      if (cols === '') return deny(ErrorCode.InvalidInput, 'rows must name at least one column');
+      if (input.rows.some((r) => Object.keys(r).sort().join('\u0000') !== cols))
+        return deny(ErrorCode.InvalidInput, 'all rows must have the same columns');
+      return ALLOW;
+    },
+    describeChange: (input) =>
+      `INSERT ${input.rows.length} row(s) into ${target(input.schema, input.table)}:\n${input.rows
+        .slice(0, 10)
+        .map((r) => truncateJson(r))
+        .join('\n')}${input.rows.length > 10 ? `\n… and ${input.rows.length - 10} more` : ''}`,
+    async execute(input, ctx) {
+      const schema = input.schema ?? tables.schemas[0]!;
+      const affected = await withTransaction(
+        ctx.credential,
+        { readOnly: false, signal: ctx.signal },
+        async (c) => {
+          const t = await loadTable(c, schema, input.table);
+          const cols = Object.keys(input.rows[0]!);
+          checkColumns(t, cols, 'insert');
+          const values: SqlValue[] = [];
+          const tuples = input.rows.map(
+            (row) => `(${cols.map((col) => `$${values.push(row[col] ?? null)}`).join(', ')})`,
+          );
+          const r = await c.query({
+            text: `INSERT INTO ${t.quoted} (${cols.map((x) => pg.escapeIdentifier(x)).join(', ')}) VALUES ${tuples.join(', ')}`,
+            values,
+          });
+          capCheck(r.rowCount ?? 0);
+          return r.rowCount ?? 0;
+        },
+      );
+      return { kind: 'json', data: { table: `${schema}.${input.table}`, affectedRows: affected } };
+    },
+  });
+
+  const update = pgTool({
+    name: 'postgres_update_rows',
+    title: 'Update a row by primary key',
+    description:
+      'Sets columns of the row whose primary key equals `key` (all primary key columns). Needs approval.',
+    access: 'write',
+    idempotent: true,
+    scopes: [WRITE_SCOPE],
+    credential: 'write',
+    output: 'json',
+    input: z.strictObject({
+      schema: identifierArg.optional(),
+      table: identifierArg,
+      key: valuesArg,
+      set: valuesArg,
+    }),
+    policy(input) {
+      const d = where(input.schema, input.table);
+      if (!d.ok) return d;
+      if (Object.keys(input.key).length === 0)
+        return deny(ErrorCode.InvalidInput, 'key must name the primary key column(s)');
+      if (Object.keys(input.set).length === 0)
+        return deny(ErrorCode.InvalidInput, 'set must name at least one column');
+      return ALLOW;
+    },
+    describeChange: (input) =>
+      `UPDATE ${target(input.schema, input.table)} SET ${truncateJson(input.set)} WHERE ${truncateJson(input.key)}`,
+    async execute(input, ctx) {
+      const schema = input.schema ?? tables.schemas[0]!;
+      const affected = await withTransaction(
+        ctx.credential,
+        { readOnly: false, signal: ctx.signal },
+        async (c) => {
+          const t = await loadTable(c, schema, input.table);
+          const setCols = Object.keys(input.set);
+          checkColumns(t, setCols, 'set');
+          const keyCols = checkKey(t, input.key);
+          const values: SqlValue[] = [];
+          const assignments = setCols.map(
+            (col) => `${pg.escapeIdentifier(col)} = $${values.push(input.set[col] ?? null)}`,
+          );
+          const conditions = keyCols.map(
+            (col) => `${pg.escapeIdentifier(col)} = $${values.push(input.key[col] ?? null)}`,
+          );
+          const r = await c.query({
+            text: `UPDATE ${t.quoted} SET ${assignments.join(', ')} WHERE ${conditions.join(' AND ')}`,
+            values,
+          });
+          capCheck(r.rowCount ?? 0);
+          return r.rowCount ?? 0;
+        },
+      );
+      return { kind: 'json', data: { table: `${schema}.${input.table}`, affectedRows: affected } };
+    },
+  });
+
+  const remove = pgTool({
+    name: 'postgres_delete_rows',
+    title: 'Delete a row by primary key',
+    description:
+      'Deletes the row whose primary key equals `key` (all primary key columns). Needs approval.',
+    access: 'write',
+    idempotent: true,
+    scopes: [WRITE_SCOPE],
+    credential: 'write',
+    output: 'json',
+    input: z.strictObject({
+      schema: identifierArg.optional(),
+      table: identifierArg,
+      key: valuesArg,
+    }),
+    policy(input) {
+      const d = where(input.schema, input.table);
+      if (!d.ok) return d;
+      return Object.keys(input.key).length === 0
+        ? deny(ErrorCode.InvalidInput, 'key must name the primary key column(s)')
+        : ALLOW;
+    },
+    describeChange: (input) =>
+      `DELETE FROM ${target(input.schema, input.table)} WHERE ${truncateJson(input.key)}`,
+    async execute(input, ctx) {
+      const schema = input.schema ?? tables.schemas[0]!;
+      const affected = await withTransaction(
+        ctx.credential,
+        { readOnly: false, signal: ctx.signal },
+        async (c) => {
+          const t = await loadTable(c, schema, input.table);
+          const keyCols = checkKey(t, input.key);
+          const values: SqlValue[] = [];
+          const conditions = keyCols.map(
+            (col) => `${pg.escapeIdentifier(col)} = $${values.push(input.key[col] ?? null)}`,
+          );
+          const r = await c.query({
+            text: `DELETE FROM ${t.quoted} WHERE ${conditions.join(' AND ')}`,
+            values,
+          });
+          capCheck(r.rowCount ?? 0);
+          return r.rowCount ?? 0;
+        },
+      );
+      return { kind: 'json', data: { table: `${schema}.${input.table}`, affectedRows: affected } };
+    },
+  });
+
+  return [insert, update, remove] as unknown as ToolDefinition<never, PgHandle>[];
+}
