@@ -1,0 +1,568 @@
+/**
+ * The built `hardened-mcp-postgres` bin over stdio, driven by the MCP SDK `Client`, against a
+ * real PostgreSQL with Chinook (embedded 18, or DATABASE_URL).
+ */
+import { spawn } from 'node:child_process';
+import { verifyAuditChain } from '@hardened-mcp/core';
+import {
+  type ChinookDatabase,
+  createChinookDatabase,
+  startTestPostgres,
+  type TestPostgres,
+} from '@hardened-mcp/test-kit';
+import { ElicitRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditRecordsIn, waitFor } from '../support/audit.ts';
+import {
+  POSTGRES_BIN,
+  runBin,
+  type ServerSession,
+  startPostgresServer,
+  textOf,
+  writeTempConfig,
+} from '../support/server.ts';
+
+let server: TestPostgres;
+let db: ChinookDatabase;
+
+beforeAll(async () => {
+  server = await startTestPostgres();
+  db = await createChinookDatabase(server);
+});
+afterAll(async () => {
+  await db?.drop();
+  await server?.stop();
+});
+
+type Structured = {
+  columns: { name: string; type: string }[];
+  rows: unknown[][];
+  rowCount: number;
+  truncated: boolean;
+};
+
+async function adminQuery<T extends pg.QueryResultRow>(
+  sql: string,
+  values: unknown[] = [],
+): Promise<T[]> {
+  const c = new pg.Client({ connectionString: db.adminUrl });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql, values)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('read-only session', () => {
+  let s: ServerSession;
+  beforeAll(async () => {
+    s = await startPostgresServer({
+      env: { POSTGRES_URL: db.readUrl },
+      config: {
+        identity: { principal: 'alice', roles: ['analyst'] },
+        roles: { analyst: ['postgres:read'] },
+        log: { level: 'info' },
+      },
+    });
+  });
+  afterAll(async () => s?.close());
+
+  it('lists exactly the read tools, with annotations derived from access and strict schemas', async () => {
+    const { tools } = await s.client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      'postgres_describe_table',
+      'postgres_explain',
+      'postgres_list_schemas',
+      'postgres_list_tables',
+      'postgres_query',
+    ]);
+    for (const t of tools) {
+      expect(t.annotations).toMatchObject({
+        readOnlyHint: true,
+        destructiveHint: false,
+        openWorldHint: false,
+      });
+      expect(t.inputSchema.additionalProperties).toBe(false);
+    }
+    expect(tools.find((t) => t.name === 'postgres_query')?.outputSchema).toBeDefined();
+  });
+
+  it('lists schemas and tables from the catalog', async () => {
+    const schemas = await s.client.callTool({ name: 'postgres_list_schemas', arguments: {} });
+    expect((schemas.structuredContent as Structured).rows).toEqual([['public', expect.anything()]]);
+    const tables = await s.client.callTool({ name: 'postgres_list_tables', arguments: {} });
+    const names = (tables.structuredContent as Structured).rows.map((r) => r[0]);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'album',
+        'artist',
+        'customer',
+        'employee',
+        'invoice',
+        'invoice_line',
+        'track',
+      ]),
+    );
+  });
+
+  it('describes a table: columns, primary key, foreign keys, indexes, row estimate', async () => {
+    const r = await s.client.callTool({
+      name: 'postgres_describe_table',
+      arguments: { table: 'invoice' },
+    });
+    expect(r.isError).toBeFalsy();
+    const d = r.structuredContent as {
+      columns: { name: string; type: string; nullable: boolean }[];
+      primaryKey: string[];
+      foreignKeys: { columns: string[]; references: { table: string } }[];
+      indexes: { name: string }[];
+      rowEstimate: number | null;
+    };
+    expect(d.primaryKey).toEqual(['invoice_id']);
+    expect(d.columns.find((c) => c.name === 'total')).toMatchObject({
+      type: 'numeric(10,2)',
+      nullable: false,
+    });
+    expect(d.foreignKeys).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          columns: ['customer_id'],
+          references: expect.objectContaining({ table: 'customer' }),
+        }),
+      ]),
+    );
+    expect(d.indexes.length).toBeGreaterThan(0);
+  });
+
+  it('a table outside the allowlist or catalog is refused without interpolation', async () => {
+    const r = await s.client.callTool({
+      name: 'postgres_describe_table',
+      arguments: { schema: 'pg_catalog', table: 'pg_authid' },
+    });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/^policy_denied: schema pg_catalog is not in the allowed schemas/);
+    const missing = await s.client.callTool({
+      name: 'postgres_describe_table',
+      arguments: { table: 'customer"; DROP TABLE customer; --' },
+    });
+    expect(missing.isError).toBe(true);
+    expect((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM customer'))[0]?.n).toBe(
+      '59',
+    );
+  });
+
+  it('answers a real query with PII redacted, the data fenced as untrusted, and counts audited', async () => {
+    const r = await s.client.callTool({
+      name: 'postgres_query',
+      arguments: {
+        sql: 'SELECT first_name, last_name, email, phone, country FROM customer WHERE country = $1 ORDER BY customer_id',
+        params: ['Brazil'],
+      },
+    });
+    expect(r.isError).toBeFalsy();
+    const st = r.structuredContent as Structured;
+    expect(st.columns.map((c) => c.name)).toEqual([
+      'first_name',
+      'last_name',
+      'email',
+      'phone',
+      'country',
+    ]);
+    expect(st.rowCount).toBe(5);
+    expect(st.truncated).toBe(false);
+    expect(st.rows[0]).toEqual([
+      'Luís',
+      'Gonçalves',
+      '[REDACTED:email]',
+      '[REDACTED:phone]',
+      'Brazil',
+    ]);
+    const text = textOf(r);
+    expect(text).not.toMatch(/@embraer\.com\.br|3923-5555/);
+    expect(text).toMatch(/<<<UNTRUSTED-DATA ([0-9a-f]{32})>>>[\s\S]*<<<END-UNTRUSTED-DATA \1>>>/);
+    await waitFor(() =>
+      auditRecordsIn(s.stderr()).some(
+        (a) => a.tool === 'postgres_query' && a.outcome === 'success',
+      ),
+    );
+    const rec = auditRecordsIn(s.stderr()).find(
+      (a) => a.tool === 'postgres_query' && a.outcome === 'success',
+    );
+    expect(rec).toMatchObject({
+      principal: 'alice',
+      roles: ['analyst'],
+      transport: 'stdio',
+      access: 'read',
+      rows: 5,
+      truncated: false,
+      decision: { result: 'allowed' },
+    });
+    expect(rec?.redactions).toMatchObject({ email: 5, phone: 5 });
+    expect(rec?.client.name).toBe('hardened-mcp-e2e');
+  });
+
+  it('caps rows and says so', async () => {
+    const r = await s.client.callTool({
+      name: 'postgres_query',
+      arguments: { sql: 'SELECT track_id, name FROM track ORDER BY track_id', maxRows: 10 },
+    });
+    const st = r.structuredContent as Structured;
+    expect(st.rowCount).toBe(10);
+    expect(st.rows).toHaveLength(10);
+    expect(st.truncated).toBe(true);
+    expect(textOf(r)).toContain('truncated');
+  });
+
+  it('refuses stacked statements, catalog reads and disallowed functions, and the data stays', async () => {
+    for (const sql of [
+      'SELECT 1; COMMIT; DROP TABLE customer',
+      'SELECT rolname, rolpassword FROM pg_authid',
+      'SELECT * FROM pg_roles',
+      "SELECT pg_read_file('/etc/passwd')",
+    ]) {
+      const r = await s.client.callTool({ name: 'postgres_query', arguments: { sql } });
+      expect(r.isError, sql).toBe(true);
+      expect(textOf(r), sql).toMatch(/^policy_denied: .+ \(correlation id [0-9a-f-]{36}\)$/);
+    }
+    expect((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM customer'))[0]?.n).toBe(
+      '59',
+    );
+  });
+
+  it('refuses unknown and disabled (write) tools with the same protocol error', async () => {
+    const errors: string[] = [];
+    for (const name of ['postgres_delete_rows', 'no_such_tool']) {
+      const e = await s.client.callTool({ name, arguments: {} }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(McpError);
+      errors.push(`${(e as McpError).code}:${(e as McpError).message}`);
+    }
+    expect(errors[0]).toBe(errors[1]);
+    expect(errors[0]).toMatch(/^-32602:/);
+  });
+
+  it('rejects unknown argument keys and wrong parameter counts as invalid input', async () => {
+    const extra = await s.client.callTool({
+      name: 'postgres_query',
+      arguments: { sql: 'SELECT 1', sneaky: true },
+    });
+    expect(textOf(extra)).toMatch(/^invalid_input: .*unknown key sneaky/);
+    const count = await s.client.callTool({
+      name: 'postgres_query',
+      arguments: { sql: 'SELECT $1::int + $2::int', params: [1] },
+    });
+    expect(textOf(count)).toMatch(/^invalid_input: the statement uses 2 parameter/);
+  });
+
+  it('explains without executing', async () => {
+    const r = await s.client.callTool({
+      name: 'postgres_explain',
+      arguments: { sql: 'SELECT * FROM invoice WHERE customer_id = $1', params: [5] },
+    });
+    expect(r.isError).toBeFalsy();
+    expect(JSON.stringify(r.structuredContent)).toContain('"Node Type"');
+    const analyze = await s.client.callTool({
+      name: 'postgres_explain',
+      arguments: { sql: 'EXPLAIN ANALYZE DELETE FROM invoice' },
+    });
+    expect(analyze.isError).toBe(true);
+  });
+
+  it('writes a verifiable hash-chained audit trail to stderr', async () => {
+    const records = auditRecordsIn(s.stderr());
+    expect(records.length).toBeGreaterThan(8);
+    const verdict = await verifyAuditChain(
+      s
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('"auditId"')),
+    );
+    expect(verdict).toMatchObject({ ok: true, records: records.length });
+    expect(
+      records.some((r) => r.decision.result === 'denied' && r.decision.reason === 'policy_denied'),
+    ).toBe(true);
+    expect(s.stderr()).not.toContain(new URL(db.readUrl).password);
+  });
+});
+
+describe('stdout carries only JSON-RPC', () => {
+  it('every stdout line of a session is a JSON-RPC message', async () => {
+    const child = spawn(process.execPath, [POSTGRES_BIN], {
+      env: { PATH: process.env.PATH ?? '', POSTGRES_URL: db.readUrl },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const send = (m: unknown) => child.stdin.write(`${JSON.stringify(m)}\n`);
+    send({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'raw', version: '0' },
+      },
+    });
+    await waitFor(() => out.includes('"id":1'));
+    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+    send({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'tools/call',
+      params: { name: 'postgres_query', arguments: { sql: 'SELECT email FROM customer LIMIT 2' } },
+    });
+    send({
+      jsonrpc: '2.0',
+      id: 4,
+      method: 'tools/call',
+      params: { name: 'postgres_query', arguments: { sql: 'DROP TABLE customer' } },
+    });
+    await waitFor(() => out.includes('"id":4'));
+    child.stdin.end();
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    const lines = out.split('\n').filter((l) => l.length > 0);
+    expect(lines.length).toBe(4);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: '2.0' });
+  });
+});
+
+describe('read-write session', () => {
+  const base = () => ({
+    env: { POSTGRES_URL: db.readUrl, POSTGRES_WRITE_URL: db.writeUrl },
+    config: {
+      mode: 'read-write',
+      identity: { principal: 'bob', roles: ['writer'] },
+      postgres: { maxAffectedRows: 5 },
+    },
+  });
+  const genreCount = async () =>
+    Number((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM genre'))[0]?.n);
+
+  it('lists write tools with destructive annotations', async () => {
+    const s = await startPostgresServer({ ...base(), capabilities: { elicitation: {} } });
+    try {
+      const { tools } = await s.client.listTools();
+      const del = tools.find((t) => t.name === 'postgres_delete_rows');
+      expect(del?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+      expect(tools.find((t) => t.name === 'postgres_insert_rows')?.annotations).toMatchObject({
+        readOnlyHint: false,
+        destructiveHint: false,
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('asks for approval and writes only when the human accepts', async () => {
+    const s = await startPostgresServer({ ...base(), capabilities: { elicitation: {} } });
+    const asked: string[] = [];
+    let answer: 'accept' | 'decline' = 'decline';
+    s.client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      asked.push(String(req.params.message));
+      return answer === 'accept'
+        ? { action: 'accept', content: { approve: true } }
+        : { action: 'decline' };
+    });
+    try {
+      const before = await genreCount();
+      const declined = await s.client.callTool({
+        name: 'postgres_insert_rows',
+        arguments: { table: 'genre', rows: [{ genre_id: 9001, name: 'Declined' }] },
+      });
+      expect(textOf(declined)).toMatch(/^approval_declined:/);
+      expect(await genreCount()).toBe(before);
+      answer = 'accept';
+      const ok = await s.client.callTool({
+        name: 'postgres_insert_rows',
+        arguments: { table: 'genre', rows: [{ genre_id: 9002, name: 'Approved' }] },
+      });
+      expect(ok.isError).toBeFalsy();
+      expect(ok.structuredContent).toMatchObject({ affectedRows: 1 });
+      expect(await genreCount()).toBe(before + 1);
+      expect(asked[1]).toContain('INSERT 1 row(s) into public.genre');
+      const upd = await s.client.callTool({
+        name: 'postgres_update_rows',
+        arguments: { table: 'genre', key: { genre_id: 9002 }, set: { name: 'Renamed' } },
+      });
+      expect(upd.structuredContent).toMatchObject({ affectedRows: 1 });
+      const badKey = await s.client.callTool({
+        name: 'postgres_delete_rows',
+        arguments: { table: 'genre', key: { name: 'Renamed' } },
+      });
+      expect(textOf(badKey)).toMatch(
+        /^invalid_input: key must name exactly the primary key column\(s\): genre_id/,
+      );
+      const del = await s.client.callTool({
+        name: 'postgres_delete_rows',
+        arguments: { table: 'genre', key: { genre_id: 9002 } },
+      });
+      expect(del.structuredContent).toMatchObject({ affectedRows: 1 });
+      expect(await genreCount()).toBe(before);
+      const tooMany = await s.client.callTool({
+        name: 'postgres_insert_rows',
+        arguments: {
+          table: 'genre',
+          rows: Array.from({ length: 6 }, (_, i) => ({ genre_id: 9100 + i, name: `g${i}` })),
+        },
+      });
+      expect(textOf(tooMany)).toMatch(/^limit_exceeded:/);
+      expect(await genreCount()).toBe(before);
+      const records = auditRecordsIn(s.stderr());
+      expect(records.find((r) => r.decision.approval === 'declined')).toMatchObject({
+        tool: 'postgres_insert_rows',
+        outcome: 'denied',
+        access: 'write',
+      });
+      expect(
+        records.filter((r) => r.decision.approval === 'approved').length,
+      ).toBeGreaterThanOrEqual(3);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses writes from a client that cannot ask for approval', async () => {
+    const s = await startPostgresServer(base());
+    try {
+      const r = await s.client.callTool({
+        name: 'postgres_insert_rows',
+        arguments: { table: 'genre', rows: [{ genre_id: 9003, name: 'x' }] },
+      });
+      expect(textOf(r)).toMatch(/^approval_unavailable:/);
+      expect((await adminQuery('SELECT 1 FROM genre WHERE genre_id = 9003')).length).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses a principal without the write scope', async () => {
+    const s = await startPostgresServer({
+      ...base(),
+      config: { ...base().config, identity: { principal: 'carol', roles: ['reader'] } },
+      capabilities: { elicitation: {} },
+    });
+    try {
+      const r = await s.client.callTool({
+        name: 'postgres_delete_rows',
+        arguments: { table: 'genre', key: { genre_id: 1 } },
+      });
+      expect(textOf(r)).toMatch(/^forbidden: principal lacks scope postgres:write/);
+      expect(auditRecordsIn(s.stderr()).at(-1)).toMatchObject({
+        principal: 'carol',
+        decision: { result: 'denied', reason: 'forbidden' },
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('has no write tools without a write credential', async () => {
+    const s = await startPostgresServer({
+      env: { POSTGRES_URL: db.readUrl },
+      config: { mode: 'read-write' },
+    });
+    try {
+      const { tools } = await s.client.listTools();
+      expect(tools.every((t) => t.annotations?.readOnlyHint === true)).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('saved queries', () => {
+  it('runs typed saved queries and validates their parameters', async () => {
+    const s = await startPostgresServer({
+      env: { POSTGRES_URL: db.readUrl },
+      config: {
+        postgres: {
+          savedQueries: {
+            invoices_by_country: {
+              description: 'Invoice totals for one billing country',
+              sql: 'SELECT billing_country, count(*) AS invoices, sum(total) AS total FROM invoice WHERE billing_country = $1 AND total >= $2 GROUP BY 1',
+              params: [
+                { name: 'country', type: 'string', maxLength: 40, pattern: '[A-Za-z ]+' },
+                { name: 'min_total', type: 'number', min: 0, required: false },
+              ],
+            },
+          },
+        },
+      },
+    });
+    try {
+      const { tools } = await s.client.listTools();
+      expect(tools.find((t) => t.name === 'postgres_run_saved_query')?.description).toContain(
+        'invoices_by_country(country: string, min_total?: number 0..)',
+      );
+      const r = await s.client.callTool({
+        name: 'postgres_run_saved_query',
+        arguments: { name: 'invoices_by_country', params: { country: 'Germany', min_total: 0 } },
+      });
+      expect((r.structuredContent as Structured).rows).toEqual([['Germany', '28', '156.48']]);
+      const bad = await s.client.callTool({
+        name: 'postgres_run_saved_query',
+        arguments: {
+          name: 'invoices_by_country',
+          params: { country: "x'; DROP TABLE invoice; --" },
+        },
+      });
+      expect(textOf(bad)).toMatch(
+        /^invalid_input: invalid params for invoices_by_country: country/,
+      );
+      const unknown = await s.client.callTool({
+        name: 'postgres_run_saved_query',
+        arguments: { name: 'nope', params: {} },
+      });
+      expect(textOf(unknown)).toMatch(/^invalid_input:/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses to start with a saved read query that is not read-only', async () => {
+    const { code, stderr } = await runBin({ POSTGRES_URL: db.readUrl }, [
+      '--config',
+      writeTempConfig({
+        postgres: { savedQueries: { evil: { description: 'x', sql: 'DELETE FROM invoice' } } },
+      }),
+    ]);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toMatch(
+      /^hardened-mcp-postgres: saved query evil is not an acceptable read-only statement/,
+    );
+  });
+});
+
+describe('runaway queries', () => {
+  it('end at the statement timeout with a clear error, and the next call is served', async () => {
+    const s = await startPostgresServer({
+      env: { POSTGRES_URL: db.readUrl },
+      config: { postgres: { statementTimeoutMs: 500 } },
+    });
+    try {
+      const r = await s.client.callTool({
+        name: 'postgres_query',
+        arguments: { sql: 'SELECT count(*) FROM track a, track b, track c' },
+      });
+      expect(textOf(r)).toMatch(
+        /^timeout: the statement was cancelled: it exceeded the statement timeout \(500 ms\)/,
+      );
+      const next = await s.client.callTool({
+        name: 'postgres_query',
+        arguments: { sql: 'SELECT count(*) AS n FROM track' },
+      });
+      expect((next.structuredContent as Structured).rows).toEqual([['3503']]);
+    } finally {
+      await s.close();
+    }
+  });
+});
