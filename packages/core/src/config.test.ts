@@ -35,6 +35,23 @@ const DEFAULTS = {
   audit: { stderr: true },
   log: { level: 'info' },
   credentials: {},
+  transport: 'stdio',
+  http: {
+    host: '127.0.0.1',
+    port: 3000,
+    allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
+    allowedOrigins: [],
+    maxBodyBytes: 1024 * 1024,
+    maxJsonDepth: 64,
+    stateless: false,
+    sessionIdleSeconds: 900,
+    maxSessions: 1000,
+    trustedProxies: [],
+    shutdownGraceMs: 10_000,
+    management: { enabled: true, host: '127.0.0.1', port: 9464 },
+  },
+  auth: { mode: 'none', apiKeys: [] },
+  redis: {},
   test: { database: 'app', schemas: ['public'] },
 };
 
@@ -110,8 +127,12 @@ describe('parseConfig: defaults', () => {
     expect(Object.keys(coreConfigShape).sort()).toEqual(
       [
         'audit',
+        'auth',
         'credentials',
         'defaultRoles',
+        'http',
+        'redis',
+        'transport',
         'identity',
         'log',
         'mode',

@@ -41,6 +41,150 @@ const toolSettingsSchema = z.strictObject({
   rateLimit: rateLimitSchema.optional(),
 });
 
+const hostnameSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[A-Za-z0-9.:[\]-]+$/, 'not a host name');
+
+/** Streamable HTTP transport settings (MCP 2025-11-25 "Transports"). */
+export const httpConfigSchema = z
+  .strictObject({
+    /** Bind address. Anything but loopback requires `auth.mode` oauth or api-key. */
+    host: z.string().min(1).max(255).default('127.0.0.1'),
+    /** Listening port (0 = any free port). */
+    port: z.int().min(0).max(65_535).default(3000),
+    /** Host header names accepted (case-insensitive, port ignored). Default: loopback names. */
+    allowedHosts: z.array(hostnameSchema).max(64).default(['localhost', '127.0.0.1', '[::1]']),
+    /** Origins accepted when a request carries `Origin` (exact, e.g. `https://app.example.com`). */
+    allowedOrigins: z.array(z.string().url().max(2048)).max(64).default([]),
+    /** Request body limit in bytes. */
+    maxBodyBytes: z
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
+    /** Maximum JSON nesting depth of a request body. */
+    maxJsonDepth: z.int().min(8).max(1000).default(64),
+    /** No session ids: every POST stands alone (for horizontally scaled deployments). */
+    stateless: z.boolean().default(false),
+    /** Sessions expire after this many seconds without a request. */
+    sessionIdleSeconds: z.int().min(10).max(86_400).default(900),
+    maxSessions: z.int().min(1).max(100_000).default(1000),
+    /** The canonical URL of this server's MCP endpoint (RFC 8707 resource), e.g. `https://mcp.example.com/mcp`. Default: derived from host/port. */
+    publicUrl: z.string().url().max(2048).optional(),
+    /** In-process TLS (TLS 1.3 minimum). Otherwise terminate TLS at a proxy. */
+    tls: z
+      .strictObject({ certFile: z.string().min(1).max(4096), keyFile: z.string().min(1).max(4096) })
+      .optional(),
+    /** Peers whose `X-Forwarded-For/Proto/Host` headers are believed (exact IP addresses). */
+    trustedProxies: z.array(z.string().min(2).max(64)).max(64).default([]),
+    /** On SIGTERM/SIGINT, in-flight calls get this long to finish (ms). */
+    shutdownGraceMs: z.int().min(0).max(300_000).default(10_000),
+    /** Health and metrics listener (`/healthz`, `/readyz`, `/metrics`), separate from `/mcp`. Port 0 = any free port; `enabled: false` turns it off. */
+    management: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).max(255).default('127.0.0.1'),
+        port: z.int().min(0).max(65_535).default(9464),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+/** A static verification key: a JWK object, or a PEM file (SPKI public key / certificate). */
+const staticKeySchema = z.union([
+  z.strictObject({ jwk: z.record(z.string(), z.unknown()) }),
+  z.strictObject({
+    pemFile: z.string().min(1).max(4096),
+    alg: z.string().min(2).max(16),
+    kid: z.string().max(256).optional(),
+  }),
+]);
+
+/** Authentication of HTTP requests. */
+export const authConfigSchema = z
+  .strictObject({
+    /** `none` (loopback only), `oauth` (OAuth 2.1 resource server, JWT access tokens) or `api-key`. */
+    mode: z.enum(['none', 'oauth', 'api-key']).default('none'),
+    oauth: z
+      .strictObject({
+        /** Expected `iss`; also listed as the authorization server in the RFC 9728 metadata. */
+        issuer: z.string().url().max(2048),
+        /** Expected `aud`: this server's canonical resource URL (RFC 8707). Default: `http.publicUrl`. */
+        audience: z.string().url().max(2048).optional(),
+        /** JWKS endpoint (cached; refreshed on an unknown `kid`). */
+        jwksUrl: z.string().url().max(2048).optional(),
+        /** Static keys instead of (or besides) a JWKS URL. */
+        keys: z.array(staticKeySchema).max(32).default([]),
+        /** Accepted signature algorithms. Never `none`, never HS* (RFC 8725 §3.1). */
+        algorithms: z
+          .array(
+            z.enum([
+              'RS256',
+              'RS384',
+              'RS512',
+              'PS256',
+              'PS384',
+              'PS512',
+              'ES256',
+              'ES384',
+              'ES512',
+              'EdDSA',
+            ]),
+          )
+          .min(1)
+          .default(['RS256', 'ES256', 'EdDSA']),
+        /** Allowed clock skew for `exp`/`nbf`, seconds. */
+        clockToleranceSeconds: z.int().min(0).max(300).default(30),
+        /** Token scope → roles (the token's scopes also count directly as scopes). */
+        scopeRoles: z
+          .record(z.string().min(1).max(256), z.array(roleNameSchema).max(32))
+          .default({}),
+        /** Scopes advertised in the protected resource metadata. */
+        scopesSupported: z.array(z.string().min(1).max(256)).max(256).optional(),
+      })
+      .optional(),
+    /** API keys, stored only as SHA-256 hashes (hex) of the key. */
+    apiKeys: z
+      .array(
+        z.strictObject({
+          id: z.string().min(1).max(128),
+          sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a hex SHA-256 digest'),
+          principal: z.string().min(1).max(256),
+          scopes: z.array(z.string().min(1).max(256)).max(256).default([]),
+          roles: z.array(roleNameSchema).max(32).default([]),
+          /** ISO 8601 expiry. */
+          expiresAt: z.iso.datetime({ offset: true }).optional(),
+        }),
+      )
+      .max(1000)
+      .default([]),
+  })
+  .prefault({})
+  .superRefine((auth, ctx) => {
+    if (auth.mode === 'oauth' && !auth.oauth)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['oauth'],
+        message: 'auth.mode oauth needs an auth.oauth section',
+      });
+    if (
+      auth.mode === 'oauth' &&
+      auth.oauth &&
+      !auth.oauth.jwksUrl &&
+      auth.oauth.keys.length === 0
+    ) {
+      ctx.addIssue({ code: 'custom', path: ['oauth'], message: 'give jwksUrl or keys' });
+    }
+    if (auth.mode === 'api-key' && auth.apiKeys.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiKeys'],
+        message: 'auth.mode api-key needs apiKeys',
+      });
+  });
+
 /**
  * The configuration every server shares (the connector adds its own section under its name).
  * Unknown keys are errors at every level.
@@ -102,6 +246,12 @@ export const coreConfigShape = {
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  /** `stdio` (default) or `http` (Streamable HTTP on `/mcp`). */
+  transport: z.enum(['stdio', 'http']).default('stdio'),
+  http: httpConfigSchema,
+  auth: authConfigSchema,
+  /** Shared rate-limit store; `REDIS_URL` in the environment sets it too. */
+  redis: z.strictObject({ url: z.string().min(1).max(4096).optional() }).prefault({}),
   /** Credential sources per scope; defaults come from the connector (e.g. `POSTGRES_URL`). */
   credentials: z
     .strictObject({

@@ -10,11 +10,14 @@ import {
 } from './config.js';
 import { type Credentials, loadCredentials, secretFragments } from './credentials.js';
 import { StartupError } from './errors.js';
+import { createAuthenticator } from './http/auth.js';
+import { identityFromAuthInfo, type RunningHttpServer, serveHttp } from './http/http-server.js';
 import { resolveStdioIdentity } from './identity.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMcpServer, serveStdio } from './mcp-server.js';
+import { createServerMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
-import { createMemoryRateLimiter } from './rate-limit.js';
+import { createMemoryRateLimiter, createRedisRateLimiter } from './rate-limit.js';
 import { createRedactor, type Redactor } from './redaction/index.js';
 import type { CredentialScope, ToolDefinition } from './tool.js';
 
@@ -39,6 +42,8 @@ export interface OpenedConnector<H> {
   readonly tools: readonly ToolDefinition<never, H>[];
   /** Releases handles (pools, clients). */
   close(): Promise<void>;
+  /** Readiness: the upstream answers with the read credential (for `/readyz`). */
+  ready?(): Promise<boolean>;
 }
 
 /**
@@ -100,6 +105,8 @@ export async function runConnectorCli<C, H>(
         options: {
           config: { type: 'string', short: 'c' },
           mode: { type: 'string' },
+          transport: { type: 'string' },
+          healthcheck: { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
           version: { type: 'boolean' },
           ...flagOptions,
@@ -124,9 +131,11 @@ export async function runConnectorCli<C, H>(
       throw new StartupError('invalid configuration: the file must hold an object');
     const merged = { ...(raw ?? {}) };
     if (typeof args.mode === 'string') merged.mode = args.mode;
+    if (typeof args.transport === 'string') merged.transport = args.transport;
     const schema = defineConfigSchema(def.name, def.configSection);
     const config = parseConfig(schema, merged) as unknown as Readonly<CoreConfig> &
       Record<string, unknown>;
+    if (args.healthcheck) return await healthcheck(config);
     const sources = {
       read: config.credentials.read ?? def.defaultCredentials.read,
       write: config.credentials.write ?? def.defaultCredentials.write,
@@ -184,6 +193,11 @@ export async function runConnectorCli<C, H>(
     const perToolRates = Object.fromEntries(
       Object.entries(config.tools.settings).map(([t, s]) => [t, s.rateLimit]),
     );
+    const redisUrl = config.redis.url ?? process.env.REDIS_URL;
+    const rateLimiter = redisUrl
+      ? createRedisRateLimiter(redisUrl, config.rateLimit, perToolRates)
+      : createMemoryRateLimiter(config.rateLimit, perToolRates);
+    const metrics = createServerMetrics(opened.tools.map((t) => t.name));
     const pipeline = createPipeline<H>({
       server: { name: def.bin, version: def.version },
       dataSource: def.dataSource,
@@ -196,28 +210,95 @@ export async function runConnectorCli<C, H>(
       limits: { maxRows: config.output.maxRows, maxBytes: config.output.maxBytes },
       redactor,
       audit,
-      rateLimiter: createMemoryRateLimiter(config.rateLimit, perToolRates),
+      rateLimiter,
       logger,
+      observer: (entry) => metrics.observeCall(entry),
     });
     if (config.mode === 'read-write' && !opened.handles.write) {
       logger.warn(
         'mode is read-write but no write credential is configured: write tools are disabled',
       );
     }
-    logger.info(
-      { mode: config.mode, tools: pipeline.enabledTools },
-      `${def.bin} ${def.version} ready on stdio`,
-    );
-    const server = createMcpServer({
-      info: { name: def.bin, version: def.version, title: def.title },
-      instructions: def.instructions,
-      pipeline,
-      identity: (client) => resolveStdioIdentity(config.identity, config.defaultRoles, client),
-      logger,
-    });
-    await serveStdio(server, async () => {
+    const closeAll = async () => {
       await opened.close();
+      await rateLimiter.close?.();
       await audit.close();
+    };
+    const makeServer = () =>
+      createMcpServer({
+        info: { name: def.bin, version: def.version, title: def.title },
+        instructions: def.instructions,
+        pipeline,
+        identity: (client, auth) =>
+          identityFromAuthInfo(auth, client) ??
+          resolveStdioIdentity(config.identity, config.defaultRoles, client),
+        logger,
+      });
+    if (config.transport === 'stdio') {
+      logger.info(
+        {
+          mode: config.mode,
+          tools: pipeline.enabledTools,
+          rateLimitStore: redisUrl ? 'redis' : 'memory',
+        },
+        `${def.bin} ${def.version} ready on stdio`,
+      );
+      await serveStdio(makeServer(), closeAll);
+      return 0;
+    }
+    let resource = '';
+    let running: RunningHttpServer;
+    try {
+      const authenticator = await createAuthenticator(config.auth, () => resource);
+      running = await serveHttp({
+        http: config.http,
+        authenticator,
+        oauth:
+          config.auth.mode === 'oauth' && config.auth.oauth
+            ? {
+                issuer: config.auth.oauth.issuer,
+                scopesSupported: config.auth.oauth.scopesSupported,
+              }
+            : undefined,
+        anonymousRoles: config.defaultRoles,
+        createServer: makeServer,
+        pipeline,
+        metrics,
+        audit: (entry) => {
+          audit.record(entry);
+          metrics.observeCall(entry);
+        },
+        serverInfo: { name: def.bin, version: def.version },
+        ready: async () => audit.healthy && (opened.ready ? await opened.ready() : true),
+        logger,
+      });
+    } catch (err) {
+      await closeAll();
+      throw err;
+    }
+    resource = running.resource;
+    logger.info(
+      {
+        mode: config.mode,
+        tools: pipeline.enabledTools,
+        auth: config.auth.mode,
+        resource,
+        management: running.managementUrl,
+        rateLimitStore: redisUrl ? 'redis' : 'memory',
+      },
+      `${def.bin} ${def.version} listening on ${running.url}`,
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        logger.info({ signal }, 'shutting down: draining in-flight calls');
+        void running
+          .close()
+          .then(closeAll)
+          .catch((err: unknown) => logger.error({ err }, 'shutdown failed'))
+          .finally(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
     });
     return 0;
   } catch (err) {
@@ -244,8 +325,38 @@ function usage(def: {
     `usage: ${def.bin} [--config FILE] [--mode read-only|read-write]\n` +
     '  --config, -c FILE           YAML or JSON configuration (unknown keys are errors)\n' +
     '  --mode MODE                 read-only (default) or read-write\n' +
+    '  --transport T               stdio (default) or http (Streamable HTTP on /mcp)\n' +
+    "  --healthcheck               probe the running HTTP server's /healthz and exit 0 or 1\n" +
     flags +
     '  --help, --version\n' +
     (def.usage ?? '')
   );
+}
+
+/**
+ * `--healthcheck`: asks this server's health listener (`http.management`) for `/healthz` and
+ * returns the exit code (0 healthy, 1 not). For container HEALTHCHECKs without a shell.
+ */
+async function healthcheck(config: Readonly<CoreConfig>): Promise<number> {
+  const m = config.http.management;
+  if (!m.enabled || m.port === 0) {
+    process.stderr.write('healthcheck: the health listener is disabled or has no fixed port\n');
+    return 1;
+  }
+  const host =
+    m.host === '0.0.0.0'
+      ? '127.0.0.1'
+      : m.host === '::'
+        ? '[::1]'
+        : m.host.includes(':')
+          ? `[${m.host}]`
+          : m.host;
+  try {
+    const res = await fetch(`http://${host}:${m.port}/healthz`, {
+      signal: AbortSignal.timeout(3000),
+    });
+    return res.status === 200 ? 0 : 1;
+  } catch {
+    return 1;
+  }
 }

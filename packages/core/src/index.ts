@@ -12,12 +12,14 @@ export {
 } from './approval.js';
 export * from './audit/index.js';
 export {
+  authConfigSchema,
   type CoreConfig,
   type CredentialSource,
   coreConfigShape,
   credentialSourceSchema,
   deepFreeze,
   defineConfigSchema,
+  httpConfigSchema,
   parseConfig,
   readConfigFile,
   roleNameSchema,
@@ -42,6 +44,22 @@ export {
   ToolError,
 } from './errors.js';
 export {
+  type AuthConfig,
+  type Authenticator,
+  createAuthenticator,
+  hashApiKey,
+  type Principal,
+} from './http/auth.js';
+export {
+  type HttpConfig,
+  type HttpServeOptions,
+  identityFromAuthInfo,
+  isLoopback,
+  jsonDepthExceeds,
+  type RunningHttpServer,
+  serveHttp,
+} from './http/http-server.js';
+export {
   type ClientInfo,
   type Identity,
   resolveStdioIdentity,
@@ -54,6 +72,7 @@ export {
   type McpServerOptions,
   serveStdio,
 } from './mcp-server.js';
+export { createServerMetrics, type ServerMetrics } from './metrics.js';
 export { capRowsByBytes, fenceUntrusted, jsonBytes, newBoundary, renderTable } from './output.js';
 export {
   type AuditRecorder,
@@ -67,7 +86,12 @@ export {
   TABLE_OUTPUT_SCHEMA,
   type ToolSettings,
 } from './pipeline.js';
-export { createMemoryRateLimiter, type RateLimiter, type RateLimitRule } from './rate-limit.js';
+export {
+  createMemoryRateLimiter,
+  createRedisRateLimiter,
+  type RateLimiter,
+  type RateLimitRule,
+} from './rate-limit.js';
 export * from './redaction/index.js';
 export {
   annotationsFor,

@@ -1,3 +1,4 @@
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import {
@@ -24,8 +25,11 @@ export interface McpServerOptions {
   /** Shown to the model in `initialize` (MCP `instructions`). */
   readonly instructions?: string | undefined;
   readonly pipeline: Pipeline;
-  /** The effective identity of calls on this connection, given the client's self-description. */
-  readonly identity: (client: ClientInfo) => Identity;
+  /**
+   * The effective identity of a call, given the client's self-description and, over HTTP, the
+   * request's auth info (set by the HTTP server after authentication). Called per call.
+   */
+  readonly identity: (client: ClientInfo, auth: AuthInfo | undefined) => Identity;
   readonly logger: Logger;
 }
 
@@ -43,13 +47,15 @@ export function createMcpServer(options: McpServerOptions): Server {
       instructions: options.instructions,
     },
   );
-  let identity: Identity | undefined;
-  const identityFor = () => {
-    identity ??= options.identity({
+  let stdioIdentity: Identity | undefined;
+  const identityFor = (auth: AuthInfo | undefined): Identity => {
+    const client = {
       name: server.getClientVersion()?.name,
       version: server.getClientVersion()?.version,
-    });
-    return identity;
+    };
+    if (auth) return options.identity(client, auth);
+    stdioIdentity ??= options.identity(client, undefined);
+    return stdioIdentity;
   };
   const approval: ApprovalChannel = {
     get supported() {
@@ -77,7 +83,7 @@ export function createMcpServer(options: McpServerOptions): Server {
     const response = await options.pipeline.callTool({
       name: request.params.name,
       arguments: request.params.arguments,
-      identity: identityFor(),
+      identity: identityFor(extra.authInfo),
       approval,
       signal: extra.signal,
     });

@@ -264,7 +264,7 @@ describe('createPipeline: construction checks', () => {
   });
 
   it.each([
-    'list_rows', // two parts only
+    'rows', // one part only
     'Test_list_rows',
     'test-list-rows',
     'test_list_rows_',
@@ -276,7 +276,7 @@ describe('createPipeline: construction checks', () => {
   ])('throws on the badly shaped tool name %j', (name) => {
     const ex: Execution[] = [];
     expect(() => harness({ tools: [readTool(ex, { name })] })).toThrow(
-      /is not <connector>_<verb>_<noun>/,
+      /is not <connector>_<verb>\[_<noun>\]/,
     );
   });
 

@@ -49,6 +49,8 @@ export interface PipelineOptions<H> {
   readonly audit: AuditRecorder;
   readonly rateLimiter: RateLimiter;
   readonly logger: Logger;
+  /** Called with every audit entry after it is recorded (metrics). Must not throw. */
+  readonly observer?: ((entry: AuditEntry) => void) | undefined;
 }
 
 /** A tool as listed to clients (MCP `Tool`). */
@@ -91,6 +93,11 @@ export interface Pipeline {
   callTool(request: CallRequest): Promise<CallResponse>;
   /** Names of enabled tools. */
   readonly enabledTools: readonly string[];
+  /**
+   * The scopes an enabled tool needs that `identity` lacks (empty: none missing); undefined for
+   * an unknown or disabled tool. Lets HTTP answer 403 `insufficient_scope` (RFC 6750 §3.1).
+   */
+  missingScopes(name: string, identity: Identity): readonly string[] | undefined;
 }
 
 /** Output schema of `table` tools (MCP structured content). */
@@ -358,6 +365,12 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
   return {
     enabledTools: Object.freeze([...enabled.keys()]),
     listTools: () => listed,
+    missingScopes(name, identity) {
+      const tool = enabled.get(name);
+      if (!tool) return undefined;
+      const held = scopesOf(identity);
+      return tool.scopes.filter((s) => !held.has(s));
+    },
     async callTool(req) {
       const started = performance.now();
       const correlationId = randomUUID();
@@ -387,8 +400,9 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
           };
         }
       }
+      let entry: AuditEntry;
       try {
-        audit.record({
+        entry = {
           server: options.server,
           principal: req.identity.principal,
           roles: [...req.identity.roles],
@@ -406,7 +420,8 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
           redactions: counts,
           errorClass: outcome.errorClass,
           correlationId,
-        });
+        };
+        audit.record(entry);
       } catch (err) {
         // Fail closed: a call whose audit record cannot be written returns no data.
         logger.error({ err, correlationId }, 'audit record could not be written');
@@ -418,6 +433,11 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
             correlationId,
           ),
         };
+      }
+      try {
+        options.observer?.(entry);
+      } catch (err) {
+        logger.warn({ err }, 'call observer failed');
       }
       if (!tool) return { kind: 'unknown_tool' };
       return { kind: 'result', result: outcome.result };

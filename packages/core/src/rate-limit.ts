@@ -1,4 +1,10 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { Redis } from 'ioredis';
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+} from 'rate-limiter-flexible';
 import { ALLOW, type Decision, deny, ErrorCode } from './errors.js';
 
 /** A fixed-window budget: `points` calls per `durationSeconds`. */
@@ -11,12 +17,13 @@ export interface RateLimitRule {
 export interface RateLimiter {
   /** Consumes one point for `(principal, tool)`. Refusal carries `retryAfterMs`. */
   consume(principal: string, tool: string): Promise<Decision>;
+  /** Releases connections (Redis). */
+  close?(): Promise<void>;
 }
 
 /**
  * An in-memory rate limiter (`rate-limiter-flexible`'s `RateLimiterMemory`), one limiter per
- * distinct rule, keyed by principal and tool. A shared (Redis) store plugs in behind the same
- * interface for several replicas.
+ * distinct rule, keyed by principal and tool. Each replica has its own budget.
  *
  * @param defaults - rule for tools without their own
  * @param perTool - rules by tool name
@@ -25,15 +32,64 @@ export function createMemoryRateLimiter(
   defaults: RateLimitRule,
   perTool: Readonly<Record<string, RateLimitRule | undefined>> = {},
 ): RateLimiter {
-  const make = (rule: RateLimitRule) =>
-    new RateLimiterMemory({
-      points: rule.points,
-      duration: rule.durationSeconds,
-      keyPrefix: 'hmcp',
-    });
-  const fallback = make(defaults);
-  const limiters = new Map<string, RateLimiterMemory>();
-  for (const [tool, rule] of Object.entries(perTool)) if (rule) limiters.set(tool, make(rule));
+  return fromLimiters(
+    (rule, name) =>
+      new RateLimiterMemory({
+        points: rule.points,
+        duration: rule.durationSeconds,
+        keyPrefix: `hmcp:${name}`,
+      }),
+    defaults,
+    perTool,
+  );
+}
+
+/**
+ * A rate limiter whose budgets live in Redis (`RateLimiterRedis` over `ioredis`), so every
+ * replica pointing at the same Redis shares one budget per principal and tool. If Redis is
+ * unreachable, calls are refused (fail closed) rather than unlimited.
+ *
+ * @param url - `redis://[user:password@]host:port[/db]`
+ */
+export function createRedisRateLimiter(
+  url: string,
+  defaults: RateLimitRule,
+  perTool: Readonly<Record<string, RateLimitRule | undefined>> = {},
+): RateLimiter {
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    lazyConnect: false,
+  });
+  client.on('error', () => undefined); // reported per call as a refusal
+  const limiter = fromLimiters(
+    (rule, name) =>
+      new RateLimiterRedis({
+        storeClient: client,
+        points: rule.points,
+        duration: rule.durationSeconds,
+        keyPrefix: `hmcp:${name}`,
+      }),
+    defaults,
+    perTool,
+  );
+  return {
+    consume: limiter.consume,
+    async close() {
+      client.disconnect();
+    },
+  };
+}
+
+function fromLimiters(
+  make: (rule: RateLimitRule, name: string) => RateLimiterAbstract,
+  defaults: RateLimitRule,
+  perTool: Readonly<Record<string, RateLimitRule | undefined>>,
+): RateLimiter {
+  const fallback = make(defaults, 'default');
+  const limiters = new Map<string, RateLimiterAbstract>();
+  for (const [tool, rule] of Object.entries(perTool))
+    if (rule) limiters.set(tool, make(rule, tool));
   return {
     async consume(principal, tool) {
       const limiter = limiters.get(tool) ?? fallback;
@@ -49,7 +105,11 @@ export function createMemoryRateLimiter(
             ms,
           );
         }
-        throw err;
+        return deny(
+          ErrorCode.RateLimited,
+          'the rate limiter is unavailable; try again later',
+          1000,
+        );
       }
     },
   };

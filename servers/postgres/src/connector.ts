@@ -104,6 +104,15 @@ export const postgresConnector: ConnectorDefinition<PostgresSettings, PgHandle> 
       async close() {
         await Promise.allSettled([read?.pool.end(), write?.pool.end()]);
       },
+      async ready() {
+        if (!read) return false;
+        try {
+          await read.pool.query('SELECT 1');
+          return true;
+        } catch {
+          return false;
+        }
+      },
     };
   },
 };

@@ -1,0 +1,280 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import {
+  type CryptoKey,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  importSPKI,
+  importX509,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
+import type { z } from 'zod';
+import type { authConfigSchema } from '../config.js';
+import { StartupError } from '../errors.js';
+
+/** The `auth:` configuration section. */
+export type AuthConfig = z.infer<typeof authConfigSchema>;
+
+/** Who a request authenticated as. */
+export interface Principal {
+  /** Token `sub` or API key principal; `anonymous` for `auth.mode: none`. */
+  readonly principal: string;
+  /** OAuth `client_id`/`azp` or the API key id. */
+  readonly clientId?: string | undefined;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  /** Seconds since the epoch. */
+  readonly expiresAt?: number | undefined;
+}
+
+/** An authentication failure, mapped to RFC 6750 §3 responses. */
+export interface AuthFailure {
+  readonly ok: false;
+  /** 401 for missing/invalid credentials. */
+  readonly status: 401;
+  /** RFC 6750 error code; absent when no credentials were sent (§3.1). */
+  readonly error?: 'invalid_token' | 'invalid_request' | undefined;
+  /** Safe description for the response body and audit (never the token). */
+  readonly description: string;
+}
+
+/** Authenticates one HTTP request from its `Authorization` header. */
+export interface Authenticator {
+  readonly mode: AuthConfig['mode'];
+  authenticate(
+    authorization: string | undefined,
+  ): Promise<{ ok: true; principal: Principal } | AuthFailure>;
+}
+
+/**
+ * Builds the authenticator for `auth.mode`:
+ *
+ * - `oauth`: an OAuth 2.1 resource server. Bearer JWT access tokens (RFC 6750 header only; tokens
+ *   in query strings are never read) verified with `jose` against a JWKS URL (cached, refetched on
+ *   an unknown `kid`) and/or static keys; `iss` must equal the issuer, `aud` must contain this
+ *   server's canonical resource URL (RFC 8707, MCP 2025-11-25 Authorization §"Token Audience
+ *   Binding"), `exp`/`nbf` are checked with bounded clock skew, and only the configured asymmetric
+ *   algorithms are accepted (never `none` or HS*; RFC 8725 §3.1-3.2).
+ * - `api-key`: `Authorization: Bearer <key>`; keys are stored only as SHA-256 hashes and compared in
+ *   constant time; expired keys are refused.
+ * - `none`: everyone is `anonymous` with the connector's reader role (the HTTP server allows this on loopback only).
+ *
+ * @param resource - this server's canonical resource URL, the default expected `aud` (read per request: it is known once the listener is bound)
+ * @throws StartupError when static key files cannot be read or parsed.
+ */
+export async function createAuthenticator(
+  config: AuthConfig,
+  resource: () => string,
+): Promise<Authenticator> {
+  if (config.mode === 'none') {
+    return {
+      mode: 'none',
+      authenticate: async () => ({
+        ok: true,
+        principal: { principal: 'anonymous', roles: ['reader'], scopes: [] },
+      }),
+    };
+  }
+  if (config.mode === 'api-key') return apiKeyAuthenticator(config.apiKeys);
+  const oauth = config.oauth!;
+  const keySources: JWTVerifyGetKey[] = [];
+  if (oauth.jwksUrl)
+    keySources.push(
+      createRemoteJWKSet(new URL(oauth.jwksUrl), {
+        cooldownDuration: 30_000,
+        cacheMaxAge: 600_000,
+        timeoutDuration: 5_000,
+      }),
+    );
+  if (oauth.keys.length > 0) keySources.push(await staticKeys(oauth.keys));
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    let lastError: unknown;
+    for (const source of keySources) {
+      try {
+        return await source(header, token);
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError ?? new joseErrors.JWKSNoMatchingKey();
+  };
+  return {
+    mode: 'oauth',
+    async authenticate(authorization) {
+      const token = bearerToken(authorization);
+      if (!token.ok) return token;
+      try {
+        const { payload } = await jwtVerify(token.value, getKey, {
+          issuer: oauth.issuer,
+          audience: oauth.audience ?? resource(),
+          algorithms: oauth.algorithms,
+          clockTolerance: oauth.clockToleranceSeconds,
+          requiredClaims: ['sub', 'exp'],
+        });
+        return { ok: true, principal: principalFromClaims(payload, oauth.scopeRoles) };
+      } catch (err) {
+        return {
+          ok: false,
+          status: 401,
+          error: 'invalid_token',
+          description: describeJoseError(err),
+        };
+      }
+    },
+  };
+}
+
+function principalFromClaims(
+  payload: JWTPayload,
+  scopeRoles: Readonly<Record<string, readonly string[]>>,
+): Principal {
+  const raw = payload.scope ?? payload.scp;
+  const scopes =
+    typeof raw === 'string'
+      ? raw.split(' ').filter(Boolean)
+      : Array.isArray(raw)
+        ? raw.filter((s): s is string => typeof s === 'string')
+        : [];
+  const roles = new Set<string>();
+  for (const s of scopes)
+    if (Object.hasOwn(scopeRoles, s)) for (const r of scopeRoles[s] ?? []) roles.add(r);
+  const clientId =
+    typeof payload.client_id === 'string'
+      ? payload.client_id
+      : typeof payload.azp === 'string'
+        ? payload.azp
+        : undefined;
+  return {
+    principal: String(payload.sub),
+    clientId,
+    roles: [...roles],
+    scopes,
+    expiresAt: payload.exp,
+  };
+}
+
+/** A safe, stable reason for a token failure (no token content). */
+function describeJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'the token has expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'aud') return 'the token is not for this resource (aud)';
+    if (err.claim === 'iss') return 'the token is from an unexpected issuer (iss)';
+    if (err.claim === 'nbf') return 'the token is not yet valid (nbf)';
+    return `the token claim ${err.claim} is invalid`;
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'the token algorithm is not allowed';
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token (kid)';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return 'the token signature is invalid';
+  if (
+    err instanceof joseErrors.JWKSTimeout ||
+    (err instanceof joseErrors.JOSEError && err.code === 'ERR_JWKS_INVALID')
+  )
+    return 'the token could not be verified (key set unavailable)';
+  return 'the token is invalid';
+}
+
+function bearerToken(authorization: string | undefined): { ok: true; value: string } | AuthFailure {
+  if (!authorization) return { ok: false, status: 401, description: 'authentication required' };
+  const match = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim());
+  if (!match?.[1])
+    return {
+      ok: false,
+      status: 401,
+      error: 'invalid_request',
+      description: 'expected Authorization: Bearer <token>',
+    };
+  return { ok: true, value: match[1] };
+}
+
+async function staticKeys(
+  keys: NonNullable<AuthConfig['oauth']>['keys'],
+): Promise<JWTVerifyGetKey> {
+  const jwks: JWK[] = [];
+  const pems: { key: CryptoKey; alg: string; kid?: string | undefined }[] = [];
+  for (const k of keys) {
+    if ('jwk' in k) {
+      jwks.push(k.jwk as JWK);
+      continue;
+    }
+    let text: string;
+    try {
+      text = await readFile(k.pemFile, 'utf8');
+    } catch (err) {
+      throw new StartupError(
+        `cannot read auth key file ${k.pemFile} (${(err as NodeJS.ErrnoException).code})`,
+      );
+    }
+    try {
+      const key = text.includes('BEGIN CERTIFICATE')
+        ? await importX509(text, k.alg)
+        : await importSPKI(text, k.alg);
+      pems.push({ key, alg: k.alg, kid: k.kid });
+    } catch {
+      throw new StartupError(
+        `auth key file ${k.pemFile} is not a public key or certificate for ${k.alg}`,
+      );
+    }
+  }
+  const local = jwks.length > 0 ? createLocalJWKSet({ keys: jwks } as JSONWebKeySet) : undefined;
+  return async (header, token) => {
+    const pem = pems.find(
+      (p) => p.alg === header.alg && (p.kid === undefined || p.kid === header.kid),
+    );
+    if (pem) return pem.key;
+    if (local) return local(header, token);
+    throw new joseErrors.JWKSNoMatchingKey();
+  };
+}
+
+function apiKeyAuthenticator(keys: AuthConfig['apiKeys']): Authenticator {
+  const entries = keys.map((k) => ({
+    ...k,
+    digest: Buffer.from(k.sha256, 'hex'),
+    expires: k.expiresAt ? Date.parse(k.expiresAt) : undefined,
+  }));
+  return {
+    mode: 'api-key',
+    async authenticate(authorization) {
+      const token = bearerToken(authorization);
+      if (!token.ok) return token;
+      const digest = createHash('sha256').update(token.value, 'utf8').digest();
+      // Compare against every key in constant time per comparison; no early exit on a match.
+      let found: (typeof entries)[number] | undefined;
+      for (const e of entries) if (timingSafeEqual(e.digest, digest) && !found) found = e;
+      if (!found)
+        return {
+          ok: false,
+          status: 401,
+          error: 'invalid_token',
+          description: 'the API key is not valid',
+        };
+      if (found.expires !== undefined && Date.now() >= found.expires)
+        return {
+          ok: false,
+          status: 401,
+          error: 'invalid_token',
+          description: 'the API key has expired',
+        };
+      return {
+        ok: true,
+        principal: {
+          principal: found.principal,
+          clientId: found.id,
+          roles: found.roles,
+          scopes: found.scopes,
+        },
+      };
+    },
+  };
+}
+
+/** SHA-256 hex of an API key, for `auth.apiKeys[].sha256`. */
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
