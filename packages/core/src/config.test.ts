@@ -40,7 +40,6 @@ const DEFAULTS = {
     host: '127.0.0.1',
     port: 3000,
     allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
-    allowedOrigins: [],
     maxBodyBytes: 1024 * 1024,
     maxJsonDepth: 64,
     stateless: false,

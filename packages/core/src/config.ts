@@ -56,8 +56,11 @@ export const httpConfigSchema = z
     port: z.int().min(0).max(65_535).default(3000),
     /** Host header names accepted (case-insensitive, port ignored). Default: loopback names. */
     allowedHosts: z.array(hostnameSchema).max(64).default(['localhost', '127.0.0.1', '[::1]']),
-    /** Origins accepted when a request carries `Origin` (exact, e.g. `https://app.example.com`). */
-    allowedOrigins: z.array(z.string().url().max(2048)).max(64).default([]),
+    /**
+     * Origins accepted when a request carries `Origin` (exact, e.g. `https://app.example.com`).
+     * Unset: only loopback origins (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`).
+     */
+    allowedOrigins: z.array(z.string().url().max(2048)).max(64).optional(),
     /** Request body limit in bytes. */
     maxBodyBytes: z
       .int()

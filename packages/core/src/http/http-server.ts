@@ -123,7 +123,19 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     );
   }
   const allowedHosts = new Set(http.allowedHosts.map((h) => h.toLowerCase()));
-  const allowedOrigins = new Set(http.allowedOrigins.map((o) => new URL(o).origin));
+  const allowedOrigins = http.allowedOrigins
+    ? new Set(http.allowedOrigins.map((o) => new URL(o).origin))
+    : undefined;
+  /** Configured origins exactly; by default loopback origins only (a DNS-rebinding page has a foreign origin). */
+  const originAllowed = (origin: string): boolean => {
+    if (allowedOrigins) return allowedOrigins.has(origin);
+    try {
+      const u = new URL(origin);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && isLoopback(u.hostname);
+    } catch {
+      return false;
+    }
+  };
   const trustedProxies = new Set(http.trustedProxies);
   const sessions = new Map<string, Session>();
   let inFlight = 0;
@@ -181,7 +193,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     if (!allowedHosts.has(hostname(hostHeader)))
       throw new HttpRefusal(403, 'bad_host', plainError('forbidden', 'host not allowed'));
     const origin = req.headers.origin;
-    if (origin !== undefined && !allowedOrigins.has(origin))
+    if (origin !== undefined && !originAllowed(origin))
       throw new HttpRefusal(403, 'bad_origin', plainError('forbidden', 'origin not allowed'));
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (
