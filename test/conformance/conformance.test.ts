@@ -22,7 +22,8 @@ import { POSTGRES_BIN, REPO_ROOT, writeTempConfig } from '../support/server.ts';
 
 const run = promisify(execFile);
 const BIN = join(REPO_ROOT, 'test', 'node_modules', '.bin');
-const ANSI = /\x1b\[[0-9;]*m/g;
+/** ANSI colour codes: the suite always prints them. */
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 let pg: TestPostgres;
 let db: ChinookDatabase;
