@@ -26,6 +26,19 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** Child pids of a process (Linux /proc; the server forks its SQL guard). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** Peak and current resident set size of a process, in MiB (Linux /proc). */
 function rssMiB(pid: number): { peak: number; current: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -74,11 +87,15 @@ it.runIf(process.platform === 'linux')(
       });
       expect((bytesCapped.structuredContent as { truncated: boolean }).truncated).toBe(true);
       const after = rssMiB(pid);
+      const guardPeaks = childPids(pid).map((c) => rssMiB(c).peak);
       const tableMiB = (ROWS * 160) / 1024 / 1024;
       console.log(
         `[memory] table ≈ ${tableMiB.toFixed(0)} MiB; server RSS before ${before.current.toFixed(1)} MiB, ` +
-          `peak after each call ${peaks.map((p) => p.toFixed(1)).join(' / ')} MiB, final peak ${after.peak.toFixed(1)} MiB`,
+          `peak after each call ${peaks.map((p) => p.toFixed(1)).join(' / ')} MiB, final peak ${after.peak.toFixed(1)} MiB; ` +
+          `SQL guard process peak ${guardPeaks.map((p) => p.toFixed(1)).join(', ') || 'n/a'} MiB`,
       );
+      expect(guardPeaks).toHaveLength(1);
+      for (const g of guardPeaks) expect(g).toBeLessThan(tableMiB / 2);
       // Flat: three full-table calls do not grow the peak beyond the first, and it is a fraction of the table.
       expect(after.peak).toBeLessThan(before.peak + 150);
       expect(after.peak).toBeLessThan(tableMiB / 2);

@@ -325,7 +325,7 @@ describe('stdout carries only JSON-RPC', () => {
       method: 'tools/call',
       params: { name: 'postgres_query', arguments: { sql: 'DROP TABLE customer' } },
     });
-    await waitFor(() => out.includes('"id":4'));
+    await waitFor(() => out.includes('"id":3') && out.includes('"id":4'));
     child.stdin.end();
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     expect(code).toBe(0);
@@ -563,6 +563,109 @@ describe('runaway queries', () => {
       expect((next.structuredContent as Structured).rows).toEqual([['3503']]);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('security review regressions', () => {
+  let s: ServerSession;
+  beforeAll(async () => {
+    await adminQuery(`CREATE TABLE events (id int PRIMARY KEY, v text);
+      CREATE TABLE events_private (secret text) INHERITS (events);
+      INSERT INTO events VALUES (1, 'public one');
+      INSERT INTO events_private VALUES (1, 'private one', 'top secret');
+      GRANT SELECT ON events, events_private TO ${db.readRole};
+      GRANT SELECT, UPDATE, DELETE ON events, events_private TO ${db.writeRole};`);
+    s = await startPostgresServer({
+      env: { POSTGRES_URL: db.readUrl },
+      config: { postgres: { tables: { deny: ['events_private'] }, statementTimeoutMs: 20_000 } },
+    });
+  });
+  afterAll(async () => {
+    await s?.close();
+    await adminQuery('DROP TABLE events CASCADE');
+  });
+
+  it.each([
+    ["SELECT ('SELECT 1').ts_stat", /function ts_stat is not allowed/],
+    ["SELECT ('TimeZone').current_setting", /function current_setting is not allowed/],
+    ["SELECT ('public.customer').pg_get_viewdef", /pg_get_viewdef is not allowed/],
+    ['SELECT g.pg_backend_pid FROM generate_series(1, 2) g', /pg_backend_pid is not allowed/],
+    ["SELECT 'customer'::regclass", /type regclass is not allowed/],
+  ])(
+    'refuses functions reached through attribute notation or catalog types: %s',
+    async (sql, message) => {
+      const r = await s.client.callTool({ name: 'postgres_query', arguments: { sql } });
+      expect(r.isError, sql).toBe(true);
+      expect(textOf(r)).toMatch(/^policy_denied: /);
+      expect(textOf(r)).toMatch(message);
+    },
+  );
+
+  it('still allows qualified columns', async () => {
+    const r = await s.client.callTool({
+      name: 'postgres_query',
+      arguments: {
+        sql: 'SELECT c.customer_id, i.total FROM customer c JOIN invoice i USING (customer_id) ORDER BY i.invoice_id LIMIT 1',
+      },
+    });
+    expect((r.structuredContent as Structured).rows).toEqual([[2, '1.98']]);
+  });
+
+  it('refuses a table whose inheriting child is denied', async () => {
+    const r = await s.client.callTool({
+      name: 'postgres_query',
+      arguments: { sql: 'SELECT * FROM events' },
+    });
+    expect(textOf(r)).toMatch(
+      /^policy_denied: a table inheriting from a referenced table \(events_private\) is not allowed/,
+    );
+  });
+
+  it('stops a row larger than maxMessageBytes without crashing, and serves the next call', async () => {
+    const r = await s.client.callTool({
+      name: 'postgres_query',
+      arguments: { sql: "SELECT repeat('x', 40000000) AS huge" },
+    });
+    expect(textOf(r)).toMatch(
+      /^limit_exceeded: a row or message from the database exceeded 16777216 bytes/,
+    );
+    const next = await s.client.callTool({
+      name: 'postgres_query',
+      arguments: { sql: 'SELECT 1 AS one' },
+    });
+    expect((next.structuredContent as Structured).rows).toEqual([[1]]);
+  });
+
+  it('does not relay error messages that quote data rather than the query', async () => {
+    const r = await s.client.callTool({
+      name: 'postgres_query',
+      arguments: {
+        sql: 'SELECT quote_ident(email)::text FROM customer WHERE customer_id = 1 AND quote_ident(email)::int > 0',
+      },
+    });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).not.toContain('embraer');
+  });
+
+  it('writes with ONLY: a primary-key update touches the named table, not its children', async () => {
+    const w = await startPostgresServer({
+      env: { POSTGRES_URL: db.readUrl, POSTGRES_WRITE_URL: db.writeUrl },
+      config: {
+        mode: 'read-write',
+        identity: { principal: 'w', roles: ['writer'] },
+        tools: { settings: { postgres_update_rows: { approval: 'none' } } },
+      },
+    });
+    try {
+      const r = await w.client.callTool({
+        name: 'postgres_update_rows',
+        arguments: { table: 'events', key: { id: 1 }, set: { v: 'changed' } },
+      });
+      expect(r.structuredContent).toMatchObject({ affectedRows: 1 });
+      expect(await adminQuery('SELECT v FROM ONLY events_private')).toEqual([{ v: 'private one' }]);
+    } finally {
+      await w.close();
     }
   });
 });

@@ -21,6 +21,8 @@ import {
 /** Anything that records audit entries (the hash-chained {@link AuditLog} in production). */
 export interface AuditRecorder {
   record(entry: AuditEntry): unknown;
+  /** False once a sink has failed: calls are then refused before they execute (fail closed). */
+  readonly healthy?: boolean | undefined;
 }
 
 /** Per-tool settings from configuration. */
@@ -229,6 +231,16 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     counts: Record<string, number>,
     state: { approval?: ApprovalResult | 'not_required' },
   ): Promise<Outcome> {
+    // A call that could not be audited must not run (writes above all): refuse up front.
+    if (audit.healthy === false) {
+      return denied(
+        deny(
+          ErrorCode.Internal,
+          'the audit trail is unavailable; no calls are executed until it is restored',
+        ),
+        correlationId,
+      );
+    }
     // 3. Authorization
     const held = scopesOf(req.identity);
     const missing = tool.scopes.filter((s) => !held.has(s));

@@ -72,7 +72,7 @@ export async function listTables(
   }>({
     text: `SELECT c.relname AS table, c.relkind, c.reltuples::float8 AS reltuples, obj_description(c.oid, 'pg_class') AS description
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+            WHERE n.nspname::text = $1::text AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
               AND has_table_privilege(c.oid, 'SELECT')
             ORDER BY c.relname`,
     values: [schema],
@@ -99,7 +99,7 @@ export async function describeTable(
   }>({
     text: `SELECT c.oid::int8::float8 AS oid, c.relkind, c.reltuples::float8 AS reltuples, obj_description(c.oid, 'pg_class') AS description
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+            WHERE n.nspname::text = $1::text AND c.relname::text = $2::text AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
               AND has_table_privilege(c.oid, 'SELECT')`,
     values: [schema, table],
   });
@@ -183,23 +183,6 @@ export async function describeTable(
       })),
     indexes: idx.rows,
   };
-}
-
-/**
- * Resolves an unqualified relation name the way the statement will (same transaction, same
- * search_path): returns its schema, or null when it does not resolve. Note that `pg_catalog`
- * is searched implicitly (docs §5.9.3), so `pg_roles` resolves to `pg_catalog` and is refused
- * by the schema allowlist.
- */
-export async function resolveRelationSchema(
-  client: pg.ClientBase,
-  name: string,
-): Promise<string | null> {
-  const r = await client.query<{ nspname: string }>({
-    text: `SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(quote_ident($1))`,
-    values: [name],
-  });
-  return r.rows[0]?.nspname ?? null;
 }
 
 const typeNames = new Map<number, string>();

@@ -57,6 +57,15 @@ export const postgresSectionSchema = z
     idleInTransactionTimeoutMs: z.int().min(1_000).max(3_600_000).default(30_000),
     /** A write affecting more rows than this is rolled back. */
     maxAffectedRows: z.int().min(1).max(1_000_000).default(100),
+    /**
+     * Largest single message (e.g. one result row) accepted from the server, in bytes. A larger
+     * one (`SELECT repeat('x', 500000000)`) closes the connection before it is buffered.
+     */
+    maxMessageBytes: z
+      .int()
+      .min(64 * 1024)
+      .max(512 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
     /** Rows fetched per cursor round trip. */
     fetchRows: z.int().min(1).max(10_000).default(200),
     pool: z

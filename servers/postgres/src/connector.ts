@@ -7,7 +7,8 @@ import {
 import { type PostgresSettings, postgresSectionSchema } from './config.js';
 import { describeConnectFailure, openPool, type PgHandle } from './database.js';
 import { inspectRole, warnPrivileged } from './preflight.js';
-import { initSqlGuard, type SqlGuardPolicy } from './sql-guard.js';
+import type { SqlGuardPolicy } from './sql-guard.js';
+import { createSqlGuardClient } from './sql-guard-client.js';
 import { createPostgresTools } from './tools.js';
 
 /** Package version, kept in step with package.json. */
@@ -79,30 +80,38 @@ export const postgresConnector: ConnectorDefinition<PostgresSettings, PgHandle> 
     const settings = ctx.settings;
     const allowPrivileged =
       ctx.flags['allow-privileged-role'] === true || settings.allowPrivilegedRole;
-    await initSqlGuard();
     const guardPolicy: SqlGuardPolicy = {
       allowedSchemas: settings.schemas,
       allowedTables: settings.tables.allow,
       deniedTables: settings.tables.deny,
       extraFunctions: settings.functions.allow,
     };
-    const tools = createPostgresTools(settings, guardPolicy);
-    const read = await openHandle('read', ctx.credentials, settings, allowPrivileged, ctx.logger);
+    // The parser runs in its own process (memory and fault isolation); see sql-guard-process.ts.
+    const guard = await createSqlGuardClient(guardPolicy);
+    let tools: Awaited<ReturnType<typeof createPostgresTools>>;
+    try {
+      tools = await createPostgresTools(settings, guard);
+    } catch (err) {
+      await guard.close();
+      throw err;
+    }
+    let read: PgHandle | undefined;
     let write: PgHandle | undefined;
     try {
+      read = await openHandle('read', ctx.credentials, settings, allowPrivileged, ctx.logger);
       write =
         ctx.config.mode === 'read-write'
           ? await openHandle('write', ctx.credentials, settings, allowPrivileged, ctx.logger)
           : undefined;
     } catch (err) {
-      await read?.pool.end();
+      await Promise.allSettled([read?.pool.end(), guard.close()]);
       throw err;
     }
     return {
       handles: { read, write },
       tools,
       async close() {
-        await Promise.allSettled([read?.pool.end(), write?.pool.end()]);
+        await Promise.allSettled([read?.pool.end(), write?.pool.end(), guard.close()]);
       },
       async ready() {
         if (!read) return false;

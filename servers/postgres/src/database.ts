@@ -37,7 +37,55 @@ export function openPool(
   });
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => guardMessageSize(client, settings.maxMessageBytes));
   return pool;
+}
+
+/** Clients whose connection was cut because the server sent a message over the limit. */
+const oversized = new WeakSet<object>();
+
+/**
+ * Bounds memory per connection: node-pg buffers each backend message whole (a 500 MB row would
+ * exhaust the heap and crash the process). This reads the 5-byte header of every message
+ * (type, int32 length; PostgreSQL docs §55.7) as bytes arrive, ahead of the driver's parser, and
+ * destroys the socket as soon as a header announces more than `limit` bytes.
+ * Installed on pool `connect`, i.e. at a message boundary after ReadyForQuery.
+ */
+function guardMessageSize(client: pg.PoolClient, limit: number): void {
+  const stream = (
+    client as unknown as {
+      connection?: { stream?: NodeJS.EventEmitter & { destroy(err?: Error): void } };
+    }
+  ).connection?.stream;
+  if (!stream) return;
+  const header = Buffer.alloc(5);
+  let headerBytes = 0;
+  let remaining = 0;
+  stream.prependListener('data', (chunk: Buffer) => {
+    let i = 0;
+    while (i < chunk.length) {
+      if (remaining > 0) {
+        const skip = Math.min(remaining, chunk.length - i);
+        remaining -= skip;
+        i += skip;
+        continue;
+      }
+      const take = Math.min(5 - headerBytes, chunk.length - i);
+      chunk.copy(header, headerBytes, i, i + take);
+      headerBytes += take;
+      i += take;
+      if (headerBytes === 5) {
+        headerBytes = 0;
+        const length = header.readUInt32BE(1) - 4;
+        if (length > limit) {
+          oversized.add(client);
+          stream.destroy(new Error('backend message exceeds maxMessageBytes'));
+          return;
+        }
+        remaining = length;
+      }
+    }
+  });
 }
 
 /** Options of {@link withTransaction}. */
@@ -46,6 +94,8 @@ export interface TransactionOptions {
   /** `search_path` for the transaction: the allowed schemas. */
   readonly searchPath?: readonly string[] | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** The client's SQL, if any: class-42 messages are relayed only when they quote nothing but names from it. */
+  readonly sqlText?: string | undefined;
 }
 
 /**
@@ -78,6 +128,12 @@ export async function withTransaction<T>(
     void cancelBackend(handle, client);
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // A socket error while the client is checked out (server restart, oversized message) fails
+  // the running query; without a listener the client's 'error' event would crash the process.
+  const onClientError = (err: Error) => {
+    broken ??= err;
+  };
+  client.on('error', onClientError);
   try {
     await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE');
     await client.query({
@@ -97,9 +153,17 @@ export async function withTransaction<T>(
     return result;
   } catch (err) {
     broken ??= err instanceof Error ? err : new Error('query failed');
-    throw err instanceof ToolError ? err : toToolError(err, s);
+    if (oversized.has(client)) {
+      throw new ToolError(
+        ErrorCode.LimitExceeded,
+        `a row or message from the database exceeded ${s.maxMessageBytes} bytes; the query was stopped`,
+        { cause: err },
+      );
+    }
+    throw err instanceof ToolError ? err : toToolError(err, s, opts.sqlText);
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    client.off('error', onClientError);
     // A failed connection is destroyed (its transaction rolls back server-side).
     client.release(broken ?? undefined);
   }
@@ -121,10 +185,12 @@ const RELAYABLE = new Set(['42']);
 /**
  * Maps a driver/database error to a client-safe {@link ToolError}. Messages are fixed per
  * SQLSTATE (PostgreSQL docs Appendix A), except class 42 (syntax error or access rule
- * violation), whose server messages name only identifiers from the query and are relayed.
+ * violation), whose server messages are relayed when every quoted name in them appears in the
+ * client's own SQL (`sqlText`) — a cast like `quote_ident(email)::regclass` would otherwise put
+ * row data into the message, outside the untrusted-data fence.
  * Never includes parameters, DETAIL, the SQL text, hosts or passwords.
  */
-export function toToolError(err: unknown, s: PostgresSettings): ToolError {
+export function toToolError(err: unknown, s: PostgresSettings, sqlText?: string): ToolError {
   if (err instanceof ToolError) return err;
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
@@ -192,7 +258,7 @@ export function toToolError(err: unknown, s: PostgresSettings): ToolError {
       `invalid data for the statement (SQLSTATE ${code})`,
       { cause: err },
     );
-  if (RELAYABLE.has(code.slice(0, 2)))
+  if (RELAYABLE.has(code.slice(0, 2)) && sqlText !== undefined && quotesOnlyFrom(msg, sqlText))
     return new ToolError(
       ErrorCode.UpstreamError,
       `the database rejected the statement: ${msg} (SQLSTATE ${code})`,
@@ -242,4 +308,27 @@ export function describeConnectFailure(err: unknown, secret: Secret, what: strin
   return new StartupError(`cannot connect to ${target} with the ${what}: ${reason}`, {
     cause: err,
   });
+}
+
+/**
+ * Runs one statement over the extended protocol (Parse/Bind/Execute), which carries exactly one
+ * statement (PostgreSQL docs §55.2.3) — also when there are no parameters, where node-pg would
+ * otherwise use the simple protocol that accepts several. `queryMode` is node-pg's option.
+ */
+export function queryExtended<R extends pg.QueryResultRow>(
+  client: pg.ClientBase,
+  text: string,
+  values: readonly unknown[],
+): Promise<pg.QueryResult<R>> {
+  return client.query<R>({ text, values: [...values], queryMode: 'extended' } as pg.QueryConfig);
+}
+
+/** True when every double-quoted segment of `message` occurs in `sql` (case-insensitively). */
+function quotesOnlyFrom(message: string, sql: string): boolean {
+  const lower = sql.toLowerCase();
+  for (const m of message.matchAll(/"([^"]*)"/g)) {
+    const quoted = (m[1] ?? '').toLowerCase();
+    if (quoted !== '' && !lower.includes(quoted)) return false;
+  }
+  return true;
 }

@@ -18,5 +18,6 @@ export {
   type SqlGuardDecision,
   type SqlGuardPolicy,
 } from './sql-guard.js';
+export { createSqlGuardClient, type SqlGuardClient } from './sql-guard-client.js';
 export { createTablePolicy, type TablePolicy } from './table-policy.js';
 export { createPostgresTools } from './tools.js';

@@ -11,39 +11,75 @@ export interface RoleReport {
   readonly warnings: readonly string[];
 }
 
-/** Predefined roles that reach the server's file system or programs (PostgreSQL docs §22.5). */
+/**
+ * Predefined roles (PostgreSQL docs §22.5) a read credential must not hold: server files and
+ * programs, all data, other sessions (signal, stats, activity), all settings, checkpoints,
+ * subscriptions. Membership through a chain of roles counts (`pg_has_role … MEMBER`).
+ */
 const DANGEROUS_MEMBERSHIPS = [
   'pg_write_server_files',
   'pg_read_server_files',
   'pg_execute_server_program',
   'pg_write_all_data',
+  'pg_read_all_data',
+  'pg_signal_backend',
+  'pg_read_all_settings',
+  'pg_read_all_stats',
+  'pg_stat_scan_tables',
+  'pg_monitor',
+  'pg_checkpoint',
+  'pg_create_subscription',
+  'pg_use_reserved_connections',
+] as const;
+
+/** Functions that reach server files or large objects; EXECUTE can be granted one by one. */
+const DANGEROUS_FUNCTIONS = [
+  'pg_read_file(text)',
+  'pg_read_binary_file(text)',
+  'pg_ls_dir(text)',
+  'pg_stat_file(text)',
+  'lo_import(text)',
+  'lo_export(oid, text)',
 ] as const;
 
 /**
- * Inspects the role a pool connects as: superuser, `BYPASSRLS`, membership in predefined roles
- * that reach server files or programs or write all data, and any INSERT/UPDATE/DELETE/TRUNCATE
- * (table or column level) on a relation it can see outside the system schemas.
+ * Inspects the role a pool connects as: superuser, `BYPASSRLS`, `CREATEROLE`, `CREATEDB`,
+ * `REPLICATION`, membership in the predefined roles of {@link DANGEROUS_MEMBERSHIPS}, EXECUTE on
+ * server-file/large-object functions, and any INSERT/UPDATE/DELETE/TRUNCATE (table or column
+ * level) on a relation it can see outside the system schemas.
  */
 export async function inspectRole(pool: pg.Pool): Promise<RoleReport> {
   const role = await pool.query<{
     rolname: string;
     rolsuper: boolean;
     rolbypassrls: boolean;
+    rolcreaterole: boolean;
+    rolcreatedb: boolean;
+    rolreplication: boolean;
     version: string;
     memberships: string[] | null;
+    functions: string[] | null;
   }>({
-    text: `SELECT r.rolname, r.rolsuper, r.rolbypassrls, current_setting('server_version') AS version,
+    text: `SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolcreatedb, r.rolreplication,
+              current_setting('server_version') AS version,
               ARRAY(SELECT m FROM unnest($1::text[]) AS m
-                    WHERE to_regrole(m) IS NOT NULL AND pg_has_role(current_user, to_regrole(m), 'MEMBER')) AS memberships
+                    WHERE to_regrole(m) IS NOT NULL AND pg_has_role(current_user, to_regrole(m), 'MEMBER')) AS memberships,
+              ARRAY(SELECT f FROM unnest($2::text[]) AS f
+                    WHERE to_regprocedure(f) IS NOT NULL AND has_function_privilege(to_regprocedure(f), 'EXECUTE')) AS functions
          FROM pg_roles r WHERE r.rolname = current_user`,
-    values: [DANGEROUS_MEMBERSHIPS],
+    values: [DANGEROUS_MEMBERSHIPS, DANGEROUS_FUNCTIONS],
   });
   const row = role.rows[0];
   if (!row) throw new Error('current role not found in pg_roles');
   const problems: string[] = [];
   if (row.rolsuper) problems.push('is a superuser');
   if (row.rolbypassrls) problems.push('has BYPASSRLS');
+  if (row.rolcreaterole) problems.push('has CREATEROLE');
+  if (row.rolcreatedb) problems.push('has CREATEDB');
+  if (row.rolreplication) problems.push('has REPLICATION');
   for (const m of row.memberships ?? []) problems.push(`is a member of ${m}`);
+  if (!row.rolsuper)
+    for (const f of row.functions ?? []) problems.push(`can execute ${f.split('(')[0]}`);
   if (!row.rolsuper) {
     const writable = await pool.query<{ name: string }>(
       `SELECT format('%I.%I', n.nspname, c.relname) AS name

@@ -66,8 +66,9 @@ export async function readCursor(
     }
   } finally {
     // Closing the portal first: the connection runs one query at a time, and a suspended
-    // portal would block the type lookup below.
-    await cursor.close();
+    // portal would block the type lookup below. A cursor in error has no portal left (and on a
+    // dead socket close() would wait for a ReadyForQuery that never comes).
+    if ((cursor as unknown as { state?: string }).state !== 'error') await cursor.close();
   }
   const f = fields ?? [];
   const names = await typeNamesFor(

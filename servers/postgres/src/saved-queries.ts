@@ -8,9 +8,9 @@ import {
 } from '@hardened-mcp/core';
 import { z } from 'zod';
 import type { PostgresSettings, SavedQuery, SavedQueryParam } from './config.js';
-import { type PgHandle, withTransaction } from './database.js';
+import { type PgHandle, queryExtended, withTransaction } from './database.js';
 import {
-  checkResolvedRelations,
+  checkStatementInCatalog,
   type GuardOk,
   pgTool,
   READ_SCOPE,
@@ -18,7 +18,7 @@ import {
   WRITE_SCOPE,
 } from './define.js';
 import { readCursor, type SqlValue } from './query.js';
-import { checkReadOnlySql, type SqlGuardPolicy } from './sql-guard.js';
+import type { SqlGuardClient } from './sql-guard-client.js';
 import type { TablePolicy } from './table-policy.js';
 
 interface CompiledQuery {
@@ -104,17 +104,18 @@ function signature(q: CompiledQuery): string {
  *
  * @throws StartupError when a read query fails the SQL walls or its `$n` count differs from its params.
  */
-export function createSavedQueryTools(
+export async function createSavedQueryTools(
   settings: PostgresSettings,
   tables: TablePolicy,
-  guardPolicy: SqlGuardPolicy,
-): ToolDefinition<never, PgHandle>[] {
+  guard: SqlGuardClient,
+  isAllowedFunction: (name: string) => boolean,
+): Promise<ToolDefinition<never, PgHandle>[]> {
   const reads: (CompiledQuery & { verdict: GuardOk })[] = [];
   const writes: CompiledQuery[] = [];
   for (const [name, query] of Object.entries(settings.savedQueries)) {
     const compiled = compile(name, query);
     if (query.access === 'read') {
-      const verdict = checkReadOnlySql(query.sql, guardPolicy);
+      const verdict = await guard.check(query.sql);
       if (!verdict.ok)
         throw new StartupError(
           `saved query ${name} is not an acceptable read-only statement: ${verdict.message}`,
@@ -162,9 +163,9 @@ export function createSavedQueryTools(
           const verdict = q.verdict;
           const result = await withTransaction(
             ctx.credential,
-            { readOnly: true, signal: ctx.signal },
+            { readOnly: true, signal: ctx.signal, sqlText: q.query.sql },
             async (c) => {
-              await checkResolvedRelations(c, verdict, tables);
+              await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
               return readCursor(c, q.query.sql, values, {
                 maxRows: ctx.limits.maxRows,
                 maxBytes: ctx.limits.maxBytes,
@@ -199,7 +200,7 @@ export function createSavedQueryTools(
           return ALLOW;
         },
         describeChange: (args) =>
-          `Run saved write query ${args.name} (${byName.get(args.name)?.query.description ?? ''}) with params ${truncateJson(args.params)}.`,
+          `Run saved write query ${args.name} (${byName.get(args.name)?.query.description ?? ''}) with params ${describeValues(args.params)}.`,
         async execute(args, ctx) {
           const q = byName.get(args.name)!;
           const values = bound.get(args) ?? [];
@@ -207,7 +208,7 @@ export function createSavedQueryTools(
             ctx.credential,
             { readOnly: false, signal: ctx.signal },
             async (c) => {
-              const r = await c.query({ text: q.query.sql, values });
+              const r = await queryExtended(c, q.query.sql, values);
               const n = r.rowCount ?? 0;
               if (n > settings.maxAffectedRows) {
                 throw new ToolError(
@@ -226,8 +227,20 @@ export function createSavedQueryTools(
   return tools;
 }
 
-/** JSON, cut to `max` characters, for approval messages. */
-export function truncateJson(value: unknown, max = 300): string {
-  const s = JSON.stringify(value) ?? 'null';
-  return s.length > max ? `${s.slice(0, max)}…` : s;
+/**
+ * An object of column → value for approval messages: every key is shown; each value is JSON,
+ * cut on its own at `maxValue` characters with the number of characters left out, so nothing the
+ * human approves is hidden by a cut.
+ */
+export function describeValues(values: Readonly<Record<string, unknown>>, maxValue = 200): string {
+  return Object.entries(values)
+    .map(([k, v]) => {
+      const json = JSON.stringify(v) ?? 'null';
+      const shown =
+        json.length > maxValue
+          ? `${json.slice(0, maxValue)}… (${json.length - maxValue} more characters)`
+          : json;
+      return `${JSON.stringify(k)} = ${shown}`;
+    })
+    .join(', ');
 }

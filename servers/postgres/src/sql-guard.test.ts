@@ -845,6 +845,8 @@ describe('checkReadOnlySql: policy options', () => {
       relations: [],
       functions: ['my_udf', 'analytics.score'],
       paramCount: 0,
+      attributeNames: [],
+      typeNames: [],
     });
   });
 
@@ -985,7 +987,67 @@ describe('checkReadOnlySql: robustness', () => {
       relations: [{ schema: 'public', name: 'artist' }],
       functions: ['lower'],
       paramCount: 1,
+      attributeNames: [],
+      typeNames: [],
     });
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Attribute notation and type names (found in review: `x.fn` is the call `fn(x)`)
+// ---------------------------------------------------------------------------------------
+
+describe('checkReadOnlySql: attribute notation and types', () => {
+  it.each([
+    ["SELECT ('SELECT 1').ts_stat", 'function ts_stat is not allowed (attribute notation)'],
+    [
+      'SELECT ($1::int).pg_terminate_backend',
+      'function pg_terminate_backend is not allowed (attribute notation)',
+    ],
+    [
+      "SELECT ('TimeZone').current_setting",
+      'function current_setting is not allowed (attribute notation)',
+    ],
+    [
+      'SELECT g.pg_stat_get_backend_activity FROM generate_series(1, 10) g',
+      'function pg_stat_get_backend_activity is not allowed (attribute notation)',
+    ],
+    ['SELECT (1::float8).pg_sleep', 'function pg_sleep is not allowed (attribute notation)'],
+    ['SELECT c.setseed FROM customer c', 'function setseed is not allowed (attribute notation)'],
+    [
+      'SELECT (1::int8).pg_try_advisory_lock',
+      'function pg_try_advisory_lock is not allowed (attribute notation)',
+    ],
+  ])('refuses denied functions called as attributes: %s', (sql, message) => {
+    expect(check(sql)).toEqual({ ok: false, code: 'sql_function_denied', message });
+  });
+
+  it('reports trailing attribute names for the catalog check', () => {
+    const d = check(
+      'SELECT c.email, (c).first_name, i.total FROM customer c JOIN invoice i USING (customer_id)',
+    );
+    expect(d.ok && [...d.attributeNames].sort()).toEqual(['email', 'first_name', 'total']);
+  });
+
+  it.each([
+    ["SELECT 'customer'::regclass", 'type regclass is not allowed'],
+    ['SELECT 10::regrole', 'type regrole is not allowed'],
+    ["SELECT 'now'::pg_catalog.regproc", 'type regproc is not allowed'],
+    ['SELECT g::oid FROM generate_series(1, 3) g', 'type oid is not allowed'],
+  ])('refuses object-identifier types: %s', (sql, message) => {
+    expect(check(sql)).toEqual({ ok: false, code: 'sql_function_denied', message });
+  });
+
+  it('refuses types from schemas that are not allowed and row types of denied tables', () => {
+    expect(check('SELECT null::hr.salaries').ok).toBe(false);
+    expect(
+      check("SELECT * FROM json_populate_record(null::secret, '{}')", {
+        allowedSchemas: ['public'],
+        deniedTables: ['secret'],
+      }),
+    ).toMatchObject({ ok: false, code: 'sql_relation_denied' });
+    const d = check("SELECT '1'::int4, 'a'::pg_catalog.text, null::customer");
+    expect(d.ok && d.typeNames).toEqual([['int4'], ['customer']]);
   });
 });
 

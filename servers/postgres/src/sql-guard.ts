@@ -76,6 +76,15 @@ export type SqlGuardDecision =
       relations: readonly RelationRef[];
       functions: readonly string[];
       paramCount: number;
+      /**
+       * Trailing names of qualified column references (`t.name`) and field selections
+       * (`(expr).name`). PostgreSQL reads `x.name` as the call `name(x)` when `x` has no
+       * column `name` (docs §8.16.5, §10.3 "functional notation"), so the executor must check
+       * each against the catalog: a real column of a referenced relation, or an allowed function.
+       */
+      attributeNames: readonly string[];
+      /** Type names used in casts and declarations, as written (`'x'::t`, `null::schema.t`). */
+      typeNames: readonly (readonly string[])[];
     }
   | { ok: false; code: SqlGuardErrorCode; message: string };
 
@@ -254,6 +263,8 @@ export function checkReadOnlySql(sql: string, policy: SqlGuardPolicy): SqlGuardD
     relations: checker.relations(),
     functions: checker.functions(),
     paramCount: checker.paramCount,
+    attributeNames: [...checker.attributeNames],
+    typeNames: [...checker.typeNames.values()],
   };
 }
 
@@ -270,6 +281,11 @@ const PARSER_FAULT_DECISION: SqlGuardDecision = Object.freeze({
   code: 'sql_parse_error',
   message: 'the SQL parser hit an internal error and was disabled; restart the server',
 });
+
+/** True once the WASM parser faulted in this process; its state is no longer trustworthy. */
+export function isSqlGuardFaulted(): boolean {
+  return parserFaulted;
+}
 
 function markParserFaulted(): SqlGuardDecision {
   parserFaulted = true;
@@ -929,6 +945,10 @@ const EMPTY_SCOPE: Scope = new Set();
 
 class TreeChecker {
   paramCount = 0;
+  /** See `attributeNames` in {@link SqlGuardDecision}. */
+  readonly attributeNames = new Set<string>();
+  /** See `typeNames` in {@link SqlGuardDecision}; keyed by the dotted name. */
+  readonly typeNames = new Map<string, readonly string[]>();
   /** key -> relation and the smallest parser location (offset in the SQL) it was seen at */
   private readonly relationMap = new Map<string, { ref: RelationRef; at: number }>();
   private readonly functionMap = new Map<string, number>();
@@ -998,6 +1018,15 @@ class TreeChecker {
         break;
       case 'ParamRef':
         this.countParam(body.number);
+        break;
+      case 'ColumnRef':
+        this.checkAttributeNames(body.fields, 2);
+        break;
+      case 'A_Indirection':
+        this.checkAttributeNames(body.indirection, 1);
+        break;
+      case 'TypeName':
+        this.checkTypeName(body);
         break;
       case 'CommonTableExpr':
         checkCteQuery(body.ctequery);
@@ -1188,6 +1217,73 @@ class TreeChecker {
     return this.policy.extraFunctions.has(qualified) ? qualified : null;
   }
 
+  /**
+   * Attribute notation (rule 4, second half): in `a.b` or `(expr).b`, `b` may be a function
+   * call `b(a)`. Denied function names are refused here; every other trailing name is returned
+   * for the executor's catalog check. `minStrings`: how many name parts make it qualified.
+   */
+  private checkAttributeNames(list: unknown, minStrings: number): void {
+    if (!Array.isArray(list)) return;
+    const names = list
+      .map((n) =>
+        isRecord(n) && isRecord(n.String) && typeof n.String.sval === 'string'
+          ? n.String.sval
+          : undefined,
+      )
+      .filter((n): n is string => n !== undefined);
+    if (names.length < minStrings) return;
+    const last = list[list.length - 1];
+    const trailing =
+      isRecord(last) && isRecord(last.String) && typeof last.String.sval === 'string'
+        ? last.String.sval
+        : undefined;
+    if (trailing === undefined) return; // `t.*` or a subscript
+    if (isDeniedFunctionName(trailing)) {
+      throw new GuardViolation(
+        'sql_function_denied',
+        `function ${displayIdent(trailing)} is not allowed (attribute notation)`,
+      );
+    }
+    this.attributeNames.add(trailing);
+  }
+
+  /**
+   * Type names (casts, declarations): no reg* object-identifier types (they read the catalog of
+   * every schema), no schema outside the allowed ones and pg_catalog, no row type of a denied table.
+   */
+  private checkTypeName(body: Record<string, unknown>): void {
+    const parts = Array.isArray(body.names)
+      ? body.names.map((n) =>
+          isRecord(n) && isRecord(n.String) && typeof n.String.sval === 'string'
+            ? n.String.sval
+            : '?',
+        )
+      : [];
+    const name = parts[parts.length - 1];
+    if (name === undefined) return;
+    const schema = parts.length >= 2 ? parts[parts.length - 2] : undefined;
+    if (
+      parts.length > 2 ||
+      (schema !== undefined && schema !== 'pg_catalog' && !this.policy.allowedSchemas.has(schema))
+    ) {
+      throw new GuardViolation(
+        'sql_relation_denied',
+        `type ${displayQualified(parts)} is not allowed: schema not allowed`,
+      );
+    }
+    if (REG_TYPES.has(name))
+      throw new GuardViolation('sql_function_denied', `type ${displayIdent(name)} is not allowed`);
+    const matches = (entry: TableEntry): boolean =>
+      entry.name === name &&
+      (entry.schema === null || schema === undefined || entry.schema === schema);
+    if (this.policy.deniedTables.some(matches))
+      throw new GuardViolation(
+        'sql_relation_denied',
+        `type ${displayQualified(parts)} is not allowed`,
+      );
+    if (schema !== 'pg_catalog') this.typeNames.set(parts.join('.'), parts);
+  }
+
   /** Parameter count (rule 6). */
   private countParam(number: unknown): void {
     // libpg-query omits zero-valued fields, so `$0` arrives without `number`.
@@ -1203,6 +1299,22 @@ class TreeChecker {
 }
 
 const EMPTY_KEYS: ReadonlySet<string> = new Set();
+
+/** Object-identifier types: casting text to them looks names up in every schema (docs §8.19). */
+const REG_TYPES: ReadonlySet<string> = new Set([
+  'regclass',
+  'regcollation',
+  'regconfig',
+  'regdictionary',
+  'regnamespace',
+  'regoper',
+  'regoperator',
+  'regproc',
+  'regprocedure',
+  'regrole',
+  'regtype',
+  'oid',
+]);
 const WITH_KEY: ReadonlySet<string> = new Set(['withClause']);
 
 function extendScope(scope: Scope, names: readonly string[]): Scope {

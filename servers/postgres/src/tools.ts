@@ -9,18 +9,19 @@ import {
 import { z } from 'zod';
 import { describeTable, listSchemas, listTables } from './catalog.js';
 import type { PostgresSettings } from './config.js';
-import { type PgHandle, withTransaction } from './database.js';
+import { type PgHandle, queryExtended, withTransaction } from './database.js';
 import {
-  checkResolvedRelations,
+  checkStatementInCatalog,
   type GuardOk,
   identifierArg,
   pgTool,
   READ_SCOPE,
   sqlValueArg,
 } from './define.js';
+import { BUILTIN_FUNCTION_ALLOWLIST, isDeniedFunctionName } from './function-allowlist.js';
 import { readCursor, type SqlValue } from './query.js';
 import { createSavedQueryTools } from './saved-queries.js';
-import { checkReadOnlySql, type SqlGuardPolicy } from './sql-guard.js';
+import type { SqlGuardClient } from './sql-guard-client.js';
 import { createTablePolicy, type TablePolicy } from './table-policy.js';
 import { createWriteTools } from './writes.js';
 
@@ -36,11 +37,14 @@ const paramsArg = z.array(sqlValueArg).max(100).describe('Values bound to $1…$
  * step: the real PostgreSQL parser's verdict (see sql-guard.ts) plus the parameter count.
  * Accepted statements are remembered per input object for the execute step.
  */
-export function createSqlPolicy(guardPolicy: SqlGuardPolicy) {
+export function createSqlPolicy(guard: SqlGuardClient) {
   const accepted = new WeakMap<object, GuardOk>();
   return {
-    check(input: { sql: string; params?: readonly SqlValue[] | undefined }): Decision {
-      const verdict = checkReadOnlySql(input.sql, guardPolicy);
+    async check(input: {
+      sql: string;
+      params?: readonly SqlValue[] | undefined;
+    }): Promise<Decision> {
+      const verdict = await guard.check(input.sql);
       if (!verdict.ok) return deny(ErrorCode.PolicyDenied, verdict.message);
       const given = input.params?.length ?? 0;
       if (verdict.paramCount !== given) {
@@ -73,14 +77,21 @@ function schemaDecision(tables: TablePolicy, schema: string | undefined): Decisi
 
 /**
  * Declares every tool of the Postgres connector as data. The core decides which are enabled
- * (mode, allowlist, credentials) and runs each call through the pipeline.
+ * (mode, allowlist, credentials) and runs each call through the pipeline. Async because saved
+ * read queries are checked by the SQL guard at startup.
+ *
+ * @throws StartupError when a saved read query fails the SQL walls.
  */
-export function createPostgresTools(
+export async function createPostgresTools(
   settings: PostgresSettings,
-  guardPolicy: SqlGuardPolicy,
-): ToolDefinition<never, PgHandle>[] {
+  guard: SqlGuardClient,
+): Promise<ToolDefinition<never, PgHandle>[]> {
   const tables = createTablePolicy(settings);
-  const sqlPolicy = createSqlPolicy(guardPolicy);
+  const sqlPolicy = createSqlPolicy(guard);
+  const extraFunctions = new Set(settings.functions.allow);
+  const isAllowedFunction = (name: string) =>
+    !isDeniedFunctionName(name) &&
+    (BUILTIN_FUNCTION_ALLOWLIST.has(name) || extraFunctions.has(name));
   const fetchRows = settings.fetchRows;
 
   const listSchemasTool = pgTool({
@@ -204,9 +215,9 @@ export function createPostgresTools(
       const maxRows = Math.min(input.maxRows ?? 100, ctx.limits.maxRows);
       const result = await withTransaction(
         ctx.credential,
-        { readOnly: true, signal: ctx.signal },
+        { readOnly: true, signal: ctx.signal, sqlText: input.sql },
         async (c) => {
-          await checkResolvedRelations(c, verdict, tables);
+          await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
           return readCursor(c, input.sql, input.params ?? [], {
             maxRows,
             maxBytes: ctx.limits.maxBytes,
@@ -235,13 +246,15 @@ export function createPostgresTools(
       // only plans it. It still runs in a READ ONLY transaction as the read role.
       const plan = await withTransaction(
         ctx.credential,
-        { readOnly: true, signal: ctx.signal },
+        { readOnly: true, signal: ctx.signal, sqlText: input.sql },
         async (c) => {
-          await checkResolvedRelations(c, verdict, tables);
-          const r = await c.query<{ 'QUERY PLAN': unknown }>({
-            text: `EXPLAIN (FORMAT JSON, VERBOSE false, COSTS true) ${input.sql}`,
-            values: [...(input.params ?? [])],
-          });
+          await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+          // The extended protocol even without parameters (one statement only).
+          const r = await queryExtended<{ 'QUERY PLAN': unknown }>(
+            c,
+            `EXPLAIN (FORMAT JSON, VERBOSE false, COSTS true) ${input.sql}`,
+            input.params ?? [],
+          );
           return r.rows[0]?.['QUERY PLAN'];
         },
       );
@@ -255,7 +268,7 @@ export function createPostgresTools(
     describeTableTool,
     queryTool,
     explainTool,
-    ...createSavedQueryTools(settings, tables, guardPolicy),
+    ...(await createSavedQueryTools(settings, tables, guard, isAllowedFunction)),
     ...createWriteTools(settings, tables),
   ] as unknown as ToolDefinition<never, PgHandle>[];
 }

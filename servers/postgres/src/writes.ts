@@ -12,7 +12,7 @@ import type { PostgresSettings } from './config.js';
 import { type PgHandle, withTransaction } from './database.js';
 import { identifierArg, pgTool, sqlValueArg, WRITE_SCOPE } from './define.js';
 import type { SqlValue } from './query.js';
-import { truncateJson } from './saved-queries.js';
+import { describeValues } from './saved-queries.js';
 import type { TablePolicy } from './table-policy.js';
 
 /** Columns and primary key of a writable table, straight from the catalog. */
@@ -41,7 +41,7 @@ async function loadTable(
                                 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.i)
                      FROM pg_constraint con WHERE con.conrelid = c.oid AND con.contype = 'p') AS pk
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+            WHERE n.nspname::text = $1::text AND c.relname::text = $2::text AND c.relkind IN ('r', 'p')`,
     values: [schema, table],
   });
   const row = r.rows[0];
@@ -136,10 +136,7 @@ export function createWriteTools(
       return ALLOW;
     },
     describeChange: (input) =>
-      `INSERT ${input.rows.length} row(s) into ${target(input.schema, input.table)}:\n${input.rows
-        .slice(0, 10)
-        .map((r) => truncateJson(r))
-        .join('\n')}${input.rows.length > 10 ? `\n… and ${input.rows.length - 10} more` : ''}`,
+      `INSERT ${input.rows.length} row(s) into ${target(input.schema, input.table)}:\n${input.rows.map((r) => `  ${describeValues(r)}`).join('\n')}`,
     async execute(input, ctx) {
       const schema = input.schema ?? tables.schemas[0]!;
       const affected = await withTransaction(
@@ -191,7 +188,7 @@ export function createWriteTools(
       return ALLOW;
     },
     describeChange: (input) =>
-      `UPDATE ${target(input.schema, input.table)} SET ${truncateJson(input.set)} WHERE ${truncateJson(input.key)}`,
+      `UPDATE ${target(input.schema, input.table)}\n  SET ${describeValues(input.set)}\n  WHERE ${describeValues(input.key)}`,
     async execute(input, ctx) {
       const schema = input.schema ?? tables.schemas[0]!;
       const affected = await withTransaction(
@@ -210,7 +207,7 @@ export function createWriteTools(
             (col) => `${pg.escapeIdentifier(col)} = $${values.push(input.key[col] ?? null)}`,
           );
           const r = await c.query({
-            text: `UPDATE ${t.quoted} SET ${assignments.join(', ')} WHERE ${conditions.join(' AND ')}`,
+            text: `UPDATE ONLY ${t.quoted} SET ${assignments.join(', ')} WHERE ${conditions.join(' AND ')}`,
             values,
           });
           capCheck(r.rowCount ?? 0);
@@ -244,7 +241,7 @@ export function createWriteTools(
         : ALLOW;
     },
     describeChange: (input) =>
-      `DELETE FROM ${target(input.schema, input.table)} WHERE ${truncateJson(input.key)}`,
+      `DELETE FROM ${target(input.schema, input.table)}\n  WHERE ${describeValues(input.key)}`,
     async execute(input, ctx) {
       const schema = input.schema ?? tables.schemas[0]!;
       const affected = await withTransaction(
@@ -258,7 +255,7 @@ export function createWriteTools(
             (col) => `${pg.escapeIdentifier(col)} = $${values.push(input.key[col] ?? null)}`,
           );
           const r = await c.query({
-            text: `DELETE FROM ${t.quoted} WHERE ${conditions.join(' AND ')}`,
+            text: `DELETE FROM ONLY ${t.quoted} WHERE ${conditions.join(' AND ')}`,
             values,
           });
           capCheck(r.rowCount ?? 0);
