@@ -11,7 +11,12 @@ import {
 import { type Credentials, loadCredentials, secretFragments } from './credentials.js';
 import { StartupError } from './errors.js';
 import { createAuthenticator } from './http/auth.js';
-import { identityFromAuthInfo, type RunningHttpServer, serveHttp } from './http/http-server.js';
+import {
+  identityFromAuthInfo,
+  isLoopback,
+  type RunningHttpServer,
+  serveHttp,
+} from './http/http-server.js';
 import { resolveStdioIdentity } from './identity.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMcpServer, serveStdio } from './mcp-server.js';
@@ -136,6 +141,15 @@ export async function runConnectorCli<C, H>(
     const config = parseConfig(schema, merged) as unknown as Readonly<CoreConfig> &
       Record<string, unknown>;
     if (args.healthcheck) return await healthcheck(config);
+    if (
+      config.transport === 'http' &&
+      !isLoopback(config.http.host) &&
+      config.auth.mode === 'none'
+    ) {
+      throw new StartupError(
+        `refusing to listen on ${config.http.host} without authentication: set auth.mode to oauth or api-key, or bind to 127.0.0.1`,
+      );
+    }
     const sources = {
       read: config.credentials.read ?? def.defaultCredentials.read,
       write: config.credentials.write ?? def.defaultCredentials.write,

@@ -103,9 +103,11 @@ const plainError = (error: string, message: string) => ({ error, message });
  *   metadata paths exist → 404; other methods → 405.
  * - `MCP-Protocol-Version` must be a supported version → 400.
  * - Authentication (`Authorization: Bearer`, never the query string) → 401 with
- *   `WWW-Authenticate: Bearer resource_metadata="…"` (RFC 9728 §5.1); a token lacking a tool's scope
- *   → 403 `insufficient_scope` naming the scope (RFC 6750 §3.1). Both are audited, without the token.
- * - POST bodies: `Content-Type: application/json` → else 415; size limit → 413; nesting depth
+ *   `WWW-Authenticate: Bearer resource_metadata="…"` (RFC 9728 §5.1; in oauth mode only, the one
+ *   mode that serves the metadata); a token lacking a tool's scope → 403 `insufficient_scope`
+ *   naming the scope (RFC 6750 §3.1). Both are audited, without the token.
+ * - POST bodies: `Content-Type: application/json` → else 415; size limit → 413 (sent after the
+ *   rest of the body is discarded, so the client still uploading receives it); nesting depth
  *   limit → 400; malformed JSON → 400 with JSON-RPC −32700; a JSON array (batch) → 400.
  * - Sessions: 256-bit random ids bound to the principal that created them; another principal or an
  *   unknown/expired id → 404; idle sessions expire. `stateless: true` issues no session ids.
@@ -142,6 +144,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
   let draining = false;
   let resource = '';
   let metadataUrl = '';
+  let metadataPath = '/.well-known/oauth-protected-resource/mcp';
 
   const node = http.tls
     ? createHttpsServer({ ...(await readTls(http.tls)), minVersion: 'TLSv1.3' })
@@ -197,8 +200,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
       throw new HttpRefusal(403, 'bad_origin', plainError('forbidden', 'origin not allowed'));
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (
+      // RFC 9728 §3.1: the well-known path followed by the resource's path (behind a proxy,
+      // e.g. /.well-known/oauth-protected-resource/postgres/mcp).
       path === '/.well-known/oauth-protected-resource' ||
-      path === '/.well-known/oauth-protected-resource/mcp'
+      path === '/.well-known/oauth-protected-resource/mcp' ||
+      path === metadataPath
     ) {
       if (req.method !== 'GET')
         throw new HttpRefusal(405, 'method', plainError('method_not_allowed', 'use GET'), {
@@ -351,7 +357,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
       errorClass: 'unauthenticated',
       correlationId: randomBytes(16).toString('hex'),
     });
-    const params = [`resource_metadata="${metadataUrl}"`];
+    const params = metadataParam();
     if (result.error)
       params.push(`error="${result.error}"`, `error_description="${result.description}"`);
     throw new HttpRefusal(
@@ -359,9 +365,14 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
       'unauthenticated',
       plainError(result.error ?? 'unauthorized', result.description),
       {
-        'WWW-Authenticate': `Bearer ${params.join(', ')}`,
+        'WWW-Authenticate': params.length > 0 ? `Bearer ${params.join(', ')}` : 'Bearer',
       },
     );
+  }
+
+  /** `resource_metadata="…"` when the metadata is served (oauth mode), else nothing. */
+  function metadataParam(): string[] {
+    return opts.oauth ? [`resource_metadata="${metadataUrl}"`] : [];
   }
 
   /** RFC 6750 §3.1 `insufficient_scope` at the HTTP layer, after auditing the refusal through the pipeline. */
@@ -387,7 +398,12 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
         error: { code: -32001, message: `insufficient_scope: ${scope} required` },
       },
       {
-        'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${metadataUrl}", error_description="the token lacks a scope this tool requires"`,
+        'WWW-Authenticate': `Bearer ${[
+          'error="insufficient_scope"',
+          `scope="${scope}"`,
+          ...metadataParam(),
+          'error_description="the token lacks a scope this tool requires"',
+        ].join(', ')}`,
       },
     );
   }
@@ -413,32 +429,22 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
         'content_type',
         jsonRpcError(-32000, 'Content-Type must be application/json'),
       );
-    const declared = Number(req.headers['content-length'] ?? Number.NaN);
-    if (declared > http.maxBodyBytes) {
-      req.resume();
-      throw new HttpRefusal(
+    const tooLarge = () =>
+      new HttpRefusal(
         413,
         'too_large',
         jsonRpcError(-32000, `Request body larger than ${http.maxBodyBytes} bytes`),
         { Connection: 'close' },
       );
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    if (declared > DRAIN_MAX_BYTES) {
+      // Too large even to discard: answer at once (best effort) and close.
+      req.resume();
+      throw tooLarge();
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > http.maxBodyBytes) {
-        req.destroy();
-        throw new HttpRefusal(
-          413,
-          'too_large',
-          jsonRpcError(-32000, `Request body larger than ${http.maxBodyBytes} bytes`),
-          { Connection: 'close' },
-        );
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
+    const received = await readBody(req, http.maxBodyBytes);
+    if (!received) throw tooLarge();
+    const text = received.toString('utf8');
     if (jsonDepthExceeds(text, http.maxJsonDepth))
       throw new HttpRefusal(
         400,
@@ -498,7 +504,8 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     http.publicUrl ??
     `${scheme}://${isLoopback(http.host) ? 'localhost' : formatHost(http.host)}:${port}/mcp`;
   const resourceUrl = new URL(resource);
-  metadataUrl = `${resourceUrl.origin}/.well-known/oauth-protected-resource${resourceUrl.pathname === '/' ? '' : resourceUrl.pathname}`;
+  metadataPath = `/.well-known/oauth-protected-resource${resourceUrl.pathname === '/' ? '' : resourceUrl.pathname}`;
+  metadataUrl = `${resourceUrl.origin}${metadataPath}`;
 
   const management = http.management.enabled
     ? await serveManagement(opts, http.management.host, http.management.port)
@@ -638,6 +645,53 @@ function hostname(hostHeader: string): string {
   const h = hostHeader.trim().toLowerCase();
   if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
   return h.split(':')[0] ?? '';
+}
+
+/** An oversized body is read and discarded up to this many bytes, so its 413 can be delivered. */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+/** …and for at most this long. */
+const DRAIN_MAX_MS = 5_000;
+
+/**
+ * Reads a request body of at most `max` bytes. Past `max` it keeps reading and discarding until
+ * the client has sent everything and resolves `undefined` (answer 413): a response written while
+ * the client is still uploading is lost when the socket closes under it (EPIPE/ECONNRESET). A
+ * body beyond {@link DRAIN_MAX_BYTES}, or still arriving after {@link DRAIN_MAX_MS}, is cut off by
+ * destroying the connection.
+ */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const cutOff = () => {
+      req.destroy();
+      resolve(undefined);
+    };
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) chunks.push(chunk);
+      else if (size > DRAIN_MAX_BYTES) cutOff();
+      else if (!timer) {
+        chunks.length = 0;
+        timer = setTimeout(cutOff, DRAIN_MAX_MS);
+        timer.unref();
+      }
+    });
+    req.once('end', () => {
+      clearTimeout(timer);
+      resolve(size > max ? undefined : Buffer.concat(chunks));
+    });
+    req.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.once('close', () => {
+      clearTimeout(timer);
+      // Aborted by the client (or cut off): nothing is waiting for an answer.
+      if (!req.complete) resolve(undefined);
+    });
+  });
 }
 
 function formatHost(host: string): string {
