@@ -1,0 +1,216 @@
+/**
+ * Helpers for the container suites: find out whether podman and the base images are there,
+ * build a server image, run podman commands, list an image's files.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../support/server.ts';
+
+/** The hardening flags every `podman run` of a server image in these suites uses. */
+export const HARDENING = [
+  '--read-only',
+  // podman (unlike docker) mounts tmpfs on /tmp, /var/tmp and /run under --read-only unless told
+  // not to: without them the server proves it needs no writable path at all.
+  '--read-only-tmpfs=false',
+  '--cap-drop=ALL',
+  '--security-opt',
+  'no-new-privileges',
+  '--network',
+  'host',
+] as const;
+
+/** The base images a server Dockerfile names in its `ARG BUILD_IMAGE` / `ARG RUNTIME_IMAGE`. */
+export function baseImagesOf(dockerfile: string): { build: string; runtime: string } {
+  const text = readFileSync(join(REPO_ROOT, dockerfile), 'utf8');
+  const arg = (name: string): string => {
+    const m = new RegExp(`^ARG ${name}=(\\S+)`, 'm').exec(text);
+    if (!m?.[1]) throw new Error(`${dockerfile} has no ARG ${name}=...`);
+    return m[1];
+  };
+  return { build: arg('BUILD_IMAGE'), runtime: arg('RUNTIME_IMAGE') };
+}
+
+/**
+ * Why the container suites cannot run here, or `undefined` when they can: podman missing or
+ * not working, or a base image missing (this machine reaches no container registry; the base
+ * images are built locally by `shared/tools/container-base-images.sh`, which CI runs first).
+ */
+export function containerSkipReason(dockerfile: string): string | undefined {
+  const setup = 'run `bash ../shared/tools/container-base-images.sh` as root to set it up';
+  try {
+    execFileSync('podman', ['--version'], { stdio: 'pipe' });
+  } catch {
+    return `podman is not installed (${setup})`;
+  }
+  try {
+    execFileSync('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}'], {
+      stdio: 'pipe',
+      timeout: 30_000,
+    });
+  } catch (err) {
+    return `podman does not work here: ${firstLine((err as { stderr?: Buffer }).stderr)}`;
+  }
+  const { build, runtime } = baseImagesOf(dockerfile);
+  for (const image of [build, runtime]) {
+    try {
+      execFileSync('podman', ['image', 'exists', image], { stdio: 'pipe' });
+    } catch {
+      return `base image ${image} is missing (${setup})`;
+    }
+  }
+  return undefined;
+}
+
+function firstLine(buf: Buffer | undefined): string {
+  return (buf?.toString('utf8') ?? '').trim().split('\n')[0] ?? 'unknown error';
+}
+
+/** Result of {@link podman}. */
+export interface PodmanResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `podman ...args` to completion (never rejects on a non-zero exit). */
+export function podman(args: readonly string[], opts: { timeoutMs?: number } = {}) {
+  return new Promise<PodmanResult>((resolve, reject) => {
+    const child = spawn('podman', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('utf8');
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString('utf8');
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Like {@link podman}, but rejects with the command's stderr unless it exits 0; returns stdout. */
+export async function podmanOk(args: readonly string[], opts: { timeoutMs?: number } = {}) {
+  const r = await podman(args, opts);
+  if (r.code !== 0) {
+    throw new Error(`podman ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().slice(-2000)}`);
+  }
+  return r.stdout;
+}
+
+/**
+ * Builds `servers/<server>/Dockerfile` from the repository root the way CI and the docs do,
+ * with no registry access for images (`--pull=never`), and tags it `tag`. podman caches the
+ * layers, so an unchanged tree rebuilds in seconds. Output goes to `logFile`; on failure the
+ * error carries its tail.
+ *
+ * The build stage is tagged too (`<tag>-build`), so that its cache survives while the stale
+ * images of earlier builds of this server (untagged, with the server's labels) are pruned: each
+ * source change would otherwise leave the better part of a gigabyte behind.
+ */
+export async function buildServerImage(opts: {
+  readonly server: string;
+  readonly dockerfile: string;
+  readonly tag: string;
+  readonly buildArgs: Readonly<Record<string, string>>;
+  readonly logFile: string;
+}): Promise<void> {
+  const log = createWriteStream(opts.logFile);
+  try {
+    const common = [
+      'build',
+      '--pull=never',
+      '--isolation',
+      'chroot',
+      '--network',
+      'host',
+      '-f',
+      opts.dockerfile,
+      ...Object.entries(opts.buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+    ];
+    await run([...common, '--target', 'build', '-t', `${opts.tag}-build`, '.'], log, opts.logFile);
+    await run([...common, '-t', opts.tag, '.'], log, opts.logFile);
+  } finally {
+    log.end();
+  }
+  for (const label of [
+    `org.hardened-mcp.build-stage=${opts.server}`,
+    `org.opencontainers.image.title=hardened-mcp-${opts.server}`,
+  ]) {
+    await podman(['image', 'prune', '--force', '--filter', `label=${label}`]);
+  }
+}
+
+function run(args: string[], log: NodeJS.WritableStream, logFile: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('podman', args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (d: Buffer) => {
+      tail = (tail + d.toString('utf8')).slice(-6000);
+      log.write(d);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`podman ${args.join(' ')} exited ${code} (log: ${logFile}):\n${tail}`));
+    });
+  });
+}
+
+/** One entry of an image's file system, from `tar -tv --numeric-owner` of `podman export`. */
+export interface ImageEntry {
+  /** Path without a leading `./` or `/`, e.g. `app/dist/bin.js`. */
+  readonly path: string;
+  /** `ls -l` style mode, e.g. `-rw-r--r--`, `drwxr-xr-x`, `lrwxrwxrwx`. */
+  readonly mode: string;
+  /** `uid/gid`, e.g. `0/0`. */
+  readonly owner: string;
+}
+
+/** Lists every file of an image (a container is created, exported to a tar file, removed). */
+export async function listImageFiles(image: string): Promise<ImageEntry[]> {
+  const id = (await podmanOk(['create', image])).trim();
+  const dir = mkdtempSync(join(tmpdir(), 'hmcp-image-export-'));
+  try {
+    // To a file: `podman export` cannot write to a socket (node's stdio pipes).
+    const tar = join(dir, 'rootfs.tar');
+    await podmanOk(['export', '-o', tar, id], { timeoutMs: 120_000 });
+    const listing = execFileSync('tar', ['-tvf', tar, '--numeric-owner'], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return listing
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((line) => {
+        // -rw-r--r-- 0/0    1234 2026-01-01 00:00 ./app/dist/bin.js[ -> target]
+        const m = /^(\S+)\s+(\d+\/\d+)\s+\d+\s+\S+\s+\S+\s+(.*?)(?: -> .*)?$/.exec(line);
+        if (!m) throw new Error(`cannot parse tar listing line: ${line}`);
+        return {
+          mode: m[1] ?? '',
+          owner: m[2] ?? '',
+          path: (m[3] ?? '').replace(/^\.?\//, '').replace(/\/$/, ''),
+        };
+      });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await podman(['rm', '-f', id]);
+  }
+}
+
+/** Polls `check` every 200 ms until it returns true, for at most `ms`. */
+export async function until(check: () => Promise<boolean>, ms: number, what: string) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
