@@ -402,12 +402,16 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
               ? redactor.redactString(err.message).value
               : 'internal error; see the server log';
           logger.error({ err, correlationId, tool: tool.name }, 'tool call failed');
+          // A policy refusal found while executing (e.g. a catalog check inside the statement's
+          // transaction, or the database's own permission check) is still a denial.
+          const refused = code === ErrorCode.PolicyDenied || code === ErrorCode.Forbidden;
+          const approval = state.approval ? { approval: state.approval } : {};
           outcome = {
             result: errorResult(code, message, correlationId),
-            decision: state.approval
-              ? { result: 'allowed', approval: state.approval }
-              : { result: 'allowed' },
-            outcome: 'error',
+            decision: refused
+              ? { result: 'denied', reason: code, ...approval }
+              : { result: 'allowed', ...approval },
+            outcome: refused ? 'denied' : 'error',
             errorClass: code,
           };
         }

@@ -78,7 +78,9 @@ const PLAIN_TYPES: ReadonlySet<string> = new Set([
  *    relation or an allowed function, because `b(a)` is what PostgreSQL runs otherwise
  *    (docs §10.3; a name defined only by an alias in the query is refused if a function of that
  *    name exists — rename the alias);
- * 3. each non-builtin type name in a cast is not the row type of an unreadable table.
+ * 3. each operator name used exists only in pg_catalog (a same-named operator in an allowed
+ *    schema could be chosen by type resolution and runs its own function);
+ * 4. each non-builtin type name in a cast is not the row type of an unreadable table.
  *
  * @throws ToolError `policy_denied` naming the relation, function or type.
  */
@@ -137,6 +139,19 @@ export async function checkStatementInCatalog(
           `function ${row.name} is not allowed (attribute notation; if it is a column alias, rename it)`,
         );
     }
+  }
+  if (verdict.operatorNames.length > 0) {
+    const r = await client.query<{ oprname: string }>({
+      text: `SELECT DISTINCT o.oprname FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+              WHERE o.oprname = ANY($1::text[]) AND n.nspname <> 'pg_catalog'`,
+      values: [verdict.operatorNames],
+    });
+    const first = r.rows[0];
+    if (first)
+      throw new ToolError(
+        ErrorCode.PolicyDenied,
+        `operator ${first.oprname} is not allowed: it is defined outside pg_catalog`,
+      );
   }
   for (const parts of verdict.typeNames) {
     const bare = parts[parts.length - 1] ?? '';

@@ -847,6 +847,7 @@ describe('checkReadOnlySql: policy options', () => {
       paramCount: 0,
       attributeNames: [],
       typeNames: [],
+      operatorNames: [],
     });
   });
 
@@ -989,6 +990,7 @@ describe('checkReadOnlySql: robustness', () => {
       paramCount: 1,
       attributeNames: [],
       typeNames: [],
+      operatorNames: ['='],
     });
   });
 });
@@ -1020,6 +1022,23 @@ describe('checkReadOnlySql: attribute notation and types', () => {
     ],
   ])('refuses denied functions called as attributes: %s', (sql, message) => {
     expect(check(sql)).toEqual({ ok: false, code: 'sql_function_denied', message });
+  });
+
+  it.each([
+    ["SELECT ('SELECT 1').ts_stat.word", 'function ts_stat is not allowed (attribute notation)'],
+    ["SELECT ('SELECT 1'::text).ts_stat.*", 'function ts_stat is not allowed (attribute notation)'],
+  ])('checks every name of an attribute chain, whatever ends it: %s', (sql, message) => {
+    expect(check(sql)).toEqual({ ok: false, code: 'sql_function_denied', message });
+  });
+
+  it('reports names before a subscript for the catalog check', () => {
+    const d = check('SELECT (true).current_schemas[1]');
+    expect(d.ok && d.attributeNames).toEqual(['current_schemas']);
+  });
+
+  it('reports operator names for the catalog check', () => {
+    const d = check('SELECT 1 ##> 2, 3 + 4');
+    expect(d.ok && d.operatorNames).toEqual(['##>', '+']);
   });
 
   it('reports trailing attribute names for the catalog check', () => {

@@ -85,6 +85,12 @@ export type SqlGuardDecision =
       attributeNames: readonly string[];
       /** Type names used in casts and declarations, as written (`'x'::t`, `null::schema.t`). */
       typeNames: readonly (readonly string[])[];
+      /**
+       * Operator names used (`=`, `||`, `##>`). Unqualified operators resolve through search_path,
+       * so one defined in an allowed schema runs its function unseen: the executor refuses any
+       * name that exists outside pg_catalog.
+       */
+      operatorNames: readonly string[];
     }
   | { ok: false; code: SqlGuardErrorCode; message: string };
 
@@ -265,6 +271,7 @@ export function checkReadOnlySql(sql: string, policy: SqlGuardPolicy): SqlGuardD
     paramCount: checker.paramCount,
     attributeNames: [...checker.attributeNames],
     typeNames: [...checker.typeNames.values()],
+    operatorNames: [...checker.operatorNames],
   };
 }
 
@@ -947,6 +954,8 @@ class TreeChecker {
   paramCount = 0;
   /** See `attributeNames` in {@link SqlGuardDecision}. */
   readonly attributeNames = new Set<string>();
+  /** See `operatorNames` in {@link SqlGuardDecision}. */
+  readonly operatorNames = new Set<string>();
   /** See `typeNames` in {@link SqlGuardDecision}; keyed by the dotted name. */
   readonly typeNames = new Map<string, readonly string[]>();
   /** key -> relation and the smallest parser location (offset in the SQL) it was seen at */
@@ -1008,22 +1017,22 @@ class TreeChecker {
         this.checkTablesampleMethod(nameList(body.method, type), locationOf(body));
         break;
       case 'A_Expr':
-        checkOperatorQualification(nameList(body.name, type));
+        this.recordOperator(nameList(body.name, type));
         break;
       case 'SubLink':
-        if (body.operName !== undefined) checkOperatorQualification(nameList(body.operName, type));
+        if (body.operName !== undefined) this.recordOperator(nameList(body.operName, type));
         break;
       case 'SortBy':
-        if (body.useOp !== undefined) checkOperatorQualification(nameList(body.useOp, type));
+        if (body.useOp !== undefined) this.recordOperator(nameList(body.useOp, type));
         break;
       case 'ParamRef':
         this.countParam(body.number);
         break;
       case 'ColumnRef':
-        this.checkAttributeNames(body.fields, 2);
+        this.checkAttributeNames(body.fields, 1);
         break;
       case 'A_Indirection':
-        this.checkAttributeNames(body.indirection, 1);
+        this.checkAttributeNames(body.indirection, 0);
         break;
       case 'TypeName':
         this.checkTypeName(body);
@@ -1222,29 +1231,25 @@ class TreeChecker {
    * call `b(a)`. Denied function names are refused here; every other trailing name is returned
    * for the executor's catalog check. `minStrings`: how many name parts make it qualified.
    */
-  private checkAttributeNames(list: unknown, minStrings: number): void {
+  private checkAttributeNames(list: unknown, skipFirst: number): void {
     if (!Array.isArray(list)) return;
-    const names = list
-      .map((n) =>
+    // Every name after the first `skipFirst` may be a call: `(x).ts_stat.word` is
+    // `word(ts_stat(x))`, and ending in `.*` or a subscript changes nothing.
+    list.forEach((n, i) => {
+      if (i < skipFirst) return;
+      const name =
         isRecord(n) && isRecord(n.String) && typeof n.String.sval === 'string'
           ? n.String.sval
-          : undefined,
-      )
-      .filter((n): n is string => n !== undefined);
-    if (names.length < minStrings) return;
-    const last = list[list.length - 1];
-    const trailing =
-      isRecord(last) && isRecord(last.String) && typeof last.String.sval === 'string'
-        ? last.String.sval
-        : undefined;
-    if (trailing === undefined) return; // `t.*` or a subscript
-    if (isDeniedFunctionName(trailing)) {
-      throw new GuardViolation(
-        'sql_function_denied',
-        `function ${displayIdent(trailing)} is not allowed (attribute notation)`,
-      );
-    }
-    this.attributeNames.add(trailing);
+          : undefined;
+      if (name === undefined) return;
+      if (isDeniedFunctionName(name)) {
+        throw new GuardViolation(
+          'sql_function_denied',
+          `function ${displayIdent(name)} is not allowed (attribute notation)`,
+        );
+      }
+      this.attributeNames.add(name);
+    });
   }
 
   /**
@@ -1282,6 +1287,13 @@ class TreeChecker {
         `type ${displayQualified(parts)} is not allowed`,
       );
     if (schema !== 'pg_catalog') this.typeNames.set(parts.join('.'), parts);
+  }
+
+  /** Operators: only pg_catalog may qualify one; every name is reported for the catalog check. */
+  private recordOperator(parts: readonly string[]): void {
+    checkOperatorQualification(parts);
+    const name = parts[parts.length - 1];
+    if (name !== undefined) this.operatorNames.add(name);
   }
 
   /** Parameter count (rule 6). */
