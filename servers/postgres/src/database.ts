@@ -169,13 +169,25 @@ export async function withTransaction<T>(
   }
 }
 
+/**
+ * Cancels the backend's running statement over a connection of its own (not from the pool: when
+ * every pooled connection is busy, a pooled cancel would wait until it no longer matters).
+ */
 async function cancelBackend(handle: PgHandle, client: pg.PoolClient): Promise<void> {
   const pid = (client as unknown as { processID?: number }).processID;
   if (!pid) return;
+  const canceller = new pg.Client({
+    ...(handle.pool.options as pg.ClientConfig),
+    statement_timeout: 5_000,
+  });
+  canceller.on('error', () => undefined);
   try {
-    await handle.pool.query('SELECT pg_cancel_backend($1)', [pid]);
+    await canceller.connect();
+    await canceller.query('SELECT pg_cancel_backend($1)', [pid]);
   } catch {
-    // best effort
+    // best effort: the statement timeout still ends it
+  } finally {
+    await canceller.end().catch(() => undefined);
   }
 }
 
