@@ -110,6 +110,40 @@ export function createWriteTools(
       );
   };
 
+  /**
+   * One generated write in its own READ WRITE transaction: loads the table from the catalog,
+   * lets `build` produce the statement (identifiers quoted, values pushed as `$n`), runs it and
+   * rolls back if more than the cap changed. Returns the tool output.
+   */
+  const runWrite = async (
+    ctx: { credential: PgHandle; signal: AbortSignal },
+    input: { schema?: string | undefined; table: string },
+    build: (t: WritableTable, values: SqlValue[]) => string,
+  ) => {
+    const schema = input.schema ?? tables.schemas[0]!;
+    const affected = await withTransaction(
+      ctx.credential,
+      { readOnly: false, signal: ctx.signal },
+      async (c) => {
+        const t = await loadTable(c, schema, input.table);
+        const values: SqlValue[] = [];
+        const text = build(t, values);
+        const r = await c.query({ text, values });
+        capCheck(r.rowCount ?? 0);
+        return r.rowCount ?? 0;
+      },
+    );
+    return {
+      kind: 'json' as const,
+      data: { table: `${schema}.${input.table}`, affectedRows: affected },
+    };
+  };
+  const equalities = (
+    cols: readonly string[],
+    source: Readonly<Record<string, SqlValue>>,
+    values: SqlValue[],
+  ) => cols.map((col) => `${pg.escapeIdentifier(col)} = $${values.push(source[col] ?? null)}`);
+
   const insert = pgTool({
     name: 'postgres_insert_rows',
     title: 'Insert rows',
@@ -138,27 +172,14 @@ export function createWriteTools(
     describeChange: (input) =>
       `INSERT ${input.rows.length} row(s) into ${target(input.schema, input.table)}:\n${input.rows.map((r) => `  ${describeValues(r)}`).join('\n')}`,
     async execute(input, ctx) {
-      const schema = input.schema ?? tables.schemas[0]!;
-      const affected = await withTransaction(
-        ctx.credential,
-        { readOnly: false, signal: ctx.signal },
-        async (c) => {
-          const t = await loadTable(c, schema, input.table);
-          const cols = Object.keys(input.rows[0]!);
-          checkColumns(t, cols, 'insert');
-          const values: SqlValue[] = [];
-          const tuples = input.rows.map(
-            (row) => `(${cols.map((col) => `$${values.push(row[col] ?? null)}`).join(', ')})`,
-          );
-          const r = await c.query({
-            text: `INSERT INTO ${t.quoted} (${cols.map((x) => pg.escapeIdentifier(x)).join(', ')}) VALUES ${tuples.join(', ')}`,
-            values,
-          });
-          capCheck(r.rowCount ?? 0);
-          return r.rowCount ?? 0;
-        },
-      );
-      return { kind: 'json', data: { table: `${schema}.${input.table}`, affectedRows: affected } };
+      const cols = Object.keys(input.rows[0]!);
+      return runWrite(ctx, input, (t, values) => {
+        checkColumns(t, cols, 'insert');
+        const tuples = input.rows.map(
+          (row) => `(${cols.map((col) => `$${values.push(row[col] ?? null)}`).join(', ')})`,
+        );
+        return `INSERT INTO ${t.quoted} (${cols.map((x) => pg.escapeIdentifier(x)).join(', ')}) VALUES ${tuples.join(', ')}`;
+      });
     },
   });
 
@@ -190,31 +211,13 @@ export function createWriteTools(
     describeChange: (input) =>
       `UPDATE ${target(input.schema, input.table)}\n  SET ${describeValues(input.set)}\n  WHERE ${describeValues(input.key)}`,
     async execute(input, ctx) {
-      const schema = input.schema ?? tables.schemas[0]!;
-      const affected = await withTransaction(
-        ctx.credential,
-        { readOnly: false, signal: ctx.signal },
-        async (c) => {
-          const t = await loadTable(c, schema, input.table);
-          const setCols = Object.keys(input.set);
-          checkColumns(t, setCols, 'set');
-          const keyCols = checkKey(t, input.key);
-          const values: SqlValue[] = [];
-          const assignments = setCols.map(
-            (col) => `${pg.escapeIdentifier(col)} = $${values.push(input.set[col] ?? null)}`,
-          );
-          const conditions = keyCols.map(
-            (col) => `${pg.escapeIdentifier(col)} = $${values.push(input.key[col] ?? null)}`,
-          );
-          const r = await c.query({
-            text: `UPDATE ONLY ${t.quoted} SET ${assignments.join(', ')} WHERE ${conditions.join(' AND ')}`,
-            values,
-          });
-          capCheck(r.rowCount ?? 0);
-          return r.rowCount ?? 0;
-        },
-      );
-      return { kind: 'json', data: { table: `${schema}.${input.table}`, affectedRows: affected } };
+      return runWrite(ctx, input, (t, values) => {
+        const setCols = Object.keys(input.set);
+        checkColumns(t, setCols, 'set');
+        const keyCols = checkKey(t, input.key);
+        const assignments = equalities(setCols, input.set, values);
+        return `UPDATE ONLY ${t.quoted} SET ${assignments.join(', ')} WHERE ${equalities(keyCols, input.key, values).join(' AND ')}`;
+      });
     },
   });
 
@@ -243,26 +246,12 @@ export function createWriteTools(
     describeChange: (input) =>
       `DELETE FROM ${target(input.schema, input.table)}\n  WHERE ${describeValues(input.key)}`,
     async execute(input, ctx) {
-      const schema = input.schema ?? tables.schemas[0]!;
-      const affected = await withTransaction(
-        ctx.credential,
-        { readOnly: false, signal: ctx.signal },
-        async (c) => {
-          const t = await loadTable(c, schema, input.table);
-          const keyCols = checkKey(t, input.key);
-          const values: SqlValue[] = [];
-          const conditions = keyCols.map(
-            (col) => `${pg.escapeIdentifier(col)} = $${values.push(input.key[col] ?? null)}`,
-          );
-          const r = await c.query({
-            text: `DELETE FROM ONLY ${t.quoted} WHERE ${conditions.join(' AND ')}`,
-            values,
-          });
-          capCheck(r.rowCount ?? 0);
-          return r.rowCount ?? 0;
-        },
+      return runWrite(
+        ctx,
+        input,
+        (t, values) =>
+          `DELETE FROM ONLY ${t.quoted} WHERE ${equalities(checkKey(t, input.key), input.key, values).join(' AND ')}`,
       );
-      return { kind: 'json', data: { table: `${schema}.${input.table}`, affectedRows: affected } };
     },
   });
 
