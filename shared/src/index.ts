@@ -1,6 +1,7 @@
 /**
  * @hardened-mcp/test-kit: a real PostgreSQL (embedded PostgreSQL 18, or `DATABASE_URL`) loaded
- * with the Chinook sample database and least-privilege roles, for every test suite and the demo.
+ * with the Chinook sample database and least-privilege roles, for every test suite and the demo;
+ * and a local AWS Secrets Manager stand-in (`startFakeSecretsManager`) for credential rotation.
  *
  * Typical use:
  * ```ts
@@ -32,3 +33,10 @@ export {
   startTestPostgres,
   type TestPostgres,
 } from './postgres-server.js';
+export {
+  type FakeSecretsManager,
+  type FakeSecretsManagerError,
+  type FakeSecretsManagerRequest,
+  type PutSecretOptions,
+  startFakeSecretsManager,
+} from './secrets-manager-fake.js';

@@ -15,18 +15,74 @@ export const scopeSchema = z
 /** A tool name: `<connector>_<verb>_<noun>`. */
 export const toolNameSchema = z.string().regex(/^[a-z][a-z0-9]*(_[a-z0-9]+)+$/, 'not a tool name');
 
+/** True for `localhost`, `127.0.0.0/8` and `[::1]`. */
+function isLoopbackHostname(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
 /**
- * Where a credential comes from: an environment variable or a file (e.g. a container secret
- * at `/run/secrets/...`). The value is never part of the configuration itself.
+ * An AWS Secrets Manager secret (`GetSecretValue`), fetched at startup, cached for `ttlSeconds`
+ * and fetched again after an upstream authentication failure (rotation). AWS credentials and,
+ * unless `region` is set, the region come from the AWS SDK's default chain (environment,
+ * shared config files, container or instance role).
+ */
+export const secretsManagerSourceSchema = z.strictObject({
+  /** The secret's name or ARN. */
+  secretId: z
+    .string()
+    .min(1)
+    .max(2048)
+    .regex(/^[A-Za-z0-9/_+=.@:-]+$/, 'not a secret name or ARN'),
+  /** The SecretString is a JSON object and the credential is this string field of it. */
+  jsonKey: z.string().min(1).max(256).optional(),
+  /** The staging label to read. */
+  versionStage: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[A-Za-z0-9_+=.@-]+$/, 'not a staging label')
+    .default('AWSCURRENT'),
+  /** AWS region, e.g. `eu-west-1`. Default: the SDK's (`AWS_REGION`, the shared config file). */
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'not an AWS region')
+    .optional(),
+  /**
+   * Endpoint override (a VPC endpoint, a local test double). `https://` only, except on a
+   * loopback host: the response carries the secret.
+   */
+  endpoint: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .refine((u) => {
+      const url = new URL(u);
+      return url.protocol === 'https:' || isLoopbackHostname(url.hostname);
+    }, 'the endpoint must use https:// (plain http only on a loopback host)')
+    .optional(),
+  /** How long a fetched value is used before it is fetched again, in seconds. */
+  ttlSeconds: z.int().min(1).max(86_400).default(300),
+});
+/** See {@link secretsManagerSourceSchema}. */
+export type SecretsManagerSource = z.infer<typeof secretsManagerSourceSchema>;
+/** {@link SecretsManagerSource} before defaults are applied. */
+export type SecretsManagerSourceInput = z.input<typeof secretsManagerSourceSchema>;
+
+/**
+ * Where a credential comes from: an environment variable, a file (e.g. a container secret
+ * at `/run/secrets/...`) or an AWS Secrets Manager secret. The value is never part of the
+ * configuration itself.
  */
 export const credentialSourceSchema = z.union([
   z.strictObject({
     env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'not an environment variable name'),
   }),
   z.strictObject({ file: z.string().min(1).max(4096) }),
+  z.strictObject({ secretsManager: secretsManagerSourceSchema }),
 ]);
 /** See {@link credentialSourceSchema}. */
 export type CredentialSource = z.infer<typeof credentialSourceSchema>;
+/** A credential source before defaults are applied (what a caller may pass to `loadCredentials`). */
+export type CredentialSourceInput = z.input<typeof credentialSourceSchema>;
 
 const rateLimitSchema = z.strictObject({
   /** Calls allowed per window. */

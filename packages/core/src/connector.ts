@@ -67,7 +67,15 @@ export interface ConnectorDefinition<C, H> {
   readonly instructions?: string | undefined;
   /** The connector's configuration section (strict, with defaults for every key). */
   readonly configSection: z.ZodType<C>;
-  /** Credential sources used when the configuration names none. */
+  /**
+   * Where credentials come from. `secrets` (default): the core loads a read (and optional write)
+   * credential from `credentials:` or {@link defaultCredentials} and refuses to start without a
+   * read one. `connector`: the connector obtains its own short-lived credentials in `open()`
+   * (e.g. the AWS SDK provider chain and `sts:AssumeRole`); the `credentials:` section must then
+   * be empty, and `open()` must return a read handle or throw.
+   */
+  readonly credentialSource?: 'secrets' | 'connector' | undefined;
+  /** Credential sources used when the configuration names none (`credentialSource: 'secrets'`). */
   readonly defaultCredentials: Readonly<Partial<Record<CredentialScope, CredentialSource>>>;
   /** Extra boolean CLI flags (e.g. `allow-privileged-role`). */
   readonly flags?: Readonly<Record<string, { readonly description: string }>> | undefined;
@@ -154,25 +162,42 @@ export async function runConnectorCli<C, H>(
       read: config.credentials.read ?? def.defaultCredentials.read,
       write: config.credentials.write ?? def.defaultCredentials.write,
     };
-    const credentials = await loadCredentials(sources);
-    if (!credentials.read) {
-      const where = sources.read
-        ? 'env' in sources.read
-          ? `set ${sources.read.env}`
-          : `create ${sources.read.file}`
-        : 'configure credentials.read';
-      throw new StartupError(`no read credential: ${where}`);
-    }
-    const knownSecrets = [credentials.read, credentials.write].flatMap((s) =>
-      s ? secretFragments(s) : [],
-    );
+    // The redactor exists before any credential is loaded: every value a source yields (also
+    // later, after a TTL expiry or a rotation) is registered with it before it is used.
     const redactor = createRedactor({
       pii: config.output.redaction.pii,
       keyRules: config.output.redaction.keyRules,
-      knownSecrets,
     });
     fallbackRedactor = redactor;
     const logger = createLogger(config.log.level, redactor);
+    const connectorManaged = def.credentialSource === 'connector';
+    if (connectorManaged && (config.credentials.read || config.credentials.write)) {
+      throw new StartupError(
+        `${def.bin} obtains its own credentials: remove the credentials section from the configuration`,
+      );
+    }
+    const credentials: Credentials = connectorManaged
+      ? {}
+      : await loadCredentials(sources, process.env, {
+          onSecret: (secret) => {
+            for (const fragment of secretFragments(secret)) redactor.addKnownSecret(fragment);
+          },
+          onRefreshError: (err, source) =>
+            logger.warn(
+              { err },
+              `re-fetching the credential (${source}) failed; the value in hand stays in use`,
+            ),
+        });
+    if (!connectorManaged && !credentials.read) {
+      const where = !sources.read
+        ? 'configure credentials.read'
+        : 'env' in sources.read
+          ? `set ${sources.read.env}`
+          : 'file' in sources.read
+            ? `create ${sources.read.file}`
+            : 'configure credentials.read';
+      throw new StartupError(`no read credential: ${where}`);
+    }
     const flags = Object.fromEntries(
       Object.keys(def.flags ?? {}).map((f) => [f, args[f] === true]),
     );
@@ -184,6 +209,10 @@ export async function runConnectorCli<C, H>(
       logger,
       redactor,
     });
+    if (!opened.handles.read) {
+      await opened.close();
+      throw new StartupError(`${def.bin} has no read credential handle`);
+    }
     let audit: AuditLog;
     try {
       audit = await AuditLog.open({
@@ -348,10 +377,23 @@ function usage(def: {
 }
 
 /**
- * `--healthcheck`: asks this server's health listener (`http.management`) for `/healthz` and
- * returns the exit code (0 healthy, 1 not). For container HEALTHCHECKs without a shell.
+ * `--healthcheck`: the exit code of a container HEALTHCHECK in an image without a shell or curl
+ * (0 healthy, 1 not). It reads the same configuration as the server, so it must be given the
+ * server's `--config` (and `--transport`, when the transport is set on the command line).
+ *
+ * - `transport: http`: asks this server's health listener (`http.management`) for `/healthz`;
+ *   healthy only on a 200 within 3 s. A disabled listener, or one on port 0, cannot be probed.
+ * - `transport: stdio`: returns 0 without probing and says so in one line on stderr. A stdio
+ *   server has no listener; its only client is the process attached to its stdin, so it is alive
+ *   exactly as long as its process is (which the container runtime already knows).
  */
 async function healthcheck(config: Readonly<CoreConfig>): Promise<number> {
+  if (config.transport === 'stdio') {
+    process.stderr.write(
+      'healthcheck: transport is stdio, nothing to probe (no listener); healthy while the process runs\n',
+    );
+    return 0;
+  }
   const m = config.http.management;
   if (!m.enabled || m.port === 0) {
     process.stderr.write('healthcheck: the health listener is disabled or has no fixed port\n');

@@ -15,6 +15,7 @@ export {
   authConfigSchema,
   type CoreConfig,
   type CredentialSource,
+  type CredentialSourceInput,
   coreConfigShape,
   credentialSourceSchema,
   deepFreeze,
@@ -23,7 +24,10 @@ export {
   parseConfig,
   readConfigFile,
   roleNameSchema,
+  type SecretsManagerSource,
+  type SecretsManagerSourceInput,
   scopeSchema,
+  secretsManagerSourceSchema,
   toolNameSchema,
 } from './config.js';
 export {
@@ -32,7 +36,16 @@ export {
   type OpenedConnector,
   runConnectorCli,
 } from './connector.js';
-export { type Credentials, loadCredentials, Secret, secretFragments } from './credentials.js';
+export {
+  type CredentialHandle,
+  type CredentialSources,
+  type Credentials,
+  type LoadCredentialsOptions,
+  type LoadedCredentials,
+  loadCredentials,
+  Secret,
+  secretFragments,
+} from './credentials.js';
 export {
   ALLOW,
   type Decision,
@@ -93,6 +106,12 @@ export {
   type RateLimitRule,
 } from './rate-limit.js';
 export * from './redaction/index.js';
+export {
+  CredentialError,
+  openSecretsManagerCredential,
+  SecretsManagerCredential,
+  type SecretsManagerCredentialOptions,
+} from './secrets-manager.js';
 export {
   annotationsFor,
   type ColumnInfo,

@@ -5,7 +5,13 @@ import {
   StartupError,
 } from '@hardened-mcp/core';
 import { type PostgresSettings, postgresSectionSchema } from './config.js';
-import { describeConnectFailure, openPool, type PgHandle } from './database.js';
+import {
+  type AuthFailureEvent,
+  connectPooled,
+  describeConnectFailure,
+  openPool,
+  type PgHandle,
+} from './database.js';
 import { inspectRole, warnPrivileged } from './preflight.js';
 import type { SqlGuardPolicy } from './sql-guard.js';
 import { createSqlGuardClient } from './sql-guard-client.js';
@@ -21,13 +27,23 @@ async function openHandle(
   allowPrivileged: boolean,
   logger: Logger,
 ): Promise<PgHandle | undefined> {
-  const secret = credentials[scope];
-  if (!secret) return undefined;
-  const what = `${scope} credential (${secret.source})`;
-  const pool = openPool(secret, scope, settings);
+  const credential = credentials[scope];
+  if (!credential) return undefined;
+  const what = `${scope} credential (${credential.source})`;
+  const onAuthFailure = (event: AuthFailureEvent) => {
+    const base = `the database refused the ${what} (SQLSTATE ${event.code})`;
+    if (event.outcome === 'retried') {
+      logger.warn(`${base}; fetched it again (changed) and retried the connection`);
+    } else if (event.outcome === 'unchanged') {
+      logger.warn(`${base}; fetched it again: unchanged, not retried`);
+    } else {
+      logger.error({ err: event.error }, `${base}; fetching it again failed`);
+    }
+  };
+  const pool = openPool(credential, scope, settings, { onAuthFailure });
   try {
     const report = await inspectRole(pool).catch((err: unknown) => {
-      throw describeConnectFailure(err, secret, what);
+      throw describeConnectFailure(err, credential, what);
     });
     const problems =
       scope === 'read'
@@ -116,8 +132,17 @@ export const postgresConnector: ConnectorDefinition<PostgresSettings, PgHandle> 
       async ready() {
         if (!read) return false;
         try {
-          await read.pool.query('SELECT 1');
-          return true;
+          // Through connectPooled: a rotated credential is fetched again here too.
+          const client = await connectPooled(read.pool);
+          let broken: Error | undefined;
+          try {
+            await client.query('SELECT 1');
+          } catch (err) {
+            broken = err instanceof Error ? err : new Error('query failed');
+          } finally {
+            client.release(broken);
+          }
+          return broken === undefined;
         } catch {
           return false;
         }

@@ -1,4 +1,4 @@
-import { ErrorCode, type Secret, StartupError, ToolError } from '@hardened-mcp/core';
+import { type CredentialHandle, ErrorCode, StartupError, ToolError } from '@hardened-mcp/core';
 import pg from 'pg';
 import type { PostgresSettings } from './config.js';
 
@@ -9,16 +9,48 @@ export interface PgHandle {
   readonly settings: PostgresSettings;
 }
 
+/** What happened after the database refused a new connection's credential. */
+export interface AuthFailureEvent {
+  /** The SQLSTATE of the refusal: `28P01` (wrong password) or `28000`. */
+  readonly code: string;
+  /**
+   * `retried`: the credential was fetched again, changed, and the connection was retried once;
+   * `unchanged`: fetched again, same value, not retried; `refresh_failed`: the fetch failed.
+   */
+  readonly outcome: 'retried' | 'unchanged' | 'refresh_failed';
+  /** The fetch error for `refresh_failed` (secret-free). */
+  readonly error?: unknown;
+}
+
+/** Options of {@link openPool}. */
+export interface OpenPoolOptions {
+  /** Told about every authentication failure of a new connection (for the server log). */
+  readonly onAuthFailure?: ((event: AuthFailureEvent) => void) | undefined;
+}
+
+/** The credential behind each pool made by {@link openPool}, for {@link connectPooled}. */
+const poolCredentials = new WeakMap<
+  pg.Pool,
+  { readonly credential: CredentialHandle; readonly options: OpenPoolOptions }
+>();
+
 /**
  * Opens a pool for one credential. The read pool's sessions start with
  * `default_transaction_read_only=on` (PostgreSQL docs §19.11.1), so even a statement that
  * slipped past every other check runs in a read-only transaction. Both pools set
  * `statement_timeout` at connection start as a floor; each transaction sets its own too.
+ *
+ * The credential's value is a connection URL. Each new connection reads it afresh
+ * (`credential.current()`), so a rotated value is used by every connection opened after it was
+ * fetched; connections already open stay as they are (PostgreSQL does not end sessions when a
+ * password changes). {@link connectPooled} fetches the credential again when the database
+ * refuses it. A static `Secret` is a credential whose value never changes.
  */
 export function openPool(
-  secret: Secret,
+  credential: CredentialHandle,
   scope: 'read' | 'write',
   settings: PostgresSettings,
+  poolOptions: OpenPoolOptions = {},
 ): pg.Pool {
   // standard_conforming_strings=on: the SQL guard lexes string literals that way (the default since 9.1).
   const options = [
@@ -28,17 +60,65 @@ export function openPool(
   ];
   if (scope === 'read') options.push('-c default_transaction_read_only=on');
   const pool = new pg.Pool({
-    connectionString: secret.reveal(),
     max: settings.pool.max,
     idleTimeoutMillis: settings.pool.idleTimeoutMs,
     connectionTimeoutMillis: settings.pool.connectionTimeoutMs,
     application_name: `hardened-mcp-postgres:${scope}`,
     options: options.join(' '),
   });
+  // pg-pool builds every new client from `pool.options` (`new Client(pool.options)`): a getter
+  // makes each one read the credential's current value, which is never stored in the pool. It
+  // is enumerable so that `{ ...pool.options }` (e.g. the canceller's own connection) gets the
+  // current value too.
+  Object.defineProperty(pool.options, 'connectionString', {
+    configurable: true,
+    enumerable: true,
+    get: () => credential.current().reveal(),
+  });
+  poolCredentials.set(pool, { credential, options: poolOptions });
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => guardMessageSize(client, settings.maxMessageBytes));
   return pool;
+}
+
+/** SQLSTATEs of a refused login: invalid_password, invalid_authorization_specification. */
+const AUTH_FAILURES = new Set(['28P01', '28000']);
+
+/**
+ * Checks a client out of a pool made by {@link openPool}. When the database refuses the
+ * credential of a new connection (SQLSTATE 28P01/28000, e.g. after a password rotation), the
+ * credential is fetched again once (`refresh()`, shared with concurrent callers; skipped when
+ * another caller already brought a new value) and, if its value changed, the connection is
+ * retried once. Any other failure, or a second refusal, is thrown as it is.
+ */
+export async function connectPooled(pool: pg.Pool): Promise<pg.PoolClient> {
+  const entry = poolCredentials.get(pool);
+  const before = entry?.credential.current();
+  try {
+    return await pool.connect();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (entry === undefined || before === undefined || typeof code !== 'string') throw err;
+    if (!AUTH_FAILURES.has(code)) throw err;
+    const report = entry.options.onAuthFailure;
+    let after = entry.credential.current();
+    // Unless a concurrent caller has already fetched a new value, fetch it now.
+    if (after.reveal() === before.reveal()) {
+      try {
+        after = await entry.credential.refresh();
+      } catch (refreshErr) {
+        report?.({ code, outcome: 'refresh_failed', error: refreshErr });
+        throw err;
+      }
+    }
+    if (after.reveal() === before.reveal()) {
+      report?.({ code, outcome: 'unchanged' });
+      throw err;
+    }
+    report?.({ code, outcome: 'retried' });
+    return pool.connect();
+  }
 }
 
 /** Clients whose connection was cut because the server sent a message over the limit. */
@@ -105,7 +185,8 @@ export interface TransactionOptions {
  * parameters, never interpolated; transaction-scoped like `SET LOCAL`). Read transactions always
  * end in ROLLBACK; write transactions COMMIT only when `fn` resolves. Afterwards `DISCARD ALL`
  * resets any session state; a connection that failed anywhere is destroyed, never reused, so
- * session state can never leak into the pool.
+ * session state can never leak into the pool. The connection is checked out with
+ * {@link connectPooled} (one credential refresh and retry when the database refuses a login).
  *
  * @throws ToolError mapped from the database error (see {@link toToolError}).
  */
@@ -117,7 +198,7 @@ export async function withTransaction<T>(
   const s = handle.settings;
   let client: pg.PoolClient;
   try {
-    client = await handle.pool.connect();
+    client = await connectPooled(handle.pool);
   } catch (err) {
     throw toToolError(err, s);
   }
@@ -289,10 +370,14 @@ export function toToolError(err: unknown, s: PostgresSettings, sqlText?: string)
  * Describes a connection failure at startup in one line without secrets: host, port and
  * database come from the URL (never the password).
  */
-export function describeConnectFailure(err: unknown, secret: Secret, what: string): StartupError {
+export function describeConnectFailure(
+  err: unknown,
+  credential: CredentialHandle,
+  what: string,
+): StartupError {
   let target = 'the database';
   try {
-    const url = new URL(secret.reveal());
+    const url = new URL(credential.current().reveal());
     target = `PostgreSQL at ${url.hostname || 'localhost'}:${url.port || '5432'}${url.pathname && url.pathname !== '/' ? ` (database ${decodeURIComponent(url.pathname.slice(1))})` : ''}`;
   } catch {
     // keyword/value connection string: say nothing about it
