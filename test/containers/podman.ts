@@ -17,9 +17,38 @@ export const HARDENING = [
   '--cap-drop=ALL',
   '--security-opt',
   'no-new-privileges',
-  '--network',
-  'host',
 ] as const;
+
+/**
+ * Host networking, for the stdio suites: the container reaches the test PostgreSQL on
+ * 127.0.0.1 as any local process would, and listens on nothing.
+ */
+export const HOST_NETWORK = ['--network', 'host'] as const;
+
+/**
+ * The network of a container that publishes ports (`-p`, which host networking rules out) and
+ * still reaches the test PostgreSQL, which listens on the host's 127.0.0.1 only (the embedded
+ * one always; the machine's own usually too). Podman's default bridge reaches the host only on
+ * its bridge address, where nothing listens; slirp4netns with `allow_host_loopback` maps
+ * {@link HOST_LOOPBACK_FROM_CONTAINER} to the host's loopback, and forwards published ports.
+ */
+export const PUBLISHING_NETWORK = ['--network', 'slirp4netns:allow_host_loopback=true'] as const;
+
+/** The host's 127.0.0.1 as seen from a container on {@link PUBLISHING_NETWORK}. */
+export const HOST_LOOPBACK_FROM_CONTAINER = '10.0.2.2';
+
+/**
+ * `url` with a loopback host (`127.0.0.1`, `localhost`, `::1`) replaced by
+ * {@link HOST_LOOPBACK_FROM_CONTAINER}, for a container on {@link PUBLISHING_NETWORK}; any other
+ * host is reachable from the container as it is, and stays.
+ */
+export function urlFromContainer(url: string): string {
+  const u = new URL(url);
+  if (['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) {
+    u.hostname = HOST_LOOPBACK_FROM_CONTAINER;
+  }
+  return u.toString();
+}
 
 /** The base images a server Dockerfile names in its `ARG BUILD_IMAGE` / `ARG RUNTIME_IMAGE`. */
 export function baseImagesOf(dockerfile: string): { build: string; runtime: string } {
@@ -106,7 +135,8 @@ export async function podmanOk(args: readonly string[], opts: { timeoutMs?: numb
 
 /**
  * Builds `servers/<server>/Dockerfile` from the repository root the way CI and the docs do,
- * with no registry access for images (`--pull=never`), and tags it `tag`. podman caches the
+ * in the docker image format (which keeps HEALTHCHECK), with no registry access for images
+ * (`--pull=never`), and tags it `tag`. podman caches the
  * layers, so an unchanged tree rebuilds in seconds. Output goes to `logFile`; on failure the
  * error carries its tail.
  *
@@ -126,6 +156,10 @@ export async function buildServerImage(opts: {
     const common = [
       'build',
       '--pull=never',
+      // podman's default OCI image format has no place for HEALTHCHECK (it is dropped with a
+      // warning); the docker format keeps it, as `docker build` does.
+      '--format',
+      'docker',
       '--isolation',
       'chroot',
       '--network',

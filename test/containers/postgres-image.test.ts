@@ -1,17 +1,23 @@
 /**
  * The Postgres server's container image (servers/postgres/Dockerfile), built with podman from
- * the repository root and exercised as a client would use it: over stdio with the MCP SDK
- * `Client`, with every hardening flag, against a real PostgreSQL (embedded 18, or DATABASE_URL)
- * reached over host networking. The server reads its configuration and read credential the way
- * compose.yaml gives them: the compose config file and a secret file, both mounted read-only.
+ * the repository root and exercised as a client would use it, with every hardening flag, against
+ * a real PostgreSQL (embedded 18, or DATABASE_URL):
+ * - over stdio with the MCP SDK `Client`, on host networking; the server reads its configuration
+ *   and read credential the way compose.yaml gives them: the compose config file and a secret
+ *   file, both mounted read-only;
+ * - over Streamable HTTP with API-key authentication, detached, its MCP and health ports
+ *   published with `-p` (see PUBLISHING_NETWORK in podman.ts for how it reaches the database),
+ *   with the image's own HEALTHCHECK.
  *
  * Skipped, with the reason printed, only when podman or the locally built base images are
  * missing (`shared/tools/container-base-images.sh` sets both up; CI runs it first).
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hashApiKey } from '@hardened-mcp/core';
 import {
   type ChinookDatabase,
   createChinookDatabase,
@@ -21,16 +27,21 @@ import {
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditRecordsIn } from '../support/audit.ts';
+import { connectHttpClient, freePort, initializeBody, mcpPost } from '../support/http.ts';
 import { REPO_ROOT, textOf } from '../support/server.ts';
 import {
   baseImagesOf,
   buildServerImage,
   containerSkipReason,
   HARDENING,
+  HOST_NETWORK,
   listImageFiles,
+  PUBLISHING_NETWORK,
   podman,
   podmanOk,
   until,
+  urlFromContainer,
 } from './podman.ts';
 
 const DOCKERFILE = 'servers/postgres/Dockerfile';
@@ -41,6 +52,29 @@ const SIZE_BUDGET_BYTES = 40 * 1000 * 1000;
 const CONFIG_IN_CONTAINER = '/etc/hardened-mcp/config.yaml';
 const SECRET_IN_CONTAINER = '/run/secrets/postgres_read_url';
 const COMPOSE_CONFIG = join(REPO_ROOT, 'servers', 'postgres', 'compose', 'config.yaml');
+/** compose's HTTP configuration, with the placeholder make-secrets.sh fills in. */
+const COMPOSE_HTTP_TEMPLATE = join(
+  REPO_ROOT,
+  'servers',
+  'postgres',
+  'compose',
+  'config-http.template.yaml',
+);
+const SHA256_PLACEHOLDER = 'MCP_API_KEY_SHA256';
+/** The image's default CMD, and the configuration its HEALTHCHECK reads. */
+const DEFAULT_CMD = ['--config', CONFIG_IN_CONTAINER];
+const HEALTHCHECK_CMD = [
+  '/nodejs/bin/node',
+  '/app/dist/bin.js',
+  '--healthcheck',
+  '--config',
+  CONFIG_IN_CONTAINER,
+];
+/** An API key as an HTTP client holds it; the server's configuration stores only its SHA-256. */
+const API_KEY = `hmcp_test_${randomBytes(24).toString('base64url')}`;
+/** Where the HTTP server listens inside the container (compose's HTTP configuration). */
+const MCP_PORT_IN_CONTAINER = 3000;
+const MANAGEMENT_PORT_IN_CONTAINER = 9464;
 
 const skipReason = containerSkipReason(DOCKERFILE);
 if (skipReason) console.warn(`[containers] SKIPPED: ${skipReason}`);
@@ -63,6 +97,8 @@ describe.skipIf(skipReason !== undefined)(
     let secretsDir: string;
     /** `-v` mounts of the config file and secret, then the server's arguments. */
     let mounts: string[];
+    /** `-v` mounts of the HTTP configuration and its secret (the URL as the container sees it). */
+    let httpMounts: string[];
     const serverArgs = ['--config', CONFIG_IN_CONTAINER];
 
     beforeAll(async () => {
@@ -93,16 +129,38 @@ describe.skipIf(skipReason !== undefined)(
       // The read credential as a secret file: readable by the image's uid only (the server
       // refuses a credential file that others can read).
       secretsDir = mkdtempSync(join(tmpdir(), 'hmcp-image-secrets-'));
-      const secret = join(secretsDir, 'postgres_read_url');
-      writeFileSync(secret, db.readUrl, { mode: 0o400 });
-      if (process.getuid?.() === 0) chownSync(secret, 65532, 65532);
-      else await podmanOk(['unshare', 'chown', '65532:65532', secret]);
-      chmodSync(secret, 0o400);
+      const writeSecret = async (name: string, value: string) => {
+        const file = join(secretsDir, name);
+        writeFileSync(file, value, { mode: 0o400 });
+        if (process.getuid?.() === 0) chownSync(file, 65532, 65532);
+        else await podmanOk(['unshare', 'chown', '65532:65532', file]);
+        chmodSync(file, 0o400);
+        return file;
+      };
+      const secret = await writeSecret('postgres_read_url', db.readUrl);
       mounts = [
         '-v',
         `${COMPOSE_CONFIG}:${CONFIG_IN_CONTAINER}:ro`,
         '-v',
         `${secret}:${SECRET_IN_CONTAINER}:ro`,
+      ];
+
+      // The HTTP form: compose's HTTP configuration, as make-secrets.sh writes it from the
+      // template (transport http on 0.0.0.0:3000, management on 0.0.0.0:9464, auth.mode api-key),
+      // with the SHA-256 of this run's key in place of the placeholder.
+      const template = readFileSync(COMPOSE_HTTP_TEMPLATE, 'utf8');
+      expect(template).toContain(`sha256: ${SHA256_PLACEHOLDER}`);
+      const httpConfig = join(secretsDir, 'config-http.yaml');
+      writeFileSync(httpConfig, template.replace(SHA256_PLACEHOLDER, hashApiKey(API_KEY)), {
+        mode: 0o644,
+      });
+      chmodSync(httpConfig, 0o644);
+      const httpSecret = await writeSecret('postgres_read_url_http', urlFromContainer(db.readUrl));
+      httpMounts = [
+        '-v',
+        `${httpConfig}:${CONFIG_IN_CONTAINER}:ro`,
+        '-v',
+        `${httpSecret}:${SECRET_IN_CONTAINER}:ro`,
       ];
     }, 900_000);
 
@@ -113,12 +171,33 @@ describe.skipIf(skipReason !== undefined)(
       if (secretsDir) rmSync(secretsDir, { recursive: true, force: true });
     });
 
-    it('is configured to run as uid 65532 with an exec-form entrypoint and OCI labels', async () => {
+    it('is configured to run as uid 65532 with an exec-form entrypoint, CMD, HEALTHCHECK and OCI labels', async () => {
       const [info] = JSON.parse(await podmanOk(['image', 'inspect', IMAGE])) as {
-        Config: { User: string; Entrypoint: string[]; Labels: Record<string, string> };
+        Config: {
+          User: string;
+          Entrypoint: string[];
+          Cmd: string[];
+          Labels: Record<string, string>;
+        };
+        Healthcheck?: {
+          Test: string[];
+          Interval: number;
+          Timeout: number;
+          StartPeriod: number;
+          Retries: number;
+        };
       }[];
       expect(info?.Config.User).toBe('65532:65532');
       expect(info?.Config.Entrypoint).toEqual(['/nodejs/bin/node', '/app/dist/bin.js']);
+      expect(info?.Config.Cmd).toEqual(DEFAULT_CMD);
+      // Exec form (`CMD`, not `CMD-SHELL`: the image has no shell), durations in nanoseconds.
+      expect(info?.Healthcheck).toMatchObject({
+        Test: ['CMD', ...HEALTHCHECK_CMD],
+        Interval: 30e9,
+        Timeout: 5e9,
+        StartPeriod: 10e9,
+        Retries: 3,
+      });
       expect(info?.Config.Labels).toMatchObject({
         'org.opencontainers.image.title': 'hardened-mcp-postgres',
         'org.opencontainers.image.licenses': 'Apache-2.0',
@@ -208,6 +287,7 @@ describe.skipIf(skipReason !== undefined)(
           '--name',
           containerName('stdio'),
           ...HARDENING,
+          ...HOST_NETWORK,
           ...mounts,
           IMAGE,
           ...serverArgs,
@@ -298,6 +378,7 @@ describe.skipIf(skipReason !== undefined)(
           '--name',
           containerName('raw'),
           ...HARDENING,
+          ...HOST_NETWORK,
           ...mounts,
           IMAGE,
           ...serverArgs,
@@ -344,6 +425,7 @@ describe.skipIf(skipReason !== undefined)(
         '--name',
         name,
         ...HARDENING,
+        ...HOST_NETWORK,
         ...mounts,
         IMAGE,
         ...serverArgs,
@@ -369,6 +451,23 @@ describe.skipIf(skipReason !== undefined)(
       const commands = rows.map((row) => row.slice(3).join(' '));
       expect(commands.some((c) => /^\/nodejs\/bin\/node \/app\/dist\/bin\.js/.test(c))).toBe(true);
       expect(commands.some((c) => /\/app\/dist\/sql-guard-process\.js/.test(c))).toBe(true);
+
+      // The image's HEALTHCHECK over stdio: nothing to probe, healthy while the process runs.
+      const hc = await podman(['healthcheck', 'run', name], { timeoutMs: 30_000 });
+      expect(hc.code, hc.stdout + hc.stderr).toBe(0);
+      const health = JSON.parse(
+        await podmanOk(['inspect', '--format', '{{json .State.Health}}', name]),
+      ) as { Status: string; Log: { ExitCode: number; Output: string }[] };
+      expect(health.Status).toBe('healthy');
+      expect(health.Log.at(-1)).toMatchObject({
+        ExitCode: 0,
+        Output: expect.stringContaining('transport is stdio, nothing to probe'),
+      });
+      // The same command told the transport is http does probe, and finds no listener (host
+      // networking: 127.0.0.1:9464, the default management port, on this machine).
+      const probe = await podman(['exec', name, ...HEALTHCHECK_CMD, '--transport', 'http']);
+      expect(probe.code).toBe(1);
+
       const pid = (await podmanOk(['inspect', '--format', '{{.State.Pid}}', name])).trim();
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
@@ -382,6 +481,101 @@ describe.skipIf(skipReason !== undefined)(
       const elapsed = Date.now() - started;
       console.log(`[containers] SIGTERM → exit ${code} in ${elapsed} ms`);
       expect(code).toBe('0'); // podman wait above gives up after 15 s
+    });
+
+    it('serves Streamable HTTP with an API key through a published port, with a working HEALTHCHECK', async () => {
+      const name = containerName('http');
+      const [mcpPort, managementPort] = [await freePort(), await freePort()];
+      const started = Date.now();
+      // No arguments after the image: its default CMD (`--config /etc/hardened-mcp/config.yaml`).
+      await podmanOk([
+        'run',
+        '-d',
+        '--name',
+        name,
+        ...HARDENING,
+        ...PUBLISHING_NETWORK,
+        '-p',
+        `127.0.0.1:${mcpPort}:${MCP_PORT_IN_CONTAINER}`,
+        '-p',
+        `127.0.0.1:${managementPort}:${MANAGEMENT_PORT_IN_CONTAINER}`,
+        ...httpMounts,
+        IMAGE,
+      ]);
+      const logs = async () => (await podman(['logs', name])).stderr;
+      await until(
+        async () => (await logs()).includes(' listening on '),
+        30_000,
+        'the HTTP server to listen',
+      );
+      console.log(`[containers] HTTP server listening after ${Date.now() - started} ms`);
+      const url = `http://127.0.0.1:${mcpPort}/mcp`;
+
+      // No key, or a wrong one: 401 before anything reaches MCP.
+      const anonymous = await mcpPost(url, initializeBody());
+      expect(anonymous.status, anonymous.text).toBe(401);
+      expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer/);
+      const wrong = await mcpPost(url, initializeBody(), { token: `${API_KEY}x` });
+      expect(wrong.status, wrong.text).toBe(401);
+
+      const { client } = await connectHttpClient(
+        url,
+        { Authorization: `Bearer ${API_KEY}` },
+        'hardened-mcp-container-test',
+      );
+      try {
+        expect(client.getServerVersion()?.name).toBe('hardened-mcp-postgres');
+        const r = await client.callTool({
+          name: 'postgres_query',
+          arguments: {
+            sql: 'SELECT first_name, last_name, email, phone, country FROM customer WHERE country = $1 ORDER BY customer_id',
+            params: ['Brazil'],
+          },
+        });
+        expect(r.isError, textOf(r)).toBeFalsy();
+        const st = r.structuredContent as Structured;
+        expect(st.rowCount).toBe(5);
+        expect(st.rows[0]).toEqual([
+          'Luís',
+          'Gonçalves',
+          '[REDACTED:email]',
+          '[REDACTED:phone]',
+          'Brazil',
+        ]);
+        expect(textOf(r)).not.toMatch(/@embraer\.com\.br|3923-5555/);
+      } finally {
+        await client.close();
+      }
+      // The audit record names the key's principal and the transport, and counts redactions.
+      const queried = async () =>
+        auditRecordsIn(await logs()).find(
+          (a) => a.tool === 'postgres_query' && a.principal === 'compose-evaluation',
+        );
+      await until(async () => (await queried()) !== undefined, 5_000, 'the audit record');
+      expect(await queried()).toMatchObject({
+        roles: ['reader'],
+        transport: 'http',
+        outcome: 'success',
+        redactions: expect.objectContaining({ email: 5 }),
+      });
+
+      // The image's HEALTHCHECK, run inside the container, probes /healthz on the management
+      // listener named in the mounted configuration.
+      const hc = await podman(['healthcheck', 'run', name], { timeoutMs: 30_000 });
+      expect(hc.code, hc.stdout + hc.stderr).toBe(0);
+      expect(
+        (await podmanOk(['inspect', '--format', '{{.State.Health.Status}}', name])).trim(),
+      ).toBe('healthy');
+      // Readiness (the database answers) through the published management port.
+      const ready = await fetch(`http://127.0.0.1:${managementPort}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready' });
+
+      const stopping = Date.now();
+      await podmanOk(['kill', '--signal', 'TERM', name]);
+      const code = (await podmanOk(['wait', name], { timeoutMs: 30_000 })).trim();
+      console.log(`[containers] HTTP: SIGTERM → exit ${code} in ${Date.now() - stopping} ms`);
+      expect(code).toBe('0');
     });
   },
 );
