@@ -1,0 +1,571 @@
+import {
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import {
+  ALLOW,
+  deny,
+  ErrorCode,
+  jsonBytes,
+  type OutputLimits,
+  type ToolDefinition,
+  ToolError,
+} from '@hardened-mcp/core';
+import { z } from 'zod';
+import {
+  type BodyStream,
+  type ByteRange,
+  charsetOf,
+  classifyContentType,
+  decodeText,
+  readBounded,
+  resolveRange,
+  utf8Boundary,
+} from './body.js';
+import { type S3Handle, toToolError } from './client.js';
+import type { S3Settings } from './config.js';
+import {
+  bucketArg,
+  keyArg,
+  objectPolicy,
+  objectTarget,
+  ownerOf,
+  READ_SCOPE,
+  s3Tool,
+} from './define.js';
+import {
+  authorizeListing,
+  authorizeObject,
+  type BucketRule,
+  escapeForDisplay,
+  type ListingTarget,
+  type ObjectTarget,
+} from './keys.js';
+import { createWriteTools } from './writes.js';
+
+/**
+ * The share of `output.maxBytes` a tool fills itself, leaving room for the core's redaction
+ * markers (which can be longer than what they replace) and the JSON envelope.
+ */
+const OUTPUT_SHARE = 0.8;
+const ENVELOPE_BYTES = 2048;
+
+/** Bytes of result a tool may produce under the core's output cap. */
+export function outputBudget(limits: OutputLimits): number {
+  return Math.max(512, Math.floor(limits.maxBytes * OUTPUT_SHARE) - ENVELOPE_BYTES);
+}
+
+/** The configured buckets as allowlist rules. */
+export function allowlistOf(settings: S3Settings): BucketRule[] {
+  return settings.buckets.map((b) => ({
+    name: b.name,
+    prefixes: [...b.prefixes],
+    expectedOwner: b.expectedOwner,
+  }));
+}
+
+// ------------------------------------------------------------------------------------------
+// Listing cursors
+
+/**
+ * A listing cursor: base64url of `{ v: 1, b: bucket, p: prefix, t?: ContinuationToken,
+ * a?: StartAfter }`. `t` is S3's own `NextContinuationToken` (a full page was returned); `a` is
+ * the last key returned when the page was cut short by the byte budget. Bound to the bucket and
+ * prefix it was issued for.
+ */
+const cursorSchema = z.strictObject({
+  v: z.literal(1),
+  b: z.string().max(255),
+  p: z.string().max(4096),
+  t: z.string().min(1).max(4096).optional(),
+  a: z.string().min(1).max(4096).optional(),
+});
+type Cursor = z.infer<typeof cursorSchema>;
+
+/** Encodes a listing cursor (opaque to clients). */
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c), 'utf8').toString('base64url');
+}
+
+/** Decodes a listing cursor issued for `target`, or `undefined` when it is malformed or foreign. */
+export function decodeCursor(raw: string, target: ListingTarget): Cursor | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const c = cursorSchema.safeParse(parsed);
+  if (!c.success || (c.data.t === undefined) === (c.data.a === undefined)) return undefined;
+  if (c.data.b !== target.bucket.name || c.data.p !== target.prefix) return undefined;
+  return c.data;
+}
+
+// ------------------------------------------------------------------------------------------
+// Reading objects
+
+async function send<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toToolError(err);
+  }
+}
+
+/** HeadObject of an authorized target. */
+export function headObject(
+  client: S3Client,
+  t: ObjectTarget,
+  signal: AbortSignal,
+): Promise<HeadObjectCommandOutput> {
+  return send(() =>
+    client.send(new HeadObjectCommand({ Bucket: t.bucket.name, Key: t.key, ...ownerOf(t) }), {
+      abortSignal: signal,
+    }),
+  );
+}
+
+/**
+ * Reads `length` bytes from `start` of an object, pinned to `etag` (`If-Match`, so a
+ * concurrent replacement fails with `PreconditionFailed` instead of mixing versions). The
+ * request carries a `Range` unless it is the whole object (whole-object reads are
+ * checksum-validated by the SDK), and the body is read with {@link readBounded} either way, so
+ * a server that ignores `Range` still cannot make us buffer more than `length + 1` bytes.
+ */
+async function readObjectBytes(
+  client: S3Client,
+  t: ObjectTarget,
+  range: { start: number; length: number; size: number; etag: string | undefined },
+  signal: AbortSignal,
+): Promise<Buffer> {
+  const whole = range.start === 0 && range.length === range.size;
+  const out: GetObjectCommandOutput = await send(() =>
+    client.send(
+      new GetObjectCommand({
+        Bucket: t.bucket.name,
+        Key: t.key,
+        Range: whole ? undefined : `bytes=${range.start}-${range.start + range.length - 1}`,
+        IfMatch: range.etag,
+        ...ownerOf(t),
+      }),
+      { abortSignal: signal },
+    ),
+  );
+  if (!out.Body) return Buffer.alloc(0);
+  try {
+    const { bytes } = await readBounded(out.Body as unknown as BodyStream, range.length);
+    return bytes;
+  } catch (err) {
+    throw toToolError(err);
+  }
+}
+
+/**
+ * The text that fits `budget` JSON bytes: shrinks the byte slice (at UTF-8 boundaries) until
+ * the decoded text's JSON encoding fits (escapes can make JSON longer than the bytes).
+ */
+function fitText(
+  bytes: Buffer,
+  decoded: { text: string; bytes: number },
+  budget: number,
+  charset: string | undefined,
+): { text: string; bytes: number; cut: boolean } {
+  let cur = decoded;
+  let cut = false;
+  for (let i = 0; i < 20; i++) {
+    const size = jsonBytes(cur.text);
+    if (size <= budget) return { ...cur, cut };
+    cut = true;
+    let n = Math.floor((cur.bytes * budget) / size / 1.05);
+    n = utf8Boundary(bytes.subarray(0, n));
+    const next = decodeText(bytes.subarray(0, n), { truncated: true, charset });
+    if (!next) break;
+    cur = next;
+  }
+  return { text: '', bytes: 0, cut: true };
+}
+
+/** The result of `s3_get_object`. */
+export interface GetObjectResult {
+  readonly data: Record<string, unknown>;
+  readonly truncated: boolean;
+}
+
+/**
+ * `s3_get_object`'s logic: HeadObject (size, type, ETag), then at most one bounded, ranged
+ * GetObject pinned to that ETag.
+ *
+ * - text (by content type, or by content when the type is generic: valid UTF-8 without NUL, or
+ *   the declared charset) → `encoding: 'text'`, at most `maxObjectBytes` (and the output
+ *   budget), `truncated` when the object (or range) is longer;
+ * - binary → `encoding: 'base64'` when the object (or range) is at most `maxBinaryBytes`,
+ *   otherwise `encoding: 'none'` (metadata only: nothing is downloaded).
+ *
+ * @throws ToolError `invalid_input` for an unsatisfiable range; S3 errors via {@link toToolError}
+ */
+export async function getObject(
+  client: S3Client,
+  t: ObjectTarget,
+  rangeSpec: string | undefined,
+  settings: Pick<S3Settings, 'maxObjectBytes' | 'maxBinaryBytes'>,
+  limits: OutputLimits,
+  signal: AbortSignal,
+): Promise<GetObjectResult> {
+  const head = await headObject(client, t, signal);
+  const size = head.ContentLength ?? 0;
+  const contentType = head.ContentType;
+  let range: ByteRange | undefined;
+  if (rangeSpec !== undefined) {
+    range = resolveRange(rangeSpec, size);
+    if (!range)
+      throw new ToolError(
+        ErrorCode.InvalidInput,
+        `the range is not satisfiable (the object is ${size} bytes)`,
+      );
+  }
+  const start = range?.start ?? 0;
+  const selected = range ? range.end - range.start + 1 : size;
+  const budget = outputBudget(limits);
+  const textCap = Math.min(settings.maxObjectBytes, budget);
+  const binCap = Math.min(settings.maxBinaryBytes, Math.floor((budget * 3) / 4));
+  const cls = classifyContentType(contentType);
+  const charset = charsetOf(contentType);
+  const want =
+    cls === 'text'
+      ? Math.min(selected, textCap)
+      : cls === 'binary'
+        ? selected <= binCap
+          ? selected
+          : 0
+        : Math.min(selected, Math.max(textCap, binCap));
+  const bytes =
+    want > 0
+      ? await readObjectBytes(client, t, { start, length: want, size, etag: head.ETag }, signal)
+      : Buffer.alloc(0);
+  const base = {
+    bucket: t.bucket.name,
+    key: t.key,
+    contentType: contentType ?? null,
+    size,
+    etag: head.ETag ?? null,
+    lastModified: head.LastModified?.toISOString() ?? null,
+    range: range ? { start: range.start, end: range.end } : null,
+  };
+  if (cls !== 'binary') {
+    const slice = bytes.subarray(0, Math.min(bytes.byteLength, textCap));
+    const decoded =
+      selected === 0
+        ? { text: '', bytes: 0 }
+        : decodeText(slice, { truncated: selected > slice.byteLength, charset });
+    if (decoded) {
+      const fitted = fitText(slice, decoded, budget, charset);
+      const truncated = fitted.cut || fitted.bytes < selected;
+      return {
+        data: {
+          ...base,
+          encoding: 'text',
+          text: fitted.text,
+          returnedBytes: fitted.bytes,
+          truncated,
+        },
+        truncated,
+      };
+    }
+  }
+  if (selected <= binCap && bytes.byteLength === selected) {
+    return {
+      data: {
+        ...base,
+        encoding: 'base64',
+        base64: bytes.toString('base64'),
+        returnedBytes: bytes.byteLength,
+        truncated: false,
+      },
+      truncated: false,
+    };
+  }
+  return {
+    data: {
+      ...base,
+      encoding: 'none',
+      returnedBytes: 0,
+      truncated: true,
+      reason: `binary content larger than the ${binCap}-byte base64 cap; ask for a smaller range`,
+    },
+    truncated: true,
+  };
+}
+
+/**
+ * Declares every tool of the S3 connector as data. The core decides which are enabled (mode,
+ * allowlist, credentials) and runs each call through the pipeline.
+ */
+export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Handle>[] {
+  const buckets = allowlistOf(settings);
+  const policy = objectPolicy(buckets);
+
+  const listBuckets = s3Tool({
+    name: 's3_list_buckets',
+    title: 'List allowed buckets',
+    description:
+      'Lists the buckets and key prefixes this server may access (its allowlist). Nothing outside them can be read or written.',
+    access: 'read',
+    scopes: [READ_SCOPE],
+    credential: 'read',
+    output: 'table',
+    input: z.strictObject({}),
+    async execute() {
+      return {
+        kind: 'table',
+        columns: [
+          { name: 'bucket', type: 'text' },
+          { name: 'prefixes', type: 'text[]' },
+          { name: 'region', type: 'text' },
+        ],
+        rows: buckets.map((b) => [b.name, [...b.prefixes], settings.region]),
+        truncated: false,
+      };
+    },
+  });
+
+  const listObjects = s3Tool({
+    name: 's3_list_objects',
+    title: 'List objects',
+    description:
+      'Lists objects under an allowed prefix (ListObjectsV2), one page at a time: pass nextCursor back as cursor for the next page. ' +
+      'With delimiter "/", keys below the next "/" are grouped into folders. Without prefix, a bucket with one allowed prefix lists that prefix.',
+    access: 'read',
+    scopes: [READ_SCOPE],
+    credential: 'read',
+    output: 'json',
+    input: z.strictObject({
+      bucket: bucketArg,
+      prefix: z
+        .string()
+        .min(1)
+        .max(1024)
+        .optional()
+        .describe('Key prefix inside an allowed prefix, e.g. reports/2024/.'),
+      cursor: z.string().min(1).max(8192).optional().describe('nextCursor of the previous page.'),
+      maxKeys: z
+        .int()
+        .min(1)
+        .max(1000)
+        .optional()
+        .describe('Objects per page (default 100, capped by the server).'),
+      delimiter: z.literal('/').optional().describe('"/" groups keys into folders.'),
+    }),
+    policy(input) {
+      const t = authorizeListing(buckets, input.bucket, input.prefix);
+      if (!t.ok) return deny(ErrorCode.PolicyDenied, t.reason);
+      if (input.cursor !== undefined && !decodeCursor(input.cursor, t))
+        return deny(
+          ErrorCode.InvalidInput,
+          'the cursor is not a nextCursor of this listing (same bucket and prefix)',
+        );
+      return ALLOW;
+    },
+    async execute(input, ctx) {
+      const t = authorizeListing(buckets, input.bucket, input.prefix);
+      if (!t.ok) throw new ToolError(ErrorCode.PolicyDenied, t.reason);
+      const cursor = input.cursor === undefined ? undefined : decodeCursor(input.cursor, t);
+      const maxKeys = Math.min(input.maxKeys ?? 100, ctx.limits.maxRows, 1000);
+      const page: ListObjectsV2CommandOutput = await send(() =>
+        ctx.credential.client.send(
+          new ListObjectsV2Command({
+            Bucket: t.bucket.name,
+            Prefix: t.prefix,
+            MaxKeys: maxKeys,
+            Delimiter: input.delimiter,
+            ContinuationToken: cursor?.t,
+            StartAfter: cursor?.a,
+            ...ownerOf(t),
+          }),
+          { abortSignal: ctx.signal },
+        ),
+      );
+      const budget = outputBudget(ctx.limits);
+      const folders = (page.CommonPrefixes ?? []).flatMap((p) =>
+        p.Prefix ? [escapeForDisplay(p.Prefix)] : [],
+      );
+      let used = jsonBytes(folders) + 512;
+      const objects: Record<string, unknown>[] = [];
+      let lastKey: string | undefined;
+      let cut = false;
+      for (const o of page.Contents ?? []) {
+        if (o.Key === undefined) continue;
+        // Defence in depth: S3 filters by Prefix, but never show a key outside it.
+        if (!o.Key.startsWith(t.prefix)) continue;
+        const checked = authorizeObject(buckets, t.bucket.name, o.Key);
+        const entry: Record<string, unknown> = {
+          key: escapeForDisplay(o.Key),
+          size: o.Size ?? null,
+          lastModified: o.LastModified?.toISOString() ?? null,
+          etag: o.ETag ?? null,
+          storageClass: o.StorageClass ?? null,
+        };
+        if (!checked.ok || checked.key !== o.Key)
+          entry.unreadable = checked.ok ? 'the key is not NFC-normalized' : checked.reason;
+        const size = jsonBytes(entry) + 1;
+        if (used + size > budget && objects.length > 0) {
+          cut = true;
+          break;
+        }
+        used += size;
+        objects.push(entry);
+        lastKey = o.Key;
+      }
+      let next: Cursor | undefined;
+      if (cut && lastKey !== undefined) next = { v: 1, b: t.bucket.name, p: t.prefix, a: lastKey };
+      else if (page.IsTruncated && page.NextContinuationToken)
+        next = { v: 1, b: t.bucket.name, p: t.prefix, t: page.NextContinuationToken };
+      return {
+        kind: 'json',
+        data: {
+          bucket: t.bucket.name,
+          prefix: t.prefix,
+          objects,
+          ...(input.delimiter ? { folders } : {}),
+          nextCursor: next ? encodeCursor(next) : null,
+        },
+        rowCount: objects.length,
+        truncated: next !== undefined,
+        note: next
+          ? `${objects.length} object(s); more exist: pass nextCursor as cursor for the next page.`
+          : `${objects.length} object(s); this is the last page.`,
+      };
+    },
+  });
+
+  const headObjectTool = s3Tool({
+    name: 's3_head_object',
+    title: 'Describe an object',
+    description:
+      "Returns an object's metadata (HeadObject): size in bytes, content type, ETag, last modified, storage class and user metadata.",
+    access: 'read',
+    scopes: [READ_SCOPE],
+    credential: 'read',
+    output: 'json',
+    input: z.strictObject({ bucket: bucketArg, key: keyArg }),
+    policy,
+    async execute(input, ctx) {
+      const t = objectTarget(buckets, input);
+      const h = await headObject(ctx.credential.client, t, ctx.signal);
+      return {
+        kind: 'json',
+        data: {
+          bucket: t.bucket.name,
+          key: t.key,
+          size: h.ContentLength ?? null,
+          contentType: h.ContentType ?? null,
+          etag: h.ETag ?? null,
+          lastModified: h.LastModified?.toISOString() ?? null,
+          storageClass: h.StorageClass ?? 'STANDARD',
+          contentEncoding: h.ContentEncoding ?? null,
+          metadata: { ...(h.Metadata ?? {}) },
+        },
+      };
+    },
+  });
+
+  const getObjectTool = s3Tool({
+    name: 's3_get_object',
+    title: 'Read an object',
+    description:
+      `Reads an object (or a byte range of it). Text is returned as text, at most ${settings.maxObjectBytes} bytes (truncated says more exist; read on with range). ` +
+      `Binary content is returned as base64 when it is at most ${settings.maxBinaryBytes} bytes, otherwise only metadata.`,
+    access: 'read',
+    scopes: [READ_SCOPE],
+    credential: 'read',
+    output: 'json',
+    input: z.strictObject({
+      bucket: bucketArg,
+      key: keyArg,
+      range: z
+        .string()
+        .max(40)
+        .regex(
+          /^bytes=\d{0,15}-\d{0,15}$/,
+          'a byte range like bytes=0-1023, bytes=1024- or bytes=-500',
+        )
+        .optional()
+        .describe('HTTP byte range: bytes=first-last, bytes=first- or bytes=-suffixLength.'),
+    }),
+    policy,
+    async execute(input, ctx) {
+      const t = objectTarget(buckets, input);
+      const r = await getObject(
+        ctx.credential.client,
+        t,
+        input.range,
+        settings,
+        ctx.limits,
+        ctx.signal,
+      );
+      return { kind: 'json', data: r.data, truncated: r.truncated };
+    },
+  });
+
+  const tools: ToolDefinition<never, S3Handle>[] = [
+    listBuckets,
+    listObjects,
+    headObjectTool,
+    getObjectTool,
+  ] as unknown as ToolDefinition<never, S3Handle>[];
+
+  if (settings.presign.enabled) {
+    const maxExpires = settings.presign.maxExpiresSeconds;
+    const presign = s3Tool({
+      name: 's3_presign_get',
+      title: 'Create a presigned download URL',
+      description: `Creates a presigned GET URL for an object (anyone holding it can download the object until it expires; at most ${maxExpires} s, and never beyond the server's current credentials).`,
+      access: 'read',
+      scopes: [READ_SCOPE],
+      credential: 'read',
+      output: 'json',
+      input: z.strictObject({
+        bucket: bucketArg,
+        key: keyArg,
+        expiresSeconds: z
+          .int()
+          .min(1)
+          .max(maxExpires)
+          .describe(`Lifetime of the URL in seconds (at most ${maxExpires}).`),
+      }),
+      policy,
+      async execute(input, ctx) {
+        const t = objectTarget(buckets, input);
+        const creds = await send(() => ctx.credential.resolveCredentials());
+        const credsLeft = creds.expiration
+          ? Math.floor((creds.expiration.getTime() - Date.now()) / 1000)
+          : Number.POSITIVE_INFINITY;
+        const expiresIn = Math.max(1, Math.min(input.expiresSeconds, credsLeft));
+        const url = await send(() =>
+          getSignedUrl(
+            ctx.credential.client,
+            new GetObjectCommand({ Bucket: t.bucket.name, Key: t.key, ...ownerOf(t) }),
+            { expiresIn },
+          ),
+        );
+        return {
+          kind: 'json',
+          data: {
+            bucket: t.bucket.name,
+            key: t.key,
+            url,
+            expiresSeconds: expiresIn,
+            expiresAt: new Date(Date.now() + expiresIn * 1000).toISOString(),
+          },
+        };
+      },
+    });
+    tools.push(presign as unknown as ToolDefinition<never, S3Handle>);
+  }
+  return [...tools, ...createWriteTools(settings, buckets)];
+}
