@@ -196,7 +196,7 @@ async function main(): Promise<void> {
     );
     if (!verdict.ok) process.exitCode = 1;
     console.log(
-      `\n${bold('Done.')} Verify it yourself: pnpm --filter @hardened-mcp/core exec hardened-mcp-audit verify ${auditFile}`,
+      `\n${bold('Done.')} Verify it yourself: pnpm verify-audit ${auditFile}`,
     );
   } finally {
     await session?.close().catch(() => undefined);
