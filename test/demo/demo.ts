@@ -153,9 +153,7 @@ async function main(): Promise<void> {
         : `    hash chain BROKEN: ${verdict.message}`,
     );
     if (!verdict.ok) process.exitCode = 1;
-    console.log(
-      `\n${bold('Done.')} Verify it yourself: pnpm verify-audit ${auditFile}`,
-    );
+    console.log(`\n${bold('Done.')} Verify it yourself: pnpm verify-audit ${auditFile}`);
   } finally {
     await session?.close().catch(() => undefined);
     await db.drop().catch(() => undefined);
