@@ -103,10 +103,24 @@ export interface PodmanResult {
   readonly stderr: string;
 }
 
+/** Options of {@link podman} and {@link podmanOk}. */
+export interface PodmanOptions {
+  /** Killed (SIGKILL) after this long; default 60 s. */
+  readonly timeoutMs?: number;
+  /**
+   * The environment of the podman process (default: this process's), e.g. for `-e NAME`
+   * arguments, which take the value from it and keep it out of the command line.
+   */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /** Runs `podman ...args` to completion (never rejects on a non-zero exit). */
-export function podman(args: readonly string[], opts: { timeoutMs?: number } = {}) {
+export function podman(args: readonly string[], opts: PodmanOptions = {}) {
   return new Promise<PodmanResult>((resolve, reject) => {
-    const child = spawn('podman', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('podman', args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env ? { env: opts.env } : {}),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -125,7 +139,7 @@ export function podman(args: readonly string[], opts: { timeoutMs?: number } = {
 }
 
 /** Like {@link podman}, but rejects with the command's stderr unless it exits 0; returns stdout. */
-export async function podmanOk(args: readonly string[], opts: { timeoutMs?: number } = {}) {
+export async function podmanOk(args: readonly string[], opts: PodmanOptions = {}) {
   const r = await podman(args, opts);
   if (r.code !== 0) {
     throw new Error(`podman ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().slice(-2000)}`);
@@ -247,4 +261,103 @@ export async function until(check: () => Promise<boolean>, ms: number, what: str
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** What {@link imageSizeOverBase} measures. */
+export interface ImageSize {
+  /** Bytes our layers add on top of the base image's. */
+  readonly added: number;
+  readonly image: number;
+  readonly base: number;
+  /** The image's first layers are exactly the base image's (ours only sit on top). */
+  readonly onTopOfBase: boolean;
+}
+
+/** The size of `image` over `base` (both local), from `podman image inspect`. */
+export async function imageSizeOverBase(image: string, base: string): Promise<ImageSize> {
+  type Inspect = { Size: number; RootFS: { Layers: string[] } };
+  const [img] = JSON.parse(await podmanOk(['image', 'inspect', image])) as Inspect[];
+  const [b] = JSON.parse(await podmanOk(['image', 'inspect', base])) as Inspect[];
+  if (!img || !b) throw new Error('image inspect returned nothing');
+  const baseLayers = b.RootFS.Layers;
+  return {
+    added: img.Size - b.Size,
+    image: img.Size,
+    base: b.Size,
+    onTopOfBase:
+      JSON.stringify(img.RootFS.Layers.slice(0, baseLayers.length)) === JSON.stringify(baseLayers),
+  };
+}
+
+/** Shells, package managers and compilers: none of them may be in a server image. */
+export const FORBIDDEN_IMAGE_PATHS: readonly string[] = [
+  'bin/sh',
+  'bin/bash',
+  'bin/dash',
+  'bin/busybox',
+  'usr/bin/sh',
+  'usr/bin/env',
+  'usr/bin/apt',
+  'usr/bin/apt-get',
+  'usr/bin/dpkg',
+  'usr/local/bin/npm',
+  'usr/local/bin/pnpm',
+  'usr/local/bin/corepack',
+  'usr/bin/gcc',
+  'usr/bin/cc',
+  'usr/bin/make',
+  'usr/bin/python3',
+];
+
+/** Development packages no server image may hold (a server's own test-only ones are extra). */
+const DEV_PACKAGES = [
+  'typescript',
+  '@types',
+  'vitest',
+  'vite',
+  '@biomejs',
+  'turbo',
+  '@hardened-mcp+test-kit',
+  '@hardened-mcp/test-kit',
+];
+
+/**
+ * The paths under `/app` that should not be there: source maps, TypeScript sources and build
+ * info, `.env` files, test files, the dependencies' tests, examples and benchmarks, development
+ * packages (`extraDevPackages`: a server's own test-only ones, as `name` or `@scope/name` and
+ * its pnpm directory form `@scope+name`), and `src/` or `test/` outside `node_modules`.
+ */
+export function appLeftovers(
+  entries: readonly ImageEntry[],
+  extraDevPackages: readonly string[] = [],
+): string[] {
+  const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const dev = new RegExp(
+    `/node_modules/(\\.pnpm/)?(${[...DEV_PACKAGES, ...extraDevPackages].map(literal).join('|')})\\b`,
+  );
+  return entries
+    .map((e) => e.path)
+    .filter((p) => p === 'app' || p.startsWith('app/'))
+    .filter(
+      (p) =>
+        /\.(map|ts|cts|mts|tsbuildinfo)$/.test(p) ||
+        /(^|\/)\.env(\.|$)/.test(p) ||
+        /\.(test|spec)\.[cm]?js$/.test(p) ||
+        /\/node_modules\/(@[^/]+\/)?[^/]+\/(test|tests|__tests__|examples?|benchmarks?)\//.test(
+          p,
+        ) ||
+        dev.test(p) ||
+        /(^|\/)(src|test)\//.test(p.replace(/^app\/node_modules\/.*$/, '')),
+    );
+}
+
+/**
+ * The entries under `/app` that the server's uid could change: not owned by root, or (other
+ * than symbolic links) writable by group or others. Formatted `mode owner path`.
+ */
+export function appWritable(entries: readonly ImageEntry[]): string[] {
+  return entries
+    .filter((e) => e.path === 'app' || e.path.startsWith('app/'))
+    .filter((e) => e.owner !== '0/0' || (!e.mode.startsWith('l') && /^.{5}w|^.{8}w/.test(e.mode)))
+    .map((e) => `${e.mode} ${e.owner} ${e.path}`);
 }
