@@ -1,5 +1,5 @@
 import { defineTool, ErrorCode, type ToolDefinition, ToolError } from '@hardened-mcp/core';
-import type pg from 'pg';
+import pg from 'pg';
 import { z } from 'zod';
 import type { PgHandle } from './database.js';
 import type { SqlGuardDecision } from './sql-guard.js';
@@ -90,79 +90,90 @@ export async function checkStatementInCatalog(
   tables: TablePolicy,
   isAllowedFunction: (name: string) => boolean,
 ): Promise<void> {
-  const oids: number[] = [];
-  if (verdict.relations.length > 0) {
-    const r = await client.query<{ oid: number | null; nspname: string | null; relname: string }>({
-      text: `SELECT c.oid::int8::float8 AS oid, n.nspname, q.r AS relname
-               FROM unnest($1::text[], $2::text[]) AS q(s, r)
-               LEFT JOIN pg_class c ON c.oid = to_regclass(CASE WHEN q.s IS NULL THEN quote_ident(q.r) ELSE quote_ident(q.s) || '.' || quote_ident(q.r) END)
-               LEFT JOIN pg_namespace n ON n.oid = c.relnamespace`,
-      values: [verdict.relations.map((x) => x.schema), verdict.relations.map((x) => x.name)],
-    });
-    for (const row of r.rows) {
-      if (row.oid === null || row.nspname === null) continue; // does not exist: the statement fails with 42P01
-      if (!tables.readable(row.nspname, row.relname))
-        throw new ToolError(
-          ErrorCode.PolicyDenied,
-          `relation ${row.relname} is not in the allowed schemas/tables`,
-        );
-      oids.push(row.oid);
-    }
-    if (oids.length > 0) {
-      const kids = await client.query<{ nspname: string; relname: string }>({
-        text: `WITH RECURSIVE d(oid) AS (
-                 SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = ANY($1::float8[]::int8[]::oid[])
-                 UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
-               SELECT n.nspname, c.relname FROM d JOIN pg_class c ON c.oid = d.oid JOIN pg_namespace n ON n.oid = c.relnamespace`,
-        values: [oids],
-      });
-      for (const k of kids.rows) {
-        if (!tables.readable(k.nspname, k.relname))
-          throw new ToolError(
-            ErrorCode.PolicyDenied,
-            `a table inheriting from a referenced table (${k.relname}) is not allowed`,
-          );
-      }
-    }
-  }
-  if (verdict.attributeNames.length > 0) {
-    const r = await client.query<{ name: string }>({
-      text: `SELECT f.name FROM unnest($1::text[]) AS f(name)
-              WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ANY($2::float8[]::int8[]::oid[]) AND a.attname = f.name AND a.attnum > 0 AND NOT a.attisdropped)
-                AND EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = f.name)`,
-      values: [verdict.attributeNames, oids],
-    });
-    for (const row of r.rows) {
-      if (!isAllowedFunction(row.name))
-        throw new ToolError(
-          ErrorCode.PolicyDenied,
-          `function ${row.name} is not allowed (attribute notation; if it is a column alias, rename it)`,
-        );
-    }
-  }
-  if (verdict.operatorNames.length > 0) {
-    const r = await client.query<{ oprname: string }>({
-      text: `SELECT DISTINCT o.oprname FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
-              WHERE o.oprname = ANY($1::text[]) AND n.nspname <> 'pg_catalog'`,
-      values: [verdict.operatorNames],
-    });
-    const first = r.rows[0];
-    if (first)
+  // Type names that can only be built-in scalars need no look-up.
+  const typeNames = verdict.typeNames
+    .filter((parts) => !(parts.length === 1 && PLAIN_TYPES.has(parts[0] ?? '')))
+    .map((parts) => parts.map((p) => pg.escapeIdentifier(p)).join('.'));
+  if (
+    verdict.relations.length +
+      verdict.attributeNames.length +
+      verdict.operatorNames.length +
+      typeNames.length ===
+    0
+  )
+    return;
+  // One round trip for every check (this runs on each query); the verdict is decided below in
+  // the same order as the checks are documented.
+  const r = await client.query<{
+    rels: [string, string][];
+    kids: [string, string][];
+    fnattrs: string[];
+    ops: string[];
+    types: [string, string, string][];
+  }>({
+    text: `WITH RECURSIVE
+             rel AS (SELECT c.oid, n.nspname, q.r AS relname
+                       FROM unnest($1::text[], $2::text[]) AS q(s, r)
+                       JOIN pg_class c ON c.oid = to_regclass(CASE WHEN q.s IS NULL THEN quote_ident(q.r) ELSE quote_ident(q.s) || '.' || quote_ident(q.r) END)
+                       JOIN pg_namespace n ON n.oid = c.relnamespace),
+             d(oid) AS (SELECT i.inhrelid FROM pg_inherits i JOIN rel ON i.inhparent = rel.oid
+                        UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+           SELECT
+             (SELECT coalesce(json_agg(json_build_array(nspname, relname)), '[]') FROM rel) AS rels,
+             (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname)), '[]')
+                FROM d JOIN pg_class c ON c.oid = d.oid JOIN pg_namespace n ON n.oid = c.relnamespace) AS kids,
+             (SELECT coalesce(array_agg(f.name), '{}') FROM unnest($3::text[]) AS f(name)
+               WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attname = f.name AND a.attnum > 0 AND NOT a.attisdropped)
+                 AND EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = f.name)) AS fnattrs,
+             (SELECT coalesce(array_agg(DISTINCT o.oprname::text), '{}') FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+               WHERE o.oprname = ANY($4::text[]) AND n.nspname <> 'pg_catalog') AS ops,
+             (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname, t.x)), '[]')
+                FROM unnest($5::text[]) AS t(x) JOIN pg_type ty ON ty.oid = to_regtype(t.x)
+                JOIN pg_class c ON c.oid = ty.typrelid JOIN pg_namespace n ON n.oid = c.relnamespace) AS types`,
+    values: [
+      verdict.relations.map((x) => x.schema),
+      verdict.relations.map((x) => x.name),
+      verdict.attributeNames,
+      verdict.operatorNames,
+      typeNames,
+    ],
+  });
+  const row = r.rows[0];
+  if (!row) return;
+  // A relation that does not resolve is absent here: the statement itself fails with 42P01.
+  for (const [schema, name] of row.rels) {
+    if (!tables.readable(schema, name))
       throw new ToolError(
         ErrorCode.PolicyDenied,
-        `operator ${first.oprname} is not allowed: it is defined outside pg_catalog`,
+        `relation ${name} is not in the allowed schemas/tables`,
       );
   }
-  for (const parts of verdict.typeNames) {
-    const bare = parts[parts.length - 1] ?? '';
-    if (parts.length === 1 && PLAIN_TYPES.has(bare)) continue;
-    const r = await client.query<{ nspname: string; relname: string }>({
-      text: `SELECT n.nspname, c.relname FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE t.oid = to_regtype(array_to_string(ARRAY(SELECT quote_ident(x) FROM unnest($1::text[]) x), '.'))`,
-      values: [parts],
-    });
-    const row = r.rows[0];
-    if (row && !tables.readable(row.nspname, row.relname))
+  for (const [schema, name] of row.kids) {
+    if (!tables.readable(schema, name)) {
+      throw new ToolError(
+        ErrorCode.PolicyDenied,
+        `a table inheriting from a referenced table (${name}) is not allowed`,
+      );
+    }
+  }
+  for (const name of row.fnattrs) {
+    if (!isAllowedFunction(name)) {
+      throw new ToolError(
+        ErrorCode.PolicyDenied,
+        `function ${name} is not allowed (attribute notation; if it is a column alias, rename it)`,
+      );
+    }
+  }
+  const op = row.ops[0];
+  if (op !== undefined)
+    throw new ToolError(
+      ErrorCode.PolicyDenied,
+      `operator ${op} is not allowed: it is defined outside pg_catalog`,
+    );
+  for (const [schema, name, written] of row.types) {
+    if (!tables.readable(schema, name)) {
+      const bare = written.split('.').pop()?.replace(/^"|"$/g, '').replace(/""/g, '"') ?? written;
       throw new ToolError(ErrorCode.PolicyDenied, `type ${bare} is not allowed`);
+    }
   }
 }
