@@ -9,22 +9,12 @@
  * e-mail addresses (redacted), try a `../` key and a private prefix (refused), try a write in
  * read-only mode (no such tool), then prints and verifies the audit trail.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { verifyAuditFile } from '@hardened-mcp/core';
 import { startFakeSts, startS3Server, startTestStore } from '../s3/support.ts';
 import { textOf } from '../support/server.ts';
-
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
-const step = (title: string) => console.log(`\n${bold(`▶ ${title}`)}`);
-const indent = (s: string, max = 40) => {
-  const lines = s.split('\n');
-  const shown = lines.slice(0, max).map((l) => `    ${l}`);
-  if (lines.length > max) shown.push(dim(`    … ${lines.length - max} more lines`));
-  return shown.join('\n');
-};
+import { indent, printAuditTrail, printTools, step } from './ui.ts';
 
 const BUCKET = 'acme-finance';
 const DOCUMENTS: readonly [string, string, string][] = [
@@ -96,14 +86,7 @@ async function main(): Promise<void> {
       `    sts:AssumeRole ${assumed?.RoleArn} for ${assumed?.DurationSeconds} s with this session policy:`,
     );
     console.log(indent(JSON.stringify(JSON.parse(assumed?.Policy ?? '{}'), null, 2), 60));
-    const tools = await client.listTools();
-    console.log(
-      indent(
-        tools.tools
-          .map((t) => `${t.name}  ${dim(t.annotations?.readOnlyHint ? '(read-only)' : '(write)')}`)
-          .join('\n'),
-      ),
-    );
+    await printTools(client);
 
     step('s3_list_buckets');
     console.log(
@@ -170,32 +153,7 @@ async function main(): Promise<void> {
     await session.close();
     session = undefined;
 
-    step(`Audit trail (${auditFile})`);
-    for (const line of readFileSync(auditFile, 'utf8').trim().split('\n')) {
-      const r = JSON.parse(line) as {
-        seq: number;
-        principal: string;
-        tool: string;
-        decision: { result: string; reason?: string };
-        outcome: string;
-        redactions: Record<string, number>;
-        hash: string;
-      };
-      const red = Object.entries(r.redactions)
-        .map(([k, v]) => `${k}×${v}`)
-        .join(' ');
-      console.log(
-        `    #${r.seq} ${r.principal} ${r.tool} → ${r.decision.result}${r.decision.reason ? ` (${r.decision.reason})` : ''}, ${r.outcome}${red ? `, redacted ${red}` : ''} ${dim(r.hash.slice(0, 12))}`,
-      );
-    }
-    const verdict = await verifyAuditFile(auditFile);
-    console.log(
-      verdict.ok
-        ? `    hash chain verified: ${verdict.records} records intact`
-        : `    hash chain BROKEN: ${verdict.message}`,
-    );
-    if (!verdict.ok) process.exitCode = 1;
-    console.log(`\n${bold('Done.')} Verify it yourself: pnpm verify-audit ${auditFile}`);
+    await printAuditTrail(auditFile);
   } finally {
     await session?.close().catch(() => undefined);
     await sts.stop();

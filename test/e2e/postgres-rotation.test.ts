@@ -24,6 +24,7 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditRecordsIn, waitFor } from '../support/audit.ts';
+import { queryAs } from '../support/db.ts';
 import {
   runBin,
   type ServerSession,
@@ -38,18 +39,9 @@ let sm: FakeSecretsManager;
 /** Why the rotation tests cannot run here, if they cannot. */
 let noPasswordAuth: string | undefined;
 
-async function adminQuery<T extends pg.QueryResultRow>(
-  sql: string,
-  values: unknown[] = [],
-): Promise<T[]> {
-  const c = new pg.Client({ connectionString: db.adminUrl });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+/** A statement as the test database's superuser. */
+const adminQuery = <T extends pg.QueryResultRow>(sql: string, values: unknown[] = []) =>
+  queryAs<T>(db.adminUrl, sql, values);
 
 /** Resolves to the SQLSTATE of a refused login with `url`, or `'ok'` when it is accepted. */
 async function loginWith(url: string): Promise<string> {

@@ -11,9 +11,10 @@ import {
   type TestPostgres,
 } from '@hardened-mcp/test-kit';
 import { ElicitRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditRecordsIn, waitFor } from '../support/audit.ts';
+import { queryAs } from '../support/db.ts';
 import {
   POSTGRES_BIN,
   runBin,
@@ -42,18 +43,9 @@ type Structured = {
   truncated: boolean;
 };
 
-async function adminQuery<T extends pg.QueryResultRow>(
-  sql: string,
-  values: unknown[] = [],
-): Promise<T[]> {
-  const c = new pg.Client({ connectionString: db.adminUrl });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+/** A statement as the test database's superuser. */
+const adminQuery = <T extends pg.QueryResultRow>(sql: string, values: unknown[] = []) =>
+  queryAs<T>(db.adminUrl, sql, values);
 
 describe('read-only session', () => {
   let s: ServerSession;

@@ -17,6 +17,7 @@ import {
 } from '@hardened-mcp/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryAs } from '../support/db.ts';
 import {
   connectHttpClient,
   expectSafeBody,
@@ -45,18 +46,9 @@ afterAll(async () => {
   await pgServer?.stop();
 });
 
-async function adminQuery<T extends pg.QueryResultRow>(
-  sql: string,
-  values: unknown[] = [],
-): Promise<T[]> {
-  const c = new pg.Client({ connectionString: db.adminUrl });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+/** A statement as the test database's superuser. */
+const adminQuery = <T extends pg.QueryResultRow>(sql: string, values: unknown[] = []) =>
+  queryAs<T>(db.adminUrl, sql, values);
 
 describe('stateless mode (http.stateless: true)', () => {
   let s: HttpServerProcess;

@@ -1,10 +1,3 @@
-/**
- * Test support for the S3 connector: an embedded S3-compatible store (fauxqs, on a random port),
- * a fake STS speaking the Query API (`Action=AssumeRole`), a recording proxy in front of the
- * store (to see which credentials signed each request), and the built `hardened-mcp-s3` bin
- * driven over stdio by the MCP SDK client.
- */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,10 +9,14 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { startFauxqs } from 'fauxqs';
-import { REPO_ROOT, type ServerSession, writeTempConfig } from '../support/server.ts';
+import {
+  REPO_ROOT,
+  runBinToExit,
+  type ServerSession,
+  startStdioServer,
+  writeTempConfig,
+} from '../support/server.ts';
 
 /** The built S3 server bin. */
 export const S3_BIN = join(REPO_ROOT, 'servers', 's3', 'dist', 'bin.js');
@@ -239,44 +236,12 @@ export interface StartS3Options {
  * Starts the built `hardened-mcp-s3` bin on Node 24 (this process's `node`) and connects the MCP
  * SDK `Client` over stdio. The environment is minimal: PATH, HOME and the test AWS variables.
  */
-export async function startS3Server(opts: StartS3Options): Promise<ServerSession> {
-  const args = [S3_BIN, ...(opts.args ?? []), '--config', writeTempConfig(opts.config)];
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: '/nonexistent',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      ...TEST_AWS_ENV,
-      ...opts.env,
-    },
-    stderr: 'pipe',
+export function startS3Server(opts: StartS3Options): Promise<ServerSession> {
+  return startStdioServer(S3_BIN, {
+    ...opts,
+    clientName: opts.clientName ?? 'hardened-mcp-s3-e2e',
+    env: { HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true', ...TEST_AWS_ENV, ...opts.env },
   });
-  let stderr = '';
-  transport.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const client = new Client(
-    { name: opts.clientName ?? 'hardened-mcp-s3-e2e', version: '1.0.0' },
-    { capabilities: (opts.capabilities ?? {}) as never },
-  );
-  try {
-    await client.connect(transport);
-  } catch (err) {
-    throw new Error(`server failed to start: ${(err as Error).message}\n${stderr}`);
-  }
-  return {
-    client,
-    transport,
-    stderr: () => stderr,
-    get pid() {
-      return transport.pid;
-    },
-    async close() {
-      await client.close();
-    },
-  };
 }
 
 /** Runs the S3 bin until it exits (startup failures); stdin is closed after 10 s. */
@@ -284,23 +249,12 @@ export function runS3Bin(
   config: Record<string, unknown>,
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [S3_BIN, '--config', writeTempConfig(config)], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: '/nonexistent',
-        AWS_EC2_METADATA_DISABLED: 'true',
-        ...env,
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once('exit', (code) => resolve({ code, stderr }));
-    setTimeout(() => child.stdin.end(), 10_000).unref();
-  });
+  return runBinToExit(
+    S3_BIN,
+    { HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true', ...env },
+    ['--config', writeTempConfig(config)],
+    10_000,
+  );
 }
 
 /** `structuredContent` of a tool result, typed loosely. */

@@ -45,8 +45,16 @@ export function writeTempConfig(config: Record<string, unknown>): string {
  * Starts the built `hardened-mcp-postgres` bin on Node 24 (this process's `node`) and connects
  * the MCP SDK `Client` to it over stdio.
  */
-export async function startPostgresServer(opts: StartOptions): Promise<ServerSession> {
-  const args = [POSTGRES_BIN, ...(opts.args ?? [])];
+export function startPostgresServer(opts: StartOptions): Promise<ServerSession> {
+  return startStdioServer(POSTGRES_BIN, opts);
+}
+
+/**
+ * Starts a built server bin (any connector) on Node 24 and connects the MCP SDK `Client` to it
+ * over stdio. The environment is PATH, HOME and `opts.env` only (which may override HOME).
+ */
+export async function startStdioServer(bin: string, opts: StartOptions): Promise<ServerSession> {
+  const args = [bin, ...(opts.args ?? [])];
   if (opts.config) args.push('--config', writeTempConfig(opts.config));
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -93,8 +101,21 @@ export function runBin(
   env: Record<string, string>,
   args: string[] = [],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runBinToExit(POSTGRES_BIN, env, args, 15_000);
+}
+
+/**
+ * Runs a built server bin until it exits (startup failures); stdin is closed after
+ * `stdinCloseMs` so a server that did start ends too.
+ */
+export function runBinToExit(
+  bin: string,
+  env: Record<string, string>,
+  args: readonly string[],
+  stdinCloseMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [POSTGRES_BIN, ...args], {
+    const child = spawn(process.execPath, [bin, ...args], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -107,6 +128,6 @@ export function runBin(
       stderr += d.toString();
     });
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
-    setTimeout(() => child.stdin.end(), 15_000).unref();
+    setTimeout(() => child.stdin.end(), stdinCloseMs).unref();
   });
 }
