@@ -520,6 +520,77 @@ describe('saved queries', () => {
     }
   });
 
+  it('runs saved write queries only with approval, bound params and the row cap', async () => {
+    const s = await startPostgresServer({
+      env: { POSTGRES_URL: db.readUrl, POSTGRES_WRITE_URL: db.writeUrl },
+      config: {
+        mode: 'read-write',
+        identity: { principal: 'ops', roles: ['writer'] },
+        postgres: {
+          maxAffectedRows: 3,
+          savedQueries: {
+            rename_media_type: {
+              description: 'Rename a media type',
+              access: 'write',
+              sql: 'UPDATE media_type SET name = $2 WHERE media_type_id = $1',
+              params: [
+                { name: 'id', type: 'integer', min: 1 },
+                { name: 'name', type: 'string', maxLength: 120 },
+              ],
+            },
+            rename_all_media_types: {
+              description: 'Rename every media type (more rows than the cap)',
+              access: 'write',
+              sql: "UPDATE media_type SET name = name || ' (x)'",
+            },
+          },
+        },
+      },
+      capabilities: { elicitation: {} },
+    });
+    const asked: string[] = [];
+    s.client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      asked.push(String(req.params.message));
+      return { action: 'accept', content: { approve: true } };
+    });
+    try {
+      const { tools } = await s.client.listTools();
+      const tool = tools.find((t) => t.name === 'postgres_run_saved_write_query');
+      expect(tool?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+      expect(tool?.description).toContain('rename_media_type(id: integer 1.., name: string)');
+      const ok = await s.client.callTool({
+        name: 'postgres_run_saved_write_query',
+        arguments: { name: 'rename_media_type', params: { id: 1, name: 'MPEG audio' } },
+      });
+      expect(ok.structuredContent).toMatchObject({
+        savedQuery: 'rename_media_type',
+        affectedRows: 1,
+      });
+      expect(asked[0]).toContain('"name" = "MPEG audio"');
+      expect(await adminQuery('SELECT name FROM media_type WHERE media_type_id = 1')).toEqual([
+        { name: 'MPEG audio' },
+      ]);
+      const bad = await s.client.callTool({
+        name: 'postgres_run_saved_write_query',
+        arguments: { name: 'rename_media_type', params: { id: 0, name: 'x' } },
+      });
+      expect(textOf(bad)).toMatch(/^invalid_input: invalid params for rename_media_type: id/);
+      const before = await adminQuery('SELECT media_type_id, name FROM media_type ORDER BY 1');
+      const tooMany = await s.client.callTool({
+        name: 'postgres_run_saved_write_query',
+        arguments: { name: 'rename_all_media_types' },
+      });
+      expect(textOf(tooMany)).toMatch(
+        /^limit_exceeded: rename_all_media_types would change 5 rows, more than the cap of 3; rolled back/,
+      );
+      expect(await adminQuery('SELECT media_type_id, name FROM media_type ORDER BY 1')).toEqual(
+        before,
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
   it('refuses to start with a saved read query that is not read-only', async () => {
     const { code, stderr } = await runBin({ POSTGRES_URL: db.readUrl }, [
       '--config',

@@ -1,5 +1,6 @@
 import {
   ALLOW,
+  type Decision,
   deny,
   ErrorCode,
   StartupError,
@@ -97,6 +98,40 @@ function signature(q: CompiledQuery): string {
 }
 
 /**
+ * The shared half of both saved-query tools: the input schema (`name` from the given queries,
+ * `params` as a record of bound values), the policy step that validates `params` against the
+ * query's typed parameters, and the values it bound, read back by `execute`.
+ */
+function savedQueryBinding<Q extends CompiledQuery>(queries: readonly Q[]) {
+  const byName = new Map(queries.map((q) => [q.name, q]));
+  const bound = new WeakMap<object, { query: Q; values: SqlValue[] }>();
+  return {
+    input: z.strictObject({
+      name: z.enum(queries.map((q) => q.name) as [string, ...string[]]),
+      params: z.record(z.string().max(63), sqlValueArg).default({}),
+    }),
+    find: (name: string) => byName.get(name),
+    policy(args: { name: string; params: Readonly<Record<string, unknown>> }): Decision {
+      const query = byName.get(args.name);
+      if (!query) return deny(ErrorCode.InvalidInput, 'unknown saved query');
+      const b = query.bind(args.params);
+      if (!b.ok) return deny(ErrorCode.InvalidInput, b.message);
+      bound.set(args, { query, values: b.values });
+      return ALLOW;
+    },
+    /** What the policy step bound for these (same) arguments. */
+    bound(args: object): { query: Q; values: SqlValue[] } {
+      const b = bound.get(args);
+      if (!b)
+        throw new ToolError(ErrorCode.Internal, 'internal error; see the server log', {
+          cause: new Error('policy step skipped'),
+        });
+      return b;
+    },
+  };
+}
+
+/**
  * Saved queries: SQL the operator wrote in configuration, with typed parameters bound as
  * `$1…$n`. Read queries must pass the same SQL walls as `postgres_query` — checked at startup,
  * so a bad saved query refuses to start. Write queries (`access: write`) get their own write
@@ -131,14 +166,8 @@ export async function createSavedQueryTools(
     }
   }
   const tools: ToolDefinition<never, PgHandle>[] = [];
-  const input = (names: string[]) =>
-    z.strictObject({
-      name: z.enum(names as [string, ...string[]]),
-      params: z.record(z.string().max(63), sqlValueArg).default({}),
-    });
   if (reads.length > 0) {
-    const byName = new Map(reads.map((q) => [q.name, q]));
-    const bound = new WeakMap<object, SqlValue[]>();
+    const saved = savedQueryBinding(reads);
     tools.push(
       pgTool({
         name: 'postgres_run_saved_query',
@@ -148,18 +177,10 @@ export async function createSavedQueryTools(
         scopes: [READ_SCOPE],
         credential: 'read',
         output: 'table',
-        input: input(reads.map((q) => q.name)),
-        policy(args) {
-          const q = byName.get(args.name);
-          if (!q) return deny(ErrorCode.InvalidInput, 'unknown saved query');
-          const b = q.bind(args.params);
-          if (!b.ok) return deny(ErrorCode.InvalidInput, b.message);
-          bound.set(args, b.values);
-          return ALLOW;
-        },
+        input: saved.input,
+        policy: saved.policy,
         async execute(args, ctx) {
-          const q = byName.get(args.name)!;
-          const values = bound.get(args) ?? [];
+          const { query: q, values } = saved.bound(args);
           const verdict = q.verdict;
           const result = await withTransaction(
             ctx.credential,
@@ -179,8 +200,7 @@ export async function createSavedQueryTools(
     );
   }
   if (writes.length > 0) {
-    const byName = new Map(writes.map((q) => [q.name, q]));
-    const bound = new WeakMap<object, SqlValue[]>();
+    const saved = savedQueryBinding(writes);
     tools.push(
       pgTool({
         name: 'postgres_run_saved_write_query',
@@ -190,20 +210,12 @@ export async function createSavedQueryTools(
         scopes: [WRITE_SCOPE],
         credential: 'write',
         output: 'json',
-        input: input(writes.map((q) => q.name)),
-        policy(args) {
-          const q = byName.get(args.name);
-          if (!q) return deny(ErrorCode.InvalidInput, 'unknown saved query');
-          const b = q.bind(args.params);
-          if (!b.ok) return deny(ErrorCode.InvalidInput, b.message);
-          bound.set(args, b.values);
-          return ALLOW;
-        },
+        input: saved.input,
+        policy: saved.policy,
         describeChange: (args) =>
-          `Run saved write query ${args.name} (${byName.get(args.name)?.query.description ?? ''}) with params ${describeValues(args.params)}.`,
+          `Run saved write query ${args.name} (${saved.find(args.name)?.query.description ?? ''}) with params ${describeValues(args.params)}.`,
         async execute(args, ctx) {
-          const q = byName.get(args.name)!;
-          const values = bound.get(args) ?? [];
+          const { query: q, values } = saved.bound(args);
           const affected = await withTransaction(
             ctx.credential,
             { readOnly: false, signal: ctx.signal },
