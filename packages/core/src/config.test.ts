@@ -50,7 +50,7 @@ const DEFAULTS = {
     management: { enabled: true, host: '127.0.0.1', port: 9464 },
   },
   auth: { mode: 'none', apiKeys: [] },
-  redis: {},
+  redis: { url: { env: 'REDIS_URL' } },
   test: { database: 'app', schemas: ['public'] },
 };
 

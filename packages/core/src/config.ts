@@ -309,8 +309,11 @@ export const coreConfigShape = {
   transport: z.enum(['stdio', 'http']).default('stdio'),
   http: httpConfigSchema,
   auth: authConfigSchema,
-  /** Shared rate-limit store; `REDIS_URL` in the environment sets it too. */
-  redis: z.strictObject({ url: z.string().min(1).max(4096).optional() }).prefault({}),
+  /**
+   * Shared rate-limit store. `url` is a credential source (a Redis URL may carry a password), by
+   * default the `REDIS_URL` environment variable; unset means an in-memory store.
+   */
+  redis: z.strictObject({ url: credentialSourceSchema.default({ env: 'REDIS_URL' }) }).prefault({}),
   /** Credential sources per scope; defaults come from the connector (e.g. `POSTGRES_URL`). */
   credentials: z
     .strictObject({

@@ -126,31 +126,43 @@ export async function loadCredentials<const S extends CredentialSources>(
   for (const scope of ['read', 'write'] as const) {
     const source = sources[scope];
     if (!source) continue;
-    let handle: CredentialHandle | undefined;
-    if ('secretsManager' in source) {
-      // Loaded on demand: servers without this source never load the AWS SDK.
-      const { SecretsManagerCredential } = await import('./secrets-manager.js');
-      const credential: CredentialHandle = new SecretsManagerCredential(source.secretsManager, {
-        onSecret: options.onSecret,
-        onRefreshError: (err) => options.onRefreshError?.(err, credential.source),
-        clientConfig: options.secretsManagerClientConfig,
-      });
-      try {
-        await credential.refresh();
-      } catch (err) {
-        throw new StartupError(err instanceof Error ? err.message : 'cannot fetch a credential', {
-          cause: err,
-        });
-      }
-      handle = credential;
-    } else {
-      const secret = 'env' in source ? fromEnv(source.env, env) : await fromFile(source.file);
-      if (secret) options.onSecret?.(secret);
-      handle = secret;
-    }
+    const handle = await loadCredential(source, env, options);
     if (handle) out[scope] = handle;
   }
   return Object.freeze(out) as LoadedCredentials<S>;
+}
+
+/**
+ * Loads one credential source (see {@link loadCredentials} for the rules of each kind).
+ *
+ * @returns the handle, or undefined when an `env` or `file` source is absent.
+ * @throws StartupError naming the source (never the value) when it cannot be read or fetched.
+ */
+export async function loadCredential(
+  source: CredentialSourceInput,
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadCredentialsOptions = {},
+): Promise<CredentialHandle | undefined> {
+  if ('secretsManager' in source) {
+    // Loaded on demand: servers without this source never load the AWS SDK.
+    const { SecretsManagerCredential } = await import('./secrets-manager.js');
+    const credential: CredentialHandle = new SecretsManagerCredential(source.secretsManager, {
+      onSecret: options.onSecret,
+      onRefreshError: (err) => options.onRefreshError?.(err, credential.source),
+      clientConfig: options.secretsManagerClientConfig,
+    });
+    try {
+      await credential.refresh();
+    } catch (err) {
+      throw new StartupError(err instanceof Error ? err.message : 'cannot fetch a credential', {
+        cause: err,
+      });
+    }
+    return credential;
+  }
+  const secret = 'env' in source ? fromEnv(source.env, env) : await fromFile(source.file);
+  if (secret) options.onSecret?.(secret);
+  return secret;
 }
 
 function fromEnv(name: string, env: NodeJS.ProcessEnv): Secret | undefined {

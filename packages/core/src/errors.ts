@@ -1,3 +1,5 @@
+import type { Allowed } from './tool.js';
+
 /**
  * Stable error codes and the decision shape every pipeline step returns.
  *
@@ -38,8 +40,11 @@ export const ErrorCode = {
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** A decision returned as data: `{ ok: true }` or a refusal with a stable code and a safe message. */
-export type Decision = { readonly ok: true } | Denial;
+/**
+ * A decision returned as data: {@link ALLOW} or a refusal with a stable code and a safe message.
+ * A policy step that hands a value to `execute` returns `allow(value)` instead (see tool.ts).
+ */
+export type Decision = Allowed<undefined> | Denial;
 
 /** A refusal: `code` is stable, `message` is safe to show to the client. */
 export interface Denial {
@@ -50,8 +55,8 @@ export interface Denial {
   readonly retryAfterMs?: number;
 }
 
-/** The allow decision (shared, frozen). */
-export const ALLOW: Decision = Object.freeze({ ok: true as const });
+/** The allow decision that authorizes nothing in particular (shared, frozen). */
+export const ALLOW: Allowed<undefined> = Object.freeze({ ok: true as const, value: undefined });
 
 /** Builds a refusal. */
 export function deny(code: ErrorCodeValue, message: string, retryAfterMs?: number): Denial {
@@ -60,19 +65,40 @@ export function deny(code: ErrorCodeValue, message: string, retryAfterMs?: numbe
     : { ok: false, code, message, retryAfterMs };
 }
 
+/** Options of {@link ToolError}. */
+export interface ToolErrorOptions {
+  /** Kept for the server log (redacted there); never shown to the client. */
+  readonly cause?: unknown;
+  /**
+   * Upstream text that may carry data (a database error message, an API error body): the
+   * pipeline caps it, redacts it and shows it inside the untrusted-data fence, never as the
+   * message.
+   */
+  readonly detail?: string | undefined;
+  /** For `rate_limited`: milliseconds until the upstream accepts calls again. */
+  readonly retryAfterMs?: number | undefined;
+}
+
 /**
- * An error a tool may throw with a client-safe message. Anything else thrown by a tool is
- * reported to the client as `internal_error` with a correlation id only.
- *
- * `cause` is kept for the server log and never shown to the client.
+ * An error a tool may throw. The client sees `code: message`, where `message` must be text of
+ * the connector's own (fixed wording, plus names the caller gave or configuration holds) —
+ * never text that came from the upstream system, which belongs in `detail`. The message is
+ * still redacted. Anything else thrown by a tool is reported to the client as `internal_error`
+ * with a correlation id only.
  */
 export class ToolError extends Error {
   /** Stable code from {@link ErrorCode}. */
   readonly code: ErrorCodeValue;
-  constructor(code: ErrorCodeValue, publicMessage: string, options?: { cause?: unknown }) {
-    super(publicMessage, options);
+  /** Upstream text (may carry data): redacted and fenced by the pipeline, never shown as the message. */
+  readonly detail: string | undefined;
+  /** For `rate_limited`: milliseconds until a retry may succeed. */
+  readonly retryAfterMs: number | undefined;
+  constructor(code: ErrorCodeValue, publicMessage: string, options?: ToolErrorOptions) {
+    super(publicMessage, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ToolError';
     this.code = code;
+    this.detail = options?.detail;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

@@ -10,7 +10,14 @@ export {
   approvalFromElicitation,
   NO_APPROVAL_CHANNEL,
 } from './approval.js';
+export {
+  type AssembledServer,
+  type AssembleOptions,
+  assemble,
+  type ConnectorConfig,
+} from './assemble.js';
 export * from './audit/index.js';
+export { runConnectorCli } from './cli.js';
 export {
   authConfigSchema,
   type CoreConfig,
@@ -33,8 +40,8 @@ export {
 export {
   type ConnectorContext,
   type ConnectorDefinition,
-  type OpenedConnector,
-  runConnectorCli,
+  type ConnectorTools,
+  defineConnector,
 } from './connector.js';
 export {
   type CredentialHandle,
@@ -42,6 +49,7 @@ export {
   type Credentials,
   type LoadCredentialsOptions,
   type LoadedCredentials,
+  loadCredential,
   loadCredentials,
   Secret,
   secretFragments,
@@ -55,6 +63,7 @@ export {
   type ErrorCodeValue,
   StartupError,
   ToolError,
+  type ToolErrorOptions,
 } from './errors.js';
 export {
   type AuthConfig,
@@ -113,15 +122,34 @@ export {
   type SecretsManagerCredentialOptions,
 } from './secrets-manager.js';
 export {
+  binaryStandIn,
+  type ContentBlock,
+  type ShapedOutput,
+  shapeOutput,
+  withoutBinary,
+} from './shape-output.js';
+export {
+  type Allowed,
+  type Authorization,
+  allow,
   annotationsFor,
   type ColumnInfo,
   type CredentialScope,
-  defineTool,
   type ExecuteContext,
   type OutputLimits,
   type PolicyContext,
+  type SecretRegistry,
+  type Tool,
   type ToolAccess,
   type ToolAnnotations,
   type ToolDefinition,
+  type ToolKit,
   type ToolOutput,
+  type ToolSpec,
+  toolKit,
 } from './tool.js';
+export {
+  createToolRegistry,
+  type ToolRegistry,
+  type ToolRegistryOptions,
+} from './tool-registry.js';

@@ -19,7 +19,7 @@ import { createMcpServer } from './mcp-server.js';
 import { createPipeline, TABLE_OUTPUT_SCHEMA } from './pipeline.js';
 import { createMemoryRateLimiter } from './rate-limit.js';
 import { createRedactor } from './redaction/index.js';
-import { defineTool, type ToolDefinition } from './tool.js';
+import { type ToolDefinition, toolKit } from './tool.js';
 
 type Handle = string;
 
@@ -37,18 +37,16 @@ afterEach(async () => {
   for (const c of open.splice(0)) await c.close();
 });
 
-function tools(executed: Setup['executed']): ToolDefinition<never, Handle>[] {
-  const list = defineTool({
-    name: 'test_list_customers',
+function tools(executed: Setup['executed']): ToolDefinition<never, Handle, unknown>[] {
+  const kit = toolKit<Handle>('test');
+  const list = kit.read({
+    name: 'list_customers',
     title: 'List customers',
     description: 'Lists customers.',
-    access: 'read',
-    scopes: ['test:read'],
-    credential: 'read',
     output: 'table',
     input: z.strictObject({ limit: z.int().min(1).max(10).optional() }),
     execute: async (input, ctx) => {
-      executed.push({ tool: 'test_list_customers', input, credential: ctx.credential as Handle });
+      executed.push({ tool: 'test_list_customers', input, credential: ctx.client as Handle });
       return {
         kind: 'table',
         columns: [
@@ -63,35 +61,29 @@ function tools(executed: Setup['executed']): ToolDefinition<never, Handle>[] {
       };
     },
   });
-  const failing = defineTool({
-    name: 'test_get_failure',
+  const failing = kit.read({
+    name: 'get_failure',
     title: 'Fails',
     description: 'Always fails upstream.',
-    access: 'read',
-    scopes: ['test:read'],
-    credential: 'read',
     output: 'json',
     input: z.strictObject({}),
     execute: async () => {
       throw new ToolError(ErrorCode.UpstreamError, 'relation "nope" does not exist');
     },
   });
-  const update = defineTool({
-    name: 'test_update_customer',
+  const update = kit.write({
+    name: 'update_customer',
     title: 'Update a customer',
     description: 'Updates one customer.',
-    access: 'write',
-    scopes: ['test:write'],
-    credential: 'write',
     output: 'json',
     input: z.strictObject({ id: z.int().min(1), email: z.string().max(254) }),
     describeChange: (input) => `Set the e-mail of customer ${input.id}.`,
     execute: async (input, ctx) => {
-      executed.push({ tool: 'test_update_customer', input, credential: ctx.credential as Handle });
+      executed.push({ tool: 'test_update_customer', input, credential: ctx.client as Handle });
       return { kind: 'json', data: { updated: 1 }, rowCount: 1 };
     },
   });
-  return [list, failing, update] as unknown as ToolDefinition<never, Handle>[];
+  return [list, failing, update];
 }
 
 async function setup(
@@ -124,7 +116,7 @@ async function setup(
     tools: tools(executed),
     mode: options.mode ?? 'read-write',
     roles: { reader: ['test:read'], writer: ['test:read', 'test:write'] },
-    handles: { read: 'READ-HANDLE', write: 'WRITE-HANDLE' },
+    clients: { read: 'READ-HANDLE', write: 'WRITE-HANDLE' },
     limits: { maxRows: 100, maxBytes: 64 * 1024 },
     redactor,
     audit: { record: (e) => entries.push(e) },

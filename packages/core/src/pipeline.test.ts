@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { type ApprovalChannel, type ApprovalResult, NO_APPROVAL_CHANNEL } from './approval.js';
 import { type AuditEntry, auditEntrySchema } from './audit/index.js';
-import { deny, ErrorCode, ToolError } from './errors.js';
+import { ALLOW, deny, ErrorCode, ToolError } from './errors.js';
 import type { Identity } from './identity.js';
 import { createLogger } from './logger.js';
 import { jsonBytes } from './output.js';
@@ -18,7 +18,7 @@ import {
 } from './pipeline.js';
 import { createMemoryRateLimiter } from './rate-limit.js';
 import { createRedactor } from './redaction/index.js';
-import { defineTool, type ExecuteContext, type ToolDefinition, type ToolOutput } from './tool.js';
+import type { ExecuteContext, ToolDefinition, ToolOutput } from './tool.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -30,17 +30,23 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
 const EMAIL = 'jane.doe@example.com';
 const CARD = '4111 1111 1111 1111'; // Luhn-valid Visa test number
 
-/** `defineTool` with the handle type fixed, widened to what the pipeline takes. */
+/** A tool declaration with the client type fixed, widened to what the pipeline takes. */
 function tool<S extends z.ZodType>(
-  def: Omit<ToolDefinition<z.output<S>, Handle>, 'input'> & { readonly input: S },
-): ToolDefinition<never, Handle> {
-  return defineTool<S, Handle>(def) as unknown as ToolDefinition<never, Handle>;
+  def: Omit<ToolDefinition<z.output<S>, Handle, unknown>, 'input'> & { readonly input: S },
+): ToolDefinition<never, Handle, unknown> {
+  return def as unknown as ToolDefinition<never, Handle, unknown>;
+}
+
+/** The text of a result's first content block. */
+function firstText(result: CallResult): string {
+  const block = result.content[0];
+  return block?.type === 'text' ? block.text : '';
 }
 
 interface Execution {
   readonly tool: string;
   readonly input: unknown;
-  readonly ctx: ExecuteContext<Handle>;
+  readonly ctx: ExecuteContext<Handle, unknown>;
 }
 
 const EMPTY_TABLE: ToolOutput = {
@@ -60,7 +66,7 @@ function readTool(
       | ToolOutput
       | ((input: { limit?: number | undefined }) => ToolOutput | Promise<ToolOutput>);
   } = {},
-): ToolDefinition<never, Handle> {
+): ToolDefinition<never, Handle, unknown> {
   const { result = EMPTY_TABLE, ...rest } = overrides;
   const name = rest.name ?? 'test_list_rows';
   return tool({
@@ -88,7 +94,7 @@ function writeTool(
   > & {
     readonly result?: ToolOutput | (() => ToolOutput | Promise<ToolOutput>);
   } = {},
-): ToolDefinition<never, Handle> {
+): ToolDefinition<never, Handle, unknown> {
   const { result = { kind: 'json', data: { updated: 1 }, rowCount: 1 }, ...rest } = overrides;
   const name = rest.name ?? 'test_update_row';
   return tool({
@@ -146,7 +152,7 @@ interface Harness {
 
 function harness(
   options: Partial<PipelineOptions<Handle>> & {
-    readonly tools: readonly ToolDefinition<never, Handle>[];
+    readonly tools: readonly ToolDefinition<never, Handle, unknown>[];
   },
 ): Harness {
   const redactor = options.redactor ?? createRedactor();
@@ -170,7 +176,7 @@ function harness(
     dataSource: 'the test database',
     mode: 'read-write',
     roles: { reader: ['test:read'], writer: ['test:read', 'test:write'] },
-    handles: HANDLES,
+    clients: HANDLES,
     limits: { maxRows: 100, maxBytes: 64 * 1024 },
     audit,
     rateLimiter: createMemoryRateLimiter({ points: 1000, durationSeconds: 60 }),
@@ -216,7 +222,7 @@ function errorOf(response: CallResponse): ErrorMeta & { readonly text: string } 
   expect(result.content).toHaveLength(1);
   const meta = result._meta?.['hardened-mcp/error'] as ErrorMeta | undefined;
   if (!meta) throw new Error('no error meta');
-  const text = result.content[0]?.text ?? '';
+  const text = firstText(result);
   expect(text.startsWith(`${meta.code}: `)).toBe(true);
   expect(text.endsWith(`(correlation id ${meta.correlationId})`)).toBe(true);
   expect(meta.correlationId).toMatch(UUID);
@@ -225,7 +231,7 @@ function errorOf(response: CallResponse): ErrorMeta & { readonly text: string } 
 
 function textOf(result: CallResult): string {
   expect(result.content).toHaveLength(1);
-  return result.content[0]?.text ?? '';
+  return firstText(result);
 }
 
 /** Splits a fenced text into its parts; fails when it is not fenced exactly once. */
@@ -252,7 +258,7 @@ describe('createPipeline: construction checks', () => {
   it('throws when a read tool declares the write credential', () => {
     const ex: Execution[] = [];
     expect(() => harness({ tools: [readTool(ex, { credential: 'write' })] })).toThrow(
-      'read tool test_list_rows must use the read credential',
+      'tool test_list_rows must run with the read credential',
     );
   });
 
@@ -287,13 +293,24 @@ describe('createPipeline: construction checks', () => {
     );
   });
 
-  it('accepts a write tool with the read credential (it is enabled by the read handle)', () => {
+  it('refuses a write tool that asks for the read client (a tool runs with its own access)', () => {
     const ex: Execution[] = [];
-    const h = harness({
-      tools: [writeTool(ex, { credential: 'read' })],
-      handles: { read: HANDLES.read },
-    });
-    expect(h.pipeline.enabledTools).toEqual(['test_update_row']);
+    expect(() =>
+      harness({
+        tools: [writeTool(ex, { credential: 'read' })],
+        clients: { read: HANDLES.read },
+      }),
+    ).toThrow('tool test_update_row must run with the write credential');
+  });
+
+  it('refuses configuration naming a tool no connector declares (tools.allow and tools.settings)', () => {
+    const ex: Execution[] = [];
+    expect(() =>
+      harness({ tools: [readTool(ex)], allow: ['test_list_rows', 'test_list_rowz'] }),
+    ).toThrow(/tools\.allow\/tools\.settings name tools that do not exist: test_list_rowz/);
+    expect(() =>
+      harness({ tools: [readTool(ex)], toolSettings: { test_lsit_rows: { approval: 'none' } } }),
+    ).toThrow(/do not exist: test_lsit_rows/);
   });
 });
 
@@ -339,7 +356,7 @@ describe('tool enablement', () => {
     const h = harness({
       tools: [readTool(ex), writeTool(ex)],
       mode: 'read-write',
-      handles: { read: HANDLES.read },
+      clients: { read: HANDLES.read },
     });
     expect(h.pipeline.listTools().map((t) => t.name)).toEqual(['test_list_rows']);
     const res = await h.call(
@@ -363,7 +380,7 @@ describe('tool enablement', () => {
 
   it('hides read tools when no read handle exists', async () => {
     const ex: Execution[] = [];
-    const h = harness({ tools: [readTool(ex), writeTool(ex)], handles: { write: HANDLES.write } });
+    const h = harness({ tools: [readTool(ex), writeTool(ex)], clients: { write: HANDLES.write } });
     expect(h.pipeline.enabledTools).toEqual(['test_update_row']);
     expect(await h.call('test_list_rows', {})).toEqual({ kind: 'unknown_tool' });
   });
@@ -372,7 +389,7 @@ describe('tool enablement', () => {
     const ex: Execution[] = [];
     const h = harness({
       tools: [readTool(ex), readTool(ex, { name: 'test_get_row' }), writeTool(ex)],
-      allow: ['test_get_row', 'test_update_row', 'test_not_declared'],
+      allow: ['test_get_row', 'test_update_row'],
     });
     expect(h.pipeline.enabledTools).toEqual(['test_get_row', 'test_update_row']);
     expect(await h.call('test_list_rows', {})).toEqual({ kind: 'unknown_tool' });
@@ -718,14 +735,14 @@ describe('policy', () => {
 
   it('an async policy that allows lets the call run', async () => {
     const ex: Execution[] = [];
-    const h = harness({ tools: [readTool(ex, { policy: async () => ({ ok: true }) })] });
+    const h = harness({ tools: [readTool(ex, { policy: async () => ALLOW })] });
     expect(resultOf(await h.call('test_list_rows', {})).isError).toBeUndefined();
     expect(ex).toHaveLength(1);
   });
 
   it('runs after input validation (invalid input never reaches the policy)', async () => {
     const ex: Execution[] = [];
-    const policy = vi.fn(() => ({ ok: true }) as const);
+    const policy = vi.fn(() => ALLOW);
     const h = harness({ tools: [readTool(ex, { policy })] });
     expect(errorOf(await h.call('test_list_rows', { limit: 0 })).code).toBe('invalid_input');
     expect(policy).not.toHaveBeenCalled();
@@ -871,7 +888,11 @@ describe('approval of writes', () => {
   it("still asks when the setting is approval: 'required' or belongs to another tool", async () => {
     const ex: Execution[] = [];
     const h = harness({
-      tools: [writeTool(ex), writeTool(ex, { name: 'test_delete_row' })],
+      tools: [
+        writeTool(ex),
+        writeTool(ex, { name: 'test_delete_row' }),
+        writeTool(ex, { name: 'test_other_tool' }),
+      ],
       toolSettings: {
         test_update_row: { approval: 'required' },
         test_other_tool: { approval: 'none' },
@@ -971,18 +992,25 @@ describe('rate limit', () => {
     expect(ex).toHaveLength(3);
   });
 
-  it('only counts calls that pass the earlier steps', async () => {
+  it('counts every authorized call, refused or not, but not unauthorized ones', async () => {
     const ex: Execution[] = [];
     const h = harness({
       tools: [readTool(ex)],
-      rateLimiter: createMemoryRateLimiter({ points: 1, durationSeconds: 60 }),
+      rateLimiter: createMemoryRateLimiter({ points: 2, durationSeconds: 60 }),
     });
+    // A principal without the scope spends nobody's budget.
     for (let i = 0; i < 3; i++)
-      expect(errorOf(await h.call('test_list_rows', { x: 1 })).code).toBe('invalid_input');
+      expect(
+        errorOf(await h.call('test_list_rows', {}, { identity: identity({ roles: [] }) })).code,
+      ).toBe('forbidden');
+    // Invalid input is refused after the budget is spent: a model cannot probe for free.
+    expect(errorOf(await h.call('test_list_rows', { x: 1 })).code).toBe('invalid_input');
     expect(resultOf(await h.call('test_list_rows', {})).isError).toBeUndefined();
+    expect(errorOf(await h.call('test_list_rows', {})).code).toBe('rate_limited');
+    expect(ex).toHaveLength(1);
   });
 
-  it('is checked after approval, and the audit keeps the approval', async () => {
+  it('is checked before approval: a flood of writes never reaches the human', async () => {
     const ex: Execution[] = [];
     const approval = approvalChannel('approved');
     const h = harness({
@@ -990,15 +1018,15 @@ describe('rate limit', () => {
       rateLimiter: createMemoryRateLimiter({ points: 1, durationSeconds: 60 }),
     });
     resultOf(await h.call('test_update_row', { id: 1 }, { identity: WRITER, approval }));
-    const err = errorOf(await h.call('test_update_row', { id: 2 }, { identity: WRITER, approval }));
-    expect(err.code).toBe('rate_limited');
-    expect(approval.asked).toHaveLength(2);
+    for (let i = 2; i < 6; i++) {
+      const err = errorOf(
+        await h.call('test_update_row', { id: i }, { identity: WRITER, approval }),
+      );
+      expect(err.code).toBe('rate_limited');
+    }
+    expect(approval.asked).toHaveLength(1);
     expect(ex).toHaveLength(1);
-    expect(last(h.entries).decision).toEqual({
-      result: 'denied',
-      reason: 'rate_limited',
-      approval: 'approved',
-    });
+    expect(last(h.entries).decision).toEqual({ result: 'denied', reason: 'rate_limited' });
   });
 });
 
@@ -1018,7 +1046,7 @@ describe('execution with the scoped credential', () => {
         { identity: WRITER, approval: approvalChannel('approved') },
       ),
     );
-    expect(ex.map((e) => [e.tool, e.ctx.credential])).toEqual([
+    expect(ex.map((e) => [e.tool, e.ctx.client])).toEqual([
       ['test_list_rows', 'READ-HANDLE'],
       ['test_update_row', 'WRITE-HANDLE'],
     ]);
@@ -1171,12 +1199,12 @@ describe('output controls: table results', () => {
     });
     const res = resultOf(await h.call('test_list_rows', {}));
     expect((res.structuredContent as { truncated: boolean }).truncated).toBe(true);
-    const { before } = unfence(textOf(res));
+    const { before, body } = unfence(textOf(res));
     expect(
-      before.startsWith(
-        'Stopped at 1 row.\n1 row (truncated: more rows exist than the row/byte cap allows).\n',
-      ),
+      before.startsWith('1 row (truncated: more rows exist than the row/byte cap allows).\n'),
     ).toBe(true);
+    // The note came from the tool: it sits inside the fence, like the data.
+    expect(body.startsWith('Stopped at 1 row.\nid\n')).toBe(true);
   });
 
   // Regression test (was a bug): pipeline.ts:239-249 never applies `limits.maxRows`: OutputLimits (tool.ts:386) says the
@@ -1301,11 +1329,9 @@ describe('output controls: json results', () => {
     expect(res.structuredContent).toEqual(redacted);
     const { before, body } = unfence(textOf(res));
     expect(
-      before.startsWith(
-        'Description of customers.\nThe text between the UNTRUSTED-DATA markers came from the test database.',
-      ),
+      before.startsWith('The text between the UNTRUSTED-DATA markers came from the test database.'),
     ).toBe(true);
-    expect(body).toBe(JSON.stringify(redacted, null, 2));
+    expect(body).toBe(`Description of customers.\n${JSON.stringify(redacted, null, 2)}`);
     expect(last(h.entries)).toMatchObject({
       rows: 3,
       truncated: true,
@@ -1580,7 +1606,7 @@ describe('audit records', () => {
       ],
       mode: 'read-only',
       roles: { reader: ['test:read'] },
-      handles: HANDLES,
+      clients: HANDLES,
       limits: { maxRows: 10, maxBytes: 4096 },
       redactor,
       audit: {
@@ -1610,5 +1636,195 @@ describe('audit records', () => {
     expect(
       errorOf(await pipeline.callTool({ ...request, name: 'test_nope_nope', arguments: {} })).code,
     ).toBe('internal_error');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// No side channels: everything a call returns passes redaction, and data stays in the fence
+// ---------------------------------------------------------------------------------------------
+
+describe('no side channels out of the pipeline', () => {
+  const STS_TOKEN = 'IQoJb3JpZ2luX2VjEXAMPLEsessionTOKENvalue0123456789abcdef';
+
+  it('redacts and fences a note carrying an e-mail', async () => {
+    const ex: Execution[] = [];
+    const h = harness({
+      tools: [
+        readTool(ex, {
+          result: { ...EMPTY_TABLE, note: `Owner: ${EMAIL}` } as ToolOutput,
+        }),
+      ],
+    });
+    const text = textOf(resultOf(await h.call('test_list_rows', {})));
+    expect(text).not.toContain(EMAIL);
+    expect(unfence(text).body).toContain('Owner: [REDACTED:email]');
+  });
+
+  it('keeps upstream error detail out of the message: redacted and inside the fence', async () => {
+    const ex: Execution[] = [];
+    const h = harness({
+      tools: [
+        readTool(ex, {
+          result: () => {
+            throw new ToolError(ErrorCode.UpstreamError, 'the upstream rejected the request', {
+              detail: `invalid input syntax for type integer: "${EMAIL}"`,
+            });
+          },
+        }),
+      ],
+    });
+    const result = resultOf(await h.call('test_list_rows', {}));
+    const text = firstText(result);
+    expect(text).not.toContain(EMAIL);
+    const [first] = text.split('\n');
+    expect(first).toMatch(/^upstream_error: the upstream rejected the request \(correlation id /);
+    expect(unfence(text.slice(text.indexOf('\n') + 1)).body).toBe(
+      'invalid input syntax for type integer: "[REDACTED:email]"',
+    );
+    expect(last(h.entries).redactions).toMatchObject({ email: 1 });
+  });
+
+  it('redacts an e-mail in a ToolError message', async () => {
+    const ex: Execution[] = [];
+    const h = harness({
+      tools: [
+        readTool(ex, {
+          result: () => {
+            throw new ToolError(ErrorCode.UpstreamError, `no such owner ${EMAIL}`);
+          },
+        }),
+      ],
+    });
+    const text = firstText(resultOf(await h.call('test_list_rows', {})));
+    expect(text).toContain('no such owner [REDACTED:email]');
+  });
+
+  it('redacts column names (a column alias carrying a secret)', async () => {
+    const ex: Execution[] = [];
+    const h = harness({
+      tools: [
+        readTool(ex, {
+          result: {
+            kind: 'table',
+            columns: [{ name: STS_TOKEN, type: 'text' }],
+            rows: [['x']],
+            truncated: false,
+          },
+        }),
+      ],
+      redactor: (() => {
+        const r = createRedactor();
+        r.addKnownSecret(STS_TOKEN);
+        return r;
+      })(),
+    });
+    const res = resultOf(await h.call('test_list_rows', {}));
+    expect(JSON.stringify(res)).not.toContain(STS_TOKEN);
+    expect(firstText(res)).not.toContain(STS_TOKEN);
+  });
+
+  it('a secret a connector registers while executing is redacted from later outputs and errors', async () => {
+    const ex: Execution[] = [];
+    const h = harness({
+      tools: [
+        readTool(ex, {
+          result: () => ({
+            kind: 'table',
+            columns: [{ name: 'token', type: 'text' }],
+            rows: [[`session ${STS_TOKEN}`]],
+            truncated: false,
+          }),
+        }),
+        readTool(ex, {
+          name: 'test_get_row',
+          result: () => {
+            throw new ToolError(
+              ErrorCode.UpstreamUnavailable,
+              'the upstream refused the credential',
+              {
+                detail: `token ${STS_TOKEN} expired`,
+              },
+            );
+          },
+        }),
+      ],
+    });
+    // Before registration the value is not known (it is not secret-shaped).
+    await h.call('test_list_rows', {});
+    ex[0]?.ctx.secrets.register(STS_TOKEN);
+    const ok = resultOf(await h.call('test_list_rows', {}));
+    expect(JSON.stringify(ok)).not.toContain(STS_TOKEN);
+    const failed = resultOf(await h.call('test_get_row', {}));
+    expect(JSON.stringify(failed)).not.toContain(STS_TOKEN);
+  });
+
+  it('never renders binary values inside table or JSON output', async () => {
+    const ex: Execution[] = [];
+    const bytes = Buffer.from(`${EMAIL} as bytes`);
+    const h = harness({
+      tools: [
+        readTool(ex, {
+          result: {
+            kind: 'table',
+            columns: [{ name: 'blob', type: 'bytea' }],
+            rows: [[bytes]],
+            truncated: false,
+          },
+        }),
+      ],
+    });
+    const res = resultOf(await h.call('test_list_rows', {}));
+    expect((res.structuredContent as { rows: unknown[][] }).rows[0]?.[0]).toEqual({
+      binary: true,
+      bytes: bytes.byteLength,
+    });
+    expect(JSON.stringify(res)).not.toContain(bytes.toString('base64'));
+    expect(JSON.stringify(res)).not.toContain(bytes.toString('hex'));
+  });
+
+  it('refuses binary output from a tool that does not declare it, and returns it as a resource when declared', async () => {
+    const ex: Execution[] = [];
+    const output: ToolOutput = {
+      kind: 'binary',
+      mimeType: 'image/png',
+      data: new Uint8Array([137, 80, 78, 71]),
+      uri: `s3://bucket/${EMAIL}.png`,
+    };
+    const h = harness({
+      tools: [
+        readTool(ex, { result: output }),
+        readTool(ex, { name: 'test_get_row', binaryOutput: true, result: output }),
+      ],
+    });
+    expect(errorOf(await h.call('test_list_rows', {})).code).toBe('internal_error');
+    const res = resultOf(await h.call('test_get_row', {}));
+    const resource = res.content[1];
+    expect(resource?.type).toBe('resource');
+    if (resource?.type !== 'resource') throw new Error('no resource');
+    expect(resource.resource.blob).toBe(Buffer.from([137, 80, 78, 71]).toString('base64'));
+    expect(resource.resource.uri).not.toContain(EMAIL);
+    expect(resource.resource.uri).toContain('[REDACTED:email]');
+  });
+
+  it('exempts only the declared bearer field from redaction, and audits its digest, never its value', async () => {
+    const ex: Execution[] = [];
+    const url =
+      'https://bucket.s3.amazonaws.com/k?X-Amz-Credential=ASIAQWERTYUIOPASDFGH%2F20261207%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Signature=abc';
+    const data = { url, owner: EMAIL, copy: url };
+    const h = harness({
+      tools: [readTool(ex, { output: 'json', bearerField: 'url', result: { kind: 'json', data } })],
+    });
+    const res = resultOf(await h.call('test_list_rows', {}));
+    const out = res.structuredContent as Record<string, string>;
+    expect(out.url).toBe(url);
+    expect(out.owner).toBe('[REDACTED:email]');
+    // The same value in any other field is redacted as usual.
+    expect(out.copy).not.toContain('ASIAQWERTYUIOPASDFGH');
+    const entry = last(h.entries);
+    expect(entry.bearerCredential).toEqual({
+      field: 'url',
+      sha256: createHash('sha256').update(url).digest('hex'),
+    });
+    expect(JSON.stringify(entry)).not.toContain('ASIAQWERTYUIOPASDFGH');
   });
 });

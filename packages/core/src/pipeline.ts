@@ -1,25 +1,26 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { ApprovalChannel, ApprovalResult } from './approval.js';
 import type { AuditEntry } from './audit/index.js';
 import { type Denial, deny, ErrorCode, type ErrorCodeValue, ToolError } from './errors.js';
 import type { Identity } from './identity.js';
 import type { Logger } from './logger.js';
-import { capRowsByBytes, fenceUntrusted, jsonBytes, renderTable } from './output.js';
+import { fenceUntrusted, jsonBytes } from './output.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { Redactor } from './redaction/index.js';
-import {
-  annotationsFor,
-  type CredentialScope,
-  type OutputLimits,
-  type ToolAnnotations,
-  type ToolDefinition,
-  type ToolOutput,
-} from './tool.js';
+import { type ContentBlock, shapeOutput } from './shape-output.js';
+import type { CredentialScope, OutputLimits, SecretRegistry, Tool } from './tool.js';
+import { createToolRegistry, type ListedTool } from './tool-registry.js';
+
+export { type ListedTool, TABLE_OUTPUT_SCHEMA } from './tool-registry.js';
 
 /** Anything that records audit entries (the hash-chained {@link AuditLog} in production). */
 export interface AuditRecorder {
+  /**
+   * Records one entry. The pipeline awaits the result: a throw or a rejected promise withholds
+   * the call's result (fail closed).
+   */
   record(entry: AuditEntry): unknown;
   /** False once a sink has failed: calls are then refused before they execute (fail closed). */
   readonly healthy?: boolean | undefined;
@@ -30,21 +31,21 @@ export interface ToolSettings {
   readonly approval?: 'required' | 'none' | undefined;
 }
 
-/** Everything the pipeline needs; built once at startup by the connector runner. */
-export interface PipelineOptions<H> {
+/** Everything the pipeline needs; built once at startup by `assemble()`. */
+export interface PipelineOptions<C> {
   readonly server: { readonly name: string; readonly version: string };
   /** Names the data source in the untrusted-data fence, e.g. `the PostgreSQL database`. */
   readonly dataSource: string;
   /** All tools the connector declares; the pipeline decides which are enabled. */
-  readonly tools: readonly ToolDefinition<never, H>[];
+  readonly tools: readonly Tool<C>[];
   readonly mode: 'read-only' | 'read-write';
   /** Tool allowlist from configuration; undefined = all declared tools. */
   readonly allow?: readonly string[] | undefined;
   readonly toolSettings?: Readonly<Record<string, ToolSettings | undefined>> | undefined;
   /** Role → scopes (connector defaults merged with configuration). */
   readonly roles: Readonly<Record<string, readonly string[]>>;
-  /** Credential handles by scope; a missing `write` handle means no write tools. */
-  readonly handles: Readonly<Partial<Record<CredentialScope, H>>>;
+  /** Upstream clients by credential scope; a missing `write` client means no write tools. */
+  readonly clients: Readonly<Partial<Record<CredentialScope, C>>>;
   /** Output ceilings. */
   readonly limits: OutputLimits;
   readonly redactor: Redactor;
@@ -53,16 +54,6 @@ export interface PipelineOptions<H> {
   readonly logger: Logger;
   /** Called with every audit entry after it is recorded (metrics). Must not throw. */
   readonly observer?: ((entry: AuditEntry) => void) | undefined;
-}
-
-/** A tool as listed to clients (MCP `Tool`). */
-export interface ListedTool {
-  readonly name: string;
-  readonly title: string;
-  readonly description: string;
-  readonly inputSchema: Readonly<Record<string, unknown>>;
-  readonly outputSchema?: Readonly<Record<string, unknown>> | undefined;
-  readonly annotations: ToolAnnotations;
 }
 
 /** One call as the transport hands it to the pipeline. */
@@ -76,7 +67,7 @@ export interface CallRequest {
 
 /** MCP `CallToolResult` as the pipeline produces it. */
 export interface CallResult {
-  readonly content: { type: 'text'; text: string }[];
+  readonly content: ContentBlock[];
   readonly structuredContent?: Record<string, unknown> | undefined;
   readonly isError?: boolean | undefined;
   readonly _meta?: Record<string, unknown> | undefined;
@@ -102,89 +93,91 @@ export interface Pipeline {
   missingScopes(name: string, identity: Identity): readonly string[] | undefined;
 }
 
-/** Output schema of `table` tools (MCP structured content). */
-export const TABLE_OUTPUT_SCHEMA = Object.freeze({
-  type: 'object',
-  properties: {
-    columns: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { name: { type: 'string' }, type: { type: 'string' } },
-        required: ['name', 'type'],
-      },
-    },
-    rows: { type: 'array', items: { type: 'array' } },
-    rowCount: { type: 'integer', minimum: 0 },
-    truncated: { type: 'boolean' },
-  },
-  required: ['columns', 'rows', 'rowCount', 'truncated'],
-});
-
 const MAX_AUDIT_ARGUMENT_BYTES = 8 * 1024;
+/** Upstream error detail shown to the client (fenced), at most this many UTF-16 units. */
+const MAX_DETAIL_CHARS = 2048;
 
+/** How a call ended, before it is audited. */
 interface Outcome {
   result: CallResult;
   decision: AuditEntry['decision'];
   outcome: AuditEntry['outcome'];
-  rows?: number;
-  bytes?: number;
-  truncated?: boolean;
-  errorClass?: string;
+  rows?: number | undefined;
+  bytes?: number | undefined;
+  truncated?: boolean | undefined;
+  errorClass?: string | undefined;
+  bearerCredential?: { field: string; sha256: string } | undefined;
+}
+
+/** What the steps of one call share. */
+interface CallState {
+  readonly req: CallRequest;
+  readonly correlationId: string;
+  /** Redaction counts of the call. */
+  readonly counts: Record<string, number>;
+  approval?: ApprovalResult | 'not_required';
+}
+
+/** The refusal result every step returns: `code: message (correlation id …)`. */
+function errorResult(
+  code: ErrorCodeValue,
+  message: string,
+  correlationId: string,
+  retryAfterMs?: number,
+  detail?: string,
+): CallResult {
+  return {
+    isError: true,
+    content: [
+      {
+        type: 'text',
+        text: `${code}: ${message} (correlation id ${correlationId})${detail ? `\n${detail}` : ''}`,
+      },
+    ],
+    _meta: {
+      'hardened-mcp/error':
+        retryAfterMs === undefined
+          ? { code, correlationId }
+          : { code, correlationId, retryAfterMs },
+    },
+  };
+}
+
+function denied(d: Denial, state: CallState): Outcome {
+  const approval = state.approval === undefined ? {} : { approval: state.approval };
+  return {
+    result: errorResult(d.code, d.message, state.correlationId, d.retryAfterMs),
+    decision: { result: 'denied', reason: d.code, ...approval },
+    outcome: 'denied',
+    errorClass: d.code,
+  };
 }
 
 /**
  * Builds the one enforcement pipeline (see packages/core/README.md for the step list):
- * identity → enabled → scopes → input validation → policy → approval (writes) → rate limit →
- * execute with the scoped credential → output caps, redaction, fence → audit record → sanitized error.
+ * identity → enabled → scopes → rate limit → input validation → policy → approval (writes) →
+ * execute with the scoped client → output caps, redaction, fence → audit record → sanitized error.
  *
- * @throws Error at construction when a tool declaration is inconsistent (a read tool asking for
- * the write credential, a duplicate name, a name not shaped `<connector>_<verb>_<noun>`).
+ * @throws Error at construction when a tool declaration is inconsistent (see
+ *   {@link createToolRegistry}); StartupError when configuration names an undeclared tool.
  */
-export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
+export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
   const { redactor, audit, rateLimiter, logger, limits } = options;
-  const seen = new Set<string>();
-  for (const tool of options.tools) {
-    if (seen.has(tool.name)) throw new Error(`duplicate tool ${tool.name}`);
-    seen.add(tool.name);
-    if (!/^[a-z][a-z0-9]*(_[a-z0-9]+)+$/.test(tool.name))
-      throw new Error(`tool name ${tool.name} is not <connector>_<verb>[_<noun>]`);
-    if (tool.access === 'read' && tool.credential !== 'read')
-      throw new Error(`read tool ${tool.name} must use the read credential`);
-    if (tool.scopes.length === 0) throw new Error(`tool ${tool.name} declares no scopes`);
-    const schema = z.toJSONSchema(tool.input as z.ZodType, {
-      io: 'input',
-      unrepresentable: 'any',
-    }) as Record<string, unknown>;
-    if (schema.type !== 'object' || schema.additionalProperties !== false) {
-      throw new Error(
-        `tool ${tool.name} must declare a strict object input schema (z.strictObject)`,
-      );
-    }
-  }
-  const allow = options.allow ? new Set(options.allow) : undefined;
-  const enabled = new Map<string, ToolDefinition<never, H>>();
-  for (const tool of options.tools) {
-    if (allow && !allow.has(tool.name)) continue;
-    if (tool.access === 'write' && options.mode !== 'read-write') continue;
-    if (options.handles[tool.credential] === undefined) continue;
-    enabled.set(tool.name, tool);
-  }
-  const listed: readonly ListedTool[] = Object.freeze(
-    [...enabled.values()].map((tool) =>
-      Object.freeze({
-        name: tool.name,
-        title: tool.title,
-        description: tool.description,
-        inputSchema: z.toJSONSchema(tool.input as z.ZodType, {
-          io: 'input',
-          unrepresentable: 'any',
-        }) as Record<string, unknown>,
-        outputSchema: tool.output === 'table' ? TABLE_OUTPUT_SCHEMA : undefined,
-        annotations: annotationsFor(tool),
-      }),
+  const registry = createToolRegistry(options.tools, {
+    mode: options.mode,
+    allow: options.allow,
+    configured: Object.keys(options.toolSettings ?? {}),
+    scopes: new Set(
+      (Object.keys(options.clients) as CredentialScope[]).filter(
+        (s) => options.clients[s] !== undefined,
+      ),
     ),
-  );
+  });
+  const secrets: SecretRegistry = {
+    register(value) {
+      if (value.length >= 8) redactor.addKnownSecret(value);
+    },
+  };
   const scopeCache = new WeakMap<Identity, ReadonlySet<string>>();
   const scopesOf = (identity: Identity): ReadonlySet<string> => {
     let scopes = scopeCache.get(identity);
@@ -200,171 +193,207 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
     return scopes;
   };
 
-  const errorResult = (
-    code: ErrorCodeValue,
-    message: string,
-    correlationId: string,
-    retryAfterMs?: number,
-  ): CallResult => ({
-    isError: true,
-    content: [{ type: 'text', text: `${code}: ${message} (correlation id ${correlationId})` }],
-    _meta: {
-      'hardened-mcp/error':
-        retryAfterMs === undefined
-          ? { code, correlationId }
-          : { code, correlationId, retryAfterMs },
-    },
-  });
-  const denied = (d: Denial, correlationId: string, approval?: ApprovalResult): Outcome => ({
-    result: errorResult(d.code, d.message, correlationId, d.retryAfterMs),
-    decision: approval
-      ? { result: 'denied', reason: d.code, approval }
-      : { result: 'denied', reason: d.code },
-    outcome: 'denied',
-    errorClass: d.code,
-  });
+  // --- The steps, in order. Each returns a Denial to end the call, or what the next step needs.
 
-  async function run(
-    tool: ToolDefinition<never, H>,
-    req: CallRequest,
-    correlationId: string,
-    counts: Record<string, number>,
-    state: { approval?: ApprovalResult | 'not_required' },
-  ): Promise<Outcome> {
-    // A call that could not be audited must not run (writes above all): refuse up front.
-    if (audit.healthy === false) {
-      return denied(
-        deny(
+  /** Refuses every call while the audit trail cannot record (fail closed). */
+  function auditAvailable(): Denial | undefined {
+    return audit.healthy === false
+      ? deny(
           ErrorCode.Internal,
           'the audit trail is unavailable; no calls are executed until it is restored',
-        ),
-        correlationId,
-      );
-    }
-    // 3. Authorization
-    const held = scopesOf(req.identity);
+        )
+      : undefined;
+  }
+
+  /** Step 3: the principal holds every scope the tool requires. */
+  function authorize(tool: Tool<C>, identity: Identity): Denial | undefined {
+    const held = scopesOf(identity);
     const missing = tool.scopes.filter((s) => !held.has(s));
-    if (missing.length > 0) {
-      return denied(
-        deny(
+    return missing.length > 0
+      ? deny(
           ErrorCode.Forbidden,
           `principal lacks scope ${missing.join(', ')} required by ${tool.name}`,
-        ),
-        correlationId,
+        )
+      : undefined;
+  }
+
+  /** Step 4, right after authorization: a refused or pending call spends budget too. */
+  async function rateLimit(tool: Tool<C>, identity: Identity): Promise<Denial | undefined> {
+    const rl = await rateLimiter.consume(identity.principal, tool.name);
+    return rl.ok ? undefined : rl;
+  }
+
+  /** Step 5: the strict input schema. */
+  function validateInput(tool: Tool<C>, args: unknown): { input: never } | Denial {
+    const parsed = (tool.input as z.ZodType).safeParse(args ?? {});
+    return parsed.success
+      ? { input: parsed.data as never }
+      : deny(ErrorCode.InvalidInput, describeIssues(parsed.error));
+  }
+
+  /** Step 6: resource allowlists and connector rules; yields what was authorized. */
+  async function applyPolicy(
+    tool: Tool<C>,
+    input: never,
+    identity: Identity,
+  ): Promise<{ authorized: unknown } | Denial> {
+    if (!tool.policy) return { authorized: undefined };
+    const d = await tool.policy(input, { identity });
+    return d.ok ? { authorized: d.value } : d;
+  }
+
+  /** Step 7: a human approves every write (unless configured off for the tool). */
+  async function obtainApproval(
+    tool: Tool<C>,
+    input: never,
+    authorized: unknown,
+    state: CallState,
+  ): Promise<Denial | undefined> {
+    state.approval = 'not_required';
+    if (tool.access !== 'write' || options.toolSettings?.[tool.name]?.approval === 'none')
+      return undefined;
+    if (!state.req.approval.supported) {
+      state.approval = 'unavailable';
+      return deny(
+        ErrorCode.ApprovalUnavailable,
+        `${tool.name} needs human approval and this client cannot ask for it (no elicitation support)`,
       );
     }
-    // 4. Input validation
-    const parsed = (tool.input as z.ZodType).safeParse(req.arguments ?? {});
-    if (!parsed.success)
-      return denied(deny(ErrorCode.InvalidInput, describeIssues(parsed.error)), correlationId);
-    const input = parsed.data as never;
-    // 5. Policy constraints
-    if (tool.policy) {
-      const d = await tool.policy(input, { identity: req.identity });
-      if (!d.ok) return denied(d, correlationId);
-    }
-    // 6. Approval for writes
-    let approval: ApprovalResult | 'not_required' = 'not_required';
-    state.approval = approval;
-    if (tool.access === 'write' && options.toolSettings?.[tool.name]?.approval !== 'none') {
-      if (!req.approval.supported) {
-        return denied(
-          deny(
-            ErrorCode.ApprovalUnavailable,
-            `${tool.name} needs human approval and this client cannot ask for it (no elicitation support)`,
-          ),
-          correlationId,
-          'unavailable',
+    const what = tool.describeChange
+      ? tool.describeChange(input, authorized)
+      : `${tool.name} will modify data.`;
+    const answer = await state.req.approval.request(
+      `${tool.name} (principal ${state.req.identity.principal}) asks to make this change:\n${what}`,
+      state.req.signal,
+    );
+    state.approval = answer;
+    return answer === 'approved'
+      ? undefined
+      : deny(
+          ErrorCode.ApprovalDeclined,
+          `the change was ${answer === 'cancelled' ? 'cancelled' : 'declined'} by the user; nothing was changed`,
         );
-      }
-      const what = tool.describeChange
-        ? tool.describeChange(input)
-        : `${tool.name} will modify data.`;
-      approval = state.approval = await req.approval.request(
-        `${tool.name} (principal ${req.identity.principal}) asks to make this change:\n${what}`,
-        req.signal,
-      );
-      if (approval !== 'approved') {
-        return denied(
-          deny(
-            ErrorCode.ApprovalDeclined,
-            `the change was ${approval === 'cancelled' ? 'cancelled' : 'declined'} by the user; nothing was changed`,
-          ),
-          correlationId,
-          approval,
-        );
-      }
-    }
-    // 7. Rate limit
-    const rl = await rateLimiter.consume(req.identity.principal, tool.name);
-    if (!rl.ok)
-      return denied(rl, correlationId, approval === 'not_required' ? undefined : approval);
-    // 8. Execute with the scoped credential
-    const handle = options.handles[tool.credential] as H;
+  }
+
+  /** Steps 8–9: execute with the tool's own client, then output controls. */
+  async function execute(
+    tool: Tool<C>,
+    input: never,
+    authorized: unknown,
+    state: CallState,
+  ): Promise<Outcome> {
     const output = await tool.execute(input, {
-      identity: req.identity,
-      credential: handle,
+      identity: state.req.identity,
+      client: options.clients[tool.credential] as C,
+      authorized,
       limits,
-      signal: req.signal,
-      correlationId,
+      signal: state.req.signal,
+      correlationId: state.correlationId,
+      secrets,
     });
-    // 9. Output controls
-    const shaped = shapeOutput(output, counts);
+    const shaped = shapeOutput(output, {
+      tool: tool as Tool<unknown>,
+      redactor,
+      limits,
+      dataSource: options.dataSource,
+      counts: state.counts,
+    });
     return {
-      result: shaped.result,
-      decision: { result: 'allowed', approval },
+      result: { content: shaped.content, structuredContent: shaped.structuredContent },
+      decision: { result: 'allowed', approval: state.approval },
       outcome: 'success',
       rows: shaped.rows,
       bytes: shaped.bytes,
       truncated: shaped.truncated,
+      bearerCredential: shaped.bearerCredential,
     };
   }
 
-  function shapeOutput(output: ToolOutput, counts: Record<string, number>) {
-    if (output.kind === 'table') {
-      const names = output.columns.map((c) => c.name);
-      const overRows = output.rows.length > limits.maxRows;
-      const redacted = redactor.redactTable(
-        names,
-        overRows ? output.rows.slice(0, limits.maxRows) : output.rows,
-        counts,
+  async function run(tool: Tool<C>, state: CallState): Promise<Outcome> {
+    const { req } = state;
+    const refusal =
+      auditAvailable() ?? authorize(tool, req.identity) ?? (await rateLimit(tool, req.identity));
+    if (refusal) return denied(refusal, state);
+    const valid = validateInput(tool, req.arguments);
+    if (!('input' in valid)) return denied(valid, state);
+    const policy = await applyPolicy(tool, valid.input, req.identity);
+    if (!('authorized' in policy)) return denied(policy, state);
+    const declined = await obtainApproval(tool, valid.input, policy.authorized, state);
+    if (declined) return denied(declined, state);
+    return execute(tool, valid.input, policy.authorized, state);
+  }
+
+  /** Step 11: anything a tool threw, as a sanitized result (upstream detail redacted and fenced). */
+  function failed(tool: Tool<C>, err: unknown, state: CallState): Outcome {
+    const code = err instanceof ToolError ? err.code : ErrorCode.Internal;
+    const message =
+      err instanceof ToolError
+        ? (redactor.redactValue(err.message, state.counts) as string)
+        : 'internal error; see the server log';
+    let detail: string | undefined;
+    if (err instanceof ToolError && err.detail) {
+      const capped =
+        err.detail.length > MAX_DETAIL_CHARS
+          ? `${err.detail.slice(0, MAX_DETAIL_CHARS)}…`
+          : err.detail;
+      detail = fenceUntrusted(
+        options.dataSource,
+        redactor.redactValue(capped, state.counts) as string,
       );
-      const capped = capRowsByBytes(redacted, limits.maxBytes);
-      const truncated = output.truncated || overRows || capped.truncated;
-      const columns = output.columns.map((c) => ({ name: c.name, type: c.type }));
-      const structuredContent = {
-        columns,
-        rows: capped.rows,
-        rowCount: capped.rows.length,
-        truncated,
-      };
-      const summary = `${capped.rows.length} row${capped.rows.length === 1 ? '' : 's'}${truncated ? ' (truncated: more rows exist than the row/byte cap allows)' : ''}.`;
-      const text = `${output.note ? `${output.note}\n` : ''}${summary}\n${fenceUntrusted(options.dataSource, renderTable(columns, capped.rows))}`;
-      return {
-        result: { content: [{ type: 'text' as const, text }], structuredContent },
-        rows: capped.rows.length,
-        bytes: capped.bytes,
-        truncated,
-      };
     }
-    const data = redactor.redactValue(output.data, counts) as Record<string, unknown>;
-    const bytes = jsonBytes(data);
-    if (bytes > limits.maxBytes)
-      throw new ToolError(
-        ErrorCode.LimitExceeded,
-        `the result (${bytes} bytes) exceeds the ${limits.maxBytes}-byte cap`,
-      );
-    const text = `${output.note ? `${output.note}\n` : ''}${fenceUntrusted(options.dataSource, JSON.stringify(data, null, 2))}`;
+    logger.error({ err, correlationId: state.correlationId, tool: tool.name }, 'tool call failed');
+    // A policy refusal found while executing (e.g. a catalog check inside the statement's
+    // transaction, or the database's own permission check) is still a denial.
+    const refused = code === ErrorCode.PolicyDenied || code === ErrorCode.Forbidden;
+    const approval = state.approval === undefined ? {} : { approval: state.approval };
     return {
-      result: { content: [{ type: 'text' as const, text }], structuredContent: data },
-      rows: output.rowCount,
-      bytes,
-      truncated: output.truncated ?? false,
+      result: errorResult(
+        code,
+        message,
+        state.correlationId,
+        err instanceof ToolError ? err.retryAfterMs : undefined,
+        detail,
+      ),
+      decision: refused
+        ? { result: 'denied', reason: code, ...approval }
+        : { result: 'allowed', ...approval },
+      outcome: refused ? 'denied' : 'error',
+      errorClass: code,
     };
   }
 
-  function auditArguments(args: unknown, counts: Record<string, number>): unknown {
-    const redacted = redactor.redactValue(args ?? {}, counts);
+  /** Step 10: the call's audit record. */
+  function auditEntry(
+    tool: Tool<C> | undefined,
+    state: CallState,
+    outcome: Outcome,
+    started: number,
+  ): AuditEntry {
+    const { req } = state;
+    return {
+      server: options.server,
+      principal: req.identity.principal,
+      roles: [...req.identity.roles],
+      client: { name: req.identity.client.name, version: req.identity.client.version },
+      transport: req.identity.transport,
+      tool: tool ? tool.name : safeName(req.name),
+      access: tool ? tool.access : 'none',
+      arguments: tool ? auditArguments(req.arguments) : { omitted: true },
+      decision: outcome.decision,
+      outcome: outcome.outcome,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      rows: outcome.rows,
+      bytes: outcome.bytes,
+      truncated: outcome.truncated,
+      redactions: state.counts,
+      errorClass: outcome.errorClass,
+      bearerCredential: outcome.bearerCredential,
+      correlationId: state.correlationId,
+    };
+  }
+
+  function auditArguments(args: unknown): unknown {
+    const redacted = redactor.redactValue(args ?? {}, {});
     const size = jsonBytes(redacted);
     if (size <= MAX_AUDIT_ARGUMENT_BYTES) return redacted;
     return {
@@ -375,78 +404,44 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
   }
 
   return {
-    enabledTools: Object.freeze([...enabled.keys()]),
-    listTools: () => listed,
+    enabledTools: registry.names,
+    listTools: () => registry.listed,
     missingScopes(name, identity) {
-      const tool = enabled.get(name);
+      const tool = registry.get(name);
       if (!tool) return undefined;
       const held = scopesOf(identity);
       return tool.scopes.filter((s) => !held.has(s));
     },
     async callTool(req) {
       const started = performance.now();
-      const correlationId = randomUUID();
-      const counts: Record<string, number> = {};
-      const tool = enabled.get(req.name);
+      const state: CallState = { req, correlationId: randomUUID(), counts: {} };
+      const tool = registry.get(req.name);
       let outcome: Outcome;
       if (!tool) {
-        outcome = denied(deny(ErrorCode.UnknownTool, 'unknown tool'), correlationId);
+        outcome = denied(deny(ErrorCode.UnknownTool, 'unknown tool'), state);
       } else {
-        const state: { approval?: ApprovalResult | 'not_required' } = {};
         try {
-          outcome = await run(tool, req, correlationId, counts, state);
+          outcome = await run(tool, state);
         } catch (err) {
-          const code = err instanceof ToolError ? err.code : ErrorCode.Internal;
-          const message =
-            err instanceof ToolError
-              ? redactor.redactString(err.message).value
-              : 'internal error; see the server log';
-          logger.error({ err, correlationId, tool: tool.name }, 'tool call failed');
-          // A policy refusal found while executing (e.g. a catalog check inside the statement's
-          // transaction, or the database's own permission check) is still a denial.
-          const refused = code === ErrorCode.PolicyDenied || code === ErrorCode.Forbidden;
-          const approval = state.approval ? { approval: state.approval } : {};
-          outcome = {
-            result: errorResult(code, message, correlationId),
-            decision: refused
-              ? { result: 'denied', reason: code, ...approval }
-              : { result: 'allowed', ...approval },
-            outcome: refused ? 'denied' : 'error',
-            errorClass: code,
-          };
+          outcome = failed(tool, err, state);
         }
       }
       let entry: AuditEntry;
       try {
-        entry = {
-          server: options.server,
-          principal: req.identity.principal,
-          roles: [...req.identity.roles],
-          client: { name: req.identity.client.name, version: req.identity.client.version },
-          transport: req.identity.transport,
-          tool: tool ? tool.name : safeName(req.name),
-          access: tool ? tool.access : 'none',
-          arguments: tool ? auditArguments(req.arguments, {}) : { omitted: true },
-          decision: outcome.decision,
-          outcome: outcome.outcome,
-          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-          rows: outcome.rows,
-          bytes: outcome.bytes,
-          truncated: outcome.truncated,
-          redactions: counts,
-          errorClass: outcome.errorClass,
-          correlationId,
-        };
-        audit.record(entry);
+        entry = auditEntry(tool, state, outcome, started);
+        await audit.record(entry);
       } catch (err) {
         // Fail closed: a call whose audit record cannot be written returns no data.
-        logger.error({ err, correlationId }, 'audit record could not be written');
+        logger.error(
+          { err, correlationId: state.correlationId },
+          'audit record could not be written',
+        );
         return {
           kind: 'result',
           result: errorResult(
             ErrorCode.Internal,
             'audit unavailable; the result was withheld',
-            correlationId,
+            state.correlationId,
           ),
         };
       }

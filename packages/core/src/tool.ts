@@ -1,11 +1,11 @@
 import type { z } from 'zod';
-import type { Decision } from './errors.js';
+import type { Denial } from './errors.js';
 import type { Identity } from './identity.js';
 
-/** What a tool does to the upstream system. Annotations and enablement derive from it. */
+/** What a tool does to the upstream system. Annotations, enablement, scopes and credential derive from it. */
 export type ToolAccess = 'read' | 'write';
 
-/** Which credential a tool runs with. A read tool can only ever get the read credential. */
+/** Which credential (and so which upstream client) a tool runs with: always its access. */
 export type CredentialScope = 'read' | 'write';
 
 /** A column of a tabular result. `type` is the upstream type name (e.g. `int4`, `text`). */
@@ -15,12 +15,17 @@ export interface ColumnInfo {
 }
 
 /**
- * What a tool's `execute` returns, before output controls. The core redacts it, caps it, fences
- * the text rendering and records counts in the audit record.
+ * What a tool's `execute` returns, before output controls. Every byte of it came from (or was
+ * shaped by) the data source, so the core redacts all of it — cell values, object keys, column
+ * names and `note` — caps it, and puts its text rendering inside the untrusted-data fence.
  *
  * - `table`: rows are arrays aligned with `columns` (so duplicate column names are fine).
  *   `truncated` is true when the tool stopped at the row or byte cap.
  * - `json`: a JSON object (e.g. a table description).
+ * - `binary`: bytes (e.g. an object's content), returned as an MCP embedded resource `blob`.
+ *   Only a tool that declares `binaryOutput: true` may return it; the pipeline refuses it from
+ *   any other tool. Binary values inside `table`/`json` output (`Uint8Array`, `Buffer`) are
+ *   never rendered: they become `{ "binary": true, "bytes": n }`.
  */
 export type ToolOutput =
   | {
@@ -28,13 +33,25 @@ export type ToolOutput =
       readonly columns: readonly ColumnInfo[];
       readonly rows: readonly (readonly unknown[])[];
       readonly truncated: boolean;
-      /** One-line summary shown above the data in the text rendering (trusted, from our code). */
+      /** One-line summary; redacted and shown inside the fence like the data. */
       readonly note?: string | undefined;
     }
   | {
       readonly kind: 'json';
       readonly data: Readonly<Record<string, unknown>>;
       readonly rowCount?: number | undefined;
+      readonly truncated?: boolean | undefined;
+      readonly note?: string | undefined;
+    }
+  | {
+      readonly kind: 'binary';
+      /** IANA media type of `data`, e.g. `image/png`. */
+      readonly mimeType: string;
+      readonly data: Uint8Array;
+      /** A URI naming the resource (e.g. `s3://bucket/key`); redacted like data. */
+      readonly uri: string;
+      /** Metadata shown as fenced JSON beside the bytes. */
+      readonly metadata?: Readonly<Record<string, unknown>> | undefined;
       readonly truncated?: boolean | undefined;
       readonly note?: string | undefined;
     };
@@ -52,24 +69,65 @@ export interface PolicyContext {
   readonly identity: Identity;
 }
 
-/** What `execute` receives. `credential` is the handle for the tool's declared scope only. */
-export interface ExecuteContext<H> {
+/**
+ * The policy step's "yes", carrying what it authorized (e.g. the normalized object key, the
+ * parsed statement) so `execute` receives exactly that as `ctx.authorized`.
+ */
+export interface Allowed<A> {
+  readonly ok: true;
+  readonly value: A;
+}
+
+/** What a policy step returns: {@link allow}(value) or a {@link Denial}. */
+export type Authorization<A> = Allowed<A> | Denial;
+
+/** The policy step's "yes" with the value `execute` will get as `ctx.authorized`. */
+export function allow<A>(value: A): Allowed<A> {
+  return { ok: true, value };
+}
+
+/**
+ * Secrets a connector obtains itself while running (temporary cloud credentials, OAuth tokens):
+ * registering one makes the redactor replace it (and its fragments) in every later output,
+ * error and log line.
+ */
+export interface SecretRegistry {
+  /** Registers a secret value. Values shorter than 8 characters are ignored (too common to match). */
+  register(value: string): void;
+}
+
+/**
+ * What `execute` receives.
+ *
+ * @typeParam C - the connector's upstream client type (one per credential scope)
+ * @typeParam A - what the policy step authorized (`allow(value)`), `undefined` without a policy
+ */
+export interface ExecuteContext<C, A = undefined> {
   readonly identity: Identity;
-  readonly credential: H;
+  /** The upstream client of the tool's own credential scope: a read tool only ever gets the read client. */
+  readonly client: C;
+  /** The value the policy step passed to `allow()`. */
+  readonly authorized: A;
   readonly limits: OutputLimits;
   /** Aborted when the client cancels or the server shuts down. */
   readonly signal: AbortSignal;
   readonly correlationId: string;
+  readonly secrets: SecretRegistry;
 }
 
 /**
- * A tool declared as data. Connectors declare tools; only the core registers and runs them.
+ * A tool declared as data, in the form the core runs. Connectors build these with
+ * {@link toolKit}, which derives `name`'s prefix, `scopes` and `credential` from `access`.
  * Modelled on typed procedure metadata enforced by one middleware (cf. tRPC).
  *
+ * Methods are declared with method syntax so that a list of tools with different input and
+ * authorization types can be held as `Tool<C>`.
+ *
  * @typeParam I - the parsed input type (output of `input`)
- * @typeParam H - the credential handle type the connector creates (e.g. a `pg.Pool`)
+ * @typeParam C - the upstream client type
+ * @typeParam A - what the policy step authorizes
  */
-export interface ToolDefinition<I = unknown, H = unknown> {
+export interface ToolDefinition<I = unknown, C = unknown, A = unknown> {
   /** `<connector>_<verb>_<noun>`, e.g. `postgres_list_tables`. */
   readonly name: string;
   /** Human-readable title for clients. */
@@ -81,7 +139,7 @@ export interface ToolDefinition<I = unknown, H = unknown> {
   readonly scopes: readonly string[];
   /** Strict zod object: unknown keys rejected, every string/array/number bounded. */
   readonly input: z.ZodType<I>;
-  /** Credential scope the tool runs with. A `read` tool must declare `read`. */
+  /** Credential scope the tool runs with; always equal to `access`. */
   readonly credential: CredentialScope;
   /** For annotations: repeating the call with the same input has no further effect. */
   readonly idempotent?: boolean | undefined;
@@ -89,21 +147,98 @@ export interface ToolDefinition<I = unknown, H = unknown> {
   readonly destructive?: boolean | undefined;
   /** Declares the result shape (`table` results get an output schema). */
   readonly output: 'table' | 'json';
-  /** Pipeline step 5: resource allowlists and other constraints, from configuration only. */
-  readonly policy?: ((input: I, ctx: PolicyContext) => Decision | Promise<Decision>) | undefined;
-  /** For approval (step 6): a plain description of what will change, shown to the human. */
-  readonly describeChange?: ((input: I) => string) | undefined;
-  /** Pipeline step 8. Throw {@link ToolError} for client-safe failures. */
-  readonly execute: (input: I, ctx: ExecuteContext<H>) => Promise<ToolOutput>;
+  /** The tool may return `binary` output (an embedded resource blob). Default false. */
+  readonly binaryOutput?: boolean | undefined;
+  /**
+   * The one top-level string field of `json` output that is an intended bearer credential (e.g.
+   * a presigned URL). It is exempt from redaction, and the audit record says that a bearer
+   * credential was issued (with its SHA-256, never its value).
+   */
+  readonly bearerField?: string | undefined;
+  /** Pipeline step: resource allowlists and other constraints, from configuration only. */
+  policy?(input: I, ctx: PolicyContext): Authorization<A> | Promise<Authorization<A>>;
+  /** For approval: what will change, shown to the human (the core escapes and bounds it). */
+  describeChange?(input: I, authorized: A): string;
+  /** Runs the call. Throw {@link ToolError} for client-safe failures. */
+  execute(input: I, ctx: ExecuteContext<C, A>): Promise<ToolOutput>;
+}
+
+/** Any tool of a connector whose upstream client type is `C`. */
+export type Tool<C> = ToolDefinition<never, C, unknown>;
+
+/**
+ * What a connector author writes for one tool: the name without the connector prefix
+ * (`list_tables`), and no scopes or credential (derived from `access`).
+ */
+export interface ToolSpec<S extends z.ZodType, C, A> {
+  /** `<verb>_<noun>`; the kit prefixes the connector name. */
+  readonly name: string;
+  readonly title: string;
+  readonly description: string;
+  readonly input: S;
+  readonly output: 'table' | 'json';
+  readonly binaryOutput?: boolean | undefined;
+  readonly bearerField?: string | undefined;
+  readonly idempotent?: boolean | undefined;
+  readonly destructive?: boolean | undefined;
+  readonly policy?: (
+    input: z.output<S>,
+    ctx: PolicyContext,
+  ) => Authorization<A> | Promise<Authorization<A>>;
+  readonly describeChange?: (input: z.output<S>, authorized: A) => string;
+  readonly execute: (input: z.output<S>, ctx: ExecuteContext<C, A>) => Promise<ToolOutput>;
+}
+
+/** A connector's typed tool kit: see {@link toolKit}. */
+export interface ToolKit<C> {
+  /** The connector name (tool prefix, scope prefix). */
+  readonly connector: string;
+  /** `<connector>:read`. */
+  readonly readScope: string;
+  /** `<connector>:write`. */
+  readonly writeScope: string;
+  /** A read tool: scope `<connector>:read`, the read client, read-only annotations. */
+  read<S extends z.ZodType, A = undefined>(spec: ToolSpec<S, C, A>): Tool<C>;
+  /** A write tool: scope `<connector>:write`, the write client, approval unless configured off. */
+  write<S extends z.ZodType, A = undefined>(
+    spec: ToolSpec<S, C, A> & {
+      readonly describeChange: (input: z.output<S>, authorized: A) => string;
+    },
+  ): Tool<C>;
 }
 
 /**
- * Declares a tool with its input type inferred from the schema. Identity function, for types.
+ * The typed tool kit of one connector. Tools are declared from configuration alone — the kit
+ * never sees an upstream client — and the core hands `execute` the client of the tool's own
+ * access, so a read tool cannot reach the write client by construction.
+ *
+ * ```ts
+ * const kit = toolKit<pg.Pool>('postgres');
+ * const listSchemas = kit.read({ name: 'list_schemas', input: z.strictObject({}), … });
+ * ```
+ *
+ * @throws Error when `connector` is not a lower-case identifier.
  */
-export function defineTool<S extends z.ZodType, H>(
-  tool: Omit<ToolDefinition<z.output<S>, H>, 'input'> & { readonly input: S },
-): ToolDefinition<z.output<S>, H> {
-  return tool as ToolDefinition<z.output<S>, H>;
+export function toolKit<C>(connector: string): ToolKit<C> {
+  if (!/^[a-z][a-z0-9]*$/.test(connector))
+    throw new Error(`connector name ${connector} must be a lower-case identifier`);
+  const make =
+    (access: ToolAccess) =>
+    <S extends z.ZodType, A>(spec: ToolSpec<S, C, A>): Tool<C> =>
+      Object.freeze({
+        ...spec,
+        name: `${connector}_${spec.name}`,
+        access,
+        scopes: Object.freeze([`${connector}:${access}`]),
+        credential: access,
+      }) as unknown as Tool<C>;
+  return Object.freeze({
+    connector,
+    readScope: `${connector}:read`,
+    writeScope: `${connector}:write`,
+    read: make('read'),
+    write: make('write'),
+  });
 }
 
 /** MCP tool annotations (spec 2025-11-25, `ToolAnnotations`). */
@@ -120,7 +255,7 @@ export interface ToolAnnotations {
  * read tools are read-only, non-destructive and idempotent; write tools are not read-only and
  * destructive unless declared otherwise. Our connectors talk to a closed system: `openWorldHint` false.
  */
-export function annotationsFor(tool: ToolDefinition<never, never>): ToolAnnotations {
+export function annotationsFor(tool: Tool<unknown>): ToolAnnotations {
   const write = tool.access === 'write';
   return Object.freeze({
     title: tool.title,

@@ -230,6 +230,10 @@ export class AuditLog {
       truncated: entry.truncated,
       redactions: { ...entry.redactions },
       errorClass: entry.errorClass,
+      bearerCredential: entry.bearerCredential && {
+        field: entry.bearerCredential.field,
+        sha256: entry.bearerCredential.sha256,
+      },
       correlationId: entry.correlationId,
     } as const;
     let record: AuditRecord;
