@@ -17,8 +17,9 @@ import {
   createMemoryRateLimiter,
   createPipeline,
   createRedactor,
-  defineTool,
+  ALLOW,
   NO_APPROVAL_CHANNEL,
+  toolKit,
 } from '../dist/index.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 20);
@@ -47,19 +48,16 @@ const rows = Array.from({ length: ROWS }, (_, i) => [
   '39.62',
 ]);
 
-const tool = defineTool({
-  name: 'bench_list_rows',
+const tool = toolKit<string>('bench').read({
+  name: 'list_rows',
   title: 'Bench',
   description: 'Returns fixed rows.',
-  access: 'read',
-  scopes: ['bench:read'],
-  credential: 'read',
   output: 'table',
   input: z.strictObject({
     country: z.string().max(40),
     maxRows: z.int().min(1).max(1000).optional(),
   }),
-  policy: () => ({ ok: true }),
+  policy: () => ALLOW,
   execute: async () => ({ kind: 'table', columns, rows, truncated: false }),
 });
 
@@ -69,10 +67,10 @@ const audit = await AuditLog.open({ sinks: { stderr: true }, stderrStream: nullS
 const pipeline = createPipeline({
   server: { name: 'bench', version: '0' },
   dataSource: 'the bench',
-  tools: [tool as never],
+  tools: [tool],
   mode: 'read-only',
   roles: { reader: ['bench:read'] },
-  handles: { read: 'handle' },
+  clients: { read: 'handle' },
   limits: { maxRows: 1000, maxBytes: 1024 * 1024 },
   redactor,
   audit,
@@ -86,7 +84,9 @@ const args = { country: 'Brazil' };
 async function baseline(): Promise<number> {
   const out = await tool.execute(args, {
     identity,
-    credential: 'handle',
+    client: 'handle',
+    authorized: undefined,
+    secrets: { register: () => undefined },
     limits: { maxRows: 1000, maxBytes: 1 << 20 },
     signal,
     correlationId: 'x',

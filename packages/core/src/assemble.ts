@@ -242,7 +242,7 @@ export async function assemble<S, C>(
             metrics.observeCall(entry);
           },
           serverInfo: { name: def.bin, version: def.version },
-          ready: async () => audit.healthy && (def.ready ? await def.ready(read) : true),
+          ready: async () => audit.healthy && (def.ready ? await def.ready(read, ctx) : true),
           logger,
         });
         resource = running.resource;

@@ -85,7 +85,7 @@ export interface ConnectorDefinition<S, C> {
   /** Releases one client (pool, sockets). Must not throw for an already closed client. */
   closeClient(client: C): Promise<void> | void;
   /** Readiness with the read client (for `/readyz`): true when the upstream answers. */
-  ready?(client: C): Promise<boolean>;
+  ready?(client: C, ctx: ConnectorContext<S>): Promise<boolean>;
 }
 
 /**

@@ -1,6 +1,6 @@
 import {
-  type ConnectorDefinition,
-  type Credentials,
+  type CredentialHandle,
+  defineConnector,
   type Logger,
   StartupError,
 } from '@hardened-mcp/core';
@@ -22,13 +22,11 @@ export const VERSION = '0.1.0';
 
 async function openHandle(
   scope: 'read' | 'write',
-  credentials: Credentials,
+  credential: CredentialHandle,
   settings: PostgresSettings,
   allowPrivileged: boolean,
   logger: Logger,
-): Promise<PgHandle | undefined> {
-  const credential = credentials[scope];
-  if (!credential) return undefined;
+): Promise<PgHandle> {
   const what = `${scope} credential (${credential.source})`;
   const onAuthFailure = (event: AuthFailureEvent) => {
     const base = `the database refused the ${what} (SQLSTATE ${event.code})`;
@@ -73,7 +71,7 @@ async function openHandle(
  * The Postgres connector: `POSTGRES_URL` (read credential) and optional `POSTGRES_WRITE_URL`
  * (write credential), the `postgres:` configuration section, and the tools of tools.ts.
  */
-export const postgresConnector: ConnectorDefinition<PostgresSettings, PgHandle> = {
+export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
   name: 'postgres',
   bin: 'hardened-mcp-postgres',
   version: VERSION,
@@ -92,10 +90,8 @@ export const postgresConnector: ConnectorDefinition<PostgresSettings, PgHandle> 
   },
   usage:
     '\nenvironment:\n  POSTGRES_URL         read credential (a least-privilege role)\n  POSTGRES_WRITE_URL   write credential; write tools exist only with it and mode read-write\n',
-  async open(ctx) {
+  async tools(ctx) {
     const settings = ctx.settings;
-    const allowPrivileged =
-      ctx.flags['allow-privileged-role'] === true || settings.allowPrivilegedRole;
     const guardPolicy: SqlGuardPolicy = {
       allowedSchemas: settings.schemas,
       allowedTables: settings.tables.allow,
@@ -104,49 +100,37 @@ export const postgresConnector: ConnectorDefinition<PostgresSettings, PgHandle> 
     };
     // The parser runs in its own process (memory and fault isolation); see sql-guard-process.ts.
     const guard = await createSqlGuardClient(guardPolicy);
-    let tools: Awaited<ReturnType<typeof createPostgresTools>>;
     try {
-      tools = await createPostgresTools(settings, guard);
+      return { tools: await createPostgresTools(settings, guard), close: () => guard.close() };
     } catch (err) {
       await guard.close();
       throw err;
     }
-    let read: PgHandle | undefined;
-    let write: PgHandle | undefined;
-    try {
-      read = await openHandle('read', ctx.credentials, settings, allowPrivileged, ctx.logger);
-      write =
-        ctx.config.mode === 'read-write'
-          ? await openHandle('write', ctx.credentials, settings, allowPrivileged, ctx.logger)
-          : undefined;
-    } catch (err) {
-      await Promise.allSettled([read?.pool.end(), guard.close()]);
-      throw err;
-    }
-    return {
-      handles: { read, write },
-      tools,
-      async close() {
-        await Promise.allSettled([read?.pool.end(), write?.pool.end(), guard.close()]);
-      },
-      async ready() {
-        if (!read) return false;
-        try {
-          // Through connectPooled: a rotated credential is fetched again here too.
-          const client = await connectPooled(read.pool);
-          let broken: Error | undefined;
-          try {
-            await client.query('SELECT 1');
-          } catch (err) {
-            broken = err instanceof Error ? err : new Error('query failed');
-          } finally {
-            client.release(broken);
-          }
-          return broken === undefined;
-        } catch {
-          return false;
-        }
-      },
-    };
   },
-};
+  async openClient(scope, credential, ctx) {
+    if (!credential) throw new StartupError(`no ${scope} credential`);
+    const allowPrivileged =
+      ctx.flags['allow-privileged-role'] === true || ctx.settings.allowPrivilegedRole;
+    return openHandle(scope, credential, ctx.settings, allowPrivileged, ctx.logger);
+  },
+  async closeClient(handle) {
+    await handle.pool.end().catch(() => undefined);
+  },
+  async ready(read) {
+    try {
+      // Through connectPooled: a rotated credential is fetched again here too.
+      const client = await connectPooled(read.pool);
+      let broken: Error | undefined;
+      try {
+        await client.query('SELECT 1');
+      } catch (err) {
+        broken = err instanceof Error ? err : new Error('query failed');
+      } finally {
+        client.release(broken);
+      }
+      return broken === undefined;
+    } catch {
+      return false;
+    }
+  },
+});

@@ -1,24 +1,20 @@
-import { defineTool, ErrorCode, type ToolDefinition, ToolError } from '@hardened-mcp/core';
+import { ErrorCode, ToolError, toolKit } from '@hardened-mcp/core';
 import pg from 'pg';
 import { z } from 'zod';
 import type { PgHandle } from './database.js';
 import type { SqlGuardDecision } from './sql-guard.js';
 import type { TablePolicy } from './table-policy.js';
 
-/** `defineTool` with the Postgres handle type fixed, so `execute`'s context is fully typed. */
-export function pgTool<S extends z.ZodType>(
-  tool: Omit<ToolDefinition<z.output<S>, PgHandle>, 'input'> & { readonly input: S },
-): ToolDefinition<z.output<S>, PgHandle> {
-  return defineTool<S, PgHandle>(tool);
-}
+/** The Postgres tool kit: `postgres_` names, `postgres:read`/`postgres:write` scopes, a {@link PgHandle} per scope. */
+export const kit = toolKit<PgHandle>('postgres');
 
 /** A statement the SQL guard accepted. */
 export type GuardOk = Extract<SqlGuardDecision, { ok: true }>;
 
 /** Scope of every read tool. */
-export const READ_SCOPE = 'postgres:read';
+export const READ_SCOPE = kit.readScope;
 /** Scope of every write tool. */
-export const WRITE_SCOPE = 'postgres:write';
+export const WRITE_SCOPE = kit.writeScope;
 
 /**
  * An identifier argument: 1–63 UTF-8 bytes (NAMEDATALEN − 1; PostgreSQL silently truncates longer

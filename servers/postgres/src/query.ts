@@ -1,4 +1,5 @@
 import type { ColumnInfo } from '@hardened-mcp/core';
+import { binaryStandIn } from '@hardened-mcp/core';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { typeNamesFor } from './catalog.js';
@@ -14,17 +15,15 @@ export interface CursorResult {
   readonly truncated: boolean;
 }
 
-/** Largest bytea value shown (bytes); longer values are cut and marked. */
-const MAX_BYTEA_BYTES = 1024;
-
 /**
  * Runs one statement through a server-side portal (pg-cursor: extended protocol
  * Parse/Bind/Execute with a row limit — the extended protocol accepts exactly one statement,
  * PostgreSQL docs §55.2.3) and reads `fetchRows` rows per round trip until `maxRows` + 1 rows
  * or `maxBytes` of JSON are seen. Memory is bounded by the caps, not by the table size.
  *
- * Values are made JSON-safe: timestamps → ISO 8601 strings, bytea → `\x…` hex (cut at 1 KiB),
- * int8/numeric stay strings as the driver returns them (no precision loss).
+ * Values are made JSON-safe: timestamps → ISO 8601 strings, bytea → `{ binary: true, bytes }`
+ * (never its content: hex or base64 of it would carry data past redaction), int8/numeric stay
+ * strings as the driver returns them (no precision loss).
  */
 export async function readCursor(
   client: pg.PoolClient,
@@ -87,10 +86,7 @@ export function toJsonValue(value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (value instanceof Date)
     return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
-  if (Buffer.isBuffer(value)) {
-    const cut = value.length > MAX_BYTEA_BYTES;
-    return `\\x${value.subarray(0, MAX_BYTEA_BYTES).toString('hex')}${cut ? `… (${value.length} bytes)` : ''}`;
-  }
+  if (Buffer.isBuffer(value)) return binaryStandIn(value);
   if (typeof value === 'bigint') return value.toString();
   if (Array.isArray(value)) return value.map(toJsonValue);
   if (typeof value === 'object' && value.constructor !== Object) {

@@ -1,23 +1,16 @@
 import {
-  ALLOW,
-  type Decision,
+  type Authorization,
+  allow,
   deny,
   ErrorCode,
   StartupError,
-  type ToolDefinition,
+  type Tool,
   ToolError,
 } from '@hardened-mcp/core';
 import { z } from 'zod';
 import type { PostgresSettings, SavedQuery, SavedQueryParam } from './config.js';
 import { type PgHandle, queryExtended, withTransaction } from './database.js';
-import {
-  checkStatementInCatalog,
-  type GuardOk,
-  pgTool,
-  READ_SCOPE,
-  sqlValueArg,
-  WRITE_SCOPE,
-} from './define.js';
+import { checkStatementInCatalog, type GuardOk, kit, sqlValueArg } from './define.js';
 import { readCursor, type SqlValue } from './query.js';
 import type { SqlGuardClient } from './sql-guard-client.js';
 import type { TablePolicy } from './table-policy.js';
@@ -104,29 +97,22 @@ function signature(q: CompiledQuery): string {
  */
 function savedQueryBinding<Q extends CompiledQuery>(queries: readonly Q[]) {
   const byName = new Map(queries.map((q) => [q.name, q]));
-  const bound = new WeakMap<object, { query: Q; values: SqlValue[] }>();
   return {
     input: z.strictObject({
       name: z.enum(queries.map((q) => q.name) as [string, ...string[]]),
       params: z.record(z.string().max(63), sqlValueArg).default({}),
     }),
     find: (name: string) => byName.get(name),
-    policy(args: { name: string; params: Readonly<Record<string, unknown>> }): Decision {
+    /** Binds `params` to the query's typed parameters; authorizes the query and its values. */
+    policy(args: {
+      name: string;
+      params: Readonly<Record<string, unknown>>;
+    }): Authorization<{ query: Q; values: SqlValue[] }> {
       const query = byName.get(args.name);
       if (!query) return deny(ErrorCode.InvalidInput, 'unknown saved query');
       const b = query.bind(args.params);
       if (!b.ok) return deny(ErrorCode.InvalidInput, b.message);
-      bound.set(args, { query, values: b.values });
-      return ALLOW;
-    },
-    /** What the policy step bound for these (same) arguments. */
-    bound(args: object): { query: Q; values: SqlValue[] } {
-      const b = bound.get(args);
-      if (!b)
-        throw new ToolError(ErrorCode.Internal, 'internal error; see the server log', {
-          cause: new Error('policy step skipped'),
-        });
-      return b;
+      return allow({ query, values: b.values });
     },
   };
 }
@@ -144,7 +130,7 @@ export async function createSavedQueryTools(
   tables: TablePolicy,
   guard: SqlGuardClient,
   isAllowedFunction: (name: string) => boolean,
-): Promise<ToolDefinition<never, PgHandle>[]> {
+): Promise<Tool<PgHandle>[]> {
   const reads: (CompiledQuery & { verdict: GuardOk })[] = [];
   const writes: CompiledQuery[] = [];
   for (const [name, query] of Object.entries(settings.savedQueries)) {
@@ -165,25 +151,22 @@ export async function createSavedQueryTools(
       writes.push(compiled);
     }
   }
-  const tools: ToolDefinition<never, PgHandle>[] = [];
+  const tools: Tool<PgHandle>[] = [];
   if (reads.length > 0) {
     const saved = savedQueryBinding(reads);
     tools.push(
-      pgTool({
-        name: 'postgres_run_saved_query',
+      kit.read({
+        name: 'run_saved_query',
         title: 'Run a saved query',
         description: `Runs one of the operator's saved read-only queries by name with typed params:\n${reads.map(signature).join('\n')}`,
-        access: 'read',
-        scopes: [READ_SCOPE],
-        credential: 'read',
         output: 'table',
         input: saved.input,
         policy: saved.policy,
-        async execute(args, ctx) {
-          const { query: q, values } = saved.bound(args);
+        async execute(_args, ctx) {
+          const { query: q, values } = ctx.authorized;
           const verdict = q.verdict;
           const result = await withTransaction(
-            ctx.credential,
+            ctx.client,
             { readOnly: true, signal: ctx.signal, sqlText: q.query.sql },
             async (c) => {
               await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
@@ -196,28 +179,25 @@ export async function createSavedQueryTools(
           );
           return { kind: 'table', ...result, note: `Saved query ${q.name}.` };
         },
-      }) as unknown as ToolDefinition<never, PgHandle>,
+      }),
     );
   }
   if (writes.length > 0) {
     const saved = savedQueryBinding(writes);
     tools.push(
-      pgTool({
-        name: 'postgres_run_saved_write_query',
+      kit.write({
+        name: 'run_saved_write_query',
         title: 'Run a saved write query',
         description: `Runs one of the operator's saved write queries by name with typed params (needs approval; at most ${settings.maxAffectedRows} rows may change, otherwise it is rolled back):\n${writes.map(signature).join('\n')}`,
-        access: 'write',
-        scopes: [WRITE_SCOPE],
-        credential: 'write',
         output: 'json',
         input: saved.input,
         policy: saved.policy,
-        describeChange: (args) =>
-          `Run saved write query ${args.name} (${saved.find(args.name)?.query.description ?? ''}) with params ${describeValues(args.params)}.`,
-        async execute(args, ctx) {
-          const { query: q, values } = saved.bound(args);
+        describeChange: (args, { query }) =>
+          `Run saved write query ${args.name} (${query.query.description}) with params ${describeValues(args.params)}.`,
+        async execute(_args, ctx) {
+          const { query: q, values } = ctx.authorized;
           const affected = await withTransaction(
-            ctx.credential,
+            ctx.client,
             { readOnly: false, signal: ctx.signal },
             async (c) => {
               const r = await queryExtended(c, q.query.sql, values);
@@ -233,7 +213,7 @@ export async function createSavedQueryTools(
           );
           return { kind: 'json', data: { savedQuery: q.name, affectedRows: affected } };
         },
-      }) as unknown as ToolDefinition<never, PgHandle>,
+      }),
     );
   }
   return tools;

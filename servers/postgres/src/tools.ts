@@ -1,9 +1,11 @@
 import {
   ALLOW,
+  type Authorization,
+  allow,
   type Decision,
   deny,
   ErrorCode,
-  type ToolDefinition,
+  type Tool,
   ToolError,
 } from '@hardened-mcp/core';
 import { z } from 'zod';
@@ -14,8 +16,7 @@ import {
   checkStatementInCatalog,
   type GuardOk,
   identifierArg,
-  pgTool,
-  READ_SCOPE,
+  kit,
   sqlValueArg,
 } from './define.js';
 import { BUILTIN_FUNCTION_ALLOWLIST, isDeniedFunctionName } from './function-allowlist.js';
@@ -34,36 +35,24 @@ const paramsArg = z.array(sqlValueArg).max(100).describe('Values bound to $1…$
 
 /**
  * The SQL walls of `postgres_query`, `postgres_explain` and saved read queries, as one policy
- * step: the real PostgreSQL parser's verdict (see sql-guard.ts) plus the parameter count.
- * Accepted statements are remembered per input object for the execute step.
+ * step: the real PostgreSQL parser's verdict (see sql-guard.ts) plus the parameter count. The
+ * accepted verdict is what the step authorizes: `execute` gets it as `ctx.authorized`.
  */
 export function createSqlPolicy(guard: SqlGuardClient) {
-  const accepted = new WeakMap<object, GuardOk>();
-  return {
-    async check(input: {
-      sql: string;
-      params?: readonly SqlValue[] | undefined;
-    }): Promise<Decision> {
-      const verdict = await guard.check(input.sql);
-      if (!verdict.ok) return deny(ErrorCode.PolicyDenied, verdict.message);
-      const given = input.params?.length ?? 0;
-      if (verdict.paramCount !== given) {
-        return deny(
-          ErrorCode.InvalidInput,
-          `the statement uses ${verdict.paramCount} parameter(s) ($1…$n) but ${given} value(s) were given`,
-        );
-      }
-      accepted.set(input, verdict);
-      return ALLOW;
-    },
-    verdictFor(input: object): GuardOk {
-      const v = accepted.get(input);
-      if (!v)
-        throw new ToolError(ErrorCode.Internal, 'internal error; see the server log', {
-          cause: new Error('policy step skipped'),
-        });
-      return v;
-    },
+  return async (input: {
+    sql: string;
+    params?: readonly SqlValue[] | undefined;
+  }): Promise<Authorization<GuardOk>> => {
+    const verdict = await guard.check(input.sql);
+    if (!verdict.ok) return deny(ErrorCode.PolicyDenied, verdict.message);
+    const given = input.params?.length ?? 0;
+    if (verdict.paramCount !== given) {
+      return deny(
+        ErrorCode.InvalidInput,
+        `the statement uses ${verdict.paramCount} parameter(s) ($1…$n) but ${given} value(s) were given`,
+      );
+    }
+    return allow(verdict);
   };
 }
 
@@ -85,7 +74,7 @@ function schemaDecision(tables: TablePolicy, schema: string | undefined): Decisi
 export async function createPostgresTools(
   settings: PostgresSettings,
   guard: SqlGuardClient,
-): Promise<ToolDefinition<never, PgHandle>[]> {
+): Promise<Tool<PgHandle>[]> {
   const tables = createTablePolicy(settings);
   const sqlPolicy = createSqlPolicy(guard);
   const extraFunctions = new Set(settings.functions.allow);
@@ -94,20 +83,15 @@ export async function createPostgresTools(
     (BUILTIN_FUNCTION_ALLOWLIST.has(name) || extraFunctions.has(name));
   const fetchRows = settings.fetchRows;
 
-  const listSchemasTool = pgTool({
-    name: 'postgres_list_schemas',
+  const listSchemasTool = kit.read({
+    name: 'list_schemas',
     title: 'List schemas',
     description: 'Lists the database schemas this server may read.',
-    access: 'read',
-    scopes: [READ_SCOPE],
-    credential: 'read',
     output: 'table',
     input: z.strictObject({}),
     async execute(_input, ctx) {
-      const rows = await withTransaction(
-        ctx.credential,
-        { readOnly: true, signal: ctx.signal },
-        (c) => listSchemas(c, tables.schemas),
+      const rows = await withTransaction(ctx.client, { readOnly: true, signal: ctx.signal }, (c) =>
+        listSchemas(c, tables.schemas),
       );
       return {
         kind: 'table',
@@ -121,22 +105,17 @@ export async function createPostgresTools(
     },
   });
 
-  const listTablesTool = pgTool({
-    name: 'postgres_list_tables',
+  const listTablesTool = kit.read({
+    name: 'list_tables',
     title: 'List tables',
     description: `Lists the tables and views of a schema that this server may read (default schema: ${tables.schemas[0]}), with planner row estimates.`,
-    access: 'read',
-    scopes: [READ_SCOPE],
-    credential: 'read',
     output: 'table',
     input: z.strictObject({ schema: identifierArg.optional() }),
     policy: (input) => schemaDecision(tables, input.schema),
     async execute(input, ctx) {
       const schema = input.schema ?? tables.schemas[0]!;
-      const rows = await withTransaction(
-        ctx.credential,
-        { readOnly: true, signal: ctx.signal },
-        (c) => listTables(c, schema),
+      const rows = await withTransaction(ctx.client, { readOnly: true, signal: ctx.signal }, (c) =>
+        listTables(c, schema),
       );
       const visible = rows.filter((r) => tables.readable(schema, r.table));
       return {
@@ -153,14 +132,11 @@ export async function createPostgresTools(
     },
   });
 
-  const describeTableTool = pgTool({
-    name: 'postgres_describe_table',
+  const describeTableTool = kit.read({
+    name: 'describe_table',
     title: 'Describe a table',
     description:
       'Describes a table or view: columns (type, nullability, default), primary key, foreign keys, indexes and the planner row estimate.',
-    access: 'read',
-    scopes: [READ_SCOPE],
-    credential: 'read',
     output: 'json',
     input: z.strictObject({ schema: identifierArg.optional(), table: identifierArg }),
     policy(input) {
@@ -176,7 +152,7 @@ export async function createPostgresTools(
     },
     async execute(input, ctx) {
       const schema = input.schema ?? tables.schemas[0]!;
-      const d = await withTransaction(ctx.credential, { readOnly: true, signal: ctx.signal }, (c) =>
+      const d = await withTransaction(ctx.client, { readOnly: true, signal: ctx.signal }, (c) =>
         describeTable(c, schema, input.table),
       );
       if (!d)
@@ -188,16 +164,13 @@ export async function createPostgresTools(
     },
   });
 
-  const queryTool = pgTool({
-    name: 'postgres_query',
+  const queryTool = kit.read({
+    name: 'query',
     title: 'Run a read-only SQL query',
     description:
       'Runs ONE read-only SQL SELECT statement (WITH, UNION, VALUES allowed) and returns rows. ' +
       'Pass values as params ($1, $2, …), never inline. Only allowed schemas/tables and a set of side-effect-free functions may be used. ' +
       `The statement runs in a READ ONLY transaction with a ${settings.statementTimeoutMs} ms statement timeout; results are capped (see truncated).`,
-    access: 'read',
-    scopes: [READ_SCOPE],
-    credential: 'read',
     output: 'table',
     input: z.strictObject({
       sql: sqlArg,
@@ -209,12 +182,12 @@ export async function createPostgresTools(
         .optional()
         .describe('Rows to return at most (capped by the server).'),
     }),
-    policy: (input) => sqlPolicy.check(input),
+    policy: sqlPolicy,
     async execute(input, ctx) {
-      const verdict = sqlPolicy.verdictFor(input);
+      const verdict = ctx.authorized;
       const maxRows = Math.min(input.maxRows ?? 100, ctx.limits.maxRows);
       const result = await withTransaction(
-        ctx.credential,
+        ctx.client,
         { readOnly: true, signal: ctx.signal, sqlText: input.sql },
         async (c) => {
           await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
@@ -229,23 +202,20 @@ export async function createPostgresTools(
     },
   });
 
-  const explainTool = pgTool({
-    name: 'postgres_explain',
+  const explainTool = kit.read({
+    name: 'explain',
     title: 'Explain a query plan',
     description:
       "Shows the planner's plan (EXPLAIN, FORMAT JSON, never ANALYZE: nothing is executed) for a statement postgres_query would accept.",
-    access: 'read',
-    scopes: [READ_SCOPE],
-    credential: 'read',
     output: 'json',
     input: z.strictObject({ sql: sqlArg, params: paramsArg.optional() }),
-    policy: (input) => sqlPolicy.check(input),
+    policy: sqlPolicy,
     async execute(input, ctx) {
-      const verdict = sqlPolicy.verdictFor(input);
+      const verdict = ctx.authorized;
       // The text was proven to be exactly one SELECT by the real parser; EXPLAIN without ANALYZE
       // only plans it. It still runs in a READ ONLY transaction as the read role.
       const plan = await withTransaction(
-        ctx.credential,
+        ctx.client,
         { readOnly: true, signal: ctx.signal, sqlText: input.sql },
         async (c) => {
           await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
@@ -270,5 +240,5 @@ export async function createPostgresTools(
     explainTool,
     ...(await createSavedQueryTools(settings, tables, guard, isAllowedFunction)),
     ...createWriteTools(settings, tables),
-  ] as unknown as ToolDefinition<never, PgHandle>[];
+  ];
 }

@@ -1,16 +1,9 @@
-import {
-  ALLOW,
-  type Decision,
-  deny,
-  ErrorCode,
-  type ToolDefinition,
-  ToolError,
-} from '@hardened-mcp/core';
+import { ALLOW, type Decision, deny, ErrorCode, type Tool, ToolError } from '@hardened-mcp/core';
 import pg from 'pg';
 import { z } from 'zod';
 import type { PostgresSettings } from './config.js';
 import { type PgHandle, withTransaction } from './database.js';
-import { identifierArg, pgTool, sqlValueArg, WRITE_SCOPE } from './define.js';
+import { identifierArg, kit, sqlValueArg } from './define.js';
 import type { SqlValue } from './query.js';
 import { describeValues } from './saved-queries.js';
 import type { TablePolicy } from './table-policy.js';
@@ -90,7 +83,7 @@ const valuesArg = z.record(identifierArg, sqlValueArg);
 export function createWriteTools(
   settings: PostgresSettings,
   tables: TablePolicy,
-): ToolDefinition<never, PgHandle>[] {
+): Tool<PgHandle>[] {
   const cap = settings.maxAffectedRows;
   const where = (schema: string | undefined, table: string): Decision => {
     const s = schema ?? tables.schemas[0]!;
@@ -116,13 +109,13 @@ export function createWriteTools(
    * rolls back if more than the cap changed. Returns the tool output.
    */
   const runWrite = async (
-    ctx: { credential: PgHandle; signal: AbortSignal },
+    ctx: { client: PgHandle; signal: AbortSignal },
     input: { schema?: string | undefined; table: string },
     build: (t: WritableTable, values: SqlValue[]) => string,
   ) => {
     const schema = input.schema ?? tables.schemas[0]!;
     const affected = await withTransaction(
-      ctx.credential,
+      ctx.client,
       { readOnly: false, signal: ctx.signal },
       async (c) => {
         const t = await loadTable(c, schema, input.table);
@@ -144,14 +137,11 @@ export function createWriteTools(
     values: SqlValue[],
   ) => cols.map((col) => `${pg.escapeIdentifier(col)} = $${values.push(source[col] ?? null)}`);
 
-  const insert = pgTool({
-    name: 'postgres_insert_rows',
+  const insert = kit.write({
+    name: 'insert_rows',
     title: 'Insert rows',
     description: `Inserts rows (objects of column → value, all with the same columns) into a table. Needs approval; at most ${cap} rows.`,
-    access: 'write',
     destructive: false,
-    scopes: [WRITE_SCOPE],
-    credential: 'write',
     output: 'json',
     input: z.strictObject({
       schema: identifierArg.optional(),
@@ -183,15 +173,12 @@ export function createWriteTools(
     },
   });
 
-  const update = pgTool({
-    name: 'postgres_update_rows',
+  const update = kit.write({
+    name: 'update_rows',
     title: 'Update a row by primary key',
     description:
       'Sets columns of the row whose primary key equals `key` (all primary key columns). Needs approval.',
-    access: 'write',
     idempotent: true,
-    scopes: [WRITE_SCOPE],
-    credential: 'write',
     output: 'json',
     input: z.strictObject({
       schema: identifierArg.optional(),
@@ -221,15 +208,12 @@ export function createWriteTools(
     },
   });
 
-  const remove = pgTool({
-    name: 'postgres_delete_rows',
+  const remove = kit.write({
+    name: 'delete_rows',
     title: 'Delete a row by primary key',
     description:
       'Deletes the row whose primary key equals `key` (all primary key columns). Needs approval.',
-    access: 'write',
     idempotent: true,
-    scopes: [WRITE_SCOPE],
-    credential: 'write',
     output: 'json',
     input: z.strictObject({
       schema: identifierArg.optional(),
@@ -255,5 +239,5 @@ export function createWriteTools(
     },
   });
 
-  return [insert, update, remove] as unknown as ToolDefinition<never, PgHandle>[];
+  return [insert, update, remove];
 }

@@ -36,6 +36,11 @@ export interface S3HandleOptions {
   readonly sessionPolicy: string;
   /** Credentials for STS (or for S3 when no role is configured); default: the default chain. */
   readonly baseCredentials?: AwsCredentials | AwsCredentialsProvider | undefined;
+  /**
+   * Called with every credential set the client resolves (new temporary credentials after each
+   * refresh), before it is used: the connector registers the secret parts with the redactor.
+   */
+  readonly onCredentials?: ((credentials: AwsCredentials) => void) | undefined;
 }
 
 /**
@@ -68,6 +73,19 @@ export function createS3Handle(
     credentials = assumed;
   } else {
     credentials = typeof base === 'function' ? base : async () => base;
+  }
+  const onCredentials = options.onCredentials;
+  if (onCredentials) {
+    const resolve = credentials;
+    let seen: AwsCredentials | undefined;
+    credentials = async () => {
+      const c = await resolve();
+      if (c !== seen) {
+        onCredentials(c);
+        seen = c;
+      }
+      return c;
+    };
   }
   const client = new S3Client({
     region: settings.region,

@@ -1,8 +1,9 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
-  type ConnectorDefinition,
   type CredentialScope,
+  defineConnector,
   type Logger,
+  type SecretRegistry,
   StartupError,
 } from '@hardened-mcp/core';
 import { AssumeRoleError, safeErrorName } from './assume-role.js';
@@ -52,8 +53,16 @@ async function openHandle(
   settings: S3Settings,
   sessionPolicy: string,
   logger: Logger,
+  secrets: SecretRegistry,
 ): Promise<S3Handle> {
-  const handle = createS3Handle(scope, settings, { sessionPolicy });
+  const handle = createS3Handle(scope, settings, {
+    sessionPolicy,
+    // Temporary credentials this connector obtains itself: the redactor must know them.
+    onCredentials: (c) => {
+      secrets.register(c.secretAccessKey);
+      if (c.sessionToken) secrets.register(c.sessionToken);
+    },
+  });
   if (handle.credentialSource === 'default-chain') {
     logger.warn(
       { scope },
@@ -113,7 +122,7 @@ async function probeBuckets(
  * `AssumeRole` with a generated session policy per scope (or the default provider chain, with a
  * warning), and the tools of tools.ts and writes.ts.
  */
-export const s3Connector: ConnectorDefinition<S3Settings, S3Handle> = {
+export const s3Connector = defineConnector<S3Settings, S3Handle>({
   name: 's3',
   bin: 'hardened-mcp-s3',
   version: VERSION,
@@ -129,51 +138,40 @@ export const s3Connector: ConnectorDefinition<S3Settings, S3Handle> = {
   usage:
     '\nenvironment:\n  AWS credentials for the default provider chain (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, web identity, ECS/EC2 roles).\n' +
     '  With s3.roles.read / s3.roles.write they only call sts:AssumeRole; every S3 request uses short-lived credentials scoped by a session policy.\n',
-  async open(ctx) {
-    const settings = ctx.settings;
-    if (settings.buckets.length === 0)
+  tools(ctx) {
+    if (ctx.settings.buckets.length === 0)
       throw new StartupError(
         's3.buckets is empty: configure the allowlist (buckets: [{ name, prefixes: [reports/] }])',
       );
+    return { tools: createS3Tools(ctx.settings) };
+  },
+  async openClient(scope, _credential, ctx) {
+    const settings = ctx.settings;
     const buckets = allowlistOf(settings);
     const policies = sessionPolicies(settings, buckets);
-    const tools = createS3Tools(settings);
-    const read = await openHandle('read', settings, policies.read, ctx.logger);
-    let write: S3Handle | undefined;
-    try {
-      write =
-        ctx.config.mode === 'read-write'
-          ? await openHandle('write', settings, policies.write, ctx.logger)
-          : undefined;
-    } catch (err) {
-      read.close();
-      throw err;
-    }
-    await probeBuckets(read, buckets, ctx.logger);
-    return {
-      handles: { read, write },
-      tools,
-      async close() {
-        read.close();
-        write?.close();
-      },
-      async ready() {
-        const b = buckets[0]!;
-        try {
-          await read.client.send(
-            new ListObjectsV2Command({
-              Bucket: b.name,
-              Prefix: b.prefixes[0],
-              MaxKeys: 1,
-              ...(b.expectedOwner ? { ExpectedBucketOwner: b.expectedOwner } : {}),
-            }),
-            { abortSignal: AbortSignal.timeout(5_000) },
-          );
-          return true;
-        } catch {
-          return false;
-        }
-      },
-    };
+    const handle = await openHandle(scope, settings, policies[scope], ctx.logger, ctx.secrets);
+    if (scope === 'read') await probeBuckets(handle, buckets, ctx.logger);
+    return handle;
   },
-};
+  closeClient(handle) {
+    handle.close();
+  },
+  async ready(read, ctx) {
+    const b = allowlistOf(ctx.settings)[0];
+    if (!b) return false;
+    try {
+      await read.client.send(
+        new ListObjectsV2Command({
+          Bucket: b.name,
+          Prefix: b.prefixes[0],
+          MaxKeys: 1,
+          ...(b.expectedOwner ? { ExpectedBucketOwner: b.expectedOwner } : {}),
+        }),
+        { abortSignal: AbortSignal.timeout(5_000) },
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  },
+});

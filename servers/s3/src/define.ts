@@ -1,27 +1,15 @@
-import {
-  ALLOW,
-  type Decision,
-  defineTool,
-  deny,
-  ErrorCode,
-  type ToolDefinition,
-  ToolError,
-} from '@hardened-mcp/core';
+import { type Authorization, allow, deny, ErrorCode, ToolError, toolKit } from '@hardened-mcp/core';
 import { z } from 'zod';
 import type { S3Handle } from './client.js';
 import { authorizeObject, type BucketRule, type ObjectTarget } from './keys.js';
 
-/** `defineTool` with the S3 handle type fixed, so `execute`'s context is fully typed. */
-export function s3Tool<S extends z.ZodType>(
-  tool: Omit<ToolDefinition<z.output<S>, S3Handle>, 'input'> & { readonly input: S },
-): ToolDefinition<z.output<S>, S3Handle> {
-  return defineTool<S, S3Handle>(tool);
-}
+/** The S3 tool kit: `s3_` names, `s3:read`/`s3:write` scopes, an {@link S3Handle} per scope. */
+export const kit = toolKit<S3Handle>('s3');
 
 /** Scope of every read tool. */
-export const READ_SCOPE = 's3:read';
+export const READ_SCOPE = kit.readScope;
 /** Scope of every write tool. */
-export const WRITE_SCOPE = 's3:write';
+export const WRITE_SCOPE = kit.writeScope;
 
 /** A bucket argument: checked against the allowlist by exact name in the policy step. */
 export const bucketArg = z
@@ -38,11 +26,17 @@ export const keyArg = z
     'Object key inside an allowed prefix, e.g. reports/2024/q1.csv (no leading /, no . or .. segments).',
   );
 
-/** The policy step of every tool addressing one object: bucket allowlist + key walls. */
+/**
+ * The policy step of every tool addressing one object: bucket allowlist + key walls. It
+ * authorizes the normalized target, which `execute` gets as `ctx.authorized`.
+ */
 export function objectPolicy(buckets: readonly BucketRule[]) {
-  return (input: { readonly bucket: string; readonly key: string }): Decision => {
+  return (input: {
+    readonly bucket: string;
+    readonly key: string;
+  }): Authorization<ObjectTarget> => {
     const t = authorizeObject(buckets, input.bucket, input.key);
-    return t.ok ? ALLOW : deny(ErrorCode.PolicyDenied, t.reason);
+    return t.ok ? allow(t) : deny(ErrorCode.PolicyDenied, t.reason);
   };
 }
 

@@ -14,7 +14,7 @@ import {
   ErrorCode,
   jsonBytes,
   type OutputLimits,
-  type ToolDefinition,
+  type Tool,
   ToolError,
 } from '@hardened-mcp/core';
 import { z } from 'zod';
@@ -30,15 +30,7 @@ import {
 } from './body.js';
 import { type S3Handle, toToolError } from './client.js';
 import type { S3Settings } from './config.js';
-import {
-  bucketArg,
-  keyArg,
-  objectPolicy,
-  objectTarget,
-  ownerOf,
-  READ_SCOPE,
-  s3Tool,
-} from './define.js';
+import { bucketArg, keyArg, kit, objectPolicy, ownerOf } from './define.js';
 import {
   authorizeListing,
   authorizeObject,
@@ -306,18 +298,15 @@ export async function getObject(
  * Declares every tool of the S3 connector as data. The core decides which are enabled (mode,
  * allowlist, credentials) and runs each call through the pipeline.
  */
-export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Handle>[] {
+export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
   const buckets = allowlistOf(settings);
   const policy = objectPolicy(buckets);
 
-  const listBuckets = s3Tool({
-    name: 's3_list_buckets',
+  const listBuckets = kit.read({
+    name: 'list_buckets',
     title: 'List allowed buckets',
     description:
       'Lists the buckets and key prefixes this server may access (its allowlist). Nothing outside them can be read or written.',
-    access: 'read',
-    scopes: [READ_SCOPE],
-    credential: 'read',
     output: 'table',
     input: z.strictObject({}),
     async execute() {
@@ -334,15 +323,12 @@ export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Han
     },
   });
 
-  const listObjects = s3Tool({
-    name: 's3_list_objects',
+  const listObjects = kit.read({
+    name: 'list_objects',
     title: 'List objects',
     description:
       'Lists objects under an allowed prefix (ListObjectsV2), one page at a time: pass nextCursor back as cursor for the next page. ' +
       'With delimiter "/", keys below the next "/" are grouped into folders. Without prefix, a bucket with one allowed prefix lists that prefix.',
-    access: 'read',
-    scopes: [READ_SCOPE],
-    credential: 'read',
     output: 'json',
     input: z.strictObject({
       bucket: bucketArg,
@@ -377,7 +363,7 @@ export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Han
       const cursor = input.cursor === undefined ? undefined : decodeCursor(input.cursor, t);
       const maxKeys = Math.min(input.maxKeys ?? 100, ctx.limits.maxRows, 1000);
       const page: ListObjectsV2CommandOutput = await send(() =>
-        ctx.credential.client.send(
+        ctx.client.client.send(
           new ListObjectsV2Command({
             Bucket: t.bucket.name,
             Prefix: t.prefix,
@@ -443,20 +429,17 @@ export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Han
     },
   });
 
-  const headObjectTool = s3Tool({
-    name: 's3_head_object',
+  const headObjectTool = kit.read({
+    name: 'head_object',
     title: 'Describe an object',
     description:
       "Returns an object's metadata (HeadObject): size in bytes, content type, ETag, last modified, storage class and user metadata.",
-    access: 'read',
-    scopes: [READ_SCOPE],
-    credential: 'read',
     output: 'json',
     input: z.strictObject({ bucket: bucketArg, key: keyArg }),
     policy,
-    async execute(input, ctx) {
-      const t = objectTarget(buckets, input);
-      const h = await headObject(ctx.credential.client, t, ctx.signal);
+    async execute(_input, ctx) {
+      const t = ctx.authorized;
+      const h = await headObject(ctx.client.client, t, ctx.signal);
       return {
         kind: 'json',
         data: {
@@ -474,15 +457,12 @@ export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Han
     },
   });
 
-  const getObjectTool = s3Tool({
-    name: 's3_get_object',
+  const getObjectTool = kit.read({
+    name: 'get_object',
     title: 'Read an object',
     description:
       `Reads an object (or a byte range of it). Text is returned as text, at most ${settings.maxObjectBytes} bytes (truncated says more exist; read on with range). ` +
       `Binary content is returned as base64 when it is at most ${settings.maxBinaryBytes} bytes, otherwise only metadata.`,
-    access: 'read',
-    scopes: [READ_SCOPE],
-    credential: 'read',
     output: 'json',
     input: z.strictObject({
       bucket: bucketArg,
@@ -499,9 +479,9 @@ export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Han
     }),
     policy,
     async execute(input, ctx) {
-      const t = objectTarget(buckets, input);
+      const t = ctx.authorized;
       const r = await getObject(
-        ctx.credential.client,
+        ctx.client.client,
         t,
         input.range,
         settings,
@@ -512,22 +492,14 @@ export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Han
     },
   });
 
-  const tools: ToolDefinition<never, S3Handle>[] = [
-    listBuckets,
-    listObjects,
-    headObjectTool,
-    getObjectTool,
-  ] as unknown as ToolDefinition<never, S3Handle>[];
+  const tools: Tool<S3Handle>[] = [listBuckets, listObjects, headObjectTool, getObjectTool];
 
   if (settings.presign.enabled) {
     const maxExpires = settings.presign.maxExpiresSeconds;
-    const presign = s3Tool({
-      name: 's3_presign_get',
+    const presign = kit.read({
+      name: 'presign_get',
       title: 'Create a presigned download URL',
       description: `Creates a presigned GET URL for an object (anyone holding it can download the object until it expires; at most ${maxExpires} s, and never beyond the server's current credentials).`,
-      access: 'read',
-      scopes: [READ_SCOPE],
-      credential: 'read',
       output: 'json',
       input: z.strictObject({
         bucket: bucketArg,
@@ -540,15 +512,15 @@ export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Han
       }),
       policy,
       async execute(input, ctx) {
-        const t = objectTarget(buckets, input);
-        const creds = await send(() => ctx.credential.resolveCredentials());
+        const t = ctx.authorized;
+        const creds = await send(() => ctx.client.resolveCredentials());
         const credsLeft = creds.expiration
           ? Math.floor((creds.expiration.getTime() - Date.now()) / 1000)
           : Number.POSITIVE_INFINITY;
         const expiresIn = Math.max(1, Math.min(input.expiresSeconds, credsLeft));
         const url = await send(() =>
           getSignedUrl(
-            ctx.credential.client,
+            ctx.client.client,
             new GetObjectCommand({ Bucket: t.bucket.name, Key: t.key, ...ownerOf(t) }),
             { expiresIn },
           ),
@@ -565,7 +537,7 @@ export function createS3Tools(settings: S3Settings): ToolDefinition<never, S3Han
         };
       },
     });
-    tools.push(presign as unknown as ToolDefinition<never, S3Handle>);
+    tools.push(presign);
   }
   return [...tools, ...createWriteTools(settings, buckets)];
 }

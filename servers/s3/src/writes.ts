@@ -5,27 +5,11 @@ import {
   type S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import {
-  ALLOW,
-  type Decision,
-  deny,
-  ErrorCode,
-  type ToolDefinition,
-  ToolError,
-} from '@hardened-mcp/core';
+import { deny, ErrorCode, type Tool, ToolError } from '@hardened-mcp/core';
 import { z } from 'zod';
 import { type S3Handle, toToolError } from './client.js';
 import type { S3Settings } from './config.js';
-import {
-  bucketArg,
-  keyArg,
-  objectPolicy,
-  objectTarget,
-  ownerOf,
-  s3Tool,
-  s3Url,
-  WRITE_SCOPE,
-} from './define.js';
+import { bucketArg, keyArg, kit, objectPolicy, ownerOf, s3Url } from './define.js';
 import { type BucketRule, escapeForDisplay, type ObjectTarget } from './keys.js';
 
 /** Content type of a put without one. */
@@ -87,24 +71,21 @@ function preview(text: string, max = 400): string {
 export function createWriteTools(
   settings: S3Settings,
   buckets: readonly BucketRule[],
-): ToolDefinition<never, S3Handle>[] {
+): Tool<S3Handle>[] {
   const policy = objectPolicy(buckets);
   const overwrite = settings.allowOverwrite;
   const maxBytes = settings.maxObjectBytes;
 
-  const put = s3Tool({
-    name: 's3_put_object',
+  const put = kit.write({
+    name: 'put_object',
     title: 'Write an object',
     description:
       `Writes text content to an object inside an allowed prefix. Needs approval; at most ${maxBytes} bytes (UTF-8). ` +
       (overwrite
         ? 'Replaces an existing object.'
         : 'Refuses to replace an existing object (the write is conditional: If-None-Match: *).'),
-    access: 'write',
     destructive: overwrite,
     idempotent: overwrite,
-    scopes: [WRITE_SCOPE],
-    credential: 'write',
     output: 'json',
     input: z.strictObject({
       bucket: bucketArg,
@@ -114,7 +95,7 @@ export function createWriteTools(
         .optional()
         .describe(`Content-Type (default ${DEFAULT_CONTENT_TYPE}).`),
     }),
-    policy(input): Decision {
+    policy(input) {
       const d = policy(input);
       if (!d.ok) return d;
       const bytes = Buffer.byteLength(input.content, 'utf8');
@@ -123,10 +104,9 @@ export function createWriteTools(
             ErrorCode.LimitExceeded,
             `the content is ${bytes} bytes; at most ${maxBytes} may be written`,
           )
-        : ALLOW;
+        : d;
     },
-    describeChange(input) {
-      const t = objectTarget(buckets, input);
+    describeChange(input, t) {
       const bytes = Buffer.byteLength(input.content, 'utf8');
       return (
         `PUT ${s3Url(t)}\n` +
@@ -136,8 +116,8 @@ export function createWriteTools(
       );
     },
     async execute(input, ctx) {
-      const t = objectTarget(buckets, input);
-      const client = ctx.credential.client;
+      const t = ctx.authorized;
+      const client = ctx.client.client;
       // Best effort for servers without conditional writes; If-None-Match below is the atomic guard on S3.
       if (!overwrite && (await objectExists(client, t, ctx.signal)))
         throw new ToolError(ErrorCode.PolicyDenied, OVERWRITE_REFUSED);
@@ -182,26 +162,22 @@ export function createWriteTools(
     },
   });
 
-  const remove = s3Tool({
-    name: 's3_delete_object',
+  const remove = kit.write({
+    name: 'delete_object',
     title: 'Delete an object',
     description:
       'Deletes one object inside an allowed prefix. Needs approval. (On a versioned bucket, S3 adds a delete marker; older versions stay.)',
-    access: 'write',
     destructive: true,
     idempotent: true,
-    scopes: [WRITE_SCOPE],
-    credential: 'write',
     output: 'json',
     input: z.strictObject({ bucket: bucketArg, key: keyArg }),
     policy,
-    describeChange(input) {
-      const t = objectTarget(buckets, input);
+    describeChange(_input, t) {
       return `DELETE ${s3Url(t)}\n  the object is removed (on a versioned bucket a delete marker hides it)`;
     },
-    async execute(input, ctx) {
-      const t = objectTarget(buckets, input);
-      const client = ctx.credential.client;
+    async execute(_input, ctx) {
+      const t = ctx.authorized;
+      const client = ctx.client.client;
       if (!(await objectExists(client, t, ctx.signal)))
         return {
           kind: 'json',
@@ -222,5 +198,5 @@ export function createWriteTools(
     },
   });
 
-  return [put, remove] as unknown as ToolDefinition<never, S3Handle>[];
+  return [put, remove];
 }
