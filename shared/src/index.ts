@@ -40,3 +40,13 @@ export {
   type PutSecretOptions,
   startFakeSecretsManager,
 } from './secrets-manager-fake.js';
+export {
+  auditRecordsIn,
+  runBinToExit,
+  type ServerSession,
+  type StartOptions,
+  startStdioServer,
+  textOf,
+  waitFor,
+  writeTempConfig,
+} from './stdio-server.js';

@@ -4,7 +4,7 @@
  * Credentials come from a local fake STS (`AssumeRole` with the generated session policy); a
  * recording proxy in front of the store shows which credentials signed each request.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { buildSessionPolicy, serializeSessionPolicy } from '@hardened-mcp/s3';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,14 @@ function s3Config(extra: Record<string, unknown> = {}) {
 /** The error code of a failed tool result (`code: message (correlation id …)`). */
 function codeOf(result: unknown): string | undefined {
   return /^([a-z_]+):/.exec(textOf(result))?.[1];
+}
+
+/** The embedded resource of a binary result (MCP `EmbeddedResource`), if any. */
+function blobOf(r: unknown): { uri: string; mimeType: string; blob: string } | undefined {
+  const content = (r as { content?: { type: string; resource?: unknown }[] }).content ?? [];
+  return content.find((c) => c.type === 'resource')?.resource as
+    | { uri: string; mimeType: string; blob: string }
+    | undefined;
 }
 
 describe('read-only session (assumed read role)', () => {
@@ -309,16 +317,24 @@ describe('read-only session (assumed read role)', () => {
     expect(get?.headers['if-match']).toBeDefined();
   });
 
-  it('returns small binaries as base64 and large ones as metadata only (never downloaded)', async () => {
+  it('returns small binaries as an embedded resource (never base64 text) and large ones as metadata only', async () => {
     const small = await s.client.callTool({
       name: 's3_get_object',
       arguments: { bucket: BUCKET, key: 'reports/logo.png' },
     });
-    expect(dataOf(small)).toMatchObject({
-      encoding: 'base64',
-      base64: SMALL_BINARY.toString('base64'),
+    expect(small.structuredContent).toMatchObject({
+      encoding: 'binary',
       contentType: 'image/png',
+      mimeType: 'image/png',
+      bytes: SMALL_BINARY.length,
     });
+    expect(blobOf(small)).toEqual({
+      uri: `s3://${BUCKET}/reports/logo.png`,
+      mimeType: 'image/png',
+      blob: SMALL_BINARY.toString('base64'),
+    });
+    // The text rendering (what a model reads as prose) carries no base64 of the content.
+    expect(textOf(small)).not.toContain(SMALL_BINARY.toString('base64'));
     const before = proxy.requests.length;
     const large = await s.client.callTool({
       name: 's3_get_object',
@@ -334,10 +350,7 @@ describe('read-only session (assumed read role)', () => {
       name: 's3_get_object',
       arguments: { bucket: BUCKET, key: 'reports/archive.bin', range: 'bytes=0-99' },
     });
-    expect(dataOf(slice)).toMatchObject({
-      encoding: 'base64',
-      base64: LARGE_BINARY.subarray(0, 100).toString('base64'),
-    });
+    expect(blobOf(slice)?.blob).toBe(LARGE_BINARY.subarray(0, 100).toString('base64'));
   });
 
   it('describes an object', async () => {
@@ -568,6 +581,55 @@ describe('without roles: the default provider chain (warned), and presigned URLs
       expect(u.searchParams.get('X-Amz-Credential')).toMatch(/^test-base-key\//);
       const res = await fetch(url);
       expect(await res.text()).toBe('quarter 2\n');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('presigned URLs signed with AWS-shaped temporary keys', () => {
+  it('returns the URL intact (a declared bearer field), redacts the same key elsewhere, and audits only its digest', async () => {
+    // ASIA…: the shape of an STS temporary access key id, which the redactor always catches.
+    const keyId = 'ASIAQ3EGQ7EXAMPLE2AB';
+    const sessionToken = 'IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQEXAMPLEtoken';
+    const s = await startS3Server({
+      config: {
+        s3: {
+          endpoint: store.endpoint,
+          forcePathStyle: true,
+          buckets: ALLOWLIST,
+          presign: { enabled: true, maxExpiresSeconds: 120 },
+        },
+      },
+      env: {
+        AWS_ACCESS_KEY_ID: keyId,
+        AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+        AWS_SESSION_TOKEN: sessionToken,
+      },
+    });
+    try {
+      const r = await s.client.callTool({
+        name: 's3_presign_get',
+        arguments: { bucket: BUCKET, key: 'reports/2024/q2.txt', expiresSeconds: 60 },
+      });
+      const { url } = dataOf<{ url: string }>(r);
+      const u = new URL(url);
+      expect(u.searchParams.get('X-Amz-Credential')).toMatch(new RegExp(`^${keyId}/`));
+      expect(u.searchParams.get('X-Amz-Security-Token')).toBe(sessionToken);
+      expect(await (await fetch(url)).text()).toBe('quarter 2\n');
+      // The audit record says a bearer credential was issued, by digest, never its value.
+      const record = s
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('"tool":"s3_presign_get"'))
+        .map((l) => JSON.parse(l) as { bearerCredential?: { field: string; sha256: string } })
+        .at(-1);
+      expect(record?.bearerCredential).toEqual({
+        field: 'url',
+        sha256: createHash('sha256').update(url).digest('hex'),
+      });
+      expect(s.stderr()).not.toContain(keyId);
+      expect(s.stderr()).not.toContain(sessionToken);
     } finally {
       await s.close();
     }

@@ -1,45 +1,25 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import {
+  runBinToExit,
+  type ServerSession,
+  type StartOptions,
+  startStdioServer,
+} from '@hardened-mcp/test-kit';
+
+export {
+  runBinToExit,
+  type ServerSession,
+  type StartOptions,
+  startStdioServer,
+  textOf,
+  writeTempConfig,
+} from '@hardened-mcp/test-kit';
 
 /** The repository root. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built Postgres server bin. */
 export const POSTGRES_BIN = join(REPO_ROOT, 'servers', 'postgres', 'dist', 'bin.js');
-
-/** A running server with a connected SDK client. */
-export interface ServerSession {
-  readonly client: Client;
-  readonly transport: StdioClientTransport;
-  /** Everything the server wrote to stderr so far (logs and audit records). */
-  stderr(): string;
-  /** The server's pid. */
-  readonly pid: number | null;
-  close(): Promise<void>;
-}
-
-/** Options for {@link startPostgresServer}. */
-export interface StartOptions {
-  readonly env: Record<string, string>;
-  /** Written to a temp file and passed as `--config`. */
-  readonly config?: Record<string, unknown>;
-  readonly args?: readonly string[];
-  /** Client capabilities, e.g. `{ elicitation: {} }`. */
-  readonly capabilities?: Record<string, unknown>;
-  readonly clientName?: string;
-}
-
-/** Writes a config object to a fresh temp file and returns its path. */
-export function writeTempConfig(config: Record<string, unknown>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'hmcp-cfg-'));
-  const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify(config, null, 2), { mode: 0o600 });
-  return file;
-}
 
 /**
  * Starts the built `hardened-mcp-postgres` bin on Node 24 (this process's `node`) and connects
@@ -49,85 +29,10 @@ export function startPostgresServer(opts: StartOptions): Promise<ServerSession> 
   return startStdioServer(POSTGRES_BIN, opts);
 }
 
-/**
- * Starts a built server bin (any connector) on Node 24 and connects the MCP SDK `Client` to it
- * over stdio. The environment is PATH, HOME and `opts.env` only (which may override HOME).
- */
-export async function startStdioServer(bin: string, opts: StartOptions): Promise<ServerSession> {
-  const args = [bin, ...(opts.args ?? [])];
-  if (opts.config) args.push('--config', writeTempConfig(opts.config));
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env },
-    stderr: 'pipe',
-  });
-  let stderr = '';
-  transport.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const client = new Client(
-    { name: opts.clientName ?? 'hardened-mcp-e2e', version: '1.0.0' },
-    { capabilities: (opts.capabilities ?? {}) as never },
-  );
-  try {
-    await client.connect(transport);
-  } catch (err) {
-    throw new Error(`server failed to start: ${(err as Error).message}\n${stderr}`);
-  }
-  return {
-    client,
-    transport,
-    stderr: () => stderr,
-    get pid() {
-      return transport.pid;
-    },
-    async close() {
-      await client.close();
-    },
-  };
-}
-
-/** The text of a tool result's first content block. */
-export function textOf(result: unknown): string {
-  const content = (result as { content?: unknown }).content as
-    | { type: string; text?: string }[]
-    | undefined;
-  return content?.find((c) => c.type === 'text')?.text ?? '';
-}
-
 /** Runs the bin until it exits (for startup failures); stdin is closed after 15 s so a started server ends. */
 export function runBin(
   env: Record<string, string>,
   args: string[] = [],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return runBinToExit(POSTGRES_BIN, env, args, 15_000);
-}
-
-/**
- * Runs a built server bin until it exits (startup failures); stdin is closed after
- * `stdinCloseMs` so a server that did start ends too.
- */
-export function runBinToExit(
-  bin: string,
-  env: Record<string, string>,
-  args: readonly string[],
-  stdinCloseMs: number,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-    setTimeout(() => child.stdin.end(), stdinCloseMs).unref();
-  });
 }

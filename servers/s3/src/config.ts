@@ -87,7 +87,7 @@ export const s3SectionSchema = z
       .min(1)
       .max(16 * 1024 * 1024)
       .default(128 * 1024),
-    /** Binary objects (or ranges) up to this size are returned as base64; larger ones as metadata only. */
+    /** Binary objects (or ranges) up to this size are returned as an embedded resource (blob); larger ones as metadata only. */
     maxBinaryBytes: z
       .int()
       .min(0)

@@ -30,7 +30,7 @@ import {
 } from './body.js';
 import { type S3Handle, toToolError } from './client.js';
 import type { S3Settings } from './config.js';
-import { bucketArg, keyArg, kit, objectPolicy, ownerOf } from './define.js';
+import { bucketArg, keyArg, kit, objectPolicy, ownerOf, s3Url } from './define.js';
 import {
   authorizeListing,
   authorizeObject,
@@ -187,6 +187,8 @@ function fitText(
 export interface GetObjectResult {
   readonly data: Record<string, unknown>;
   readonly truncated: boolean;
+  /** Binary content (`encoding: 'binary'`), returned as the core's binary output, never as text. */
+  readonly binary?: Buffer | undefined;
 }
 
 /**
@@ -196,8 +198,9 @@ export interface GetObjectResult {
  * - text (by content type, or by content when the type is generic: valid UTF-8 without NUL, or
  *   the declared charset) → `encoding: 'text'`, at most `maxObjectBytes` (and the output
  *   budget), `truncated` when the object (or range) is longer;
- * - binary → `encoding: 'base64'` when the object (or range) is at most `maxBinaryBytes`,
- *   otherwise `encoding: 'none'` (metadata only: nothing is downloaded).
+ * - binary → `encoding: 'binary'` with the bytes in `binary` (an MCP embedded resource, never
+ *   base64 passed off as text) when the object (or range) is at most `maxBinaryBytes`, otherwise
+ *   `encoding: 'none'` (metadata only: nothing is downloaded).
  *
  * @throws ToolError `invalid_input` for an unsatisfiable range; S3 errors via {@link toToolError}
  */
@@ -272,14 +275,9 @@ export async function getObject(
   }
   if (selected <= binCap && bytes.byteLength === selected) {
     return {
-      data: {
-        ...base,
-        encoding: 'base64',
-        base64: bytes.toString('base64'),
-        returnedBytes: bytes.byteLength,
-        truncated: false,
-      },
+      data: { ...base, encoding: 'binary', returnedBytes: bytes.byteLength, truncated: false },
       truncated: false,
+      binary: bytes,
     };
   }
   return {
@@ -288,7 +286,7 @@ export async function getObject(
       encoding: 'none',
       returnedBytes: 0,
       truncated: true,
-      reason: `binary content larger than the ${binCap}-byte base64 cap; ask for a smaller range`,
+      reason: `binary content larger than the ${binCap}-byte binary cap; ask for a smaller range`,
     },
     truncated: true,
   };
@@ -462,8 +460,9 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
     title: 'Read an object',
     description:
       `Reads an object (or a byte range of it). Text is returned as text, at most ${settings.maxObjectBytes} bytes (truncated says more exist; read on with range). ` +
-      `Binary content is returned as base64 when it is at most ${settings.maxBinaryBytes} bytes, otherwise only metadata.`,
+      `Binary content is returned as an embedded resource (blob) when it is at most ${settings.maxBinaryBytes} bytes, otherwise only metadata.`,
     output: 'json',
+    binaryOutput: true,
     input: z.strictObject({
       bucket: bucketArg,
       key: keyArg,
@@ -488,6 +487,14 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
         ctx.limits,
         ctx.signal,
       );
+      if (r.binary)
+        return {
+          kind: 'binary',
+          mimeType: (r.data.contentType as string | null) ?? 'application/octet-stream',
+          data: r.binary,
+          uri: s3Url(t),
+          metadata: r.data,
+        };
       return { kind: 'json', data: r.data, truncated: r.truncated };
     },
   });
@@ -501,6 +508,8 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
       title: 'Create a presigned download URL',
       description: `Creates a presigned GET URL for an object (anyone holding it can download the object until it expires; at most ${maxExpires} s, and never beyond the server's current credentials).`,
       output: 'json',
+      // A presigned URL is an intended bearer credential: exempt from redaction, audited by digest.
+      bearerField: 'url',
       input: z.strictObject({
         bucket: bucketArg,
         key: keyArg,
