@@ -125,3 +125,4 @@ export {
   type ToolDefinition,
   type ToolOutput,
 } from './tool.js';
+export * from './upstream/index.js';
