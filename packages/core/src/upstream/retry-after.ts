@@ -23,7 +23,9 @@ export function parseRetryAfter(
   }
   // An HTTP-date names a weekday and GMT; reject anything else Date.parse might accept.
   if (!/^[A-Za-z]{3,9}, /.test(v) && !/^[A-Za-z]{3} [A-Za-z]{3} /.test(v)) return undefined;
-  const at = Date.parse(v);
+  // asctime-date carries no zone; HTTP dates are always GMT (RFC 9110 §5.6.7).
+  const asctime = /^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/.test(v);
+  const at = Date.parse(asctime ? `${v} GMT` : v);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
