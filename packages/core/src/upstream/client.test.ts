@@ -423,6 +423,19 @@ describe('createUpstreamClient: rate limits', () => {
     expect(err.status).toBe(200);
   });
 
+  it('treats a vendor predicate that throws (a non-JSON answer) as not rate limited', async () => {
+    http.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('plain text');
+    };
+    const client = createUpstreamClient({
+      origin: http.origin,
+      isRateLimited: (r) => (r.json() as { error?: string }).error === 'ratelimited',
+    });
+    const r = await client.request({ method: 'GET', path: '/x' });
+    expect(r.text()).toBe('plain text');
+  });
+
   it('uses the default wait when a rate-limit answer has no usable Retry-After', async () => {
     http.handler = (_req, res) => json(res, 429, {}, { 'retry-after': 'soon' });
     const client = createUpstreamClient({

@@ -72,7 +72,8 @@ export interface UpstreamClientOptions {
   readonly defaultRetryAfterMs?: number | undefined;
   /**
    * A vendor's rate-limit answer that is not a `429`, e.g. Slack's HTTP 200
-   * `{"ok":false,"error":"ratelimited"}`. Called with every answer the client would return.
+   * `{"ok":false,"error":"ratelimited"}`. Called with every answer the client would return;
+   * a predicate that throws counts as `false`.
    */
   readonly isRateLimited?: ((response: UpstreamResponse) => boolean) | undefined;
 }
@@ -252,7 +253,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
       const limited =
         res.status === 429 ||
         (res.status === 503 && res.headers.has('retry-after')) ||
-        (res.status < 500 && options.isRateLimited?.(response) === true);
+        (res.status < 500 && vendorRateLimited(options.isRateLimited, response));
       if (limited) {
         const waitMs =
           parseRetryAfter(res.headers.get('retry-after')) ?? settings.defaultRetryAfterMs;
@@ -277,6 +278,19 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   }
 
   return Object.freeze({ base, request });
+}
+
+/** The connector's predicate; one that throws (e.g. `json()` on a non-JSON body) says no. */
+function vendorRateLimited(
+  predicate: ((response: UpstreamResponse) => boolean) | undefined,
+  response: UpstreamResponse,
+): boolean {
+  if (!predicate) return false;
+  try {
+    return predicate(response) === true;
+  } catch {
+    return false;
+  }
 }
 
 function toResponse(res: Response, body: Buffer): UpstreamResponse {

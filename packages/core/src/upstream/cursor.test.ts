@@ -82,7 +82,7 @@ describe('CursorSealer', () => {
   });
 
   it('derives its key from a configured secret, so cursors survive a restart and work across replicas', () => {
-    const secret = new Secret('k'.repeat(16) + 'Zq8s1fP0x9Lr2mVw', 'env HMCP_CURSOR_KEY');
+    const secret = new Secret(`${'k'.repeat(16)}Zq8s1fP0x9Lr2mVw`, 'env HMCP_CURSOR_KEY');
     const cursor = CursorSealer.from(secret).seal(binding, state);
     expect(CursorSealer.from(secret).open(cursor, binding)).toEqual({ ok: true, state });
     expect(
