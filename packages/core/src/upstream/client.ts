@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CredentialHandle, Secret } from '../credentials.js';
 import { discardBody, readBodyBounded } from './body.js';
 import { UpstreamCallError, UpstreamFailure, UpstreamRateLimitedError } from './errors.js';
+import { upstreamFailureOf } from './network-errors.js';
 import {
   parseUpstreamBase,
   resolveUpstreamUrl,
@@ -197,7 +198,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
       if (req.signal?.aborted)
         return new UpstreamCallError(UpstreamFailure.Cancelled, { cause: err });
       if (deadline.aborted) return new UpstreamCallError(UpstreamFailure.Deadline, { cause: err });
-      return new UpstreamCallError(networkFailure(err), { cause: err });
+      return new UpstreamCallError(upstreamFailureOf(err), { cause: err });
     };
 
     let refreshed = false;
@@ -310,39 +311,4 @@ function toResponse(res: Response, body: Buffer): UpstreamResponse {
       }
     },
   });
-}
-
-const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'EAI_NODATA']);
-const RESET_CODES = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ECONNABORTED',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-]);
-const CONNECT_TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
-/** OpenSSL verification results and Node TLS codes (`ERR_TLS_*`, `ERR_SSL_*`, `*CERT*`). */
-const TLS_CODE = /^(ERR_TLS_|ERR_SSL_)|CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
-
-/** The error codes found along `err`'s cause chain (and inside `AggregateError`s). */
-function errorCodes(err: unknown, depth = 0): string[] {
-  if (depth > 8 || typeof err !== 'object' || err === null) return [];
-  const out: string[] = [];
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') out.push(code);
-  if (err instanceof AggregateError)
-    for (const e of err.errors) out.push(...errorCodes(e, depth + 1));
-  out.push(...errorCodes((err as { cause?: unknown }).cause, depth + 1));
-  return out;
-}
-
-/** Maps a `fetch` failure to a sub-code by its error codes (never by its message). */
-function networkFailure(err: unknown): (typeof UpstreamFailure)[keyof typeof UpstreamFailure] {
-  const codes = errorCodes(err);
-  if (codes.some((c) => DNS_CODES.has(c))) return UpstreamFailure.Dns;
-  if (codes.some((c) => TLS_CODE.test(c))) return UpstreamFailure.Tls;
-  if (codes.includes('ECONNREFUSED')) return UpstreamFailure.ConnectionRefused;
-  if (codes.some((c) => CONNECT_TIMEOUT_CODES.has(c))) return UpstreamFailure.ConnectTimeout;
-  if (codes.some((c) => RESET_CODES.has(c))) return UpstreamFailure.ConnectionReset;
-  return UpstreamFailure.Network;
 }

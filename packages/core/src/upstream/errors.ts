@@ -40,6 +40,8 @@ export const UpstreamFailure = {
   InvalidResponse: 'invalid_response',
   /** A request path would leave the configured upstream or is not a clean path; nothing was sent. */
   PathRefused: 'path_refused',
+  /** A URL from upstream data points outside the configured origin or base path; not followed. */
+  ForeignUrl: 'foreign_url',
   /** The upstream said to slow down (`429`, `Retry-After`, or a vendor rate-limit answer). */
   RateLimited: 'rate_limited',
 } as const;
@@ -111,6 +113,11 @@ export const UPSTREAM_FAILURES: Readonly<
     code: ErrorCode.InvalidInput,
     message:
       'a value does not fit in an upstream request path (separators, dot segments or encoded separators are refused); nothing was sent',
+  },
+  foreign_url: {
+    code: ErrorCode.UpstreamError,
+    message:
+      'the upstream service pointed to an address outside its configured origin, which is not followed',
   },
   rate_limited: {
     code: ErrorCode.RateLimited,

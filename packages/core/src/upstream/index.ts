@@ -40,6 +40,7 @@ export {
   type UpstreamFailureValue,
   UpstreamRateLimitedError,
 } from './errors.js';
+export { toUpstreamCallError, upstreamFailureOf } from './network-errors.js';
 export {
   encodePathSegment,
   isLoopbackHost,
@@ -48,5 +49,6 @@ export {
   type UpstreamBase,
   type UpstreamQuery,
   upstreamPath,
+  upstreamPathOf,
 } from './origin.js';
 export { parseRetryAfter } from './retry-after.js';

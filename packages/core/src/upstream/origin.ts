@@ -58,11 +58,13 @@ export function parseUpstreamBase(raw: string): UpstreamBase {
     throw new StartupError('the upstream URL must not have a query or fragment');
   const basePath = url.pathname.replace(/\/+$/, '');
   // The URL parser resolves dot segments silently; refuse them in the raw text too.
-  if ((basePath !== '' && !isCleanPath(basePath)) || /\/\.\.?(?:[/\\]|$)|%2e/i.test(raw))
+  if ((basePath !== '' && !isCleanPath(basePath)) || DOT_SEGMENT.test(raw))
     throw new StartupError('the upstream URL path is not a clean path (no dot segments or //)');
   return Object.freeze({ origin: url.origin, basePath });
 }
 
+/** A dot segment (or an encoded dot) in raw URL text, which the URL parser would resolve. */
+const DOT_SEGMENT = /\/\.\.?(?:[/\\?#]|$)|%2e/i;
 /** RFC 3986 §3.3 path-abempty made of `pchar` (unreserved, pct-encoded, sub-delims, `:`, `@`). */
 const PATH = /^(?:\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)+$/;
 /** Percent-encoded `.`, `/`, `\` and controls (C0, DEL): separators and dots in disguise. */
@@ -129,4 +131,37 @@ export function upstreamPath(
   for (let i = 0; i < values.length; i++)
     out += encodePathSegment(values[i] as string | number) + (strings[i + 1] ?? '');
   return out;
+}
+
+/**
+ * The path (relative to the base) and query of an absolute URL found in upstream data (a `self`
+ * link, a next-page URL, an attachment `content` URL), so that it can be requested with
+ * {@link resolveUpstreamUrl}'s rules, or a refusal when it leaves the configured upstream.
+ *
+ * Rules: the URL has exactly the configured origin (scheme, host and port), no user name or
+ * password, and a clean path ({@link resolveUpstreamUrl}) under the base path; dot segments and
+ * encoded dots are refused in the raw text too (the URL parser would resolve them). A fragment
+ * is dropped.
+ *
+ * @throws UpstreamCallError `foreign_url` (code `upstream_error`).
+ */
+export function upstreamPathOf(
+  base: UpstreamBase,
+  raw: string,
+): { readonly path: string; readonly query: UpstreamQuery } {
+  const foreign = () => new UpstreamCallError(UpstreamFailure.ForeignUrl);
+  if (typeof raw !== 'string' || DOT_SEGMENT.test(raw.split('#')[0] ?? '')) throw foreign();
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw foreign();
+  }
+  if (url.origin !== base.origin || url.username || url.password) throw foreign();
+  if (!url.pathname.startsWith(`${base.basePath}/`)) throw foreign();
+  const path = url.pathname.slice(base.basePath.length);
+  if (path.startsWith('//') || !isCleanPath(path)) throw foreign();
+  const query: Record<string, string[]> = {};
+  for (const name of new Set(url.searchParams.keys())) query[name] = url.searchParams.getAll(name);
+  return { path, query };
 }
