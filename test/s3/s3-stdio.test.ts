@@ -636,6 +636,75 @@ describe('presigned URLs signed with AWS-shaped temporary keys', () => {
   });
 });
 
+describe('listing cursors are sealed', () => {
+  // Keys with e-mail addresses, in a bucket and prefix of their own so the other suites' listings
+  // are unchanged. A 1 KiB output cap makes every page stop after one object, so the cursor must
+  // carry the last key (StartAfter): the old base64url cursor gave it back intact.
+  const PEOPLE = ['people/ana.lopez@example.com.csv', 'people/bob.smith@example.org.csv'];
+  let s: ServerSession;
+  beforeAll(async () => {
+    // Different sizes tell the two pages apart once both keys are redacted.
+    for (const [i, key] of PEOPLE.entries())
+      await store.put(OTHER, key, 'x'.repeat(i + 1), 'text/csv');
+    s = await startS3Server({
+      config: {
+        identity: { principal: 'alice', roles: ['analyst'] },
+        roles: { analyst: ['s3:read'] },
+        output: { maxBytes: 1024 },
+        s3: s3Config({ buckets: [{ name: OTHER, prefixes: ['people/'] }] }),
+      },
+    });
+  });
+  afterAll(async () => s?.close());
+
+  it('redacts an e-mail in a key and the cursor does not give it back when decoded', async () => {
+    const first = await s.client.callTool({
+      name: 's3_list_objects',
+      arguments: { bucket: OTHER },
+    });
+    expect(first.isError).toBeFalsy();
+    type Page = { objects: { key: string; size: number }[]; nextCursor: string | null };
+    const page = dataOf<Page>(first);
+    expect(page.objects).toHaveLength(1);
+    expect(page.objects[0]?.key).toContain('[REDACTED:email]');
+    const cursor = page.nextCursor;
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    for (const decoded of [
+      cursor ?? '',
+      Buffer.from(cursor ?? '', 'base64url').toString('utf8'),
+      Buffer.from(cursor ?? '', 'base64url').toString('latin1'),
+    ]) {
+      expect(decoded).not.toMatch(/ana\.lopez|example\.com|people\//);
+    }
+    expect(textOf(first)).not.toMatch(/ana\.lopez@example\.com/);
+
+    // The sealed cursor still pages: the second page holds the other key.
+    const second = await s.client.callTool({
+      name: 's3_list_objects',
+      arguments: { bucket: OTHER, cursor },
+    });
+    expect(second.isError).toBeFalsy();
+    const next = dataOf<Page>(second);
+    expect(next.objects).toHaveLength(1);
+    expect(next.objects[0]?.key).toMatch(/^people\/.*\[REDACTED:email\]/);
+    expect([page.objects[0]?.size, next.objects[0]?.size]).toEqual([1, 2]);
+    expect(next.nextCursor).toBeNull();
+
+    // A cursor of the old, readable format is refused before any request reaches S3.
+    const before = proxy.requests.length;
+    const old = Buffer.from(
+      JSON.stringify({ v: 1, b: OTHER, p: 'people/', a: PEOPLE[0] }),
+      'utf8',
+    ).toString('base64url');
+    const refused = await s.client.callTool({
+      name: 's3_list_objects',
+      arguments: { bucket: OTHER, cursor: old },
+    });
+    expect(codeOf(refused)).toBe('invalid_input');
+    expect(proxy.requests.length).toBe(before);
+  });
+});
+
 describe('startup checks', () => {
   it('refuses an empty allowlist, the credentials section, and wildcard prefixes', async () => {
     const [empty, creds, wildcard] = await Promise.all([

@@ -153,3 +153,4 @@ export {
   type ToolRegistry,
   type ToolRegistryOptions,
 } from './tool-registry.js';
+export * from './upstream/index.js';

@@ -10,6 +10,8 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   ALLOW,
+  type CursorBinding,
+  CursorSealer,
   deny,
   ErrorCode,
   jsonBytes,
@@ -66,10 +68,12 @@ export function allowlistOf(settings: S3Settings): BucketRule[] {
 // Listing cursors
 
 /**
- * A listing cursor: base64url of `{ v: 1, b: bucket, p: prefix, t?: ContinuationToken,
+ * A listing cursor's state: `{ v: 1, b: bucket, p: prefix, t?: ContinuationToken,
  * a?: StartAfter }`. `t` is S3's own `NextContinuationToken` (a full page was returned); `a` is
- * the last key returned when the page was cut short by the byte budget. Bound to the bucket and
- * prefix it was issued for.
+ * the last key returned when the page was cut short by the byte budget. The client only ever
+ * sees it sealed by the core's `CursorSealer` (AES-256-GCM): opaque, so a key the redactor hid
+ * (an e-mail in a key) cannot be read back from the cursor, and bound to the tool, the bucket
+ * and prefix, and the principal it was issued for.
  */
 const cursorSchema = z.strictObject({
   v: z.literal(1),
@@ -80,20 +84,28 @@ const cursorSchema = z.strictObject({
 });
 type Cursor = z.infer<typeof cursorSchema>;
 
-/** Encodes a listing cursor (opaque to clients). */
-export function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify(c), 'utf8').toString('base64url');
+function cursorBinding(bucket: string, prefix: string, principal: string): CursorBinding {
+  return { tool: 's3_list_objects', principal, resource: [bucket, prefix] };
 }
 
-/** Decodes a listing cursor issued for `target`, or `undefined` when it is malformed or foreign. */
-export function decodeCursor(raw: string, target: ListingTarget): Cursor | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const c = cursorSchema.safeParse(parsed);
+/** Seals a listing cursor for `principal` (opaque to clients). */
+export function encodeCursor(sealer: CursorSealer, c: Cursor, principal: string): string {
+  return sealer.seal(cursorBinding(c.b, c.p, principal), c);
+}
+
+/**
+ * Opens a listing cursor issued to `principal` for `target`, or `undefined` when it is
+ * malformed, forged, expired, or issued for another listing or principal.
+ */
+export function decodeCursor(
+  sealer: CursorSealer,
+  raw: string,
+  target: ListingTarget,
+  principal: string,
+): Cursor | undefined {
+  const opened = sealer.open(raw, cursorBinding(target.bucket.name, target.prefix, principal));
+  if (!opened.ok) return undefined;
+  const c = cursorSchema.safeParse(opened.state);
   if (!c.success || (c.data.t === undefined) === (c.data.a === undefined)) return undefined;
   if (c.data.b !== target.bucket.name || c.data.p !== target.prefix) return undefined;
   return c.data;
@@ -299,6 +311,8 @@ export async function getObject(
 export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
   const buckets = allowlistOf(settings);
   const policy = objectPolicy(buckets);
+  // A per-process key: cursors do not outlive the server process.
+  const cursors = new CursorSealer();
 
   const listBuckets = kit.read({
     name: 'list_buckets',
@@ -345,20 +359,26 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
         .describe('Objects per page (default 100, capped by the server).'),
       delimiter: z.literal('/').optional().describe('"/" groups keys into folders.'),
     }),
-    policy(input) {
+    policy(input, ctx) {
       const t = authorizeListing(buckets, input.bucket, input.prefix);
       if (!t.ok) return deny(ErrorCode.PolicyDenied, t.reason);
-      if (input.cursor !== undefined && !decodeCursor(input.cursor, t))
+      if (
+        input.cursor !== undefined &&
+        !decodeCursor(cursors, input.cursor, t, ctx.identity.principal)
+      )
         return deny(
           ErrorCode.InvalidInput,
-          'the cursor is not a nextCursor of this listing (same bucket and prefix)',
+          'the cursor is not a current nextCursor of this listing (same bucket, prefix and principal); list again without a cursor',
         );
       return ALLOW;
     },
     async execute(input, ctx) {
       const t = authorizeListing(buckets, input.bucket, input.prefix);
       if (!t.ok) throw new ToolError(ErrorCode.PolicyDenied, t.reason);
-      const cursor = input.cursor === undefined ? undefined : decodeCursor(input.cursor, t);
+      const cursor =
+        input.cursor === undefined
+          ? undefined
+          : decodeCursor(cursors, input.cursor, t, ctx.identity.principal);
       const maxKeys = Math.min(input.maxKeys ?? 100, ctx.limits.maxRows, 1000);
       const page: ListObjectsV2CommandOutput = await send(() =>
         ctx.client.client.send(
@@ -416,7 +436,7 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
           prefix: t.prefix,
           objects,
           ...(input.delimiter ? { folders } : {}),
-          nextCursor: next ? encodeCursor(next) : null,
+          nextCursor: next ? encodeCursor(cursors, next, ctx.identity.principal) : null,
         },
         rowCount: objects.length,
         truncated: next !== undefined,
