@@ -28,7 +28,14 @@ import { parseArgs } from 'node:util';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TEMPLATE = join(REPO, 'servers', 'example');
 /** What is copied from the template (build output and installed packages are not). */
-const COPIED = ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'Dockerfile', 'README.md', 'src'];
+const COPIED = [
+  'package.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'Dockerfile',
+  'README.md',
+  'src',
+];
 
 /** The spellings of a connector name. */
 export interface ConnectorNames {
@@ -50,7 +57,9 @@ export interface ConnectorNames {
  */
 export function namesOf(name: string): ConnectorNames {
   if (!/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(name) || name.length > 32)
-    throw new Error(`${name} is not a connector name: lower-case letters, digits and dashes, e.g. demo-thing`);
+    throw new Error(
+      `${name} is not a connector name: lower-case letters, digits and dashes, e.g. demo-thing`,
+    );
   if (name === 'example') throw new Error('example is the template itself');
   const parts = name.split('-');
   return {
@@ -98,7 +107,8 @@ async function* files(dir: string): AsyncGenerator<string> {
  */
 export async function createConnector(names: ConnectorNames, out: string): Promise<void> {
   if (existsSync(out)) throw new Error(`${relative(process.cwd(), out) || out} exists already`);
-  for (const entry of COPIED) await cp(join(TEMPLATE, entry), join(out, entry), { recursive: true });
+  for (const entry of COPIED)
+    await cp(join(TEMPLATE, entry), join(out, entry), { recursive: true });
   for await (const file of files(out)) {
     await writeFile(file, rename(await readFile(file, 'utf8'), names));
   }
@@ -118,7 +128,9 @@ async function main(argv: readonly string[]): Promise<number> {
       options: { out: { type: 'string' }, 'no-install': { type: 'boolean' } },
     });
   } catch (err) {
-    process.stderr.write(`new-connector: ${(err as Error).message}\nusage: pnpm new-connector NAME [--out DIR] [--no-install]\n`);
+    process.stderr.write(
+      `new-connector: ${(err as Error).message}\nusage: pnpm new-connector NAME [--out DIR] [--no-install]\n`,
+    );
     return 2;
   }
   const [name, ...extra] = parsed.positionals;
@@ -128,9 +140,14 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   try {
     const names = namesOf(name);
-    const out = typeof parsed.values.out === 'string' ? resolve(parsed.values.out) : join(REPO, 'servers', names.name);
+    const out =
+      typeof parsed.values.out === 'string'
+        ? resolve(parsed.values.out)
+        : join(REPO, 'servers', names.name);
     await createConnector(names, out);
-    process.stderr.write(`created ${out} (connector id ${names.id}, bin hardened-mcp-${names.name})\n`);
+    process.stderr.write(
+      `created ${out} (connector id ${names.id}, bin hardened-mcp-${names.name})\n`,
+    );
     if (parsed.values.out === undefined && parsed.values['no-install'] !== true) {
       // The pnpm running this script (also when it came through npx and is not on PATH).
       const pnpm = process.env.npm_execpath;
@@ -141,7 +158,9 @@ async function main(argv: readonly string[]): Promise<number> {
           : [pnpm, []];
       run(cmd, [...pre, 'install']);
       run(cmd, [...pre, '--filter', `@hardened-mcp/${names.name}`, 'build']);
-      process.stderr.write(`next: pnpm --filter @hardened-mcp/${names.name} test, then edit src/store.ts, src/tools.ts and README.md\n`);
+      process.stderr.write(
+        `next: pnpm --filter @hardened-mcp/${names.name} test, then edit src/store.ts, src/tools.ts and README.md\n`,
+      );
     }
     return 0;
   } catch (err) {

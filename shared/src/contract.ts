@@ -59,7 +59,8 @@ const CORRELATED = /^([a-z_]+): [^\n]* \(correlation id [0-9a-f-]{36}\)/;
 
 /** Declares the contract suite for one connector (call at the top level of a test file). */
 export function describeConnectorContract(c: ConnectorContract): void {
-  describe(`connector contract: ${c.connector}`, () => {
+  // Each check starts one or two server processes: allow for a loaded machine.
+  describe(`connector contract: ${c.connector}`, { timeout: 60_000 }, () => {
     const sessions: ServerSession[] = [];
     const start = async (options: ContractStartOptions) => {
       const s = await c.start(options);

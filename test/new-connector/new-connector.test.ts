@@ -16,13 +16,23 @@ const root = mkdtempSync(join(tmpdir(), 'hmcp-new-connector-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function run(args: readonly string[], cwd: string) {
-  const r = spawnSync(process.execPath, [...args], { cwd, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [...args], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 300_000,
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+  });
   return { code: r.status, out: `${r.stdout}\n${r.stderr}` };
 }
 
-it('generates servers/demo-thing from the example, with every name changed, and its tests pass', { timeout: 600_000 }, () => {
+it('generates servers/demo-thing from the example, with every name changed, and its tests pass', {
+  timeout: 600_000,
+}, () => {
   const out = join(root, 'servers', 'demo-thing');
-  const created = run([join(REPO_ROOT, 'shared', 'scripts', 'new-connector.ts'), 'demo-thing', '--out', out], REPO_ROOT);
+  const created = run(
+    [join(REPO_ROOT, 'shared', 'scripts', 'new-connector.ts'), 'demo-thing', '--out', out],
+    REPO_ROOT,
+  );
   expect(created.out).toContain('connector id demothing');
   expect(created.code).toBe(0);
 
@@ -34,8 +44,15 @@ it('generates servers/demo-thing from the example, with every name changed, and 
   expect(connector).toContain("name: 'demothing'");
   expect(connector).toContain("env: 'DEMO_THING_READ_TOKEN'");
   expect(readFileSync(join(out, 'README.md'), 'utf8')).toContain('# @hardened-mcp/demo-thing');
-  for (const file of ['src/tools.ts', 'src/connector.ts', 'src/contract.test.ts', 'src/tools.test.ts'])
-    expect(readFileSync(join(out, file), 'utf8'), file).not.toMatch(/\bexample_|'example'|EXAMPLE_/);
+  for (const file of [
+    'src/tools.ts',
+    'src/connector.ts',
+    'src/contract.test.ts',
+    'src/tools.test.ts',
+  ])
+    expect(readFileSync(join(out, file), 'utf8'), file).not.toMatch(
+      /\bexample_|'example'|EXAMPLE_/,
+    );
   // The seed data keeps its RFC 2606 documentation addresses.
   expect(readFileSync(join(out, 'src', 'store.ts'), 'utf8')).toContain('maria.jensen@example.com');
 
@@ -61,6 +78,8 @@ it('generates servers/demo-thing from the example, with every name changed, and 
 it('refuses a bad name and an existing folder', () => {
   const script = join(REPO_ROOT, 'shared', 'scripts', 'new-connector.ts');
   expect(run([script, 'Bad_Name', '--out', join(root, 'x')], REPO_ROOT)).toMatchObject({ code: 1 });
-  expect(run([script, 'other', '--out', join(REPO_ROOT, 'servers', 'example')], REPO_ROOT)).toMatchObject({ code: 1 });
+  expect(
+    run([script, 'other', '--out', join(REPO_ROOT, 'servers', 'example')], REPO_ROOT),
+  ).toMatchObject({ code: 1 });
   expect(run([script], REPO_ROOT)).toMatchObject({ code: 2 });
 });

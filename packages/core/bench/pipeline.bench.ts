@@ -12,12 +12,12 @@ import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { z } from 'zod';
 import {
+  ALLOW,
   AuditLog,
   createLogger,
   createMemoryRateLimiter,
   createPipeline,
   createRedactor,
-  ALLOW,
   NO_APPROVAL_CHANNEL,
   toolKit,
 } from '../dist/index.js';

@@ -28,7 +28,8 @@ export const exampleSectionSchema = z
   .refine((s) => s.folders.write.every((f) => s.folders.read.includes(f)), {
     message: 'every folders.write entry must also be in folders.read',
     path: ['folders', 'write'],
-  });
+  })
+  .prefault({});
 
 /** The parsed `example:` section. */
 export type ExampleSettings = z.infer<typeof exampleSectionSchema>;

@@ -18,7 +18,11 @@ describeConnectorContract({
     startStdioServer(BIN, { env: ENV, config: { ...CONFIG, mode }, capabilities }),
   rawCommand: async () => ({ args: [BIN, ...configArgs(CONFIG)], env: ENV }),
   // A seeded note whose body holds an e-mail address (the demo seed).
-  readCall: { name: 'example_get_note', arguments: { id: 'n-0002' }, pii: 'maria.jensen@example.com' },
+  readCall: {
+    name: 'example_get_note',
+    arguments: { id: 'n-0002' },
+    pii: 'maria.jensen@example.com',
+  },
   failingCall: { name: 'example_get_note', arguments: { id: 'n-9999' } },
   writeCall: {
     name: 'example_create_note',

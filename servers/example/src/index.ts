@@ -5,5 +5,12 @@
 export type { ExampleClient } from './client.js';
 export { type ExampleSettings, exampleSectionSchema, folderIdSchema } from './config.js';
 export { exampleConnector, VERSION } from './connector.js';
-export { DEMO_NOTES, type Note, type NotePage, type NoteReader, NoteStore, type NoteWriter } from './store.js';
+export {
+  DEMO_NOTES,
+  type Note,
+  type NotePage,
+  type NoteReader,
+  NoteStore,
+  type NoteWriter,
+} from './store.js';
 export { createExampleTools, kit } from './tools.js';

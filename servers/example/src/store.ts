@@ -52,9 +52,9 @@ export class NoteStore implements NoteReader, NoteWriter {
   listFolders() {
     const counts = new Map<string, number>();
     for (const n of this.#notes.values()) counts.set(n.folder, (counts.get(n.folder) ?? 0) + 1);
-    return [...counts].map(([folder, notes]) => ({ folder, notes })).sort((a, b) =>
-      a.folder.localeCompare(b.folder),
-    );
+    return [...counts]
+      .map(([folder, notes]) => ({ folder, notes }))
+      .sort((a, b) => a.folder.localeCompare(b.folder));
   }
 
   listNotes(folder: string, after: string | undefined, limit: number): NotePage {

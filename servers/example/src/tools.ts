@@ -2,6 +2,7 @@ import {
   ALLOW,
   ApprovalText,
   allow,
+  type CursorBinding,
   CursorSealer,
   deny,
   ErrorCode,
@@ -19,7 +20,18 @@ import type { ExampleSettings } from './config.js';
  */
 export const kit = toolKit<ExampleClient>('example');
 
-const folderArg = z.string().min(1).max(63).describe('A folder id (example_list_folders lists them).');
+const folderArg = z
+  .string()
+  .min(1)
+  .max(63)
+  .describe('A folder id (example_list_folders lists them).');
+/** What the listing's policy step authorizes: the cursor binding and where to continue. */
+interface ListPosition {
+  readonly binding: CursorBinding;
+  /** The last note id of the previous page; undefined for the first page. */
+  readonly after: string | undefined;
+}
+
 const noteIdArg = z
   .string()
   .regex(/^n-\d{4,9}$/, 'note ids look like n-0001')
@@ -74,8 +86,12 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
     policy(input, { identity }) {
       if (!readable.has(input.folder))
         return deny(ErrorCode.PolicyDenied, `folder ${input.folder} is not in the allowed folders`);
-      const binding = { tool: 'example_list_notes', principal: identity.principal, resource: input.folder };
-      if (input.cursor === undefined) return allow({ binding, after: undefined });
+      const binding = {
+        tool: 'example_list_notes',
+        principal: identity.principal,
+        resource: input.folder,
+      };
+      if (input.cursor === undefined) return allow<ListPosition>({ binding, after: undefined });
       const opened = cursors.open<string>(input.cursor, binding);
       if (!opened.ok || typeof opened.state !== 'string')
         return deny(
@@ -84,7 +100,7 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
             ? 'the cursor is not a nextCursor of this listing'
             : 'the cursor has expired; list again from the start',
         );
-      return allow({ binding, after: opened.state });
+      return allow<ListPosition>({ binding, after: opened.state });
     },
     async execute(input, ctx) {
       const limit = Math.min(input.limit ?? 20, settings.maxPageSize, ctx.limits.maxRows);
@@ -93,8 +109,16 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
         kind: 'json',
         data: {
           folder: input.folder,
-          notes: page.notes.map((n) => ({ id: n.id, title: n.title, author: n.author, updatedAt: n.updatedAt })),
-          nextCursor: page.nextAfter === undefined ? null : cursors.seal(ctx.authorized.binding, page.nextAfter),
+          notes: page.notes.map((n) => ({
+            id: n.id,
+            title: n.title,
+            author: n.author,
+            updatedAt: n.updatedAt,
+          })),
+          nextCursor:
+            page.nextAfter === undefined
+              ? null
+              : cursors.seal(ctx.authorized.binding, page.nextAfter),
         },
         rowCount: page.notes.length,
         truncated: page.nextAfter !== undefined,
@@ -113,7 +137,10 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
       // The folder is only known once the note is fetched: check the result, and answer the same
       // for "absent" and "not allowed" so the model cannot probe other folders.
       if (!note || !readable.has(note.folder))
-        throw new ToolError(ErrorCode.UpstreamError, `note ${input.id} does not exist in an allowed folder`);
+        throw new ToolError(
+          ErrorCode.UpstreamError,
+          `note ${input.id} does not exist in an allowed folder`,
+        );
       return { kind: 'json', data: { ...note } };
     },
   });
@@ -134,7 +161,10 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
       if (!writable.has(input.folder))
         return deny(ErrorCode.PolicyDenied, `folder ${input.folder} is not writable by policy`);
       if (input.body.length > settings.maxNoteChars)
-        return deny(ErrorCode.LimitExceeded, `the body is longer than ${settings.maxNoteChars} characters`);
+        return deny(
+          ErrorCode.LimitExceeded,
+          `the body is longer than ${settings.maxNoteChars} characters`,
+        );
       return ALLOW;
     },
     describeChange: (input) =>

@@ -151,14 +151,16 @@ export class UpstreamCallError extends ToolError {
 export class UpstreamRateLimitedError extends ToolError {
   /** Always {@link UpstreamFailure.RateLimited}. */
   readonly reason = UpstreamFailure.RateLimited;
-  /** Milliseconds until a retry may succeed (≥ 0, integer). */
-  readonly retryAfterMs: number;
+  /** Milliseconds until a retry may succeed (≥ 0, integer); the pipeline passes it to the client. */
+  declare readonly retryAfterMs: number;
   /** The upstream's HTTP status (429, or e.g. 200 for a vendor answer such as Slack's). */
   readonly status: number;
   constructor(retryAfterMs: number, status: number, options?: { cause?: unknown }) {
-    super(ErrorCode.RateLimited, UPSTREAM_FAILURES.rate_limited.message, options);
+    super(ErrorCode.RateLimited, UPSTREAM_FAILURES.rate_limited.message, {
+      cause: options?.cause,
+      retryAfterMs: Math.max(0, Math.ceil(retryAfterMs)),
+    });
     this.name = 'UpstreamRateLimitedError';
-    this.retryAfterMs = Math.max(0, Math.ceil(retryAfterMs));
     this.status = status;
   }
 }
