@@ -6,8 +6,9 @@
 #   2. builds a PATH without pnpm, pnpx or corepack, whose node/npm/npx live in a folder of
 #      their own (npm puts node's folder on every script's PATH, and a global pnpm usually sits
 #      beside node);
-#   3. runs the README's commands there: `npx pnpm@<packageManager> install` and
-#      `npx pnpm@<packageManager> demo`, asserting success on the generated data set;
+#   3. runs the README's commands there, as written (the script first checks that README.md
+#      shows them): `npx pnpm@<packageManager> install` and `npx pnpm@<packageManager> demo`
+#      (npx asks no question without a terminal), asserting success on the generated data set;
 #   4. makes the demo fail twice and asserts one line on stderr, exit code 1, no hang and no
 #      PostgreSQL left running: once when the embedded PostgreSQL cannot start (its port is
 #      taken), once after it started (Chinook forced with HMCP_DEMO_DATASET=chinook, but absent).
@@ -24,6 +25,13 @@ if [[ ! "$pm" =~ ^pnpm@[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
   exit 1
 fi
 commit="$(git -C "$repo" rev-parse HEAD)"
+# The commands below are the README's, character for character: keep them in step.
+for command in "npx $pm install && npx $pm demo" "npx $pm test"; do
+  if ! grep -qF "$command" "$repo/README.md"; then
+    echo "plain-clone: README.md does not show \`$command\` (packageManager is $pm)" >&2
+    exit 1
+  fi
+done
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/hmcp-plain-clone-XXXXXX")"
 # The embedded PostgreSQL runs as the OS user postgres when we are root: it must be able to
@@ -73,11 +81,11 @@ echo "plain-clone: PATH has no pnpm; node $(node --version), npm $(npm --version
 
 cd "$work/repo"
 echo "plain-clone: npx $pm install"
-timeout 900 npx --yes "$pm" install >"$work/install.log" 2>&1 || fail "npx $pm install"
+timeout 900 npx "$pm" install >"$work/install.log" 2>&1 || fail "npx $pm install"
 echo "plain-clone: installed (${SECONDS}s so far)"
 
 echo "plain-clone: npx $pm demo"
-timeout 600 npx --yes "$pm" demo >"$work/demo.log" 2>"$work/demo-stderr.log" ||
+timeout 600 npx "$pm" demo >"$work/demo.log" 2>"$work/demo-stderr.log" ||
   fail "npx $pm demo exited $?"
 grep -q 'data set: generated sample data' "$work/demo.log" || fail "the demo did not use the generated data set"
 grep -q 'hash chain verified' "$work/demo.log" || fail "the demo did not verify the audit trail"
