@@ -1,5 +1,7 @@
 /**
- * Throwaway Chinook databases with least-privilege roles, on a {@link TestPostgres} server.
+ * Throwaway databases with least-privilege roles, on a {@link TestPostgres} server: Chinook
+ * ({@link createChinookDatabase}) and any other data set loaded through
+ * {@link createLeastPrivilegeDatabase} (e.g. the generated sample in `sample-database.ts`).
  *
  * Every database gets its own uniquely named roles (roles are cluster-wide, so parallel suites
  * never collide). `PUBLIC` loses all privileges on the database (no CONNECT, no TEMP) and on
@@ -14,8 +16,8 @@ import { errorMessage, type TestPostgres } from './postgres-server.js';
 /** Maximum concurrent connections of each role created by this module (`CONNECTION LIMIT`). */
 export const ROLE_CONNECTION_LIMIT = 32;
 
-/** A Chinook database with its two least-privilege roles. */
-export interface ChinookDatabase {
+/** A test database (Chinook or another data set) with its two least-privilege roles. */
+export interface TestDatabase {
   /** Database name, e.g. `hmcp_chinook_3f9a0c1b2d4e` (or the `name` option). */
   readonly database: string;
   /** Superuser URL to this database (the server's admin credentials). */
@@ -42,6 +44,9 @@ export interface ChinookDatabase {
    */
   drop(): Promise<void>;
 }
+
+/** A Chinook database with its two least-privilege roles (see {@link TestDatabase}). */
+export type ChinookDatabase = TestDatabase;
 
 /** Options of {@link createChinookDatabase}. */
 export interface CreateChinookOptions {
@@ -87,7 +92,21 @@ export interface CreateRoleOptions {
 const NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** Extra roles made by {@link createRole}, dropped along with their database. */
-const extraRoles = new WeakMap<ChinookDatabase, Set<string>>();
+const extraRoles = new WeakMap<TestDatabase, Set<string>>();
+
+/** Options of {@link createLeastPrivilegeDatabase}. */
+export interface LeastPrivilegeDatabaseOptions {
+  /** Database name. Must match `^[a-z_][a-z0-9_]{0,62}$`; the database must not exist yet. */
+  readonly name: string;
+  /** What is loaded, for error messages, e.g. `'Chinook'` or `'sample'`. */
+  readonly label: string;
+  /**
+   * Loads schema and data into the fresh database, connected as the server's superuser (before
+   * any role exists). `adminUrl` is the superuser URL of this database, for extra connections.
+   * Tables must be created in schema `public`; the roles are granted on all of them afterwards.
+   */
+  readonly load: (client: Client, adminUrl: string) => Promise<void>;
+}
 
 /**
  * Creates a fresh database, loads chinook.sql (one multi-statement simple query via pg), creates
@@ -113,7 +132,37 @@ export async function createChinookDatabase(
     throw new Error(`Database name ${JSON.stringify(database)} must match ${NAME_PATTERN}.`);
   }
   const sql = await readChinookSql();
+  return createLeastPrivilegeDatabase(server, {
+    name: database,
+    label: 'Chinook',
+    load: async (client, adminUrl) => {
+      // No parameters → simple query protocol, which accepts many statements at once.
+      await client.query(sql);
+      if (bigTableRows !== undefined) await createBigEvents(client, adminUrl, bigTableRows);
+    },
+  });
+}
 
+/**
+ * Creates a fresh database, runs `opts.load` in it as the superuser, then creates the read and
+ * write roles with unique names (see {@link TestDatabase} for their exact privileges), revokes
+ * everything from `PUBLIC` and runs `ANALYZE`. The database is created from `template0` with
+ * encoding UTF8 and the `C` collation (identical sort order on every server).
+ *
+ * This is the one place that makes the least-privilege roles; every data set goes through it.
+ *
+ * @param server a server from `startTestPostgres()`.
+ * @throws Error when the name is invalid, the database exists, `opts.load` rejects or any
+ *   statement fails; whatever was created (database, roles) is dropped first.
+ */
+export async function createLeastPrivilegeDatabase(
+  server: TestPostgres,
+  opts: LeastPrivilegeDatabaseOptions,
+): Promise<TestDatabase> {
+  const database = opts.name;
+  if (!NAME_PATTERN.test(database)) {
+    throw new Error(`Database name ${JSON.stringify(database)} must match ${NAME_PATTERN}.`);
+  }
   const readRole = newRoleName();
   const writeRole = newRoleName();
   const readPassword = newPassword();
@@ -129,7 +178,7 @@ export async function createChinookDatabase(
   };
 
   let dropping: Promise<void> | undefined;
-  const db: ChinookDatabase = {
+  const db: TestDatabase = {
     database,
     adminUrl: dbAdminUrl,
     readUrl: roleUrl(server.adminUrl, readRole, readPassword, database),
@@ -156,9 +205,7 @@ export async function createChinookDatabase(
   }
   try {
     await withClient(dbAdminUrl, async (client) => {
-      // No parameters → simple query protocol, which accepts many statements at once.
-      await client.query(sql);
-      if (bigTableRows !== undefined) await createBigEvents(client, dbAdminUrl, bigTableRows);
+      await opts.load(client, dbAdminUrl);
 
       const dbIdent = ident(database);
       await client.query(
@@ -181,9 +228,10 @@ export async function createChinookDatabase(
     });
   } catch (cause) {
     await dropAll().catch(() => {});
-    throw new Error(`Failed to create the Chinook database ${database}: ${errorMessage(cause)}`, {
-      cause,
-    });
+    throw new Error(
+      `Failed to create the ${opts.label} database ${database}: ${errorMessage(cause)}`,
+      { cause },
+    );
   }
   return db;
 }
@@ -199,7 +247,7 @@ export async function createChinookDatabase(
  *   table in `grantWriteOn` or an unknown role in `memberOf`.
  */
 export async function createRole(
-  db: ChinookDatabase,
+  db: TestDatabase,
   opts: CreateRoleOptions = {},
 ): Promise<TestRole> {
   const role = newRoleName();

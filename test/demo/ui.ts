@@ -3,8 +3,10 @@
  * trail with its hash-chain verdict. Colour only on a TTY.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type AuditRecord, verifyAuditFile } from '@hardened-mcp/core';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { REPO_ROOT } from '../support/server.ts';
 
 const ESC = String.fromCharCode(27);
 const styled = (code: number, s: string) =>
@@ -65,4 +67,20 @@ export async function printAuditTrail(auditFile: string): Promise<void> {
   );
   if (!verdict.ok) process.exitCode = 1;
   console.log(`\n${bold('Done.')} Verify it yourself: pnpm verify-audit ${auditFile}`);
+  console.log(dim(`(without a global pnpm: npx ${pinnedPnpm()} verify-audit ${auditFile})`));
+}
+
+/** The `packageManager` of the root package.json, e.g. `pnpm@10.34.9` (`pnpm@10` if unreadable). */
+function pinnedPnpm(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      packageManager?: unknown;
+    };
+    if (typeof pkg.packageManager === 'string' && /^pnpm@[\w.+-]+$/.test(pkg.packageManager)) {
+      return pkg.packageManager;
+    }
+  } catch {
+    // fall through
+  }
+  return 'pnpm@10';
 }
