@@ -200,13 +200,15 @@ export function describeConnectorContract(c: ConnectorContract): void {
       while (!/"id":4[,}]/.test(stdout) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 25));
       child.stdin.end();
-      await new Promise((r) => child.once('exit', r));
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      expect(code, 'a clean exit when stdin closes').toBe(0);
       const lines = stdout.split('\n').filter((l) => l.length > 0);
-      expect(lines.length).toBeGreaterThanOrEqual(4);
-      for (const line of lines) {
-        const msg = JSON.parse(line) as { jsonrpc?: string };
-        expect(msg.jsonrpc).toBe('2.0');
-      }
+      // One answer per request (initialize, tools/list, two calls), and nothing else.
+      expect(lines.map((l) => (JSON.parse(l) as { jsonrpc?: string; id?: number }).id)).toEqual([
+        1, 2, 3, 4,
+      ]);
+      for (const line of lines)
+        expect((JSON.parse(line) as { jsonrpc?: string }).jsonrpc).toBe('2.0');
     });
   });
 }

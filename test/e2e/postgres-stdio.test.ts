@@ -1,8 +1,3 @@
-/**
- * The built `hardened-mcp-postgres` bin over stdio, driven by the MCP SDK `Client`, against a
- * real PostgreSQL with Chinook (embedded 18, or DATABASE_URL).
- */
-import { spawn } from 'node:child_process';
 import { verifyAuditChain } from '@hardened-mcp/core';
 import {
   type ChinookDatabase,
@@ -10,13 +5,12 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '@hardened-mcp/test-kit';
-import { ElicitRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditRecordsIn, waitFor } from '../support/audit.ts';
 import { queryAs } from '../support/db.ts';
 import {
-  POSTGRES_BIN,
   runBin,
   type ServerSession,
   startPostgresServer,
@@ -223,20 +217,6 @@ describe('read-only session', () => {
     );
   });
 
-  it('refuses unknown and disabled (write) tools with the same protocol error', async () => {
-    const errors: string[] = [];
-    for (const name of ['postgres_delete_rows', 'no_such_tool']) {
-      const e = await s.client.callTool({ name, arguments: {} }).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-      expect(e).toBeInstanceOf(McpError);
-      errors.push(`${(e as McpError).code}:${(e as McpError).message}`);
-    }
-    expect(errors[0]).toBe(errors[1]);
-    expect(errors[0]).toMatch(/^-32602:/);
-  });
-
   it('rejects unknown argument keys and wrong parameter counts as invalid input', async () => {
     const extra = await s.client.callTool({
       name: 'postgres_query',
@@ -281,51 +261,8 @@ describe('read-only session', () => {
   });
 });
 
-describe('stdout carries only JSON-RPC', () => {
-  it('every stdout line of a session is a JSON-RPC message', async () => {
-    const child = spawn(process.execPath, [POSTGRES_BIN], {
-      env: { PATH: process.env.PATH ?? '', POSTGRES_URL: db.readUrl },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    const send = (m: unknown) => child.stdin.write(`${JSON.stringify(m)}\n`);
-    send({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-11-25',
-        capabilities: {},
-        clientInfo: { name: 'raw', version: '0' },
-      },
-    });
-    await waitFor(() => out.includes('"id":1'));
-    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
-    send({
-      jsonrpc: '2.0',
-      id: 3,
-      method: 'tools/call',
-      params: { name: 'postgres_query', arguments: { sql: 'SELECT email FROM customer LIMIT 2' } },
-    });
-    send({
-      jsonrpc: '2.0',
-      id: 4,
-      method: 'tools/call',
-      params: { name: 'postgres_query', arguments: { sql: 'DROP TABLE customer' } },
-    });
-    await waitFor(() => out.includes('"id":3') && out.includes('"id":4'));
-    child.stdin.end();
-    const code = await new Promise<number | null>((r) => child.once('exit', r));
-    expect(code).toBe(0);
-    const lines = out.split('\n').filter((l) => l.length > 0);
-    expect(lines.length).toBe(4);
-    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: '2.0' });
-  });
-});
+// Unknown vs disabled tools and a stdout of JSON-RPC only: the shared contract suite
+// (test/contract/postgres.contract.test.ts) checks both for every connector.
 
 describe('read-write session', () => {
   const base = () => ({

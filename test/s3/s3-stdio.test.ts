@@ -4,7 +4,10 @@
  * Credentials come from a local fake STS (`AssumeRole` with the generated session policy); a
  * recording proxy in front of the store shows which credentials signed each request.
  */
+
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { buildSessionPolicy, serializeSessionPolicy } from '@hardened-mcp/s3';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -632,6 +635,39 @@ describe('presigned URLs signed with AWS-shaped temporary keys', () => {
       expect(s.stderr()).not.toContain(sessionToken);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('temporary credentials the connector obtains itself', () => {
+  it('are registered with the redactor: an upstream error echoing the STS session token leaks it nowhere', async () => {
+    // An S3 endpoint that refuses every request and echoes the caller's session token back, as
+    // a misbehaving proxy or a verbose error page might.
+    const echo = createServer((req, res) => {
+      const token = String(req.headers['x-amz-security-token'] ?? '');
+      res.writeHead(403, { 'content-type': 'application/xml' });
+      res.end(
+        `<Error><Code>AccessDenied</Code><Message>session ${token} is not allowed</Message><RequestId>1</RequestId></Error>`,
+      );
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+    const s = await startS3Server({ config: { s3: s3Config({ endpoint }) } });
+    try {
+      const r = await s.client.callTool({
+        name: 's3_get_object',
+        arguments: { bucket: BUCKET, key: 'reports/2024/q2.txt' },
+      });
+      expect(codeOf(r)).toBe('forbidden');
+      // The fake STS hands out fake-session-token-<session name> and fake-secret-<session name>.
+      for (const leak of ['fake-session-token-', 'fake-secret-']) {
+        expect(JSON.stringify(r)).not.toContain(leak);
+        expect(s.stderr()).not.toContain(leak);
+      }
+    } finally {
+      await s.close();
+      echo.closeAllConnections();
+      await new Promise((r) => echo.close(r));
     }
   });
 });
