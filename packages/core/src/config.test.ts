@@ -197,6 +197,26 @@ describe('parseConfig: unknown keys are errors at every level', () => {
   });
 });
 
+describe('parseConfig: redis.url is a credential source', () => {
+  it('refuses a URL written into the configuration (it may carry a password)', () => {
+    expect(problems({ redis: { url: 'redis://:hunter2hunter2@cache:6379' } })).toMatch(
+      /^invalid configuration: redis\.url: /,
+    );
+    expect(problems({ redis: { url: 'redis://:hunter2hunter2@cache:6379' } })).not.toContain(
+      'hunter2',
+    );
+  });
+
+  it('takes env, file and secretsManager sources, REDIS_URL by default', () => {
+    expect(parseConfig(schema, {}).redis.url).toEqual({ env: 'REDIS_URL' });
+    expect(
+      parseConfig(schema, { redis: { url: { file: '/run/secrets/redis_url' } } }).redis.url,
+    ).toEqual({
+      file: '/run/secrets/redis_url',
+    });
+  });
+});
+
 describe('parseConfig: invalid values', () => {
   it.each([
     [{ mode: 'admin' }, 'mode: Invalid option'],
