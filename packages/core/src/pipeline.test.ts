@@ -1828,3 +1828,25 @@ describe('no side channels out of the pipeline', () => {
     expect(JSON.stringify(entry)).not.toContain('ASIAQWERTYUIOPASDFGH');
   });
 });
+
+describe('the approval prompt is the last wall', () => {
+  it('escapes invisible and reordering characters but keeps lines, and bounds the size visibly', async () => {
+    const ex: Execution[] = [];
+    const approval = approvalChannel('declined');
+    const h = harness({
+      tools: [
+        writeTool(ex, {
+          describeChange: (input) =>
+            `Set note of row ${input.id}:\n  ${input.note ?? ''}\u2028hidden line\u202Eesrever`,
+        }),
+      ],
+    });
+    await h.call('test_update_row', { id: 1, note: `a\u200Bb` }, { identity: WRITER, approval });
+    const [asked] = approval.asked;
+    expect(asked).toContain('\n  a\\u{200B}b\\u{2028}hidden line\\u{202E}esrever');
+    expect(asked).not.toMatch(/[\u200B\u2028\u202E]/);
+    await h.call('test_update_row', { id: 2, note: 'x'.repeat(9_000) }, { identity: WRITER, approval });
+    expect(Array.from(approval.asked[1] ?? '').length).toBeLessThan(8_100);
+    expect(approval.asked[1]).toMatch(/… \[cut: \d+ more characters\]$/);
+  });
+});

@@ -11,6 +11,7 @@ import type { RateLimiter } from './rate-limit.js';
 import type { Redactor } from './redaction/index.js';
 import { type ContentBlock, shapeOutput } from './shape-output.js';
 import type { CredentialScope, OutputLimits, SecretRegistry, Tool } from './tool.js';
+import { neutralizeApprovalText } from './upstream/approval-text.js';
 import { createToolRegistry, type ListedTool } from './tool-registry.js';
 
 export { type ListedTool, TABLE_OUTPUT_SCHEMA } from './tool-registry.js';
@@ -94,6 +95,8 @@ export interface Pipeline {
 }
 
 const MAX_AUDIT_ARGUMENT_BYTES = 8 * 1024;
+/** The approval prompt a human reads is at most this many characters (a visible cut marker beyond). */
+export const MAX_APPROVAL_CHARS = 8_000;
 /** Upstream error detail shown to the client (fenced), at most this many UTF-16 units. */
 const MAX_DETAIL_CHARS = 2048;
 
@@ -262,8 +265,13 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     const what = tool.describeChange
       ? tool.describeChange(input, authorized)
       : `${tool.name} will modify data.`;
+    // Whatever the connector built, nothing invisible or reordering reaches the human, and the
+    // prompt is bounded (a cut is marked, never silent).
     const answer = await state.req.approval.request(
-      `${tool.name} (principal ${state.req.identity.principal}) asks to make this change:\n${what}`,
+      neutralizeApprovalText(
+        `${tool.name} (principal ${state.req.identity.principal}) asks to make this change:\n${what}`,
+        MAX_APPROVAL_CHARS,
+      ),
       state.req.signal,
     );
     state.approval = answer;

@@ -31,6 +31,23 @@ export function escapeForApproval(text: string): string {
 }
 
 /**
+ * The last wall before a human reads an approval prompt: every {@link HIDDEN} character except
+ * the line feed becomes `\u{XXXX}`, and the whole text is bounded with {@link boundText}. Unlike
+ * {@link escapeForApproval} it keeps line breaks and backslashes, so text already built with
+ * {@link ApprovalText} passes unchanged. The pipeline applies it to every `describeChange`.
+ */
+export function neutralizeApprovalText(text: string, maxChars: number): string {
+  let out = '';
+  for (const ch of text) {
+    out +=
+      ch !== '\n' && HIDDEN.test(ch)
+        ? `\\u{${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}}`
+        : ch;
+  }
+  return boundText(out, maxChars);
+}
+
+/**
  * Cuts `text` to at most `maxChars` characters (code points), appending a visible marker that
  * says how many were left out: `… [cut: 1234 more characters]`. A surrogate pair is never split.
  * Text within the bound is returned as it is.

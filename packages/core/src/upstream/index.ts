@@ -16,6 +16,7 @@ export {
   boundText,
   displayValue,
   escapeForApproval,
+  neutralizeApprovalText,
 } from './approval-text.js';
 export { discardBody, readBodyBounded } from './body.js';
 export {
