@@ -307,12 +307,11 @@ export async function runConnectorCli<C, H>(
         createServer: makeServer,
         pipeline,
         metrics,
-        audit: (entry) => {
-          audit.record(entry);
-          metrics.observeCall(entry);
-        },
         serverInfo: { name: def.bin, version: def.version },
-        ready: async () => audit.healthy && (opened.ready ? await opened.ready() : true),
+        ready: async () =>
+          audit.healthy &&
+          (rateLimiter.ready ? await rateLimiter.ready() : true) &&
+          (opened.ready ? await opened.ready() : true),
         logger,
       });
     } catch (err) {
@@ -326,10 +325,11 @@ export async function runConnectorCli<C, H>(
         tools: pipeline.enabledTools,
         auth: config.auth.mode,
         resource,
+        bound: running.url,
         management: running.managementUrl,
         rateLimitStore: redisUrl ? 'redis' : 'memory',
       },
-      `${def.bin} ${def.version} listening on ${running.url}`,
+      `${def.bin} ${def.version} listening on ${resource}`,
     );
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {

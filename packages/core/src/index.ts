@@ -93,6 +93,7 @@ export {
   type CallResponse,
   type CallResult,
   createPipeline,
+  type EdgeRefusal,
   type ListedTool,
   type Pipeline,
   type PipelineOptions,

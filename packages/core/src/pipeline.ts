@@ -100,6 +100,26 @@ export interface Pipeline {
    * an unknown or disabled tool. Lets HTTP answer 403 `insufficient_scope` (RFC 6750 §3.1).
    */
   missingScopes(name: string, identity: Identity): readonly string[] | undefined;
+  /**
+   * Records a refusal decided outside `callTool` (the HTTP edge: authentication, scopes) as a
+   * denied call, through the same entry shape, recorder and observer as `callTool`: one audit
+   * path. Never throws; returns false (after logging) when the record could not be written.
+   */
+  recordRefusal(refusal: EdgeRefusal): boolean;
+}
+
+/** A refusal at the HTTP edge, for {@link Pipeline.recordRefusal}. */
+export interface EdgeRefusal {
+  /** Who was refused; absent before authentication (recorded as principal `unauthenticated`). */
+  readonly identity?: Identity | undefined;
+  /** The tool asked for, or the edge step that refused (e.g. `http:authenticate`). */
+  readonly tool: string;
+  /** Stable code recorded as `errorClass` (an {@link ErrorCode} or an RFC 6750 §3.1 error). */
+  readonly code: string;
+  /** Stable reason recorded as `decision.reason`; default `code`. */
+  readonly reason?: string | undefined;
+  /** Recorded as `arguments`, redacted and size-capped like a call's arguments. */
+  readonly arguments?: unknown;
 }
 
 /** Output schema of `table` tools (MCP structured content). */
@@ -382,6 +402,38 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
       if (!tool) return undefined;
       const held = scopesOf(identity);
       return tool.scopes.filter((s) => !held.has(s));
+    },
+    recordRefusal(refusal) {
+      const tool = enabled.get(refusal.tool);
+      const who = refusal.identity;
+      const entry: AuditEntry = {
+        server: options.server,
+        principal: who?.principal ?? 'unauthenticated',
+        roles: who ? [...who.roles] : [],
+        client: who ? { name: who.client.name, version: who.client.version } : {},
+        transport: who?.transport ?? 'http',
+        tool: tool ? tool.name : safeName(refusal.tool),
+        access: tool ? tool.access : 'none',
+        arguments: auditArguments(refusal.arguments ?? {}, {}),
+        decision: { result: 'denied', reason: refusal.reason ?? refusal.code },
+        outcome: 'denied',
+        durationMs: 0,
+        redactions: {},
+        errorClass: refusal.code,
+        correlationId: randomUUID(),
+      };
+      try {
+        audit.record(entry);
+      } catch (err) {
+        logger.error({ err, correlationId: entry.correlationId }, 'refusal audit failed');
+        return false;
+      }
+      try {
+        options.observer?.(entry);
+      } catch (err) {
+        logger.warn({ err }, 'call observer failed');
+      }
+      return true;
     },
     async callTool(req) {
       const started = performance.now();
