@@ -279,6 +279,8 @@ describe('the Host check includes the port', () => {
     ['127.0.0.1:PORT', 200],
     ['10.1.2.3:PORT', 200],
     ['[fd00::1]:PORT', 200],
+    // IP literals on any port (a published container port): rebinding needs a DNS name.
+    ['127.0.0.1:OTHER', 200],
     ['localhost:OTHER', 403],
     ['localhost', 403],
     ['evil.example:PORT', 403],

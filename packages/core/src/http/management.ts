@@ -29,9 +29,9 @@ export interface RunningManagement {
 /**
  * Serves `/healthz` (the process answers), `/readyz` (503 until {@link ManagementOptions.ready}
  * holds) and `/metrics` (Prometheus text) on their own listener, GET only. The `Host` header is
- * checked like on `/mcp` (port included): a configured name or any IP literal, on this port
- * (Kubernetes probes and Prometheus address a pod by IP; a DNS-rebinding page always carries a
- * DNS name) → else 403.
+ * checked: a configured name on this port (port included, as on `/mcp`), or any IP literal
+ * (Kubernetes probes and Prometheus address a pod by IP, a container runtime by a published port;
+ * a DNS-rebinding page always carries a DNS name) → else 403.
  *
  * @throws StartupError when the port cannot be bound
  */

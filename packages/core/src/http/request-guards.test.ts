@@ -55,7 +55,7 @@ describe('createHostAllowlist: name and port', () => {
     expect(a !== undefined && allowed(a)).toBe(ok);
   });
 
-  it('anyIpLiteral (management): IP literals on the port, never other names', () => {
+  it('anyIpLiteral (management): IP literals on any port, names only on the port', () => {
     const mgmt = createHostAllowlist(['localhost'], [9464], true);
     const check = (v: string) => {
       const a = parseAuthority(v, 80);
@@ -63,7 +63,8 @@ describe('createHostAllowlist: name and port', () => {
     };
     expect(check('10.1.2.3:9464')).toBe(true);
     expect(check('[fd00::1]:9464')).toBe(true);
-    expect(check('10.1.2.3:9465')).toBe(false);
+    expect(check('10.1.2.3:32768')).toBe(true);
+    expect(check('localhost:9465')).toBe(false);
     expect(check('evil.example:9464')).toBe(false);
     expect(check('localhost:9464')).toBe(true);
   });

@@ -55,9 +55,10 @@ export function parseAuthority(value: string, defaultPort: number): Authority | 
 /**
  * The Host allowlist (DNS-rebinding protection, MCP 2025-11-25 "Transports" §Security Warning),
  * port included: an entry `name` admits `name` on each of `ports`; an entry `name:port` admits
- * exactly that. With `anyIpLiteral`, any IP address literal is admitted on `ports` too (a
+ * exactly that. With `anyIpLiteral`, any IP address literal is admitted on any port too (a
  * rebinding attack always carries the attacker's DNS name, never an IP literal): used by the
- * management listener, which Kubernetes probes and Prometheus reach by pod IP.
+ * management listener, which Kubernetes probes and Prometheus reach by pod IP, and container
+ * runtimes through a published port the process cannot know.
  */
 export function createHostAllowlist(
   entries: readonly string[],
@@ -75,12 +76,9 @@ export function createHostAllowlist(
     const name = entry.trim().toLowerCase();
     for (const port of ports) allowed.add(`${name} ${port}`);
   }
-  const portSet = new Set(ports);
   return (a) =>
     allowed.has(`${a.name} ${a.port}`) ||
-    (anyIpLiteral &&
-      portSet.has(a.port) &&
-      isIP(a.name.startsWith('[') ? a.name.slice(1, -1) : a.name) !== 0);
+    (anyIpLiteral && isIP(a.name.startsWith('[') ? a.name.slice(1, -1) : a.name) !== 0);
 }
 
 /**
