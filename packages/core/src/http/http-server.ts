@@ -11,13 +11,13 @@ import type { Server as McpServer } from '@modelcontextprotocol/sdk/server/index
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { z } from 'zod';
 import type { httpConfigSchema } from '../config.js';
-import { ErrorCode, StartupError } from '../errors.js';
-import type { Identity } from '../identity.js';
+import { StartupError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Authenticator, Principal } from './auth.js';
-import { readBody, readJsonBody } from './body.js';
+import { readJsonBody } from './body.js';
+import { createEdgeAuth, initialScope, withAuthInfo } from './edge-auth.js';
 import { HttpRefusal, jsonRpcError, plainError, sendJson } from './http-refusal.js';
 import { type RunningManagement, serveManagement } from './management.js';
 import { createRefusalAggregator } from './refusal-audit.js';
@@ -28,10 +28,7 @@ import {
   formatHost,
   forwardedHeader,
   isLoopback,
-  mediaType,
   parseAuthority,
-  peerAddress,
-  singleCredential,
 } from './request-guards.js';
 import {
   challenges,
@@ -43,6 +40,7 @@ import {
 import { SessionTable } from './sessions.js';
 
 export { jsonDepthExceeds } from './body.js';
+export { identityFromAuthInfo } from './edge-auth.js';
 export { isLoopback } from './request-guards.js';
 
 /** The `http:` configuration section. */
@@ -138,6 +136,15 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     maxPeers: MAX_REFUSAL_PEERS,
     record: (r) => pipeline.recordRefusal(r),
   });
+  const edgeAuth = createEdgeAuth({
+    authenticator,
+    anonymousRoles: opts.anonymousRoles,
+    pipeline,
+    challenge,
+    refusals,
+    trustedProxies,
+    maxBodyBytes: http.maxBodyBytes,
+  });
   let inFlight = 0;
   let draining = false;
 
@@ -207,7 +214,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
         Connection: 'close',
       });
     checkProtocolVersion(req);
-    const principal = await authenticate(req, res);
+    const principal = await edgeAuth.authenticate(req, res);
     if (req.method === 'GET') {
       if (http.stateless || !String(req.headers.accept ?? '').includes('text/event-stream')) {
         throw new HttpRefusal(
@@ -217,7 +224,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
           { Allow: 'POST, DELETE' },
         );
       }
-      await sessionFor(req, principal).transport.handleRequest(withAuth(req, principal), res);
+      await sessionFor(req, principal).transport.handleRequest(withAuthInfo(req, principal), res);
       return;
     }
     if (req.method === 'DELETE') {
@@ -228,11 +235,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
           jsonRpcError(-32000, 'Method not allowed: stateless server'),
           { Allow: 'POST' },
         );
-      await sessionFor(req, principal).transport.handleRequest(withAuth(req, principal), res);
+      await sessionFor(req, principal).transport.handleRequest(withAuthInfo(req, principal), res);
       return;
     }
     const body = await readJsonBody(req, res, http);
-    checkToolScope(body, principal);
+    edgeAuth.checkToolScope(body, principal);
     if (http.stateless) {
       const server = opts.createServer();
       const transport = new StreamableHTTPServerTransport({
@@ -244,14 +251,18 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
         void server.close();
       });
       await server.connect(transport);
-      await transport.handleRequest(withAuth(req, principal), res, body);
+      await transport.handleRequest(withAuthInfo(req, principal), res, body);
       return;
     }
     if (req.headers['mcp-session-id'] === undefined) {
       await initializeSession(req, res, body, principal);
       return;
     }
-    await sessionFor(req, principal).transport.handleRequest(withAuth(req, principal), res, body);
+    await sessionFor(req, principal).transport.handleRequest(
+      withAuthInfo(req, principal),
+      res,
+      body,
+    );
   }
 
   /** `Host` (or a trusted proxy's `X-Forwarded-Host`) must be an allowed name on an allowed port. */
@@ -299,75 +310,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
         if (transport.sessionId) sessions.delete(transport.sessionId);
       };
       await server.connect(transport);
-      await transport.handleRequest(withAuth(req, principal), res, body);
+      await transport.handleRequest(withAuthInfo(req, principal), res, body);
     } finally {
       // A failed initialize leaves no reservation behind (a committed ticket ignores this).
       ticket.release();
     }
-  }
-
-  /**
-   * Exactly one credential, then the authenticator. Failures are audited (aggregated per peer
-   * and interval) and answered 400/401 with a challenge; the token is never logged.
-   */
-  async function authenticate(req: IncomingMessage, res: ServerResponse): Promise<Principal> {
-    const peer = peerAddress(req, trustedProxies);
-    let header: string | undefined;
-    try {
-      // A form body may carry `access_token` (RFC 6750 §2.2): read it (bounded) to refuse that.
-      const form =
-        req.method === 'POST' && mediaType(req) === 'application/x-www-form-urlencoded'
-          ? (await readBody(req, res, http.maxBodyBytes)).toString('utf8')
-          : undefined;
-      header = singleCredential(req, form, (e, d) => challenge.refused(e, d));
-    } catch (err) {
-      if (err instanceof HttpRefusal && err.reason === 'invalid_request')
-        refusals.refuse(peer, 'invalid_request');
-      throw err;
-    }
-    const result = await authenticator.authenticate(header);
-    if (result.ok) {
-      return authenticator.mode === 'none'
-        ? { ...result.principal, roles: opts.anonymousRoles }
-        : result.principal;
-    }
-    refusals.refuse(peer, result.error ?? 'unauthenticated');
-    throw new HttpRefusal(
-      401,
-      'unauthenticated',
-      plainError(result.error ?? 'unauthorized', result.description),
-      {
-        'WWW-Authenticate': challenge.refused(result.error, result.description),
-      },
-    );
-  }
-
-  /** RFC 6750 §3.1 `insufficient_scope` at the HTTP layer, audited through the pipeline. */
-  function checkToolScope(body: Record<string, unknown>, principal: Principal): void {
-    if (!isToolCall(body)) return;
-    const identity = identityOf(principal);
-    const missing = pipeline.missingScopes(body.params.name, identity);
-    if (!missing || missing.length === 0) return;
-    pipeline.recordRefusal({
-      identity,
-      tool: body.params.name,
-      code: ErrorCode.Forbidden,
-      arguments: body.params.arguments,
-    });
-    const scope = missing.join(' ');
-    throw new HttpRefusal(
-      403,
-      'insufficient_scope',
-      {
-        jsonrpc: '2.0',
-        id: body.id ?? null,
-        error: {
-          code: -32001,
-          message: `insufficient_scope: ${scope} required`,
-        },
-      },
-      { 'WWW-Authenticate': challenge.insufficientScope(scope) },
-    );
   }
 
   function sessionFor(req: IncomingMessage, principal: Principal) {
@@ -433,76 +380,6 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
       return closing;
     },
   };
-}
-
-/** The HTTP identity of an authenticated principal (client info comes later, from `initialize`). */
-function identityOf(principal: Principal): Identity {
-  return {
-    principal: principal.principal,
-    roles: principal.roles,
-    scopes: principal.scopes,
-    transport: 'http',
-    client: {},
-  };
-}
-
-/** Sets the SDK's `req.auth`: who the caller is; the client's token is never handed on. */
-function withAuth(req: IncomingMessage, principal: Principal): IncomingMessage {
-  (req as IncomingMessage & { auth?: unknown }).auth = {
-    token: '[not forwarded]',
-    clientId: principal.clientId ?? principal.principal,
-    scopes: [...principal.scopes],
-    expiresAt: principal.expiresAt,
-    extra: { principal: principal.principal, roles: [...principal.roles] },
-  };
-  return req;
-}
-
-/** Builds the stdio-or-HTTP identity from SDK auth info (set by {@link serveHttp}). */
-export function identityFromAuthInfo(
-  auth: { clientId?: string; scopes?: string[]; extra?: Record<string, unknown> } | undefined,
-  client: { name?: string | undefined; version?: string | undefined },
-): Identity | undefined {
-  const principal = auth?.extra?.principal;
-  if (typeof principal !== 'string') return undefined;
-  const roles = Array.isArray(auth?.extra?.roles) ? (auth.extra.roles as string[]) : [];
-  return {
-    principal,
-    roles,
-    scopes: auth?.scopes ?? [],
-    transport: 'http',
-    client,
-  };
-}
-
-/**
- * The `scope` of the 401 challenge: `auth.oauth.scopesSupported` when configured, else the
- * scopes the enabled read tools require (write scopes are asked for by step-up, through the 403
- * `insufficient_scope` challenge of a write call).
- */
-function initialScope(pipeline: Pipeline, oauth: OAuthMetadataOptions): string | undefined {
-  if (oauth.scopesSupported && oauth.scopesSupported.length > 0)
-    return oauth.scopesSupported.join(' ');
-  const nobody: Identity = {
-    principal: '',
-    roles: [],
-    scopes: [],
-    transport: 'http',
-    client: {},
-  };
-  const scopes = new Set<string>();
-  for (const tool of pipeline.listTools())
-    if (tool.annotations.readOnlyHint)
-      for (const s of pipeline.missingScopes(tool.name, nobody) ?? []) scopes.add(s);
-  return scopes.size > 0 ? [...scopes].join(' ') : undefined;
-}
-
-function isToolCall(body: Record<string, unknown>): body is {
-  id?: string | number;
-  params: { name: string; arguments?: unknown };
-} {
-  const b = body as { method?: unknown; params?: { name?: unknown } };
-  return b.method === 'tools/call' && typeof b.params?.name === 'string';
 }
 
 async function readTls(
