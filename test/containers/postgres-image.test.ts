@@ -99,6 +99,8 @@ describe.skipIf(skipReason !== undefined)(
     let mounts: string[];
     /** `-v` mounts of the HTTP configuration and its secret (the URL as the container sees it). */
     let httpMounts: string[];
+    /** The HTTP configuration file on the host (bind-mounted read-only). */
+    let httpConfig: string;
     const serverArgs = ['--config', CONFIG_IN_CONTAINER];
 
     beforeAll(async () => {
@@ -150,7 +152,7 @@ describe.skipIf(skipReason !== undefined)(
       // with the SHA-256 of this run's key in place of the placeholder.
       const template = readFileSync(COMPOSE_HTTP_TEMPLATE, 'utf8');
       expect(template).toContain(`sha256: ${SHA256_PLACEHOLDER}`);
-      const httpConfig = join(secretsDir, 'config-http.yaml');
+      httpConfig = join(secretsDir, 'config-http.yaml');
       writeFileSync(httpConfig, template.replace(SHA256_PLACEHOLDER, hashApiKey(API_KEY)), {
         mode: 0o644,
       });
@@ -486,6 +488,15 @@ describe.skipIf(skipReason !== undefined)(
     it('serves Streamable HTTP with an API key through a published port, with a working HEALTHCHECK', async () => {
       const name = containerName('http');
       const [mcpPort, managementPort] = [await freePort(), await freePort()];
+      // The Host check includes the port: clients reach the server on the published port, so
+      // that is the URL it announces (http.publicUrl), as any port-mapped deployment sets it.
+      writeFileSync(
+        httpConfig,
+        readFileSync(httpConfig, 'utf8').replace(
+          '\n  port: 3000\n',
+          `\n  port: 3000\n  publicUrl: http://127.0.0.1:${mcpPort}/mcp\n`,
+        ),
+      );
       const started = Date.now();
       // No arguments after the image: its default CMD (`--config /etc/hardened-mcp/config.yaml`).
       await podmanOk([

@@ -64,6 +64,9 @@ beforeAll(async () => {
       },
     },
     tools: { settings: { postgres_insert_rows: { approval: 'none' } } },
+    // Refusals before authentication are aggregated per peer and interval: a short interval
+    // lets each case below see its record.
+    http: { unauthenticatedAuditIntervalSeconds: 1 },
     log: { level: 'info' },
   });
   const env = { POSTGRES_URL: db.readUrl, POSTGRES_WRITE_URL: db.writeUrl };
@@ -153,8 +156,15 @@ async function expect401(
     expect(www).not.toContain('error=');
   }
   if (description) expect(JSON.parse(res.text).message).toMatch(description);
-  await waitFor(() => authAudits(s).length > before);
-  const rec = authAudits(s).at(-1);
+  const reason = error ?? 'unauthenticated';
+  await waitFor(() =>
+    authAudits(s)
+      .slice(before)
+      .some((a) => a.decision.reason === reason),
+  );
+  const rec = authAudits(s)
+    .slice(before)
+    .find((a) => a.decision.reason === reason);
   expect(rec).toMatchObject({
     principal: 'unauthenticated',
     transport: 'http',
@@ -172,9 +182,13 @@ async function expect401(
 describe('discovery', () => {
   it('a request without a token gets 401 with WWW-Authenticate pointing at the RFC 9728 metadata', async () => {
     const res = await expect401(() => mcpPost(s.url, initialize()), undefined, '');
-    expect(res.headers['www-authenticate']).toBe(`Bearer resource_metadata="${metadataUrl(s)}"`);
+    // The challenge also names the scopes to ask for (MCP 2025-11-25 Authorization §"Scope
+    // Selection Strategy"): here the configured scopes_supported.
+    expect(res.headers['www-authenticate']).toBe(
+      `Bearer resource_metadata="${metadataUrl(s)}", scope="postgres:read postgres:write"`,
+    );
     expect(metadataUrl(s)).toMatch(
-      /^http:\/\/localhost:\d+\/\.well-known\/oauth-protected-resource\/mcp$/,
+      /^http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp$/,
     );
   });
 
@@ -184,7 +198,10 @@ describe('discovery', () => {
     expectSafeBody(res);
     const body = JSON.parse(res.text);
     expect(body.resource).toBe(s.resource);
-    expect(body.resource).toMatch(/^http:\/\/localhost:\d+\/mcp$/);
+    // The canonical resource is the URL the server announced (and bound): 127.0.0.1, not a
+    // different spelling a client's resource check would refuse.
+    expect(body.resource).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    expect(body.resource).toBe(s.announcedUrl);
     expect(body.authorization_servers).toEqual([jwks.origin]);
     expect(body.bearer_methods_supported).toEqual(['header']);
     expect(body.scopes_supported).toEqual(['postgres:read', 'postgres:write']);
@@ -314,13 +331,15 @@ describe('rejected tokens: 401 invalid_token, audited, never logged', () => {
     );
   });
 
-  it('a token only in the query string (?access_token=) is not read', async () => {
+  it('a token only in the query string (?access_token=) is refused: 400 invalid_request, not read', async () => {
     const t = await token();
-    await expect401(
-      () => mcpPost(`${s.url}?access_token=${encodeURIComponent(t)}`, initialize()),
-      undefined,
-      t,
-    );
+    const res = await mcpPost(`${s.url}?access_token=${encodeURIComponent(t)}`, initialize());
+    expect(res.status, res.text).toBe(400);
+    expectSafeBody(res);
+    expect(JSON.parse(res.text)).toMatchObject({ error: 'invalid_request' });
+    expect(String(res.headers['www-authenticate'])).toContain('error="invalid_request"');
+    for (const part of t.split('.').filter((p) => p.length >= 16))
+      expect(s.stderr()).not.toContain(part);
   });
 
   it('a malformed Authorization header is invalid_request', async () => {

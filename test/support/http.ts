@@ -26,6 +26,8 @@ import { POSTGRES_BIN, writeTempConfig } from './server.ts';
 export interface HttpServerProcess {
   /** `http://127.0.0.1:PORT/mcp` as bound. */
   readonly url: string;
+  /** The URL the server printed in its `listening on …` line (the canonical resource URL). */
+  readonly announcedUrl: string;
   /** The canonical resource URL tokens must carry as `aud`. */
   readonly resource: string;
   /** `http://127.0.0.1:PORT` of the health/metrics listener, if enabled. */
@@ -111,9 +113,13 @@ export async function startHttpServer(opts: StartHttpOptions): Promise<HttpServe
       reject(new Error(`server exited (${code}) before listening:\n${stderr}`));
     });
   });
-  const url = /listening on (\S+)/.exec(String(listening.msg))?.[1] ?? '';
+  // The log announces the canonical resource URL; `bound` is the address actually listened on
+  // (they differ only when `http.publicUrl` names a proxy in front).
+  const announced = /listening on (\S+)/.exec(String(listening.msg))?.[1] ?? '';
+  const url = typeof listening.bound === 'string' ? listening.bound : announced;
   return {
     url,
+    announcedUrl: announced,
     resource: String(listening.resource),
     managementUrl: typeof listening.management === 'string' ? listening.management : undefined,
     child,
@@ -354,12 +360,17 @@ export interface TokenClaims {
 export async function mintToken(
   key: SigningKey,
   claims: TokenClaims,
-  header: { kid?: string } = {},
+  /** `typ`: default `at+jwt` (RFC 9068); `null` leaves it out. */
+  header: { kid?: string; typ?: string | null } = {},
 ): Promise<string> {
   const { sub, iss, aud, exp, ...rest } = claims;
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ ...rest, client_id: 'test-client' })
-    .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: header.kid ?? key.kid })
+    .setProtectedHeader({
+      alg: 'RS256',
+      kid: header.kid ?? key.kid,
+      ...(header.typ === null ? {} : { typ: header.typ ?? 'at+jwt' }),
+    })
     .setSubject(sub)
     .setIssuer(iss)
     .setAudience(aud)
@@ -448,5 +459,70 @@ export function redisPing(
           : { ok: false, reason: `unexpected reply ${JSON.stringify(d.toString().slice(0, 60))}` },
       ),
     );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw sockets
+
+/** A response read off a raw socket, and the socket (still open or not). */
+export interface SocketResponse {
+  readonly status: number;
+  /** Lower-case names; repeated headers joined with `, `. */
+  readonly headers: Record<string, string>;
+  readonly text: string;
+  /** Resolves when the server has closed the connection. */
+  readonly closed: Promise<void>;
+  readonly socket: import('node:net').Socket;
+}
+
+/**
+ * Writes `head` (request line and header lines, as given: repeated or oddly spelled headers
+ * included) and then `body` on a fresh TCP connection, and resolves once one complete response
+ * (headers and a `Content-Length` body) has been read, even while the client is still writing.
+ */
+export function socketRequest(
+  url: string,
+  head: readonly string[],
+  body?: string | Buffer,
+): Promise<SocketResponse> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) });
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    let data = Buffer.alloc(0);
+    let done = false;
+    socket.on('error', (err) => {
+      if (!done) reject(err);
+    });
+    socket.on('data', (d: Buffer) => {
+      if (done) return;
+      data = Buffer.concat([data, d]);
+      const end = data.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const lines = data.subarray(0, end).toString('latin1').split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines.slice(1)) {
+        const i = line.indexOf(':');
+        const name = line.slice(0, i).trim().toLowerCase();
+        const value = line.slice(i + 1).trim();
+        headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+      }
+      const length = Number(headers['content-length'] ?? 0);
+      const rest = data.subarray(end + 4);
+      if (rest.length < length) return;
+      done = true;
+      resolve({
+        status: Number(lines[0]?.split(' ')[1]),
+        headers,
+        text: rest.subarray(0, length).toString('utf8'),
+        closed,
+        socket,
+      });
+    });
+    socket.once('connect', () => {
+      socket.write(`${head.join('\r\n')}\r\n\r\n`);
+      if (body !== undefined) socket.write(body);
+    });
   });
 }

@@ -235,14 +235,11 @@ export async function assemble<S, C>(
           createServer: makeServer,
           pipeline,
           metrics,
-          audit: (entry) => {
-            void Promise.resolve(audit.record(entry)).catch((err: unknown) =>
-              logger.error({ err }, 'audit record could not be written'),
-            );
-            metrics.observeCall(entry);
-          },
           serverInfo: { name: def.bin, version: def.version },
-          ready: async () => audit.healthy && (def.ready ? await def.ready(read, ctx) : true),
+          ready: async () =>
+            audit.healthy &&
+            (rateLimiter.ready ? await rateLimiter.ready() : true) &&
+            (def.ready ? await def.ready(read, ctx) : true),
           logger,
         });
         resource = running.resource;
@@ -252,10 +249,11 @@ export async function assemble<S, C>(
             tools: pipeline.enabledTools,
             auth: config.auth.mode,
             resource,
+            bound: running.url,
             management: running.managementUrl,
             rateLimitStore,
           },
-          `${def.bin} ${def.version} listening on ${running.url}`,
+          `${def.bin} ${def.version} listening on ${resource}`,
         );
         return running;
       },

@@ -45,6 +45,8 @@ const DEFAULTS = {
     stateless: false,
     sessionIdleSeconds: 900,
     maxSessions: 1000,
+    maxSessionsPerPrincipal: 64,
+    unauthenticatedAuditIntervalSeconds: 60,
     trustedProxies: [],
     shutdownGraceMs: 10_000,
     management: { enabled: true, host: '127.0.0.1', port: 9464 },

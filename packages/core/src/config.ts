@@ -110,7 +110,11 @@ export const httpConfigSchema = z
     host: z.string().min(1).max(255).default('127.0.0.1'),
     /** Listening port (0 = any free port). */
     port: z.int().min(0).max(65_535).default(3000),
-    /** Host header names accepted (case-insensitive, port ignored). Default: loopback names. */
+    /**
+     * Host header names accepted (case-insensitive). A name without a port admits the listening
+     * port and the port of `publicUrl`; `name:port` admits exactly that port. A Host header
+     * without a port means 80 (http) or 443 (https). Default: loopback names.
+     */
     allowedHosts: z.array(hostnameSchema).max(64).default(['localhost', '127.0.0.1', '[::1]']),
     /**
      * Origins accepted when a request carries `Origin` (exact, e.g. `https://app.example.com`).
@@ -130,6 +134,13 @@ export const httpConfigSchema = z
     /** Sessions expire after this many seconds without a request. */
     sessionIdleSeconds: z.int().min(10).max(86_400).default(900),
     maxSessions: z.int().min(1).max(100_000).default(1000),
+    /** Sessions one principal may hold at once (429 past it), so no principal exhausts `maxSessions`. */
+    maxSessionsPerPrincipal: z.int().min(1).max(100_000).default(64),
+    /**
+     * Refusals before authentication are audited per peer and reason: the first of an interval at
+     * once, the rest of the interval as one record with a `count` (seconds per interval).
+     */
+    unauthenticatedAuditIntervalSeconds: z.int().min(1).max(3600).default(60),
     /** The canonical URL of this server's MCP endpoint (RFC 8707 resource), e.g. `https://mcp.example.com/mcp`. Default: derived from host/port. */
     publicUrl: z.string().url().max(2048).optional(),
     /** In-process TLS (TLS 1.3 minimum). Otherwise terminate TLS at a proxy. */
@@ -194,6 +205,13 @@ export const authConfigSchema = z
           )
           .min(1)
           .default(['RS256', 'ES256', 'EdDSA']),
+        /**
+         * Accepted JWT `typ`: `at+jwt` accepts only RFC 9068 access tokens (`typ` `at+jwt` or
+         * `application/at+jwt`, RFC 9068 §2.1, §4), refusing ID tokens and other JWTs; `any` does
+         * not check `typ` (for issuers that do not type their access tokens). `at+jwt` is
+         * preferred wherever the issuer supports it.
+         */
+        accessTokenType: z.enum(['at+jwt', 'any']).default('any'),
         /** Allowed clock skew for `exp`/`nbf`, seconds. */
         clockToleranceSeconds: z.int().min(0).max(300).default(30),
         /** Token scope → roles (the token's scopes also count directly as scopes). */

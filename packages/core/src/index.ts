@@ -102,6 +102,7 @@ export {
   type CallResponse,
   type CallResult,
   createPipeline,
+  type EdgeRefusal,
   type ListedTool,
   type Pipeline,
   type PipelineOptions,

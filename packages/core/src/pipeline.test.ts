@@ -1845,7 +1845,11 @@ describe('the approval prompt is the last wall', () => {
     const [asked] = approval.asked;
     expect(asked).toContain('\n  a\\u{200B}b\\u{2028}hidden line\\u{202E}esrever');
     expect(asked).not.toMatch(/[\u200B\u2028\u202E]/);
-    await h.call('test_update_row', { id: 2, note: 'x'.repeat(9_000) }, { identity: WRITER, approval });
+    await h.call(
+      'test_update_row',
+      { id: 2, note: 'x'.repeat(9_000) },
+      { identity: WRITER, approval },
+    );
     expect(Array.from(approval.asked[1] ?? '').length).toBeLessThan(8_100);
     expect(approval.asked[1]).toMatch(/… \[cut: \d+ more characters\]$/);
   });

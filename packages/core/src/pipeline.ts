@@ -11,8 +11,8 @@ import type { RateLimiter } from './rate-limit.js';
 import type { Redactor } from './redaction/index.js';
 import { type ContentBlock, shapeOutput } from './shape-output.js';
 import type { CredentialScope, OutputLimits, SecretRegistry, Tool } from './tool.js';
-import { neutralizeApprovalText } from './upstream/approval-text.js';
 import { createToolRegistry, type ListedTool } from './tool-registry.js';
+import { neutralizeApprovalText } from './upstream/approval-text.js';
 
 export { type ListedTool, TABLE_OUTPUT_SCHEMA } from './tool-registry.js';
 
@@ -92,6 +92,26 @@ export interface Pipeline {
    * an unknown or disabled tool. Lets HTTP answer 403 `insufficient_scope` (RFC 6750 §3.1).
    */
   missingScopes(name: string, identity: Identity): readonly string[] | undefined;
+  /**
+   * Records a refusal decided outside `callTool` (the HTTP edge: authentication, scopes) as a
+   * denied call, through the same entry shape, recorder and observer as `callTool`: one audit
+   * path. Never throws; returns false (after logging) when the record could not be written.
+   */
+  recordRefusal(refusal: EdgeRefusal): boolean;
+}
+
+/** A refusal at the HTTP edge, for {@link Pipeline.recordRefusal}. */
+export interface EdgeRefusal {
+  /** Who was refused; absent before authentication (recorded as principal `unauthenticated`). */
+  readonly identity?: Identity | undefined;
+  /** The tool asked for, or the edge step that refused (e.g. `http:authenticate`). */
+  readonly tool: string;
+  /** Stable code recorded as `errorClass` (an {@link ErrorCode} or an RFC 6750 §3.1 error). */
+  readonly code: string;
+  /** Stable reason recorded as `decision.reason`; default `code`. */
+  readonly reason?: string | undefined;
+  /** Recorded as `arguments`, redacted and size-capped like a call's arguments. */
+  readonly arguments?: unknown;
 }
 
 const MAX_AUDIT_ARGUMENT_BYTES = 8 * 1024;
@@ -419,6 +439,42 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       if (!tool) return undefined;
       const held = scopesOf(identity);
       return tool.scopes.filter((s) => !held.has(s));
+    },
+    recordRefusal(refusal) {
+      const tool = registry.get(refusal.tool);
+      const who = refusal.identity;
+      const entry: AuditEntry = {
+        server: options.server,
+        principal: who?.principal ?? 'unauthenticated',
+        roles: who ? [...who.roles] : [],
+        client: who ? { name: who.client.name, version: who.client.version } : {},
+        transport: who?.transport ?? 'http',
+        tool: tool ? tool.name : safeName(refusal.tool),
+        access: tool ? tool.access : 'none',
+        arguments: auditArguments(refusal.arguments ?? {}),
+        decision: { result: 'denied', reason: refusal.reason ?? refusal.code },
+        outcome: 'denied',
+        durationMs: 0,
+        redactions: {},
+        errorClass: refusal.code,
+        correlationId: randomUUID(),
+      };
+      try {
+        const written = audit.record(entry);
+        if (written instanceof Promise)
+          written.catch((err: unknown) =>
+            logger.error({ err, correlationId: entry.correlationId }, 'refusal audit failed'),
+          );
+      } catch (err) {
+        logger.error({ err, correlationId: entry.correlationId }, 'refusal audit failed');
+        return false;
+      }
+      try {
+        options.observer?.(entry);
+      } catch (err) {
+        logger.warn({ err }, 'call observer failed');
+      }
+      return true;
     },
     async callTool(req) {
       const started = performance.now();

@@ -17,9 +17,18 @@ export interface RateLimitRule {
 export interface RateLimiter {
   /** Consumes one point for `(principal, tool)`. Refusal carries `retryAfterMs`. */
   consume(principal: string, tool: string): Promise<Decision>;
+  /**
+   * Whether the budget store answers (Redis: connected and a `PING` answered within
+   * {@link READY_TIMEOUT_MS}); absent for in-memory limiters, which are always ready. Feeds
+   * `/readyz`: a replica whose every call would be refused as rate-limited is not ready.
+   */
+  ready?(): Promise<boolean>;
   /** Releases connections (Redis). */
   close?(): Promise<void>;
 }
+
+/** How long the readiness `PING` may take (ms). */
+export const READY_TIMEOUT_MS = 1_000;
 
 /**
  * An in-memory rate limiter (`rate-limiter-flexible`'s `RateLimiterMemory`), one limiter per
@@ -75,6 +84,23 @@ export function createRedisRateLimiter(
   );
   return {
     consume: limiter.consume,
+    async ready() {
+      if (client.status !== 'ready') return false;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const pong = await Promise.race([
+          client.ping(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS);
+          }),
+        ]);
+        return pong === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     async close() {
       client.disconnect();
     },

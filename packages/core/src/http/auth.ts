@@ -59,7 +59,8 @@ export interface Authenticator {
  *   an unknown `kid`) and/or static keys; `iss` must equal the issuer, `aud` must contain this
  *   server's canonical resource URL (RFC 8707, MCP 2025-11-25 Authorization §"Token Audience
  *   Binding"), `exp`/`nbf` are checked with bounded clock skew, and only the configured asymmetric
- *   algorithms are accepted (never `none` or HS*; RFC 8725 §3.1-3.2).
+ *   algorithms are accepted (never `none` or HS*; RFC 8725 §3.1-3.2); with
+ *   `accessTokenType: at+jwt` only RFC 9068 access tokens (`typ: at+jwt`) are accepted.
  * - `api-key`: `Authorization: Bearer <key>`; keys are stored only as SHA-256 hashes and compared in
  *   constant time; expired keys are refused.
  * - `none`: everyone is `anonymous` with the connector's reader role (the HTTP server allows this on loopback only).
@@ -115,6 +116,8 @@ export async function createAuthenticator(
           algorithms: oauth.algorithms,
           clockTolerance: oauth.clockToleranceSeconds,
           requiredClaims: ['sub', 'exp'],
+          // RFC 9068 §4: the typ header is checked by jose (media type, `application/` optional).
+          ...(oauth.accessTokenType === 'at+jwt' ? { typ: 'at+jwt' } : {}),
         });
         return { ok: true, principal: principalFromClaims(payload, oauth.scopeRoles) };
       } catch (err) {
@@ -165,6 +168,7 @@ function describeJoseError(err: unknown): string {
     if (err.claim === 'aud') return 'the token is not for this resource (aud)';
     if (err.claim === 'iss') return 'the token is from an unexpected issuer (iss)';
     if (err.claim === 'nbf') return 'the token is not yet valid (nbf)';
+    if (err.claim === 'typ') return 'the token is not an access token (typ must be at+jwt)';
     return `the token claim ${err.claim} is invalid`;
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'the token algorithm is not allowed';
