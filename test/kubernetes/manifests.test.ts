@@ -6,7 +6,8 @@
  * - every object validated against its OpenAPI schema: the Kubernetes API's through
  *   `kubernetes-models`, the Prometheus operator's (ServiceMonitor, PrometheusRule) and the
  *   External Secrets Operator's (ExternalSecret, SecretStore) through their `@kubernetes-models`
- *   packages; a kind without a schema fails;
+ *   packages; a kind without a schema fails; those schemas let unknown fields pass, so built-in
+ *   objects are also walked against `@kubernetes/client-node`'s field lists (./known-fields.ts);
  * - every pod template checked against the "restricted" Pod Security Standard and our additions
  *   (read-only root file system, requests and limits, probes on the management port);
  * - the NetworkPolicies checked as a whole: a default deny, ingress exactly from the gateway
@@ -30,6 +31,7 @@ import * as Core from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { REPO_ROOT } from '../support/server.ts';
+import { BUILT_IN_MODELS, unknownFields } from './known-fields.ts';
 import { type KubeObject, kustomizeBuild, podSpec } from './kustomize.ts';
 
 type Json = Record<string, unknown>;
@@ -189,6 +191,14 @@ for (const [server, spec] of Object.entries(SERVERS)) {
           expect(() =>
             new (Model as NonNullable<typeof Model>)(o as never).validate(),
           ).not.toThrow();
+        }
+      });
+
+      it('uses no field the Kubernetes API does not define (built-in kinds)', () => {
+        for (const o of objects) {
+          const type = BUILT_IN_MODELS[`${o.apiVersion}/${o.kind}`];
+          if (!type) continue; // CRDs: their schemas above
+          expect(unknownFields(o, type), `${o.kind}/${o.metadata.name}`).toEqual([]);
         }
       });
 
