@@ -14,15 +14,18 @@
  *   namespace to the MCP port and from the monitoring namespace to the management port, egress
  *   exactly to DNS, Redis and the server's upstream;
  * - the configuration file in the ConfigMap parsed with the server's own configuration schema,
- *   and the wiring between objects (ports, selectors, mounts, secret keys) checked.
+ *   and the wiring between objects (ports, selectors, mounts, secret keys) checked;
+ * - every alert expression parsed with Prometheus' PromQL grammar, using only metrics the server
+ *   exports.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { defineConfigSchema, parseConfig } from '@hardened-mcp/core';
+import { createServerMetrics, defineConfigSchema, parseConfig } from '@hardened-mcp/core';
 import { postgresSectionSchema } from '@hardened-mcp/postgres';
 import { s3SectionSchema } from '@hardened-mcp/s3';
 import * as ExternalSecrets from '@kubernetes-models/external-secrets/external-secrets.io/v1';
 import * as Monitoring from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import * as Apps from 'kubernetes-models/apps/v1';
 import * as Autoscaling from 'kubernetes-models/autoscaling/v2';
 import * as Networking from 'kubernetes-models/networking.k8s.io/v1';
@@ -91,6 +94,25 @@ const RESTRICTED_VOLUMES = [
   'projected',
   'secret',
 ];
+
+/** The series names the server exports (histograms as `_bucket`, `_sum`, `_count`). */
+const SERVER_METRICS = (() => {
+  const metrics = createServerMetrics([]).registry.getMetricsAsArray();
+  return metrics.flatMap((m) =>
+    m.type === 'histogram' ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name],
+  );
+})();
+
+/** The positions of PromQL syntax errors in an expression (Prometheus' own lezer grammar). */
+function promqlErrors(expr: string): number[] {
+  const errors: number[] = [];
+  promqlParser.parse(expr).iterate({
+    enter: (node) => {
+      if (node.type.isError) errors.push(node.from);
+    },
+  });
+  return errors;
+}
 
 function deployDir(server: string, overlay: string): string {
   const root = join(REPO_ROOT, 'servers', server, 'deploy', 'kubernetes');
@@ -374,7 +396,14 @@ for (const [server, spec] of Object.entries(SERVERS)) {
           list(g.rules),
         );
         expect(rules.length).toBeGreaterThan(2);
-        for (const rule of rules) expect(String(rule.expr)).toContain(`job="${name}"`);
+        for (const rule of rules) {
+          const expr = String(rule.expr);
+          expect(expr).toContain(`job="${name}"`);
+          expect(promqlErrors(expr), `${String(rule.alert)}: ${expr}`).toEqual([]);
+          for (const metric of expr.match(/\bhmcp_\w+/g) ?? []) {
+            expect(SERVER_METRICS, `${String(rule.alert)} uses ${metric}`).toContain(metric);
+          }
+        }
       });
 
       it('allows exactly the gateway, monitoring, DNS, Redis and upstream traffic (default deny)', () => {
