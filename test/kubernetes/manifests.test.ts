@@ -99,7 +99,9 @@ const RESTRICTED_VOLUMES = [
 const SERVER_METRICS = (() => {
   const metrics = createServerMetrics([]).registry.getMetricsAsArray();
   return metrics.flatMap((m) =>
-    m.type === 'histogram' ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name],
+    String(m.type) === 'histogram'
+      ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`]
+      : [m.name],
   );
 })();
 
