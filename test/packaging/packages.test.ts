@@ -13,7 +13,7 @@
  * dependency, an undeclared import) fails here. Cost: one `npm install` (tens of seconds, from
  * npm's cache after the first run) and four short stdio sessions.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -158,6 +158,21 @@ function nodeSeenByNpx(nodeDir: string): string {
   ).trim();
 }
 
+/** Runs `npx --offline …args` in the project on the given Node.js and returns its exit and output. */
+function runNpx(
+  nodeDir: string,
+  args: string[],
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(join(nodeDir, 'node'), [npxCli(), '--offline', ...args], {
+    cwd: project,
+    encoding: 'utf8',
+    env: { PATH: systemPath(nodeDir), HOME: process.env.HOME ?? '/tmp' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
 /** The npx CLI script of the system's npm (run with the chosen node, whatever its shebang says). */
 function npxCli(): string {
   const npx = execFileSync('sh', ['-c', 'command -v npx'], {
@@ -249,6 +264,19 @@ describe('the published packages', () => {
     });
   }
 
+  for (const node of NODES) {
+    it(`every bin of every package starts from the installed package on ${node.label} (--help)`, () => {
+      expect(installed).toBe(true);
+      for (const { manifest } of PUBLISHABLE) {
+        for (const bin of Object.keys(manifest.bin ?? {})) {
+          const r = runNpx(node.dir, ['-p', manifest.name, bin, '--help']);
+          expect(r.status, `${bin}: ${r.stderr}`).toBe(0);
+          expect(r.stdout + r.stderr, bin).toMatch(new RegExp(`usage: ${bin}`));
+        }
+      }
+    });
+  }
+
   describe('@hardened-mcp/postgres via npx', () => {
     let pg: Awaited<ReturnType<typeof startTestPostgres>>;
     let db: Awaited<ReturnType<typeof createChinookDatabase>>;
@@ -266,9 +294,12 @@ describe('the published packages', () => {
         expect(installed).toBe(true);
         expect(nodeSeenByNpx(node.dir)).toBe(node.version);
         const config = join(work, 'postgres.json');
-        writeFileSync(config, JSON.stringify({ postgres: { schemas: ['public'] } }), {
-          mode: 0o600,
-        });
+        const auditFile = join(work, `audit-${node.version}.jsonl`);
+        writeFileSync(
+          config,
+          JSON.stringify({ postgres: { schemas: ['public'] }, audit: { file: auditFile } }),
+          { mode: 0o600 },
+        );
         const s = await startWithNpx('@hardened-mcp/postgres', node.dir, ['--config', config], {
           POSTGRES_URL: db.readUrl,
         });
@@ -288,6 +319,10 @@ describe('the published packages', () => {
         } finally {
           await s.client.close();
         }
+        // The core's bin, as installed: the call above left a hash-chained audit file.
+        const verified = runNpx(node.dir, ['hardened-mcp-audit', 'verify', auditFile]);
+        expect(verified.status, verified.stderr).toBe(0);
+        expect(verified.stdout).toMatch(/^ok: [1-9]\d* records, chain intact/);
       });
     }
   });
