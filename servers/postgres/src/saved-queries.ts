@@ -21,6 +21,7 @@ import {
 import { readCursor, type SqlValue } from './query.js';
 import type { SqlGuardClient } from './sql-guard-client.js';
 import type { TablePolicy } from './table-policy.js';
+import { checkWriteEffects } from './write-effects.js';
 
 interface CompiledQuery {
   readonly name: string;
@@ -213,7 +214,7 @@ export async function createSavedQueryTools(
         input: saved.input,
         policy: saved.policy,
         describeChange: (args) =>
-          `Run saved write query ${args.name} (${saved.find(args.name)?.query.description ?? ''}) with params ${describeValues(args.params)}.`,
+          `Run saved write query ${escapeForApproval(args.name)} (${escapeForApproval(saved.find(args.name)?.query.description ?? '')}) with params ${describeValues(args.params)}.`,
         async execute(args, ctx) {
           const { query: q, values } = saved.bound(args);
           const affected = await withTransaction(
@@ -221,14 +222,13 @@ export async function createSavedQueryTools(
             { readOnly: false, signal: ctx.signal },
             async (c) => {
               const r = await queryExtended(c, q.query.sql, values);
-              const n = r.rowCount ?? 0;
-              if (n > settings.maxAffectedRows) {
-                throw new ToolError(
-                  ErrorCode.LimitExceeded,
-                  `${q.name} would change ${n} rows, more than the cap of ${settings.maxAffectedRows}; rolled back, nothing was changed`,
-                );
-              }
-              return n;
+              // Every table it changed (cascades, triggers) must be writable; the cap counts all rows.
+              return checkWriteEffects(c, {
+                what: q.name,
+                cap: settings.maxAffectedRows,
+                reported: r.rowCount ?? 0,
+                allowed: { writable: tables },
+              });
             },
           );
           return { kind: 'json', data: { savedQuery: q.name, affectedRows: affected } };
@@ -240,19 +240,48 @@ export async function createSavedQueryTools(
 }
 
 /**
+ * Characters JSON.stringify leaves as they are but that change what the human sees in an
+ * approval text: line and paragraph separators (U+2028, U+2029), bidirectional controls
+ * (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069; Unicode UAX #9 — "Trojan Source",
+ * CVE-2021-42574), zero-width and invisible format characters (U+00AD, U+180E, U+200B–U+200D,
+ * U+2060–U+2064, U+FEFF), C1 controls (U+007F–U+009F), and the rest of Unicode category Cf.
+ */
+const INVISIBLE_OR_REORDERING =
+  /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\p{Cf}]/gu;
+
+/** C0 control characters (escaped the way JSON.stringify escapes them). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
+const C0_CONTROLS = /[\u0000-\u001f]/g;
+
+/**
+ * Escapes, for an approval text, every character that could hide or reorder what the human
+ * reads: C0 controls as JSON does (`\n`, `\u0001`), and those of {@link INVISIBLE_OR_REORDERING}
+ * as `\uXXXX`. Printable text is unchanged.
+ */
+export function escapeForApproval(text: string): string {
+  return text
+    .replace(C0_CONTROLS, (ch) => JSON.stringify(ch).slice(1, -1))
+    .replace(
+      INVISIBLE_OR_REORDERING,
+      (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+}
+
+/**
  * An object of column → value for approval messages: every key is shown; each value is JSON,
  * cut on its own at `maxValue` characters with the number of characters left out, so nothing the
- * human approves is hidden by a cut.
+ * human approves is hidden by a cut. Keys and values are escaped like {@link escapeForApproval}
+ * (JSON escapes C0 controls; line/paragraph separators, bidi and zero-width characters too).
  */
 export function describeValues(values: Readonly<Record<string, unknown>>, maxValue = 200): string {
   return Object.entries(values)
     .map(([k, v]) => {
-      const json = JSON.stringify(v) ?? 'null';
+      const json = escapeForApproval(JSON.stringify(v) ?? 'null');
       const shown =
         json.length > maxValue
           ? `${json.slice(0, maxValue)}… (${json.length - maxValue} more characters)`
           : json;
-      return `${JSON.stringify(k)} = ${shown}`;
+      return `${escapeForApproval(JSON.stringify(k))} = ${shown}`;
     })
     .join(', ');
 }

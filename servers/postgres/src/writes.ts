@@ -12,13 +12,17 @@ import type { PostgresSettings } from './config.js';
 import { type PgHandle, withTransaction } from './database.js';
 import { identifierArg, pgTool, sqlValueArg, WRITE_SCOPE } from './define.js';
 import type { SqlValue } from './query.js';
-import { describeValues } from './saved-queries.js';
+import { describeValues, escapeForApproval } from './saved-queries.js';
 import type { TablePolicy } from './table-policy.js';
+import { checkWriteEffects } from './write-effects.js';
 
 /** Columns and primary key of a writable table, straight from the catalog. */
 interface WritableTable {
   /** Schema-qualified, quoted name from catalog values (safe to embed). */
   readonly quoted: string;
+  /** The schema and table as the catalog names them. */
+  readonly schema: string;
+  readonly table: string;
   readonly columns: ReadonlySet<string>;
   readonly primaryKey: readonly string[];
 }
@@ -48,6 +52,8 @@ async function loadTable(
   if (!row) throw new ToolError(ErrorCode.UpstreamError, `table ${schema}.${table} does not exist`);
   return {
     quoted: `${pg.escapeIdentifier(row.nspname)}.${pg.escapeIdentifier(row.relname)}`,
+    schema: row.nspname,
+    table: row.relname,
     columns: new Set(row.columns),
     primaryKey: row.pk ?? [],
   };
@@ -85,7 +91,8 @@ const valuesArg = z.record(identifierArg, sqlValueArg);
  * The write tools (read-write mode, write credential, approval). SQL is generated: identifiers
  * come from the catalog and are quoted (`pg.escapeIdentifier`), values are bound parameters.
  * `key` is an equality match on the whole primary key. A statement changing more than
- * `maxAffectedRows` rows is rolled back.
+ * `maxAffectedRows` rows over all tables (cascades and triggers included), or changing any table
+ * other than the approved one, is rolled back.
  */
 export function createWriteTools(
   settings: PostgresSettings,
@@ -101,19 +108,14 @@ export function createWriteTools(
       : deny(ErrorCode.PolicyDenied, `table ${s}.${table} is not writable by policy`);
   };
   const target = (schema: string | undefined, table: string) =>
-    `${schema ?? tables.schemas[0]!}.${table}`;
-  const capCheck = (n: number) => {
-    if (n > cap)
-      throw new ToolError(
-        ErrorCode.LimitExceeded,
-        `the statement would change ${n} rows, more than the cap of ${cap}; rolled back, nothing was changed`,
-      );
-  };
+    `${escapeForApproval(schema ?? tables.schemas[0]!)}.${escapeForApproval(table)}`;
 
   /**
    * One generated write in its own READ WRITE transaction: loads the table from the catalog,
-   * lets `build` produce the statement (identifiers quoted, values pushed as `$n`), runs it and
-   * rolls back if more than the cap changed. Returns the tool output.
+   * lets `build` produce the statement (identifiers quoted, values pushed as `$n`), runs it and,
+   * before COMMIT, measures every table the transaction changed (see write-effects.ts): it rolls
+   * back when a cascade or trigger changed any table other than the approved one, or when the
+   * rows changed over all tables exceed the cap. Returns the tool output.
    */
   const runWrite = async (
     ctx: { credential: PgHandle; signal: AbortSignal },
@@ -129,8 +131,12 @@ export function createWriteTools(
         const values: SqlValue[] = [];
         const text = build(t, values);
         const r = await c.query({ text, values });
-        capCheck(r.rowCount ?? 0);
-        return r.rowCount ?? 0;
+        return checkWriteEffects(c, {
+          what: 'the statement',
+          cap,
+          reported: r.rowCount ?? 0,
+          allowed: { target: { schema: t.schema, table: t.table } },
+        });
       },
     );
     return {
