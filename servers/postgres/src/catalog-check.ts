@@ -276,7 +276,7 @@ SELECT
                      WHERE p.proname = f.name AND n.nspname <> 'pg_catalog' AND n.nspname = ANY($6::text[])))), '[]')
      FROM unnest($3::text[]) AS f(name)) AS procs,
   (SELECT coalesce(array_agg(DISTINCT o.oprname::text), '{}') FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
-    WHERE o.oprname = ANY($4::text[]) AND n.nspname <> 'pg_catalog') AS ops,
+    WHERE o.oprname = ANY($4::text[]) AND n.nspname <> 'pg_catalog' AND n.nspname = ANY($6::text[])) AS ops,
   (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname, t.x)), '[]')
      FROM unnest($5::text[]) AS t(x) JOIN pg_type ty ON ty.oid = to_regtype(t.x)
      JOIN pg_class c ON c.oid = ty.typrelid JOIN pg_namespace n ON n.oid = c.relnamespace) AS types,

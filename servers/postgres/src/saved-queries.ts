@@ -21,7 +21,7 @@ import {
 import { readCursor, type SqlValue } from './query.js';
 import type { SqlGuardClient } from './sql-guard-client.js';
 import type { TablePolicy } from './table-policy.js';
-import { checkWriteEffects } from './write-effects.js';
+import { checkWriteEffects, readTableCounters, sideEffectsNote } from './write-effects.js';
 
 interface CompiledQuery {
   readonly name: string;
@@ -214,21 +214,24 @@ export async function createSavedQueryTools(
         input: saved.input,
         policy: saved.policy,
         describeChange: (args) =>
-          `Run saved write query ${escapeForApproval(args.name)} (${escapeForApproval(saved.find(args.name)?.query.description ?? '')}) with params ${describeValues(args.params)}.`,
+          `Run saved write query ${escapeForApproval(args.name)} (${escapeForApproval(saved.find(args.name)?.query.description ?? '')}) with params ${describeValues(args.params)}.\n${sideEffectsNote(settings.maxAffectedRows)}`,
         async execute(args, ctx) {
           const { query: q, values } = saved.bound(args);
           const affected = await withTransaction(
             ctx.credential,
             { readOnly: false, signal: ctx.signal },
             async (c) => {
+              const before = await readTableCounters(c);
               const r = await queryExtended(c, q.query.sql, values);
               // Every table it changed (cascades, triggers) must be writable; the cap counts all rows.
-              return checkWriteEffects(c, {
+              const effects = await checkWriteEffects(c, {
                 what: q.name,
                 cap: settings.maxAffectedRows,
                 reported: r.rowCount ?? 0,
-                allowed: { writable: tables },
+                tables,
+                before,
               });
+              return effects.total;
             },
           );
           return { kind: 'json', data: { savedQuery: q.name, affectedRows: affected } };

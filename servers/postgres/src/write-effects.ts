@@ -10,23 +10,43 @@ export interface TableChange {
   readonly rows: number;
 }
 
+/** Per-table change counters at one moment: key = the table's (partition root's) oid. */
+export type TableCounters = ReadonlyMap<string, TableChange>;
+
 /**
- * Every table the current transaction has changed so far, with the rows it changed, read from
- * `pg_stat_xact_user_tables` (n_tup_ins + n_tup_upd + n_tup_del: per-transaction counters that
- * include what cascades of foreign keys (`ON DELETE/UPDATE CASCADE`, `SET NULL`, `SET DEFAULT`)
- * and triggers did, visible inside the transaction before COMMIT; PostgreSQL docs §27.2.2,
- * "pg_stat_xact_all_tables"). Partitions are reported under their partition root.
+ * The backend's change counters per table, read from `pg_stat_xact_user_tables`
+ * (n_tup_ins + n_tup_upd + n_tup_del; PostgreSQL docs §27.2.2 "pg_stat_xact_all_tables"). They
+ * count what foreign-key cascades (`ON DELETE/UPDATE CASCADE`, `SET NULL`, `SET DEFAULT`) and
+ * triggers did, and are visible inside the transaction before COMMIT. Since PostgreSQL 15 they
+ * may also hold counts of the backend's earlier transactions not yet flushed to the shared
+ * statistics (flushes happen only between transactions), so a write reads them before and after
+ * its statement, in the same transaction, and uses the difference. Partitions count under their
+ * partition root.
  */
-export async function tableChanges(client: pg.ClientBase): Promise<TableChange[]> {
-  const r = await client.query<{ schema: string; table: string; rows: number }>(
-    `SELECT n.nspname AS schema, c.relname AS table, sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::float8 AS rows
+export async function readTableCounters(client: pg.ClientBase): Promise<TableCounters> {
+  const r = await client.query<{ id: string; schema: string; table: string; rows: number }>(
+    `SELECT c.oid::text AS id, n.nspname AS schema, c.relname AS table, sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::float8 AS rows
        FROM pg_stat_xact_user_tables s
        JOIN pg_class c ON c.oid = coalesce(pg_partition_root(s.relid), s.relid)
        JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0
-      GROUP BY 1, 2 ORDER BY 1, 2`,
+      GROUP BY 1, 2, 3`,
   );
-  return r.rows;
+  return new Map(
+    r.rows.map((row) => [row.id, { schema: row.schema, table: row.table, rows: row.rows }]),
+  );
+}
+
+/** The tables whose counters moved from `before` to `after`, with the rows each changed, sorted by name. */
+export function tableChanges(before: TableCounters, after: TableCounters): TableChange[] {
+  const out: TableChange[] = [];
+  for (const [id, now] of after) {
+    const rows = now.rows - (before.get(id)?.rows ?? 0);
+    if (rows > 0) out.push({ ...now, rows });
+  }
+  return out.sort((a, b) =>
+    a.schema === b.schema ? (a.table < b.table ? -1 : 1) : a.schema < b.schema ? -1 : 1,
+  );
 }
 
 /** What a write may change: see {@link checkWriteEffects}. */
@@ -37,40 +57,39 @@ export interface WriteBounds {
   readonly cap: number;
   /** Rows the statement itself reported (its command tag); the larger of this and the measured total counts. */
   readonly reported: number;
-  /** `target`: only this table may change (the approval named it); `writable`: any table the policy lets the tools write. */
-  readonly allowed:
-    | { readonly target: { schema: string; table: string } }
-    | { readonly writable: TablePolicy };
+  /** The table policy: every table the transaction changed must be writable by it. */
+  readonly tables: TablePolicy;
+  /** The counters read (with {@link readTableCounters}) in this transaction before the statement ran. */
+  readonly before: TableCounters;
+}
+
+/** What a write changed, per table, after {@link checkWriteEffects} accepted it. */
+export interface WriteEffects {
+  /** Rows changed over every table: the larger of the measured total and the command tag's count. */
+  readonly total: number;
+  readonly changes: readonly TableChange[];
 }
 
 /**
- * The second half of a write, before COMMIT: the approved change must be the whole change. Throws
- * (so the caller's transaction rolls back) when a table the write may not change was changed —
- * through a cascade or a trigger — or when the rows changed over every table exceed the cap.
- * Returns the number of rows changed (the larger of the measured total and `reported`).
+ * The second half of a write, before COMMIT: the approved change must be the whole change (the
+ * approval text states this rule). Throws — so the caller's transaction rolls back — when any
+ * table that is not writable by policy was changed (directly, through a foreign key's cascade or
+ * through a trigger), or when the rows changed over every table exceed the cap.
  *
- * @throws ToolError `policy_denied` for a table outside the bounds, `limit_exceeded` over the cap.
+ * @throws ToolError `policy_denied` for a table that is not writable, `limit_exceeded` over the cap.
  */
 export async function checkWriteEffects(
   client: pg.ClientBase,
   bounds: WriteBounds,
-): Promise<number> {
-  const changes = await tableChanges(client);
-  const outside = changes.filter((c) =>
-    'target' in bounds.allowed
-      ? c.schema !== bounds.allowed.target.schema || c.table !== bounds.allowed.target.table
-      : !bounds.allowed.writable.writable(c.schema, c.table),
-  );
+): Promise<WriteEffects> {
+  const changes = tableChanges(bounds.before, await readTableCounters(client));
+  const outside = changes.filter((c) => !bounds.tables.writable(c.schema, c.table));
   const first = outside[0];
   if (first !== undefined) {
     const rows = outside.reduce((n, c) => n + c.rows, 0);
-    const where =
-      'target' in bounds.allowed
-        ? `${outside.length} other table(s) (first: ${first.schema}.${first.table}) through a cascade or trigger, which the approval did not cover`
-        : `${outside.length} table(s) that are not writable by policy (first: ${first.schema}.${first.table})`;
     throw new ToolError(
       ErrorCode.PolicyDenied,
-      `${bounds.what} would also change ${rows} row(s) in ${where}; rolled back, nothing was changed`,
+      `${bounds.what} would also change ${rows} row(s) of ${outside.length} table(s) that are not writable by policy (first: ${first.schema}.${first.table}), through a cascade or trigger; rolled back, nothing was changed`,
     );
   }
   const total = Math.max(
@@ -82,5 +101,13 @@ export async function checkWriteEffects(
       ErrorCode.LimitExceeded,
       `${bounds.what} would change ${total} rows, more than the cap of ${bounds.cap}; rolled back, nothing was changed`,
     );
-  return total;
+  return { total, changes };
+}
+
+/**
+ * The sentence every write approval ends with: what else may change and what is rolled back.
+ * `cap` is `postgres.maxAffectedRows`.
+ */
+export function sideEffectsNote(cap: number): string {
+  return `Rows changed by foreign-key cascades and triggers count too: only writable tables may change, at most ${cap} rows in all; otherwise everything is rolled back.`;
 }

@@ -14,7 +14,7 @@ import { identifierArg, pgTool, sqlValueArg, WRITE_SCOPE } from './define.js';
 import type { SqlValue } from './query.js';
 import { describeValues, escapeForApproval } from './saved-queries.js';
 import type { TablePolicy } from './table-policy.js';
-import { checkWriteEffects } from './write-effects.js';
+import { checkWriteEffects, readTableCounters, sideEffectsNote } from './write-effects.js';
 
 /** Columns and primary key of a writable table, straight from the catalog. */
 interface WritableTable {
@@ -91,8 +91,8 @@ const valuesArg = z.record(identifierArg, sqlValueArg);
  * The write tools (read-write mode, write credential, approval). SQL is generated: identifiers
  * come from the catalog and are quoted (`pg.escapeIdentifier`), values are bound parameters.
  * `key` is an equality match on the whole primary key. A statement changing more than
- * `maxAffectedRows` rows over all tables (cascades and triggers included), or changing any table
- * other than the approved one, is rolled back.
+ * `maxAffectedRows` rows over all tables (cascades and triggers included), or changing a table
+ * that is not writable by policy, is rolled back; every approval text says so.
  */
 export function createWriteTools(
   settings: PostgresSettings,
@@ -114,8 +114,8 @@ export function createWriteTools(
    * One generated write in its own READ WRITE transaction: loads the table from the catalog,
    * lets `build` produce the statement (identifiers quoted, values pushed as `$n`), runs it and,
    * before COMMIT, measures every table the transaction changed (see write-effects.ts): it rolls
-   * back when a cascade or trigger changed any table other than the approved one, or when the
-   * rows changed over all tables exceed the cap. Returns the tool output.
+   * back when a cascade or trigger changed a table that is not writable, or when the rows changed
+   * over all tables exceed the cap. Returns the tool output (with the rows changed per table).
    */
   const runWrite = async (
     ctx: { credential: PgHandle; signal: AbortSignal },
@@ -123,25 +123,34 @@ export function createWriteTools(
     build: (t: WritableTable, values: SqlValue[]) => string,
   ) => {
     const schema = input.schema ?? tables.schemas[0]!;
-    const affected = await withTransaction(
+    const effects = await withTransaction(
       ctx.credential,
       { readOnly: false, signal: ctx.signal },
       async (c) => {
         const t = await loadTable(c, schema, input.table);
         const values: SqlValue[] = [];
         const text = build(t, values);
+        const before = await readTableCounters(c);
         const r = await c.query({ text, values });
         return checkWriteEffects(c, {
           what: 'the statement',
           cap,
           reported: r.rowCount ?? 0,
-          allowed: { target: { schema: t.schema, table: t.table } },
+          tables,
+          before,
         });
       },
     );
     return {
       kind: 'json' as const,
-      data: { table: `${schema}.${input.table}`, affectedRows: affected },
+      data: {
+        table: `${schema}.${input.table}`,
+        affectedRows: effects.total,
+        changes: effects.changes.map((ch) => ({
+          table: `${ch.schema}.${ch.table}`,
+          rows: ch.rows,
+        })),
+      },
     };
   };
   const equalities = (
@@ -176,7 +185,7 @@ export function createWriteTools(
       return ALLOW;
     },
     describeChange: (input) =>
-      `INSERT ${input.rows.length} row(s) into ${target(input.schema, input.table)}:\n${input.rows.map((r) => `  ${describeValues(r)}`).join('\n')}`,
+      `INSERT ${input.rows.length} row(s) into ${target(input.schema, input.table)}:\n${input.rows.map((r) => `  ${describeValues(r)}`).join('\n')}\n${sideEffectsNote(cap)}`,
     async execute(input, ctx) {
       const cols = Object.keys(input.rows[0]!);
       return runWrite(ctx, input, (t, values) => {
@@ -215,7 +224,7 @@ export function createWriteTools(
       return ALLOW;
     },
     describeChange: (input) =>
-      `UPDATE ${target(input.schema, input.table)}\n  SET ${describeValues(input.set)}\n  WHERE ${describeValues(input.key)}`,
+      `UPDATE ${target(input.schema, input.table)}\n  SET ${describeValues(input.set)}\n  WHERE ${describeValues(input.key)}\n${sideEffectsNote(cap)}`,
     async execute(input, ctx) {
       return runWrite(ctx, input, (t, values) => {
         const setCols = Object.keys(input.set);
@@ -250,7 +259,7 @@ export function createWriteTools(
         : ALLOW;
     },
     describeChange: (input) =>
-      `DELETE FROM ${target(input.schema, input.table)}\n  WHERE ${describeValues(input.key)}`,
+      `DELETE FROM ${target(input.schema, input.table)}\n  WHERE ${describeValues(input.key)}\n${sideEffectsNote(cap)}`,
     async execute(input, ctx) {
       return runWrite(
         ctx,
