@@ -85,8 +85,8 @@ const OID_TYPE_ATTACKS: readonly ReadAttack[] = [
   ),
   ro('composite type with a regclass field', "SELECT ('(secret.creds)'::relref).r"),
   ro(
-    'a column of type regclass compared with a name',
-    "SELECT id FROM rel_notes WHERE rel = 'secret.creds'",
+    'a column of type regclass meets a name (GREATEST, no operator named)',
+    "SELECT greatest(rel, 'secret.creds')::text FROM rel_notes",
   ),
   ro('a column of type regclass printed', 'SELECT rel::text FROM rel_notes'),
 ];
@@ -102,7 +102,7 @@ const RESOLUTION_ATTACKS: readonly ReadAttack[] = [
   sh('user overload in FROM', 'SELECT * FROM lower(1) AS t(x)'),
   sh(
     'attribute notation: a column of another relation than its qualifier',
-    'SELECT c.total FROM customer c, invoice i WHERE i.customer_id = c.customer_id LIMIT 1',
+    'SELECT c.total FROM customer c, invoice i LIMIT 1',
   ),
   sh(
     'attribute notation: unaliased qualifier without the column',
