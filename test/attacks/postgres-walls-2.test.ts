@@ -130,6 +130,7 @@ const RESOLUTION_ATTACKS: readonly ReadAttack[] = [
   sh('domain constraint calling a user function', "SELECT 'x'::shadow.peeky"),
   sh('type with a user-defined input function', "SELECT 'abc'::shadow.opaque_text::text"),
   sh('column of a type with a user-defined output function', 'SELECT v FROM opaque_notes'),
+  sh('range type with a user-defined subtype difference function', "SELECT '[1,2]'::shadow.frange"),
 ];
 
 /** §1.3 Denied stays denied through views, materialized views and functions. */
@@ -400,6 +401,8 @@ beforeAll(async () => {
     CREATE FUNCTION shadow.opaque_text_in(cstring) RETURNS shadow.opaque_text LANGUAGE internal IMMUTABLE STRICT AS 'textin';
     CREATE FUNCTION shadow.opaque_text_out(shadow.opaque_text) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'textout';
     CREATE TYPE shadow.opaque_text (INPUT = shadow.opaque_text_in, OUTPUT = shadow.opaque_text_out, LIKE = text);
+    CREATE FUNCTION shadow.fdiff(float8, float8) RETURNS float8 LANGUAGE sql IMMUTABLE AS 'SELECT $1 - $2';
+    CREATE TYPE shadow.frange AS RANGE (subtype = float8, subtype_diff = shadow.fdiff);
     CREATE TABLE public.opaque_notes (id int PRIMARY KEY, v shadow.opaque_text);
     INSERT INTO public.opaque_notes VALUES (1, 'abc');
 

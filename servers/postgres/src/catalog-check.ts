@@ -92,7 +92,8 @@ interface CatalogFacts {
  *    followed through domains, arrays, composite attributes and ranges — is not an
  *    object-identifier type (`oid`, `reg*`, `oidvector`: their input looks names up in every
  *    schema and their output prints any object's name, docs §8.19), has no input/output/
- *    subscript function outside `pg_catalog`, no user-defined cast function (implicit or not)
+ *    subscript function (nor a range's canonical or subtype-difference function) outside
+ *    `pg_catalog`, no user-defined cast function (implicit or not)
  *    from or to a user-defined type, no domain constraint calling a function outside
  *    `pg_catalog`, and no operator outside `pg_catalog` on a user-defined type (operator classes
  *    use them for ORDER BY, DISTINCT and joins without naming them).
@@ -285,11 +286,13 @@ SELECT
        FROM ty JOIN pg_type t ON t.oid = ty.oid
       WHERE t.typnamespace = 'pg_catalog'::regnamespace AND (t.typname ~ '^reg' OR t.typname IN ('oid', 'oidvector'))
      UNION ALL
-     SELECT format_type(t.oid, NULL), 'its input, output or subscript function is defined outside pg_catalog'
+     SELECT format_type(t.oid, NULL), 'one of its support functions (input, output, subscript, range canonical or difference) is defined outside pg_catalog'
        FROM ty JOIN pg_type t ON t.oid = ty.oid
       WHERE EXISTS (SELECT 1 FROM pg_proc p
                      WHERE p.oid IN (t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze, t.typsubscript)
                        AND p.pronamespace <> 'pg_catalog'::regnamespace)
+         OR EXISTS (SELECT 1 FROM pg_range rg JOIN pg_proc p ON p.oid IN (rg.rngcanonical, rg.rngsubdiff)
+                     WHERE rg.rngtypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace)
      UNION ALL
      SELECT format_type(t.oid, NULL), 'a cast from or to it runs a function defined outside pg_catalog'
        FROM ty JOIN pg_type t ON t.oid = ty.oid
