@@ -457,7 +457,7 @@ beforeAll(async () => {
     files: [],
     forbiddenNames: [],
   });
-  const base = { statementTimeoutMs: 2000, lockTimeoutMs: 500 };
+  const base = { statementTimeoutMs: 5000, lockTimeoutMs: 1000 };
   const reader = (principal: string, schemas: string[]) =>
     startPostgresServer({
       env: { POSTGRES_URL: db.readUrl },
