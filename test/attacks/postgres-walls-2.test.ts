@@ -116,6 +116,17 @@ const RESOLUTION_ATTACKS: readonly ReadAttack[] = [
     'attribute notation through a subquery alias',
     'SELECT s.total FROM (SELECT c FROM customer c) s(c2), invoice LIMIT 1',
   ),
+  sh('user overload reached by attribute notation on a value', 'SELECT (1).lower'),
+  sh(
+    'user overload reached by attribute notation on a function alias',
+    'SELECT g.lower FROM generate_series(1, 2) g',
+  ),
+  sh('user operator picked by NULLIF (=)', "SELECT NULLIF(genre_id, '1') FROM genre"),
+  sh('user operator picked by IN (=)', "SELECT 1 FROM genre WHERE genre_id IN ('1')"),
+  sh(
+    'user operator picked by IS DISTINCT FROM (=)',
+    "SELECT 1 FROM genre WHERE genre_id IS DISTINCT FROM '1'",
+  ),
   sh(
     'user operator picked by BETWEEN (>=)',
     "SELECT 1 FROM genre WHERE genre_id BETWEEN '1' AND '2'",
@@ -141,6 +152,8 @@ const VIEW_ATTACKS: readonly ReadAttack[] = [
   ro('materialized view over a schema that is not allowed', 'SELECT * FROM creds_mv'),
   ro('view backed by a user function', 'SELECT * FROM fn_view'),
   ro('view over a pg_catalog view', 'SELECT * FROM roles_view'),
+  ro('view using a user-defined operator', 'SELECT * FROM op_view'),
+  ro('view calling a built-in function that is not allowed', 'SELECT * FROM setting_view'),
   ro('view in a subquery', 'SELECT count(*) FROM (SELECT * FROM creds_view) s'),
   ro('view in a CTE', 'WITH v AS (SELECT * FROM staff) SELECT * FROM v', ['employee']),
   ro('view in EXISTS', 'SELECT 1 WHERE EXISTS (SELECT 1 FROM creds_view)'),
@@ -414,6 +427,8 @@ beforeAll(async () => {
     CREATE FUNCTION public.peek_rows() RETURNS SETOF text LANGUAGE sql STABLE AS $$ SELECT token FROM secret.creds $$;
     CREATE VIEW public.fn_view AS SELECT t AS token FROM public.peek_rows() AS t;
     CREATE VIEW public.roles_view AS SELECT rolname FROM pg_roles;
+    CREATE VIEW public.op_view AS SELECT genre_id FROM public.genre WHERE genre_id OPERATOR(shadow.=) '1';
+    CREATE VIEW public.setting_view AS SELECT current_setting('data_directory') AS d;
     CREATE VIEW public.track_names AS SELECT track_id, name FROM public.track;
 
     -- §3 cascades and triggers
