@@ -20,6 +20,7 @@ describe('approval text escaping', () => {
     ['soft hyphen', 'a\u00ADb', 'a\\u00adb'],
     ['C1 control (NEL)', 'a\u0085b', 'a\\u0085b'],
     ['newline', 'a\nb', 'a\\nb'],
+    ['lone surrogate', 'a\ud800b', 'a\\ud800b'],
     ['escape', 'a\u001bb', 'a\\u001bb'],
   ])('escapes %s', (_what, input, escaped) => {
     expect(escapeForApproval(input)).toBe(escaped);

@@ -247,10 +247,11 @@ export async function createSavedQueryTools(
  * approval text: line and paragraph separators (U+2028, U+2029), bidirectional controls
  * (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069; Unicode UAX #9 — "Trojan Source",
  * CVE-2021-42574), zero-width and invisible format characters (U+00AD, U+180E, U+200B–U+200D,
- * U+2060–U+2064, U+FEFF), C1 controls (U+007F–U+009F), and the rest of Unicode category Cf.
+ * U+2060–U+2064, U+FEFF), C1 controls (U+007F–U+009F), lone surrogates, and the rest of Unicode
+ * category Cf.
  */
 const INVISIBLE_OR_REORDERING =
-  /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\p{Cf}]/gu;
+  /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff\p{Cf}]/gu;
 
 /** C0 control characters (escaped the way JSON.stringify escapes them). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
