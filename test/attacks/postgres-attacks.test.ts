@@ -684,7 +684,7 @@ const ATTACKS: readonly Attack[] = [
   // Attribute notation: PostgreSQL reads `(x).f` and `alias.f` as the call `f(x)` when there is
   // no column f, for ANY single-argument function (docs §8.16.5, §10.3). Found open on HEAD
   // 2c667be (arbitrary SQL through `('<sql>'::text).ts_stat`); refused by the catalog check of
-  // attribute names (sql-guard.ts `attributeNames`, define.ts `checkStatementInCatalog`).
+  // attribute names (sql-guard.ts `attributeNames`, catalog-check.ts `checkStatementInCatalog`).
   q(
     'ts_stat by attribute notation runs arbitrary SQL: other schema',
     "SELECT ('SELECT array_to_tsvector(ARRAY[token]) FROM secret.creds'::text).ts_stat",

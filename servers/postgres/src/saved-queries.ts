@@ -14,6 +14,7 @@ import { checkStatementInCatalog, type GuardOk, kit, sqlValueArg } from './defin
 import { readCursor, type SqlValue } from './query.js';
 import type { SqlGuardClient } from './sql-guard-client.js';
 import type { TablePolicy } from './table-policy.js';
+import { checkWriteEffects, readTableCounters, sideEffectsNote } from './write-effects.js';
 
 interface CompiledQuery {
   readonly name: string;
@@ -193,22 +194,24 @@ export async function createSavedQueryTools(
         input: saved.input,
         policy: saved.policy,
         describeChange: (args, { query }) =>
-          `Run saved write query ${args.name} (${query.query.description}) with params ${describeValues(args.params)}.`,
+          `Run saved write query ${escapeForApproval(args.name)} (${escapeForApproval(query.query.description)}) with params ${describeValues(args.params)}.\n${sideEffectsNote(settings.maxAffectedRows)}`,
         async execute(_args, ctx) {
           const { query: q, values } = ctx.authorized;
           const affected = await withTransaction(
             ctx.client,
             { readOnly: false, signal: ctx.signal },
             async (c) => {
+              const before = await readTableCounters(c);
               const r = await queryExtended(c, q.query.sql, values);
-              const n = r.rowCount ?? 0;
-              if (n > settings.maxAffectedRows) {
-                throw new ToolError(
-                  ErrorCode.LimitExceeded,
-                  `${q.name} would change ${n} rows, more than the cap of ${settings.maxAffectedRows}; rolled back, nothing was changed`,
-                );
-              }
-              return n;
+              // Every table it changed (cascades, triggers) must be writable; the cap counts all rows.
+              const effects = await checkWriteEffects(c, {
+                what: q.name,
+                cap: settings.maxAffectedRows,
+                reported: r.rowCount ?? 0,
+                tables,
+                before,
+              });
+              return effects.total;
             },
           );
           return { kind: 'json', data: { savedQuery: q.name, affectedRows: affected } };
@@ -220,19 +223,49 @@ export async function createSavedQueryTools(
 }
 
 /**
+ * Characters JSON.stringify leaves as they are but that change what the human sees in an
+ * approval text: line and paragraph separators (U+2028, U+2029), bidirectional controls
+ * (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069; Unicode UAX #9 — "Trojan Source",
+ * CVE-2021-42574), zero-width and invisible format characters (U+00AD, U+180E, U+200B–U+200D,
+ * U+2060–U+2064, U+FEFF), C1 controls (U+007F–U+009F), lone surrogates, and the rest of Unicode
+ * category Cf.
+ */
+const INVISIBLE_OR_REORDERING =
+  /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff\p{Cf}]/gu;
+
+/** C0 control characters (escaped the way JSON.stringify escapes them). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
+const C0_CONTROLS = /[\u0000-\u001f]/g;
+
+/**
+ * Escapes, for an approval text, every character that could hide or reorder what the human
+ * reads: C0 controls as JSON does (`\n`, `\u0001`), and those of {@link INVISIBLE_OR_REORDERING}
+ * as `\uXXXX`. Printable text is unchanged.
+ */
+export function escapeForApproval(text: string): string {
+  return text
+    .replace(C0_CONTROLS, (ch) => JSON.stringify(ch).slice(1, -1))
+    .replace(
+      INVISIBLE_OR_REORDERING,
+      (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+}
+
+/**
  * An object of column → value for approval messages: every key is shown; each value is JSON,
  * cut on its own at `maxValue` characters with the number of characters left out, so nothing the
- * human approves is hidden by a cut.
+ * human approves is hidden by a cut. Keys and values are escaped like {@link escapeForApproval}
+ * (JSON escapes C0 controls; line/paragraph separators, bidi and zero-width characters too).
  */
 export function describeValues(values: Readonly<Record<string, unknown>>, maxValue = 200): string {
   return Object.entries(values)
     .map(([k, v]) => {
-      const json = JSON.stringify(v) ?? 'null';
+      const json = escapeForApproval(JSON.stringify(v) ?? 'null');
       const shown =
         json.length > maxValue
           ? `${json.slice(0, maxValue)}… (${json.length - maxValue} more characters)`
           : json;
-      return `${JSON.stringify(k)} = ${shown}`;
+      return `${escapeForApproval(JSON.stringify(k))} = ${shown}`;
     })
     .join(', ');
 }

@@ -848,6 +848,9 @@ describe('checkReadOnlySql: policy options', () => {
       attributeNames: [],
       typeNames: [],
       operatorNames: [],
+      attributeRefs: [],
+      relationAliases: [],
+      opaqueAliases: [],
     });
   });
 
@@ -991,6 +994,9 @@ describe('checkReadOnlySql: robustness', () => {
       attributeNames: [],
       typeNames: [],
       operatorNames: ['='],
+      attributeRefs: [],
+      relationAliases: [{ alias: 'artist', schema: 'public', name: 'artist' }],
+      opaqueAliases: [],
     });
   });
 });
@@ -1036,6 +1042,44 @@ describe('checkReadOnlySql: attribute notation and types', () => {
     expect(d.ok && d.attributeNames).toEqual(['current_schemas']);
   });
 
+  it('reports each attribute name with its qualifier, and the range names', () => {
+    const d = check(
+      'SELECT c.email, (c).first_name, i.total, s.x, t.a.b FROM customer c JOIN invoice i USING (customer_id), (SELECT 1 AS x) s, track t',
+    );
+    expect(d.ok && d.attributeRefs).toEqual([
+      { qualifier: 'c', name: 'email' },
+      { qualifier: null, name: 'first_name' },
+      { qualifier: 'i', name: 'total' },
+      { qualifier: 's', name: 'x' },
+      { qualifier: null, name: 'a' },
+      { qualifier: null, name: 'b' },
+    ]);
+    expect(d.ok && d.relationAliases).toEqual([
+      { alias: 'c', schema: null, name: 'customer' },
+      { alias: 'i', schema: null, name: 'invoice' },
+      { alias: 't', schema: null, name: 'track' },
+    ]);
+    expect(d.ok && d.opaqueAliases).toEqual(['s']);
+  });
+
+  it('reports CTE names and aliases shared with subqueries as opaque range names', () => {
+    const d = check(
+      'WITH w AS (SELECT 1 AS n) SELECT w.n, x.name FROM w, genre x WHERE EXISTS (SELECT 1 FROM (SELECT 2) x)',
+    );
+    expect(d.ok && [...d.opaqueAliases].sort()).toEqual(['w', 'x']);
+  });
+
+  it.each([
+    ['SELECT 1 BETWEEN 0 AND 2', ['>=', '<=', '<', '>']],
+    ['SELECT 1 NOT BETWEEN SYMMETRIC 0 AND 2', ['>=', '<=', '<', '>']],
+    ['SELECT CASE 1 WHEN 2 THEN 3 END', ['=']],
+    ['SELECT 1 FROM genre JOIN track USING (genre_id)', ['=']],
+    ['SELECT 1 FROM genre NATURAL JOIN track', ['=']],
+  ])('reports the operators a construct looks up by name: %s', (sql, ops) => {
+    const d = check(sql);
+    expect(d.ok && d.operatorNames.filter((o) => /^[<>=]+$/.test(o))).toEqual(ops);
+  });
+
   it('reports operator names for the catalog check', () => {
     const d = check('SELECT 1 ##> 2, 3 + 4');
     expect(d.ok && d.operatorNames).toEqual(['##>', '+']);
@@ -1053,6 +1097,13 @@ describe('checkReadOnlySql: attribute notation and types', () => {
     ['SELECT 10::regrole', 'type regrole is not allowed'],
     ["SELECT 'now'::pg_catalog.regproc", 'type regproc is not allowed'],
     ['SELECT g::oid FROM generate_series(1, 3) g', 'type oid is not allowed'],
+    ["SELECT '{customer}'::_regclass", 'type _regclass is not allowed'],
+    ["SELECT '{customer}'::regclass[]", 'type regclass is not allowed'],
+    ["SELECT ARRAY['customer']::pg_catalog._regclass", 'type _regclass is not allowed'],
+    ["SELECT CAST('{1}' AS _oid)", 'type _oid is not allowed'],
+    ["SELECT '1 2'::oidvector", 'type oidvector is not allowed'],
+    ['SELECT \'x\'::"_regnamespace"', 'type _regnamespace is not allowed'],
+    ["SELECT regrole 'postgres'", 'type regrole is not allowed'],
   ])('refuses object-identifier types: %s', (sql, message) => {
     expect(check(sql)).toEqual({ ok: false, code: 'sql_function_denied', message });
   });

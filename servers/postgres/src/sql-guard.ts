@@ -91,8 +91,35 @@ export type SqlGuardDecision =
        * name that exists outside pg_catalog.
        */
       operatorNames: readonly string[];
+      /**
+       * Every attribute-notation name with what qualifies it: `qualifier` is the first name of a
+       * two-part column reference (`c.email` → `c`), null when the name follows an expression
+       * (`(expr).name`) or a longer chain (`s.t.name`). The executor resolves the qualifier
+       * through `relationAliases` to decide whether `name` is a column of that very relation.
+       */
+      attributeRefs: readonly AttributeRef[];
+      /** Range names of base relations: the alias, or the relation name when it has none. */
+      relationAliases: readonly RelationAlias[];
+      /**
+       * Range names that do not denote a base relation (subquery, function, join and CTE
+       * aliases): what their columns are is not known from the catalog alone.
+       */
+      opaqueAliases: readonly string[];
     }
   | { ok: false; code: SqlGuardErrorCode; message: string };
+
+/** One attribute-notation name (see `attributeRefs` in {@link SqlGuardDecision}). */
+export interface AttributeRef {
+  readonly qualifier: string | null;
+  readonly name: string;
+}
+
+/** A base relation's range name in the query (see `relationAliases` in {@link SqlGuardDecision}). */
+export interface RelationAlias {
+  readonly alias: string;
+  readonly schema: string | null;
+  readonly name: string;
+}
 
 // ---------------------------------------------------------------------------------------
 // Limits
@@ -272,6 +299,9 @@ export function checkReadOnlySql(sql: string, policy: SqlGuardPolicy): SqlGuardD
     attributeNames: [...checker.attributeNames],
     typeNames: [...checker.typeNames.values()],
     operatorNames: [...checker.operatorNames],
+    attributeRefs: checker.attributeRefs(),
+    relationAliases: checker.relationAliases,
+    opaqueAliases: checker.opaqueAliases(),
   };
 }
 
@@ -958,12 +988,33 @@ class TreeChecker {
   readonly operatorNames = new Set<string>();
   /** See `typeNames` in {@link SqlGuardDecision}; keyed by the dotted name. */
   readonly typeNames = new Map<string, readonly string[]>();
+  /** See `relationAliases` in {@link SqlGuardDecision}. */
+  readonly relationAliases: RelationAlias[] = [];
+  /** Every `Alias` node's name, counted (base relations' aliases included). */
+  private readonly aliasCounts = new Map<string, number>();
+  /** How many of {@link aliasCounts} belong to base relations (RangeVar). */
+  private readonly relationAliasCounts = new Map<string, number>();
+  /** CTE names declared anywhere in the statement. */
+  private readonly cteNames = new Set<string>();
+  /** Keyed by `qualifier NUL name` (qualifier '' when null). */
+  private readonly attributeRefMap = new Map<string, AttributeRef>();
   /** key -> relation and the smallest parser location (offset in the SQL) it was seen at */
   private readonly relationMap = new Map<string, { ref: RelationRef; at: number }>();
   private readonly functionMap = new Map<string, number>();
   private readonly stack: WorkItem[] = [];
 
   constructor(private readonly policy: CompiledPolicy) {}
+
+  attributeRefs(): readonly AttributeRef[] {
+    return [...this.attributeRefMap.values()];
+  }
+
+  opaqueAliases(): readonly string[] {
+    const out = new Set(this.cteNames);
+    for (const [name, n] of this.aliasCounts)
+      if (n > (this.relationAliasCounts.get(name) ?? 0)) out.add(name);
+    return [...out];
+  }
 
   relations(): readonly RelationRef[] {
     return [...this.relationMap.values()].sort((a, b) => a.at - b.at).map((r) => r.ref);
@@ -1018,6 +1069,20 @@ class TreeChecker {
         break;
       case 'A_Expr':
         this.recordOperator(nameList(body.name, type));
+        for (const op of IMPLICIT_OPERATORS.get(String(body.kind)) ?? [])
+          this.operatorNames.add(op);
+        break;
+      case 'CaseExpr':
+        // `CASE x WHEN y` compares with the operator `=` looked up by name (docs §9.18.1).
+        if (body.arg !== undefined) this.operatorNames.add('=');
+        break;
+      case 'JoinExpr':
+        // USING and NATURAL joins compare with `=` looked up by name (SELECT reference, FROM clause).
+        if (body.isNatural === true || body.usingClause !== undefined) this.operatorNames.add('=');
+        break;
+      case 'Alias':
+        if (typeof body.aliasname === 'string')
+          this.aliasCounts.set(body.aliasname, (this.aliasCounts.get(body.aliasname) ?? 0) + 1);
         break;
       case 'SubLink':
         if (body.operName !== undefined) this.recordOperator(nameList(body.operName, type));
@@ -1029,10 +1094,10 @@ class TreeChecker {
         this.countParam(body.number);
         break;
       case 'ColumnRef':
-        this.checkAttributeNames(body.fields, 1);
+        this.checkAttributeNames(body.fields, 1, qualifierOf(body.fields));
         break;
       case 'A_Indirection':
-        this.checkAttributeNames(body.indirection, 0);
+        this.checkAttributeNames(body.indirection, 0, null);
         break;
       case 'TypeName':
         this.checkTypeName(body);
@@ -1086,6 +1151,7 @@ class TreeChecker {
         }
         if (typeof cteBody.ctename !== 'string') throw unsupported('CommonTableExpr');
         names.push(cteBody.ctename);
+        this.cteNames.add(cteBody.ctename);
         bodies.push(cteBody);
       }
       innerScope = extendScope(scope, names);
@@ -1179,6 +1245,13 @@ class TreeChecker {
         `relation ${shown} is not in the allowed tables`,
       );
     }
+    const alias = isRecord(body.alias) ? body.alias.aliasname : undefined;
+    if (typeof alias === 'string') {
+      this.relationAliasCounts.set(alias, (this.relationAliasCounts.get(alias) ?? 0) + 1);
+      this.relationAliases.push({ alias, schema, name: relname });
+    } else {
+      this.relationAliases.push({ alias: relname, schema, name: relname });
+    }
     const key = `${schema ?? ''}\u0000${relname}`;
     const at = locationOf(body);
     const seen = this.relationMap.get(key);
@@ -1231,7 +1304,7 @@ class TreeChecker {
    * call `b(a)`. Denied function names are refused here; every other trailing name is returned
    * for the executor's catalog check. `minStrings`: how many name parts make it qualified.
    */
-  private checkAttributeNames(list: unknown, skipFirst: number): void {
+  private checkAttributeNames(list: unknown, skipFirst: number, qualifier: string | null): void {
     if (!Array.isArray(list)) return;
     // Every name after the first `skipFirst` may be a call: `(x).ts_stat.word` is
     // `word(ts_stat(x))`, and ending in `.*` or a subscript changes nothing.
@@ -1249,6 +1322,8 @@ class TreeChecker {
         );
       }
       this.attributeNames.add(name);
+      const q = list.length === 2 && i === 1 ? qualifier : null;
+      this.attributeRefMap.set(`${q ?? ''}\u0000${name}`, { qualifier: q, name });
     });
   }
 
@@ -1312,21 +1387,49 @@ class TreeChecker {
 
 const EMPTY_KEYS: ReadonlySet<string> = new Set();
 
-/** Object-identifier types: casting text to them looks names up in every schema (docs §8.19). */
-const REG_TYPES: ReadonlySet<string> = new Set([
-  'regclass',
-  'regcollation',
-  'regconfig',
-  'regdictionary',
-  'regnamespace',
-  'regoper',
-  'regoperator',
-  'regproc',
-  'regprocedure',
-  'regrole',
-  'regtype',
-  'oid',
+/**
+ * Operators that a construct compares with although its parse tree names another (BETWEEN is
+ * rewritten to `>=`/`<=`, NOT BETWEEN to `<`/`>`): each is looked up by name through search_path
+ * at parse analysis, so each goes to the catalog check like a written operator.
+ */
+const IMPLICIT_OPERATORS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['AEXPR_BETWEEN', ['>=', '<=', '<', '>']],
+  ['AEXPR_NOT_BETWEEN', ['>=', '<=', '<', '>']],
+  ['AEXPR_BETWEEN_SYM', ['>=', '<=', '<', '>']],
+  ['AEXPR_NOT_BETWEEN_SYM', ['>=', '<=', '<', '>']],
 ]);
+
+/** The qualifier of a two-part column reference `q.name`, else null. */
+function qualifierOf(fields: unknown): string | null {
+  if (!Array.isArray(fields) || fields.length !== 2) return null;
+  const first: unknown = fields[0];
+  return isRecord(first) && isRecord(first.String) && typeof first.String.sval === 'string'
+    ? first.String.sval
+    : null;
+}
+
+/**
+ * Object-identifier types: casting text to them looks names up in every schema, and their output
+ * prints the name of any object (docs §8.19). Array types (`_regclass`) are the same types in a
+ * list; domains over any of them are refused by the catalog check.
+ */
+const REG_TYPES: ReadonlySet<string> = new Set(
+  [
+    'regclass',
+    'regcollation',
+    'regconfig',
+    'regdictionary',
+    'regnamespace',
+    'regoper',
+    'regoperator',
+    'regproc',
+    'regprocedure',
+    'regrole',
+    'regtype',
+    'oid',
+    'oidvector',
+  ].flatMap((t) => [t, `_${t}`]),
+);
 const WITH_KEY: ReadonlySet<string> = new Set(['withClause']);
 
 function extendScope(scope: Scope, names: readonly string[]): Scope {

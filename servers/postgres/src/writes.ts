@@ -5,13 +5,17 @@ import type { PostgresSettings } from './config.js';
 import { type PgHandle, withTransaction } from './database.js';
 import { identifierArg, kit, sqlValueArg } from './define.js';
 import type { SqlValue } from './query.js';
-import { describeValues } from './saved-queries.js';
+import { describeValues, escapeForApproval } from './saved-queries.js';
 import type { TablePolicy } from './table-policy.js';
+import { checkWriteEffects, readTableCounters, sideEffectsNote } from './write-effects.js';
 
 /** Columns and primary key of a writable table, straight from the catalog. */
 interface WritableTable {
   /** Schema-qualified, quoted name from catalog values (safe to embed). */
   readonly quoted: string;
+  /** The schema and table as the catalog names them. */
+  readonly schema: string;
+  readonly table: string;
   readonly columns: ReadonlySet<string>;
   readonly primaryKey: readonly string[];
 }
@@ -41,6 +45,8 @@ async function loadTable(
   if (!row) throw new ToolError(ErrorCode.UpstreamError, `table ${schema}.${table} does not exist`);
   return {
     quoted: `${pg.escapeIdentifier(row.nspname)}.${pg.escapeIdentifier(row.relname)}`,
+    schema: row.nspname,
+    table: row.relname,
     columns: new Set(row.columns),
     primaryKey: row.pk ?? [],
   };
@@ -78,7 +84,8 @@ const valuesArg = z.record(identifierArg, sqlValueArg);
  * The write tools (read-write mode, write credential, approval). SQL is generated: identifiers
  * come from the catalog and are quoted (`pg.escapeIdentifier`), values are bound parameters.
  * `key` is an equality match on the whole primary key. A statement changing more than
- * `maxAffectedRows` rows is rolled back.
+ * `maxAffectedRows` rows over all tables (cascades and triggers included), or changing a table
+ * that is not writable by policy, is rolled back; every approval text says so.
  */
 export function createWriteTools(
   settings: PostgresSettings,
@@ -94,19 +101,14 @@ export function createWriteTools(
       : deny(ErrorCode.PolicyDenied, `table ${s}.${table} is not writable by policy`);
   };
   const target = (schema: string | undefined, table: string) =>
-    `${schema ?? tables.schemas[0]!}.${table}`;
-  const capCheck = (n: number) => {
-    if (n > cap)
-      throw new ToolError(
-        ErrorCode.LimitExceeded,
-        `the statement would change ${n} rows, more than the cap of ${cap}; rolled back, nothing was changed`,
-      );
-  };
+    `${escapeForApproval(schema ?? tables.schemas[0]!)}.${escapeForApproval(table)}`;
 
   /**
    * One generated write in its own READ WRITE transaction: loads the table from the catalog,
-   * lets `build` produce the statement (identifiers quoted, values pushed as `$n`), runs it and
-   * rolls back if more than the cap changed. Returns the tool output.
+   * lets `build` produce the statement (identifiers quoted, values pushed as `$n`), runs it and,
+   * before COMMIT, measures every table the transaction changed (see write-effects.ts): it rolls
+   * back when a cascade or trigger changed a table that is not writable, or when the rows changed
+   * over all tables exceed the cap. Returns the tool output (with the rows changed per table).
    */
   const runWrite = async (
     ctx: { client: PgHandle; signal: AbortSignal },
@@ -114,21 +116,34 @@ export function createWriteTools(
     build: (t: WritableTable, values: SqlValue[]) => string,
   ) => {
     const schema = input.schema ?? tables.schemas[0]!;
-    const affected = await withTransaction(
+    const effects = await withTransaction(
       ctx.client,
       { readOnly: false, signal: ctx.signal },
       async (c) => {
         const t = await loadTable(c, schema, input.table);
         const values: SqlValue[] = [];
         const text = build(t, values);
+        const before = await readTableCounters(c);
         const r = await c.query({ text, values });
-        capCheck(r.rowCount ?? 0);
-        return r.rowCount ?? 0;
+        return checkWriteEffects(c, {
+          what: 'the statement',
+          cap,
+          reported: r.rowCount ?? 0,
+          tables,
+          before,
+        });
       },
     );
     return {
       kind: 'json' as const,
-      data: { table: `${schema}.${input.table}`, affectedRows: affected },
+      data: {
+        table: `${schema}.${input.table}`,
+        affectedRows: effects.total,
+        changes: effects.changes.map((ch) => ({
+          table: `${ch.schema}.${ch.table}`,
+          rows: ch.rows,
+        })),
+      },
     };
   };
   const equalities = (
@@ -160,7 +175,7 @@ export function createWriteTools(
       return ALLOW;
     },
     describeChange: (input) =>
-      `INSERT ${input.rows.length} row(s) into ${target(input.schema, input.table)}:\n${input.rows.map((r) => `  ${describeValues(r)}`).join('\n')}`,
+      `INSERT ${input.rows.length} row(s) into ${target(input.schema, input.table)}:\n${input.rows.map((r) => `  ${describeValues(r)}`).join('\n')}\n${sideEffectsNote(cap)}`,
     async execute(input, ctx) {
       const cols = Object.keys(input.rows[0]!);
       return runWrite(ctx, input, (t, values) => {
@@ -196,7 +211,7 @@ export function createWriteTools(
       return ALLOW;
     },
     describeChange: (input) =>
-      `UPDATE ${target(input.schema, input.table)}\n  SET ${describeValues(input.set)}\n  WHERE ${describeValues(input.key)}`,
+      `UPDATE ${target(input.schema, input.table)}\n  SET ${describeValues(input.set)}\n  WHERE ${describeValues(input.key)}\n${sideEffectsNote(cap)}`,
     async execute(input, ctx) {
       return runWrite(ctx, input, (t, values) => {
         const setCols = Object.keys(input.set);
@@ -228,7 +243,7 @@ export function createWriteTools(
         : ALLOW;
     },
     describeChange: (input) =>
-      `DELETE FROM ${target(input.schema, input.table)}\n  WHERE ${describeValues(input.key)}`,
+      `DELETE FROM ${target(input.schema, input.table)}\n  WHERE ${describeValues(input.key)}\n${sideEffectsNote(cap)}`,
     async execute(input, ctx) {
       return runWrite(
         ctx,

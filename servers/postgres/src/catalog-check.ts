@@ -1,0 +1,316 @@
+import { ErrorCode, ToolError } from '@hardened-mcp/core';
+import pg from 'pg';
+import type { GuardOk } from './define.js';
+import { BUILTIN_FUNCTION_ALLOWLIST } from './function-allowlist.js';
+import type { TablePolicy } from './table-policy.js';
+
+/** Built-in type names that are never a table's row type (skips a catalog round trip). */
+const PLAIN_TYPES: ReadonlySet<string> = new Set([
+  'int',
+  'int2',
+  'int4',
+  'int8',
+  'integer',
+  'smallint',
+  'bigint',
+  'numeric',
+  'decimal',
+  'real',
+  'float4',
+  'float8',
+  'text',
+  'varchar',
+  'bpchar',
+  'char',
+  'bool',
+  'boolean',
+  'date',
+  'time',
+  'timetz',
+  'timestamp',
+  'timestamptz',
+  'interval',
+  'json',
+  'jsonb',
+  'uuid',
+  'bytea',
+  'money',
+  'inet',
+  'cidr',
+  'name',
+]);
+
+/** What the one catalog query returns (see the SQL in {@link checkStatementInCatalog}). */
+interface CatalogFacts {
+  /** Referenced relations that resolved: written schema (or null), written name, resolved schema and name. */
+  rels: [string | null, string, string, string][];
+  /** Columns of referenced relations named in attribute notation: written schema, written name, column. */
+  relcols: [string | null, string, string][];
+  /** Relations read through views/materialized views (transitively), and inheritors/partitions. */
+  deps: [string, string][];
+  kids: [string, string][];
+  /** Functions and operators called by those views: schema, name. */
+  depfns: [string, string][];
+  depops: [string, string][];
+  /** Per name: [name, exists in pg_catalog, exists in another schema on the search path]. */
+  procs: [string, boolean, boolean][];
+  ops: string[];
+  /** Row types of relations named as types: schema, relation, written name. */
+  types: [string, string, string][];
+  /** Type hazards: [type, reason] for each type the statement reaches. */
+  hazards: [string, string][];
+}
+
+/**
+ * The statement's catalog check, inside its own READ ONLY transaction (search_path = the allowed
+ * schemas), for what the parse tree alone cannot decide. It runs before the statement is parsed
+ * by the server, so nothing it refuses is ever planned or executed (planning alone can run an
+ * immutable user function through constant folding). Checked in one round trip:
+ *
+ * 1. every relation resolves to a readable table — an unqualified `pg_roles` resolves to
+ *    `pg_catalog` and is refused — and so does every table that inherits from it or is a
+ *    partition of it (their rows are read too);
+ * 2. a view or materialized view is readable only if every relation it reads (through its
+ *    `_RETURN` rule's `pg_depend` entries, transitively through other views) is readable, every
+ *    function it calls is an allowlisted `pg_catalog` function and every operator it uses is in
+ *    `pg_catalog` ("function-backed" views are refused: a function's body is opaque);
+ * 3. functions: a call of an allowlisted built-in name is refused when a function of the same name
+ *    exists in a schema on the search path other than `pg_catalog` — PostgreSQL's overload
+ *    resolution (docs §10.3: best match over every visible function, implicit casts, variadic)
+ *    could choose it. Names the operator allows through `functions.allow` that are not built-in
+ *    names are the operator's choice and resolve as configured;
+ * 4. attribute notation: in `q.name`, when a function `name` exists that is not a safe allowlisted
+ *    built-in, `q` must be the range name of base relations only and `name` a column of each of
+ *    them (`name(q)` is what PostgreSQL runs otherwise, docs §8.16.5); after an expression or a
+ *    subquery/CTE alias, `name` must be a column of a referenced relation and no user-defined
+ *    function of that name may exist (a column alias with the name of such a function is
+ *    refused: rename it);
+ * 5. each operator name used (including the `=`, `<`, `>=`, … implied by BETWEEN, simple CASE
+ *    and USING/NATURAL joins) exists only in `pg_catalog`;
+ * 6. each non-builtin type name in a cast is not the row type of an unreadable table;
+ * 7. every type the statement reaches — cast types and the column types of referenced relations,
+ *    followed through domains, arrays, composite attributes and ranges — is not an
+ *    object-identifier type (`oid`, `reg*`, `oidvector`: their input looks names up in every
+ *    schema and their output prints any object's name, docs §8.19), has no input/output/
+ *    subscript function (nor a range's canonical or subtype-difference function) outside
+ *    `pg_catalog`, no user-defined cast function (implicit or not)
+ *    from or to a user-defined type, no domain constraint calling a function outside
+ *    `pg_catalog`, and no operator outside `pg_catalog` on a user-defined type (operator classes
+ *    use them for ORDER BY, DISTINCT and joins without naming them).
+ *
+ * @param isAllowedFunction the configured function policy (built-in allowlist, `functions.allow`,
+ *   minus the deny list).
+ * @throws ToolError `policy_denied` naming the relation, function, operator or type as written.
+ */
+export async function checkStatementInCatalog(
+  client: pg.PoolClient,
+  verdict: GuardOk,
+  tables: TablePolicy,
+  isAllowedFunction: (name: string) => boolean,
+): Promise<void> {
+  const typeNames = verdict.typeNames
+    .filter((parts) => !(parts.length === 1 && PLAIN_TYPES.has(parts[0] ?? '')))
+    .map((parts) => parts.map((p) => pg.escapeIdentifier(p)).join('.'));
+  const calls = verdict.functions.filter((f) => !f.includes('.'));
+  const names = [...new Set([...calls, ...verdict.attributeNames])];
+  if (
+    verdict.relations.length + names.length + verdict.operatorNames.length + typeNames.length ===
+    0
+  )
+    return;
+  const r = await client.query<CatalogFacts>({
+    text: CATALOG_FACTS_SQL,
+    values: [
+      verdict.relations.map((x) => x.schema),
+      verdict.relations.map((x) => x.name),
+      names,
+      verdict.operatorNames,
+      typeNames,
+      tables.schemas,
+      verdict.attributeNames,
+    ],
+  });
+  const facts = r.rows[0];
+  if (!facts) return;
+  decide(facts, verdict, tables, isAllowedFunction);
+}
+
+/** The verdict from the catalog facts, in the order the checks are documented. */
+function decide(
+  facts: CatalogFacts,
+  verdict: GuardOk,
+  tables: TablePolicy,
+  isAllowedFunction: (name: string) => boolean,
+): void {
+  const deny = (message: string) => new ToolError(ErrorCode.PolicyDenied, message);
+  // 1. A relation that does not resolve is absent here: the statement itself fails with 42P01.
+  for (const [, written, schema, name] of facts.rels) {
+    if (!tables.readable(schema, name))
+      throw deny(`relation ${written} is not in the allowed schemas/tables`);
+  }
+  // 2. Views: never name what they read (that name may itself be the secret).
+  const viaView = 'a view or materialized view in the statement';
+  for (const [schema, name] of facts.deps) {
+    if (!tables.readable(schema, name))
+      throw deny(`${viaView} reads a relation that is not in the allowed schemas/tables`);
+  }
+  for (const [schema, name] of facts.depfns) {
+    if (schema !== 'pg_catalog' || !isAllowedFunction(name))
+      throw deny(`${viaView} calls a function that is not allowed`);
+  }
+  if (facts.depops.length > 0) throw deny(`${viaView} uses an operator defined outside pg_catalog`);
+  for (const [schema, name] of facts.kids) {
+    if (!tables.readable(schema, name))
+      throw deny(`a table inheriting from a referenced table (${name}) is not allowed`);
+  }
+  // 3. Calls.
+  const procs = new Map(facts.procs.map(([n, inCatalog, outside]) => [n, { inCatalog, outside }]));
+  for (const name of verdict.functions) {
+    if (name.includes('.') || !BUILTIN_FUNCTION_ALLOWLIST.has(name)) continue;
+    if (procs.get(name)?.outside)
+      throw deny(
+        `function ${name} is not allowed: a function of that name is defined outside pg_catalog and could be chosen instead`,
+      );
+  }
+  // 4. Attribute notation.
+  const safeFunction = (name: string) => {
+    const p = procs.get(name);
+    if (p === undefined || (!p.inCatalog && !p.outside)) return true; // only a column can match
+    return isAllowedFunction(name) && !(BUILTIN_FUNCTION_ALLOWLIST.has(name) && p.outside);
+  };
+  const relKey = (schema: string | null, name: string) => `${schema ?? ''}\u0000${name}`;
+  const columnsOf = new Map<string, Set<string>>();
+  for (const [schema, name, column] of facts.relcols) {
+    const k = relKey(schema, name);
+    const set = columnsOf.get(k) ?? new Set<string>();
+    set.add(column);
+    columnsOf.set(k, set);
+  }
+  const opaque = new Set(verdict.opaqueAliases);
+  const aliases = verdict.relationAliases;
+  for (const { qualifier, name } of verdict.attributeRefs) {
+    if (safeFunction(name)) continue;
+    const candidates =
+      qualifier === null || opaque.has(qualifier)
+        ? []
+        : aliases.filter((a) => a.alias === qualifier);
+    const ok =
+      candidates.length > 0
+        ? candidates.every((a) => columnsOf.get(relKey(a.schema, a.name))?.has(name) === true)
+        : procs.get(name)?.outside !== true &&
+          [...columnsOf.values()].some((cols) => cols.has(name));
+    if (!ok)
+      throw deny(
+        `function ${name} is not allowed (attribute notation; if it is a column alias, rename it)`,
+      );
+  }
+  // 5. Operators.
+  const op = facts.ops[0];
+  if (op !== undefined)
+    throw deny(`operator ${op} is not allowed: it is defined outside pg_catalog`);
+  // 6. Row types of unreadable tables.
+  for (const [schema, name, written] of facts.types) {
+    if (!tables.readable(schema, name)) {
+      const bare = written.split('.').pop()?.replace(/^"|"$/g, '').replace(/""/g, '"') ?? written;
+      throw deny(`type ${bare} is not allowed`);
+    }
+  }
+  // 7. Reached types.
+  const hazard = facts.hazards[0];
+  if (hazard !== undefined) throw deny(`type ${hazard[0]} is not allowed: ${hazard[1]}`);
+}
+
+/**
+ * The facts for {@link decide}. Parameters: $1/$2 written relation schemas (null when
+ * unqualified) and names, $3 function and attribute names, $4 operator names, $5 quoted type
+ * names, $6 the search path's schemas, $7 attribute names (columns looked up).
+ * Everything is bound; `to_regclass`/`to_regtype` resolve names exactly as the statement will
+ * (same transaction, same search_path) without raising for missing ones.
+ */
+const CATALOG_FACTS_SQL = `WITH RECURSIVE
+  rel AS (SELECT q.s, q.r, c.oid, n.nspname, c.relname, c.relkind
+            FROM unnest($1::text[], $2::text[]) AS q(s, r)
+            JOIN pg_class c ON c.oid = to_regclass(CASE WHEN q.s IS NULL THEN quote_ident(q.r) ELSE quote_ident(q.s) || '.' || quote_ident(q.r) END)
+            JOIN pg_namespace n ON n.oid = c.relnamespace),
+  rules AS (SELECT rw.oid, rw.ev_class FROM pg_rewrite rw WHERE rw.ev_type = '1'),
+  viewdep(oid) AS (SELECT oid FROM rel WHERE relkind IN ('v', 'm')
+                   UNION
+                   SELECT d.refobjid FROM viewdep JOIN rules rw ON rw.ev_class = viewdep.oid
+                     JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                      AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> rw.ev_class),
+  viewdeps AS (SELECT d.refclassid, d.refobjid FROM viewdep JOIN rules rw ON rw.ev_class = viewdep.oid
+                 JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid),
+  reached AS (SELECT oid FROM rel UNION SELECT oid FROM viewdep),
+  kid(oid) AS (SELECT i.inhrelid FROM pg_inherits i JOIN reached ON i.inhparent = reached.oid
+               UNION SELECT i.inhrelid FROM pg_inherits i JOIN kid ON i.inhparent = kid.oid),
+  ty(oid) AS (SELECT to_regtype(x) FROM unnest($5::text[]) AS x WHERE to_regtype(x) IS NOT NULL
+              UNION
+              SELECT a.atttypid FROM pg_attribute a
+               WHERE a.attrelid IN (SELECT oid FROM reached UNION SELECT oid FROM kid) AND a.attnum > 0 AND NOT a.attisdropped
+              UNION
+              SELECT s.x FROM ty JOIN pg_type t ON t.oid = ty.oid
+                CROSS JOIN LATERAL (
+                  SELECT t.typbasetype WHERE t.typbasetype <> 0
+                  UNION ALL SELECT t.typelem WHERE t.typelem <> 0
+                  UNION ALL SELECT a.atttypid FROM pg_attribute a
+                             WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                  UNION ALL SELECT rg.rngsubtype FROM pg_range rg WHERE rg.rngtypid = t.oid
+                  UNION ALL SELECT rg.rngtypid FROM pg_range rg WHERE rg.rngmultitypid = t.oid) AS s(x))
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(s, r, nspname, relname)), '[]') FROM rel) AS rels,
+  (SELECT coalesce(json_agg(json_build_array(rel.s, rel.r, a.attname)), '[]')
+     FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid
+    WHERE a.attname = ANY($7::text[]) AND a.attnum > 0 AND NOT a.attisdropped) AS relcols,
+  (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname)), '[]')
+     FROM viewdep v JOIN pg_class c ON c.oid = v.oid JOIN pg_namespace n ON n.oid = c.relnamespace) AS deps,
+  (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname)), '[]')
+     FROM kid JOIN pg_class c ON c.oid = kid.oid JOIN pg_namespace n ON n.oid = c.relnamespace) AS kids,
+  (SELECT coalesce(json_agg(DISTINCT jsonb_build_array(n.nspname, p.proname)), '[]')
+     FROM viewdeps d JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
+     JOIN pg_namespace n ON n.oid = p.pronamespace) AS depfns,
+  (SELECT coalesce(json_agg(DISTINCT jsonb_build_array(n.nspname, o.oprname)), '[]')
+     FROM viewdeps d JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
+     JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog') AS depops,
+  (SELECT coalesce(json_agg(json_build_array(f.name,
+            EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = f.name AND p.pronamespace = 'pg_catalog'::regnamespace),
+            EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                     WHERE p.proname = f.name AND n.nspname <> 'pg_catalog' AND n.nspname = ANY($6::text[])))), '[]')
+     FROM unnest($3::text[]) AS f(name)) AS procs,
+  (SELECT coalesce(array_agg(DISTINCT o.oprname::text), '{}') FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+    WHERE o.oprname = ANY($4::text[]) AND n.nspname <> 'pg_catalog' AND n.nspname = ANY($6::text[])) AS ops,
+  (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname, t.x)), '[]')
+     FROM unnest($5::text[]) AS t(x) JOIN pg_type ty ON ty.oid = to_regtype(t.x)
+     JOIN pg_class c ON c.oid = ty.typrelid JOIN pg_namespace n ON n.oid = c.relnamespace) AS types,
+  (SELECT coalesce(json_agg(json_build_array(h.typ, h.why)), '[]') FROM (
+     SELECT format_type(t.oid, NULL) AS typ, 'an object-identifier type' AS why
+       FROM ty JOIN pg_type t ON t.oid = ty.oid
+      WHERE t.typnamespace = 'pg_catalog'::regnamespace AND (t.typname ~ '^reg' OR t.typname IN ('oid', 'oidvector'))
+     UNION ALL
+     SELECT format_type(t.oid, NULL), 'one of its support functions (input, output, subscript, range canonical or difference) is defined outside pg_catalog'
+       FROM ty JOIN pg_type t ON t.oid = ty.oid
+      WHERE EXISTS (SELECT 1 FROM pg_proc p
+                     WHERE p.oid IN (t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze, t.typsubscript)
+                       AND p.pronamespace <> 'pg_catalog'::regnamespace)
+         OR EXISTS (SELECT 1 FROM pg_range rg JOIN pg_proc p ON p.oid IN (rg.rngcanonical, rg.rngsubdiff)
+                     WHERE rg.rngtypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace)
+     UNION ALL
+     SELECT format_type(t.oid, NULL), 'a cast from or to it runs a function defined outside pg_catalog'
+       FROM ty JOIN pg_type t ON t.oid = ty.oid
+      WHERE t.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_cast k JOIN pg_proc p ON p.oid = k.castfunc
+                     WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::regnamespace)
+     UNION ALL
+     SELECT format_type(t.oid, NULL), 'a domain constraint calls a function defined outside pg_catalog'
+       FROM ty JOIN pg_type t ON t.oid = ty.oid
+      WHERE EXISTS (SELECT 1 FROM pg_constraint con JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
+                      JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
+                     WHERE con.contypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace)
+     UNION ALL
+     SELECT format_type(t.oid, NULL), 'an operator on it is defined outside pg_catalog'
+       FROM ty JOIN pg_type t ON t.oid = ty.oid
+      WHERE t.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_operator o
+                     WHERE (o.oprleft = t.oid OR o.oprright = t.oid) AND o.oprnamespace <> 'pg_catalog'::regnamespace)
+     UNION ALL
+     SELECT 'any', 'a cast between built-in types runs a function defined outside pg_catalog'
+      WHERE EXISTS (SELECT 1 FROM pg_cast k JOIN pg_proc p ON p.oid = k.castfunc
+                     WHERE k.castsource < 16384 AND k.casttarget < 16384 AND p.pronamespace <> 'pg_catalog'::regnamespace)
+   ) AS h) AS hazards`;
