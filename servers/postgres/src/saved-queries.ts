@@ -5,7 +5,6 @@ import {
   ErrorCode,
   StartupError,
   type Tool,
-  ToolError,
 } from '@hardened-mcp/core';
 import { z } from 'zod';
 import type { PostgresSettings, SavedQuery, SavedQueryParam } from './config.js';
