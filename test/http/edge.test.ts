@@ -543,8 +543,8 @@ describe.skipIf(redisServerMissing)('/readyz follows Redis when Redis is configu
     redisPort = await freePort();
     redis = await startRedis(redisPort);
     r = await startHttpServer({
-      env: { POSTGRES_URL: db.readUrl },
-      config: { redis: { url: `redis://127.0.0.1:${redisPort}` } },
+      // redis.url defaults to the REDIS_URL credential source.
+      env: { POSTGRES_URL: db.readUrl, REDIS_URL: `redis://127.0.0.1:${redisPort}` },
     });
     const readyz = async () => (await rawRequest(`${r!.managementUrl}/readyz`)).status;
     const poll = async (want: number) => {

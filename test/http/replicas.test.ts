@@ -115,11 +115,19 @@ beforeAll(async () => {
     tools: {
       settings: { postgres_list_schemas: { rateLimit: { points: BUDGET, durationSeconds: 600 } } },
     },
-    redis: { url: `redis://127.0.0.1:${redisPort}` },
+    // redis.url is a credential source: the URL comes from the environment, never the file.
+    redis: { url: { env: 'HMCP_REPLICA_REDIS_URL' } },
     audit: { stderr: false, file: auditFiles[i] },
     http: { publicUrl: lbUrl },
   });
-  replicas = await Promise.all([0, 1, 2].map((i) => startHttpServer({ env, config: config(i) })));
+  replicas = await Promise.all(
+    [0, 1, 2].map((i) =>
+      startHttpServer({
+        env: { ...env, HMCP_REPLICA_REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+        config: config(i),
+      }),
+    ),
+  );
   const cfg = join(dir, 'haproxy.cfg');
   writeFileSync(
     cfg,
