@@ -545,6 +545,7 @@ describe.skipIf(redisServerMissing)('/readyz follows Redis when Redis is configu
     r = await startHttpServer({
       // redis.url defaults to the REDIS_URL credential source.
       env: { POSTGRES_URL: db.readUrl, REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+      config: {},
     });
     const readyz = async () => (await rawRequest(`${r!.managementUrl}/readyz`)).status;
     const poll = async (want: number) => {
