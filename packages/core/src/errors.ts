@@ -69,10 +69,17 @@ export function deny(code: ErrorCodeValue, message: string, retryAfterMs?: numbe
 export class ToolError extends Error {
   /** Stable code from {@link ErrorCode}. */
   readonly code: ErrorCodeValue;
-  constructor(code: ErrorCodeValue, publicMessage: string, options?: { cause?: unknown }) {
+  /** Upstream text (may carry data): redacted and fenced by the pipeline, never shown as the message. */
+  readonly detail: string | undefined;
+  constructor(
+    code: ErrorCodeValue,
+    publicMessage: string,
+    options?: { cause?: unknown; detail?: string },
+  ) {
     super(publicMessage, options);
     this.name = 'ToolError';
     this.code = code;
+    this.detail = options?.detail;
   }
 }
 

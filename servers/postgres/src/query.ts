@@ -17,11 +17,24 @@ export interface CursorResult {
 /** Largest bytea value shown (bytes); longer values are cut and marked. */
 const MAX_BYTEA_BYTES = 1024;
 
+/** The parts of pg-cursor's instance that {@link readCursor} hooks (pg-cursor 2.x, index.js). */
+interface CursorInternals {
+  handleDataRow(msg: { fields: unknown[] }): void;
+  _result: { parseRow(fields: unknown[]): unknown[] };
+  _rows: unknown[][];
+}
+
 /**
  * Runs one statement through a server-side portal (pg-cursor: extended protocol
  * Parse/Bind/Execute with a row limit — the extended protocol accepts exactly one statement,
- * PostgreSQL docs §55.2.3) and reads `fetchRows` rows per round trip until `maxRows` + 1 rows
- * or `maxBytes` of JSON are seen. Memory is bounded by the caps, not by the table size.
+ * PostgreSQL docs §55.2.3) and reads up to `fetchRows` rows per round trip until `maxRows` + 1
+ * rows or `maxBytes` of JSON are seen.
+ *
+ * Memory is bounded by bytes as rows arrive, not per batch: each DataRow is converted and
+ * measured the moment the driver parses it, and once the row or byte cap is reached every
+ * further row of the batch is dropped unparsed (a batch of 100 rows of 15 MB each never sits in
+ * memory; at most one backend message, ≤ `postgres.maxMessageBytes`, is held at a time). Later
+ * batches ask for no more rows than the bytes left can hold at the largest row size seen.
  *
  * Values are made JSON-safe: timestamps → ISO 8601 strings, bytea → `\x…` hex (cut at 1 KiB),
  * int8/numeric stay strings as the driver returns them (no precision loss).
@@ -32,37 +45,48 @@ export async function readCursor(
   params: readonly SqlValue[],
   limits: { maxRows: number; maxBytes: number; fetchRows: number },
 ): Promise<CursorResult> {
-  const cursor = client.query(new Cursor(sql, [...params], { rowMode: 'array' }));
+  const cursor = new Cursor(sql, [...params], { rowMode: 'array' });
   const rows: unknown[][] = [];
   let truncated = false;
+  let bytes = 2;
+  let largestRow = 0;
+  /** DataRow messages received in the current batch (kept or dropped). */
+  let received = 0;
+  const internals = cursor as unknown as CursorInternals;
+  internals.handleDataRow = (msg) => {
+    received++;
+    if (truncated) return; // dropped unparsed: the caps are reached
+    if (rows.length >= limits.maxRows) {
+      truncated = true;
+      return;
+    }
+    const row = internals._result.parseRow(msg.fields).map(toJsonValue);
+    const size = Buffer.byteLength(JSON.stringify(row), 'utf8') + 1;
+    if (size > largestRow) largestRow = size;
+    if (bytes + size > limits.maxBytes) {
+      truncated = true;
+      return;
+    }
+    bytes += size;
+    rows.push(row);
+  };
+  client.query(cursor);
   let fields: { name: string; dataTypeID: number }[] | undefined;
   try {
-    let bytes = 2;
     while (!truncated) {
-      const want = Math.min(limits.fetchRows, limits.maxRows + 1 - rows.length);
-      const batch = await new Promise<unknown[][]>((resolve, reject) => {
-        cursor.read(want, (err, batchRows, result) => {
+      let want = Math.min(limits.fetchRows, limits.maxRows + 1 - rows.length);
+      if (largestRow > 0)
+        want = Math.min(want, Math.max(1, Math.floor((limits.maxBytes - bytes) / largestRow) + 1));
+      received = 0;
+      await new Promise<void>((resolve, reject) => {
+        cursor.read(want, (err, _kept, result) => {
           if (err) return reject(err);
           fields ??= (result as { fields?: { name: string; dataTypeID: number }[] } | undefined)
             ?.fields;
-          resolve(batchRows as unknown[][]);
+          resolve();
         });
       });
-      for (const raw of batch) {
-        if (rows.length >= limits.maxRows) {
-          truncated = true;
-          break;
-        }
-        const row = raw.map(toJsonValue);
-        const size = Buffer.byteLength(JSON.stringify(row), 'utf8') + 1;
-        if (bytes + size > limits.maxBytes) {
-          truncated = true;
-          break;
-        }
-        bytes += size;
-        rows.push(row);
-      }
-      if (batch.length < want) break;
+      if (received < want) break;
     }
   } finally {
     // Closing the portal first: the connection runs one query at a time, and a suspended
