@@ -210,6 +210,7 @@ describe('memory is bounded by bytes as rows arrive', () => {
       );
       expect(result.truncated).toBe(true);
       expect(result.rows.length).toBe(0);
+      expect(result.columns.map((c) => c.name)).toEqual(['big']);
     } finally {
       clearInterval(sampler);
     }
@@ -295,11 +296,17 @@ describe('database messages never become the client message (they go to detail, 
     expect(mapped.detail).toBe(raw.message);
   });
 
-  it('detail is capped before redaction', () => {
-    const long = `value ${'z'.repeat(100_000)}`;
-    const mapped = toToolError({ code: '22P02', message: long }, s);
+  it('detail is capped before redaction, and so is the logged cause', async () => {
+    const raw = await rawError("SELECT repeat('z', 5000000)::int");
+    const mapped = toToolError(raw, s);
     expect(mapped.detail?.length).toBeLessThanOrEqual(MAX_ERROR_DETAIL_CHARS + 1);
-    expect(mapped.message).toBe('invalid data for the statement (SQLSTATE 22P02)');
+    expect((mapped.cause as { message: string }).message.length).toBeLessThanOrEqual(
+      MAX_ERROR_DETAIL_CHARS + 1,
+    );
+    const long = `value ${'z'.repeat(100_000)}`;
+    const fake = toToolError({ code: '22P02', message: long }, s);
+    expect(fake.detail?.length).toBeLessThanOrEqual(MAX_ERROR_DETAIL_CHARS + 1);
+    expect(fake.message).toBe('invalid data for the statement (SQLSTATE 22P02)');
   });
 
   it('connection and login failures carry no detail (hosts, roles)', () => {

@@ -122,6 +122,23 @@ export async function connectPooled(pool: pg.Pool): Promise<pg.PoolClient> {
   }
 }
 
+/** Clients whose connection a reader gave up on mid-result (see {@link abandonConnection}). */
+const abandoned = new WeakSet<object>();
+
+/**
+ * Stops reading a result at once by destroying the connection's socket (the backend fails on
+ * its next write and ends; the rest of the result is never transferred). For a reader that has
+ * all it may keep while the backend is still sending a large batch (query.ts). Inside
+ * {@link withTransaction}, a result `fn` returns after this is still returned; the connection
+ * is destroyed instead of being rolled back and reused.
+ */
+export function abandonConnection(client: pg.ClientBase): void {
+  abandoned.add(client);
+  (
+    client as unknown as { connection?: { stream?: { destroy(): void } } }
+  ).connection?.stream?.destroy();
+}
+
 /** Clients whose connection was cut because the server sent a message over the limit. */
 const oversized = new WeakSet<object>();
 
@@ -374,6 +391,12 @@ export async function withTransaction<T>(
         ],
       });
       const result = await fn(client);
+      if (abandoned.has(client)) {
+        // Only readers abandon (query.ts); a write transaction must never be cut short.
+        broken ??= new Error('connection abandoned after the result was complete');
+        if (!opts.readOnly) throw new Error('a write transaction was abandoned');
+        return result;
+      }
       await client.query(opts.readOnly ? 'ROLLBACK' : 'COMMIT');
       await client.query('DISCARD ALL');
       return result;
@@ -509,6 +532,26 @@ const CLASS_42: Readonly<Record<string, string>> = {
   '42704': 'an object that does not exist',
 };
 
+/**
+ * Cuts the texts of a driver error in place to {@link MAX_ERROR_DETAIL_CHARS}: the error stays
+ * the `cause` (for the server log), and a message that embeds a 15 MB value must not be
+ * logged, redacted and kept whole.
+ */
+function capErrorTexts(err: unknown): void {
+  if (err === null || typeof err !== 'object') return;
+  const e = err as Record<string, unknown>;
+  for (const key of ['message', 'detail', 'hint', 'where', 'internalQuery']) {
+    const v = e[key];
+    if (typeof v === 'string' && v.length > MAX_ERROR_DETAIL_CHARS) {
+      try {
+        e[key] = `${v.slice(0, MAX_ERROR_DETAIL_CHARS)}…`;
+      } catch {
+        // a read-only property: leave it
+      }
+    }
+  }
+}
+
 /** The database's own message, cut to {@link MAX_ERROR_DETAIL_CHARS} (undefined when empty). */
 function upstreamDetail(message: string): string | undefined {
   if (message === '') return undefined;
@@ -531,6 +574,7 @@ function upstreamDetail(message: string): string | undefined {
  */
 export function toToolError(err: unknown, s: PostgresSettings, _sqlText?: string): ToolError {
   if (err instanceof ToolError) return err;
+  capErrorTexts(err);
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const msg = typeof e.message === 'string' ? e.message : '';

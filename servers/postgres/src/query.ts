@@ -2,6 +2,7 @@ import type { ColumnInfo } from '@hardened-mcp/core';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { typeNamesFor } from './catalog.js';
+import { abandonConnection } from './database.js';
 
 /** A bound query value: what MCP clients can send as `params`. */
 export type SqlValue = string | number | boolean | null;
@@ -20,7 +21,10 @@ const MAX_BYTEA_BYTES = 1024;
 /** The parts of pg-cursor's instance that {@link readCursor} hooks (pg-cursor 2.x, index.js). */
 interface CursorInternals {
   handleDataRow(msg: { fields: unknown[] }): void;
-  _result: { parseRow(fields: unknown[]): unknown[] };
+  _result: {
+    parseRow(fields: unknown[]): unknown[];
+    fields: { name: string; dataTypeID: number }[];
+  };
   _rows: unknown[][];
 }
 
@@ -33,8 +37,12 @@ interface CursorInternals {
  * Memory is bounded by bytes as rows arrive, not per batch: each DataRow is converted and
  * measured the moment the driver parses it, and once the row or byte cap is reached every
  * further row of the batch is dropped unparsed (a batch of 100 rows of 15 MB each never sits in
- * memory; at most one backend message, ≤ `postgres.maxMessageBytes`, is held at a time). Later
- * batches ask for no more rows than the bytes left can hold at the largest row size seen.
+ * memory; at most one backend message, ≤ `postgres.maxMessageBytes`, is held at a time). When the
+ * byte cap is reached while the backend is still sending a batch, the connection is abandoned
+ * ({@link abandonConnection}: the rest is never transferred, the connection is destroyed after
+ * the call); column types then come from the process's cache of built-in type names
+ * (`oid:<n>` for others). Later batches ask for no more rows than the bytes left can hold at
+ * the largest row size seen.
  *
  * Values are made JSON-safe: timestamps → ISO 8601 strings, bytea → `\x…` hex (cut at 1 KiB),
  * int8/numeric stay strings as the driver returns them (no precision loss).
@@ -50,8 +58,10 @@ export async function readCursor(
   let truncated = false;
   let bytes = 2;
   let largestRow = 0;
-  /** DataRow messages received in the current batch (kept or dropped). */
+  /** DataRow messages received in the current batch (kept or dropped), and its size. */
   let received = 0;
+  let want = 0;
+  let gaveUp = false;
   const internals = cursor as unknown as CursorInternals;
   internals.handleDataRow = (msg) => {
     received++;
@@ -65,40 +75,41 @@ export async function readCursor(
     if (size > largestRow) largestRow = size;
     if (bytes + size > limits.maxBytes) {
       truncated = true;
+      if (received < want) {
+        // More of this batch is on its way (up to maxMessageBytes per row): stop it now.
+        gaveUp = true;
+        abandonConnection(client);
+      }
       return;
     }
     bytes += size;
     rows.push(row);
   };
   client.query(cursor);
-  let fields: { name: string; dataTypeID: number }[] | undefined;
   try {
     while (!truncated) {
-      let want = Math.min(limits.fetchRows, limits.maxRows + 1 - rows.length);
+      want = Math.min(limits.fetchRows, limits.maxRows + 1 - rows.length);
       if (largestRow > 0)
         want = Math.min(want, Math.max(1, Math.floor((limits.maxBytes - bytes) / largestRow) + 1));
       received = 0;
-      await new Promise<void>((resolve, reject) => {
-        cursor.read(want, (err, _kept, result) => {
-          if (err) return reject(err);
-          fields ??= (result as { fields?: { name: string; dataTypeID: number }[] } | undefined)
-            ?.fields;
-          resolve();
+      const ended = await new Promise<boolean>((resolve, reject) => {
+        cursor.read(want, (err) => {
+          if (err && !gaveUp) return reject(err);
+          resolve(gaveUp);
         });
       });
-      if (received < want) break;
+      if (ended || received < want) break;
     }
   } finally {
     // Closing the portal first: the connection runs one query at a time, and a suspended
     // portal would block the type lookup below. A cursor in error has no portal left (and on a
     // dead socket close() would wait for a ReadyForQuery that never comes).
-    if ((cursor as unknown as { state?: string }).state !== 'error') await cursor.close();
+    if (!gaveUp && (cursor as unknown as { state?: string }).state !== 'error')
+      await cursor.close();
   }
-  const f = fields ?? [];
-  const names = await typeNamesFor(
-    client,
-    f.map((x) => x.dataTypeID),
-  );
+  const f = internals._result.fields ?? [];
+  // An abandoned connection cannot be asked: the cache of built-in type names only.
+  const names = await typeNamesFor(client, gaveUp ? [] : f.map((x) => x.dataTypeID));
   const columns = f.map((x) => ({
     name: x.name,
     type: names.get(x.dataTypeID) ?? `oid:${x.dataTypeID}`,
