@@ -103,6 +103,15 @@ describe('nothing holds a backend past the statement timeout plus a grace', () =
     expect(await until(async () => !(await backendAlive(pid)))).toBe(true);
   }, 30_000);
 
+  it('the clock restarts with each statement: several statements each under the timeout pass', async () => {
+    const h = handle(db.readUrl);
+    const done = await withTransaction(h, { readOnly: true }, async (c) => {
+      for (let i = 0; i < 3; i++) await c.query('SELECT pg_sleep(0.7)');
+      return true;
+    });
+    expect(done).toBe(true);
+  }, 30_000);
+
   it('the pool is usable after the watchdog fired', async () => {
     const h = handle(db.readUrl, { pool: { max: 1 } });
     await rejectionOf(

@@ -354,7 +354,7 @@ export async function withTransaction<T>(
   const onAbort = () => {
     broken ??= new Error('aborted');
     // Ends the backend's current statement; the connection is then discarded.
-    void cancelBackend(handle, client);
+    cancelBackend(handle, client);
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   // A socket error while the client is checked out (server restart, oversized message) fails
@@ -364,9 +364,12 @@ export async function withTransaction<T>(
   };
   client.on('error', onClientError);
   let released = false;
+  let restoreQuery = () => undefined as void;
+  let commit = async (): Promise<void> => undefined;
   const release = () => {
     if (released) return;
     released = true;
+    restoreQuery();
     opts.signal?.removeEventListener('abort', onAbort);
     // A failed connection is destroyed (its transaction rolls back server-side). It may still
     // report a socket error after that: keep a listener.
@@ -397,7 +400,8 @@ export async function withTransaction<T>(
         if (!opts.readOnly) throw new Error('a write transaction was abandoned');
         return result;
       }
-      await client.query(opts.readOnly ? 'ROLLBACK' : 'COMMIT');
+      if (opts.readOnly) await client.query('ROLLBACK');
+      else await commit();
       await client.query('DISCARD ALL');
       return result;
     } catch (err) {
@@ -414,11 +418,12 @@ export async function withTransaction<T>(
   };
 
   let timer: NodeJS.Timeout | undefined;
+  let fire: () => void = () => undefined;
   const watchdog = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    fire = () => {
       const pid = processIdOf(client);
       broken ??= new Error('watchdog: the statement outlived its timeout');
-      void cancelBackend(handle, client);
+      cancelBackend(handle, client);
       reject(
         new ToolError(
           ErrorCode.Timeout,
@@ -432,9 +437,30 @@ export async function withTransaction<T>(
       ).connection?.stream?.destroy();
       if (pid !== undefined)
         setTimeout(() => void terminateBackend(handle, pid), WATCHDOG_GRACE_MS).unref();
-    }, s.statementTimeoutMs + WATCHDOG_GRACE_MS);
-    timer.unref();
+    };
   });
+  // The clock restarts with every statement sent on this connection, as PostgreSQL's
+  // statement_timeout does (a cursor's reads belong to the statement that opened it).
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(fire, s.statementTimeoutMs + WATCHDOG_GRACE_MS);
+    timer.unref();
+  };
+  const clientQuery = client.query;
+  const hadOwnQuery = Object.hasOwn(client, 'query');
+  (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+    arm();
+    return (clientQuery as (...a: unknown[]) => unknown).apply(client, args);
+  };
+  restoreQuery = () => {
+    if (hadOwnQuery) (client as unknown as { query: unknown }).query = clientQuery;
+    else delete (client as unknown as { query?: unknown }).query;
+  };
+  commit = async () => {
+    // A COMMIT is never cut short: its outcome must be known (the watchdog is off for it).
+    clearTimeout(timer);
+    await (clientQuery as (text: string) => Promise<unknown>).call(client, 'COMMIT');
+  };
   try {
     return await Promise.race([run(), watchdog]);
   } finally {
