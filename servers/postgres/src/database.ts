@@ -364,7 +364,7 @@ export async function withTransaction<T>(
   };
   client.on('error', onClientError);
   let released = false;
-  let restoreQuery = () => undefined as void;
+  let restoreQuery = (): void => undefined;
   let commit = async (): Promise<void> => undefined;
   const release = () => {
     if (released) return;
