@@ -61,6 +61,11 @@ function rpc(child: ChildProcess) {
       nl = buffer.indexOf('\n');
     }
   });
+  child.once('exit', (code) => {
+    for (const resolve of waiting.values())
+      resolve({ error: { code: -1, message: `the server exited (${code})` } });
+    waiting.clear();
+  });
   const send = (message: object) => child.stdin?.write(`${JSON.stringify(message)}\n`);
   return {
     notify: (method: string, params: object = {}) => send({ jsonrpc: '2.0', method, params }),
@@ -78,16 +83,24 @@ const pg = await startTestPostgres();
 const db = await createChinookDatabase(pg, { bigTableRows: BIG_ROWS });
 const server = spawn(process.execPath, [BIN], {
   env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', POSTGRES_URL: db.readUrl },
-  // The server's log (stderr) is not part of the measure.
-  stdio: ['pipe', 'pipe', 'ignore'],
+  // The server's log (stderr) is not part of the measure; only its last lines are kept.
+  stdio: ['pipe', 'pipe', 'pipe'],
+});
+let stderrTail = '';
+server.stderr?.on('data', (d: Buffer) => {
+  stderrTail = (stderrTail + d.toString('utf8')).slice(-4_000);
+});
+server.once('exit', (code) => {
+  if (code !== null && code !== 0) console.error(`server exited (${code}):\n${stderrTail}`);
 });
 try {
   const client = rpc(server);
-  await client.call('initialize', {
+  const init = (await client.call('initialize', {
     protocolVersion: '2025-06-18',
     capabilities: {},
     clientInfo: { name: 'memory-bench', version: '1' },
-  });
+  })) as { error?: unknown };
+  if (init.error) throw new Error(`initialize failed: ${JSON.stringify(init.error)}`);
   client.notify('notifications/initialized');
   const tool = (name: string, args: object) =>
     client.call('tools/call', { name, arguments: args }) as Promise<{
@@ -97,12 +110,13 @@ try {
   const pid = server.pid ?? 0;
   const baseline = rss(pid).current;
 
-  const longSql = `SELECT ${Array.from({ length: 6_000 }, (_, i) => `genre_id + ${i}`).join(', ')} FROM genre`;
+  // 1,500 output columns (PostgreSQL allows 1,664) and an IN list of 8,000 values: ~90,000 characters.
+  const longSql = `SELECT ${Array.from({ length: 1_500 }, (_, i) => `(genre_id + ${i}) * 2 AS c${i}`).join(', ')} FROM genre WHERE genre_id IN (${Array.from({ length: 8_000 }, (_, i) => i).join(', ')})`;
   const worst: [string, object][] = [
     ['postgres_query', { sql: "SELECT repeat('x', 15000000) AS big FROM generate_series(1, 100)" }],
     ['postgres_query', { sql: 'SELECT * FROM big_events', maxRows: 500 }],
     ['postgres_query', { sql: "SELECT repeat('x', 15000000)::int AS n" }],
-    ['postgres_explain', { sql: longSql.slice(0, 90_000).replace(/,[^,]*$/, ' FROM genre') }],
+    ['postgres_explain', { sql: longSql }],
   ];
   const outcomes: string[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
@@ -110,7 +124,7 @@ try {
     if (round === 1)
       for (const [i, r] of results.entries())
         outcomes.push(
-          `  ${worst[i]?.[0]} #${i + 1}: ${r.result?.isError ? (r.result.content?.[0]?.text ?? '').split('\n')[0]?.slice(0, 100) : 'ok'}`,
+          `  ${worst[i]?.[0]} #${i + 1}: ${r.result?.isError ? (r.result.content?.[0]?.text ?? '').split('\n')[0]?.slice(0, 100) : r.result ? 'ok' : 'no answer'}`,
         );
   }
   const served = await tool('postgres_query', { sql: 'SELECT count(*) AS n FROM genre' });
@@ -120,7 +134,9 @@ try {
 
   console.log(`memory bench: ${ROUNDS} rounds of ${worst.length} concurrent worst-case calls`);
   console.log(outcomes.join('\n'));
-  console.log(`  server still serving afterwards: ${served.result?.isError ? 'NO' : 'yes'}`);
+  console.log(
+    `  server still serving afterwards: ${served.result && !served.result.isError ? 'yes' : `NO (${JSON.stringify(served).slice(0, 200)})`}`,
+  );
   console.log(`baseline (server after start-up):   ${baseline.toFixed(1)} MiB`);
   console.log(
     `server peak RSS:                    ${server_.peak.toFixed(1)} MiB (${(server_.peak / baseline).toFixed(2)}× baseline)   ceiling ${SERVER_CEILING_MIB} MiB   ${server_.peak <= SERVER_CEILING_MIB ? 'within' : 'OVER'}`,
@@ -130,7 +146,7 @@ try {
   );
 } finally {
   server.stdin?.end();
-  await new Promise((r) => server.once('exit', r));
+  if (server.exitCode === null) await new Promise((r) => server.once('exit', r));
   await db.drop();
   await pg.stop();
 }

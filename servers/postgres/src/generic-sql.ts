@@ -39,9 +39,11 @@ interface Edit {
  */
 export function toGenericSql(sql: string): GenericSql {
   try {
-    const typed = rewriteTypedLiterals(sql);
+    const first = rewriteTypedLiterals(sql);
+    const typed = first.sql;
     const bytes = Buffer.from(typed, 'utf8');
-    const tokens = scanSync(typed.replace(SCAN_UNSAFE, ' ')).tokens;
+    // Parsed and scanned again only when typed literals were rewritten.
+    const tokens = first.tokens ?? scanSync(typed.replace(SCAN_UNSAFE, ' ')).tokens;
     let paramCount = 0;
     for (const t of tokens)
       if (t.tokenName === 'PARAM') paramCount = Math.max(paramCount, Number(t.text.slice(1)));
@@ -50,7 +52,7 @@ export function toGenericSql(sql: string): GenericSql {
       next.set(t.start, i);
     });
     const edits: Edit[] = [];
-    for (const c of constantsOf(parseSync(typed))) {
+    for (const c of constantsOf(first.tree ?? parseSync(typed))) {
       const i = next.get(c.location);
       const token = i === undefined ? undefined : tokens[i];
       if (!token) throw new Error('constant without a token');
@@ -136,20 +138,29 @@ function numericType(text: string): string {
   }
 }
 
+/** Applies non-overlapping edits in one pass (linear in the text and the edits). */
 function applyEdits(bytes: Buffer, edits: Edit[]): string {
-  edits.sort((a, b) => b.start - a.start);
-  let out = bytes;
-  for (const e of edits)
-    out = Buffer.concat([
-      out.subarray(0, e.start),
-      Buffer.from(e.text, 'utf8'),
-      out.subarray(e.end),
-    ]);
-  return out.toString('utf8');
+  edits.sort((a, b) => a.start - b.start);
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const e of edits) {
+    if (e.start < at) throw new Error('overlapping edits');
+    parts.push(bytes.subarray(at, e.start), Buffer.from(e.text, 'utf8'));
+    at = e.end;
+  }
+  parts.push(bytes.subarray(at));
+  return Buffer.concat(parts).toString('utf8');
 }
 
-/** `type 'literal'` → `CAST('literal' AS type)`; locations are UTF-8 byte offsets. */
-function rewriteTypedLiterals(sql: string): string {
+/**
+ * `type 'literal'` → `CAST('literal' AS type)`; locations are UTF-8 byte offsets. When nothing
+ * was rewritten, also returns the tree and tokens of `sql` for reuse.
+ */
+function rewriteTypedLiterals(sql: string): {
+  sql: string;
+  tree?: unknown;
+  tokens?: ReturnType<typeof scanSync>['tokens'];
+} {
   const tree = parseSync(sql) as unknown;
   const bytes = Buffer.from(sql, 'utf8');
   const tokens = scanSync(sql.replace(SCAN_UNSAFE, ' ')).tokens;
@@ -174,7 +185,7 @@ function rewriteTypedLiterals(sql: string): string {
       text: `CAST(${bytes.subarray(constAt, end).toString('utf8')} AS ${bytes.subarray(typeAt, constAt).toString('utf8').trim()})`,
     });
   });
-  return edits.length === 0 ? sql : applyEdits(bytes, edits);
+  return edits.length === 0 ? { sql, tree, tokens } : { sql: applyEdits(bytes, edits) };
 }
 
 /** Visits every object of a parse tree, iteratively (deep trees must not overflow the stack). */

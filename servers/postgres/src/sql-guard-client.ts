@@ -78,7 +78,8 @@ interface Checker {
   child: ChildProcess | undefined;
   ready: Promise<void> | undefined;
   busy: boolean;
-  readonly pending: Map<number, (d: SqlGuardDecision) => void>;
+  /** The current process's statements in flight. */
+  pending: Map<number, (d: SqlGuardDecision) => void>;
 }
 
 /**
@@ -121,10 +122,13 @@ export async function createSqlGuardClient(
       execArgv: ['--liftoff-only'],
     });
     checker.child = proc;
+    // Per process: a replaced process's exit must not refuse its successor's statements.
+    const pending = new Map<number, (d: SqlGuardDecision) => void>();
+    checker.pending = pending;
     proc.on('message', (m: { type: string; id?: number; decision?: SqlGuardDecision }) => {
       if (m.type === 'result' && m.id !== undefined) {
-        const resolve = checker.pending.get(m.id);
-        checker.pending.delete(m.id);
+        const resolve = pending.get(m.id);
+        pending.delete(m.id);
         resolve?.(m.decision ?? unavailable);
       }
     });
@@ -133,8 +137,8 @@ export async function createSqlGuardClient(
         checker.child = undefined;
         checker.ready = undefined;
       }
-      for (const [id, resolve] of checker.pending) {
-        checker.pending.delete(id);
+      for (const [id, resolve] of pending) {
+        pending.delete(id);
         resolve(unavailable);
       }
     });
@@ -282,15 +286,25 @@ export async function createSqlGuardClient(
     const proc = checker.child;
     if (!proc?.connected) return unavailable;
     const id = nextId++;
+    const pending = checker.pending;
     return new Promise<SqlGuardDecision>((resolve) => {
-      const timer = setTimeout(() => {
-        checker.pending.delete(id);
-        // A checker that hangs (e.g. a corrupted parser spinning) is replaced.
-        proc.kill('SIGKILL');
-        resolve(unavailable);
-      }, CHECK_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => {
+          pending.delete(id);
+          // A checker that hangs (e.g. a corrupted parser spinning) is replaced: the next
+          // statement starts a new process instead of reaching the dying one.
+          if (checker.child === proc) {
+            checker.child = undefined;
+            checker.ready = undefined;
+          }
+          proc.kill('SIGKILL');
+          resolve(unavailable);
+        },
+        // The generic form (postgres_explain) parses and checks the statement twice.
+        job.type === 'generic' ? 2 * CHECK_TIMEOUT_MS : CHECK_TIMEOUT_MS,
+      );
       timer.unref();
-      checker.pending.set(id, (d) => {
+      pending.set(id, (d) => {
         clearTimeout(timer);
         resolve(d);
       });
