@@ -20,7 +20,7 @@ import { createChinookDatabase, startTestPostgres } from '@hardened-mcp/test-kit
 /** The stated ceiling for the server process with four concurrent worst-case calls (MiB). */
 const SERVER_CEILING_MIB = 300;
 /** The stated ceiling per SQL checker process (MiB). */
-const CHECKER_CEILING_MIB = 150;
+const CHECKER_CEILING_MIB = 256;
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BIG_ROWS = Number(process.env.BENCH_BIG_ROWS ?? 300_000);

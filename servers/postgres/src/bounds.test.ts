@@ -15,6 +15,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresSettings, postgresSectionSchema } from './config.js';
 import {
+  FairGate,
   MAX_ERROR_DETAIL_CHARS,
   openPool,
   type PgHandle,
@@ -148,6 +149,35 @@ describe('one principal cannot starve the others', () => {
     expect(honest).toBeGreaterThanOrEqual(4);
     await Promise.allSettled(flood);
   }, 30_000);
+
+  it('a lone principal (stdio) may use the whole pool; once another shows up, one is kept', async () => {
+    const gate = new FairGate(3);
+    const x1 = await gate.enter('x', 1_000);
+    const x2 = await gate.enter('x', 1_000);
+    const x3 = await gate.enter('x', 1_000);
+    expect(gate.canGrant('x')).toBe(false);
+    x3();
+    const y = await gate.enter('y', 1_000);
+    // Shared now: x holds 2 = max − 1, so x waits while y would still get the last one.
+    expect(gate.canGrant('x')).toBe(false);
+    expect(gate.canGrant('z')).toBe(false);
+    y();
+    expect(gate.canGrant('x')).toBe(false);
+    expect(gate.canGrant('z')).toBe(true);
+    x1();
+    x2();
+    expect(gate.canGrant('x')).toBe(true);
+  });
+
+  it('a wait for a turn is bounded', async () => {
+    const gate = new FairGate(1);
+    const a = await gate.enter('a', 1_000);
+    const err = await rejectionOf(gate.enter('b', 50));
+    expect((err as ToolError).code).toBe(ErrorCode.UpstreamUnavailable);
+    a();
+    const b = await gate.enter('b', 50);
+    b();
+  });
 
   it('waiting principals are served in turn, not first come first served', async () => {
     const h = handle(db.readUrl, { pool: { max: 2 }, statementTimeoutMs: 5_000 });

@@ -190,16 +190,21 @@ function guardMessageSize(client: pg.PoolClient, limit: number): void {
 const poolGates = new WeakMap<pg.Pool, FairGate>();
 
 /**
- * Shares a pool's `max` connections fairly between principals: one principal holds at most
- * `max − 1` of them (with `max` ≥ 2), so one connection is always left for the others' calls;
- * callers that must wait queue per principal and are served round-robin, one principal after
- * the other, never first come first served (a flood of one principal would otherwise sit in
- * front of everybody). Decisions are data: {@link FairGate.canGrant}.
+ * Shares a pool's `max` connections fairly between principals. Once a second principal has
+ * used the pool, one principal holds at most `max − 1` of them (with `max` ≥ 2), so one
+ * connection is always left for the others' calls; until then (a stdio server has one
+ * principal) the one principal may use them all. Callers that must wait queue per principal and
+ * are served round-robin, one principal after the other, never first come first served (a
+ * flood of one principal would otherwise sit in front of everybody). Decisions are data:
+ * {@link FairGate.canGrant}.
  */
 export class FairGate {
   /** Connections a single principal may hold at once. */
   readonly perPrincipal: number;
   private inUse = 0;
+  /** The first principal seen, and whether another one has been seen since. */
+  private first: string | undefined;
+  private shared = false;
   private readonly held = new Map<string, number>();
   /** Waiters per principal; the Map's order is the round-robin order. */
   private readonly queues = new Map<string, (() => void)[]>();
@@ -211,7 +216,8 @@ export class FairGate {
 
   /** True when `principal` may take a connection now. */
   canGrant(principal: string): boolean {
-    return this.inUse < this.max && (this.held.get(principal) ?? 0) < this.perPrincipal;
+    if (this.inUse >= this.max) return false;
+    return !this.shared || (this.held.get(principal) ?? 0) < this.perPrincipal;
   }
 
   /**
@@ -222,6 +228,8 @@ export class FairGate {
    * when `signal` aborted.
    */
   async enter(principal: string, waitMs: number, signal?: AbortSignal): Promise<() => void> {
+    if (this.first === undefined) this.first = principal;
+    else if (principal !== this.first) this.shared = true;
     if (!this.canGrant(principal)) {
       await new Promise<void>((resolve, reject) => {
         const queue = this.queues.get(principal) ?? [];
@@ -255,9 +263,10 @@ export class FairGate {
         signal?.addEventListener('abort', onAbort, { once: true });
         queue.push(wake);
       });
+      // dispatch() took the connection for this waiter before waking it.
+    } else {
+      this.take(principal);
     }
-    this.inUse++;
-    this.held.set(principal, (this.held.get(principal) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
@@ -270,15 +279,25 @@ export class FairGate {
     };
   }
 
-  /** Wakes the next waiter, round-robin over principals. */
+  private take(principal: string): void {
+    this.inUse++;
+    this.held.set(principal, (this.held.get(principal) ?? 0) + 1);
+  }
+
+  /**
+   * Gives a free connection to the next waiter, round-robin over principals. The connection is
+   * taken for it before it wakes, so a caller arriving meanwhile cannot jump the queue.
+   */
   private dispatch(): void {
     for (const [principal, queue] of this.queues) {
       if (!this.canGrant(principal)) continue;
       const wake = queue[0];
+      if (!wake) continue;
       // Served: the principal moves to the end of the round.
       this.queues.delete(principal);
       if (queue.length > 1) this.queues.set(principal, queue);
-      wake?.();
+      this.take(principal);
+      wake();
       return;
     }
   }
