@@ -104,6 +104,37 @@ describe('nothing holds a backend past the statement timeout plus a grace', () =
     expect(await until(async () => !(await backendAlive(pid)))).toBe(true);
   }, 30_000);
 
+  it.each([
+    [
+      'array containment',
+      'SELECT (SELECT array_agg(g) FROM generate_series(1, 30000) g) @> (SELECT array_agg(g) FROM generate_series(30000, 1, -1) g)',
+    ],
+    [
+      'jsonb containment',
+      'SELECT (SELECT jsonb_agg(g) FROM generate_series(1, 15000) g) @> (SELECT jsonb_agg(g) FROM generate_series(15000, 1, -1) g)',
+    ],
+  ])(
+    '%s that PostgreSQL does not interrupt: the caller is answered while the backend still runs',
+    async (_, sql) => {
+      const h = handle(db.readUrl);
+      let pid = 0;
+      const err = await rejectionOf(
+        withTransaction(h, { readOnly: true }, async (c) => {
+          pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+          await c.query(sql);
+        }),
+      );
+      // Checked right after the answer: the statement timeout (1 s) has passed, the loop has not.
+      const stillRunning = await backendAlive(pid);
+      expect(err).toBeInstanceOf(ToolError);
+      expect((err as ToolError).code).toBe(ErrorCode.Timeout);
+      expect(stillRunning).toBe(true);
+      // It ends at the loop's end (cancel or termination pending), not later.
+      expect(await until(async () => !(await backendAlive(pid)), 300)).toBe(true);
+    },
+    60_000,
+  );
+
   it('the clock restarts with each statement: several statements each under the timeout pass', async () => {
     const h = handle(db.readUrl);
     const done = await withTransaction(h, { readOnly: true }, async (c) => {
