@@ -125,10 +125,15 @@ describe('nothing holds a backend past the statement timeout plus a grace', () =
         }),
       );
       // Checked right after the answer: the statement timeout (1 s) has passed, the loop has not.
-      const stillRunning = await backendAlive(pid);
+      const state = (
+        await admin.query<{ state: string }>('SELECT state FROM pg_stat_activity WHERE pid = $1', [
+          pid,
+        ])
+      ).rows[0]?.state;
       expect(err).toBeInstanceOf(ToolError);
       expect((err as ToolError).code).toBe(ErrorCode.Timeout);
-      expect(stillRunning).toBe(true);
+      // Still inside the loop: answered before the statement ended, not after.
+      expect(state).toBe('active');
       // It ends at the loop's end (cancel or termination pending), not later.
       expect(await until(async () => !(await backendAlive(pid)), 300)).toBe(true);
     },
