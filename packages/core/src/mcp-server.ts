@@ -15,6 +15,7 @@ import {
 import type { ClientInfo, Identity } from './identity.js';
 import type { Logger } from './logger.js';
 import type { Pipeline } from './pipeline.js';
+import { guardStdioLines, STDIO_MAX_LINE_BYTES } from './stdio-line-guard.js';
 
 /** How long a human has to answer an approval request, in ms. */
 export const APPROVAL_TIMEOUT_MS = 5 * 60 * 1000;
@@ -101,10 +102,21 @@ export function createMcpServer(options: McpServerOptions): Server {
  * Serves MCP over stdio. stdout carries only protocol messages: `console.log`/`info`/`debug`
  * are redirected to stderr first, so a stray call in a dependency cannot corrupt the stream.
  * Resolves when the client closes stdin or on SIGINT/SIGTERM, after `onClose`.
+ *
+ * stdin passes a bounded line filter first ({@link guardStdioLines}): a message line over
+ * `STDIO_MAX_LINE_BYTES` (8 MiB) or nested deeper than `STDIO_MAX_JSON_DEPTH` (64) is answered
+ * with a JSON-RPC `-32600` error and dropped, and the server keeps serving (the SDK's own buffer
+ * limit would close the transport, and deep nesting would overflow its schema validation).
  */
 export async function serveStdio(server: Server, onClose: () => Promise<void>): Promise<void> {
   guardStdout();
-  const transport = new StdioServerTransport();
+  let transport: StdioServerTransport | undefined;
+  const stdin = guardStdioLines(process.stdin, (refusal) => {
+    void transport?.send(refusal as never).catch(() => undefined);
+  });
+  transport = new StdioServerTransport(stdin, process.stdout, {
+    maxBufferSize: 2 * STDIO_MAX_LINE_BYTES,
+  });
   let closing: Promise<void> | undefined;
   const close = () => {
     // Deferred by one tick: server.close() closes the transport, whose onclose calls close() again.

@@ -76,6 +76,7 @@ export function openPool(
     get: () => credential.current().reveal(),
   });
   poolCredentials.set(pool, { credential, options: poolOptions });
+  poolGates.set(pool, new FairGate(settings.pool.max));
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => guardMessageSize(client, settings.maxMessageBytes));
@@ -119,6 +120,23 @@ export async function connectPooled(pool: pg.Pool): Promise<pg.PoolClient> {
     report?.({ code, outcome: 'retried' });
     return pool.connect();
   }
+}
+
+/** Clients whose connection a reader gave up on mid-result (see {@link abandonConnection}). */
+const abandoned = new WeakSet<object>();
+
+/**
+ * Stops reading a result at once by destroying the connection's socket (the backend fails on
+ * its next write and ends; the rest of the result is never transferred). For a reader that has
+ * all it may keep while the backend is still sending a large batch (query.ts). Inside
+ * {@link withTransaction}, a result `fn` returns after this is still returned; the connection
+ * is destroyed instead of being rolled back and reused.
+ */
+export function abandonConnection(client: pg.ClientBase): void {
+  abandoned.add(client);
+  (
+    client as unknown as { connection?: { stream?: { destroy(): void } } }
+  ).connection?.stream?.destroy();
 }
 
 /** Clients whose connection was cut because the server sent a message over the limit. */
@@ -168,15 +186,144 @@ function guardMessageSize(client: pg.PoolClient, limit: number): void {
   });
 }
 
+/** The fair gate of each pool made by {@link openPool}. */
+const poolGates = new WeakMap<pg.Pool, FairGate>();
+
+/**
+ * Shares a pool's `max` connections fairly between principals. Once a second principal has
+ * used the pool, one principal holds at most `max − 1` of them (with `max` ≥ 2), so one
+ * connection is always left for the others' calls; until then (a stdio server has one
+ * principal) the one principal may use them all. Callers that must wait queue per principal and
+ * are served round-robin, one principal after the other, never first come first served (a
+ * flood of one principal would otherwise sit in front of everybody). Decisions are data:
+ * {@link FairGate.canGrant}.
+ */
+export class FairGate {
+  /** Connections a single principal may hold at once. */
+  readonly perPrincipal: number;
+  private inUse = 0;
+  /** The first principal seen, and whether another one has been seen since. */
+  private first: string | undefined;
+  private shared = false;
+  private readonly held = new Map<string, number>();
+  /** Waiters per principal; the Map's order is the round-robin order. */
+  private readonly queues = new Map<string, (() => void)[]>();
+
+  /** @param max - connections in the pool (`postgres.pool.max`). */
+  constructor(readonly max: number) {
+    this.perPrincipal = max > 1 ? max - 1 : 1;
+  }
+
+  /** True when `principal` may take a connection now. */
+  canGrant(principal: string): boolean {
+    if (this.inUse >= this.max) return false;
+    return !this.shared || (this.held.get(principal) ?? 0) < this.perPrincipal;
+  }
+
+  /**
+   * Waits for a turn of `principal` (at most `waitMs` ms, or until `signal` aborts) and returns
+   * the function that gives it back (call it exactly once).
+   *
+   * @throws ToolError `upstream_unavailable` when no turn came within `waitMs`; the abort reason
+   * when `signal` aborted.
+   */
+  async enter(principal: string, waitMs: number, signal?: AbortSignal): Promise<() => void> {
+    if (this.first === undefined) this.first = principal;
+    else if (principal !== this.first) this.shared = true;
+    if (!this.canGrant(principal)) {
+      await new Promise<void>((resolve, reject) => {
+        const queue = this.queues.get(principal) ?? [];
+        this.queues.set(principal, queue);
+        const cleanup = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          const i = queue.indexOf(wake);
+          if (i >= 0) queue.splice(i, 1);
+          if (queue.length === 0 && this.queues.get(principal) === queue)
+            this.queues.delete(principal);
+        };
+        const wake = () => {
+          cleanup();
+          resolve();
+        };
+        const onAbort = () => {
+          cleanup();
+          reject(signal?.reason ?? new Error('aborted'));
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(
+            new ToolError(
+              ErrorCode.UpstreamUnavailable,
+              'every database connection is busy; try again later',
+            ),
+          );
+        }, waitMs);
+        timer.unref?.();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        queue.push(wake);
+      });
+      // dispatch() took the connection for this waiter before waking it.
+    } else {
+      this.take(principal);
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inUse--;
+      const n = (this.held.get(principal) ?? 1) - 1;
+      if (n > 0) this.held.set(principal, n);
+      else this.held.delete(principal);
+      this.dispatch();
+    };
+  }
+
+  private take(principal: string): void {
+    this.inUse++;
+    this.held.set(principal, (this.held.get(principal) ?? 0) + 1);
+  }
+
+  /**
+   * Gives a free connection to the next waiter, round-robin over principals. The connection is
+   * taken for it before it wakes, so a caller arriving meanwhile cannot jump the queue.
+   */
+  private dispatch(): void {
+    for (const [principal, queue] of this.queues) {
+      if (!this.canGrant(principal)) continue;
+      const wake = queue[0];
+      if (!wake) continue;
+      // Served: the principal moves to the end of the round.
+      this.queues.delete(principal);
+      if (queue.length > 1) this.queues.set(principal, queue);
+      this.take(principal);
+      wake();
+      return;
+    }
+  }
+}
+
 /** Options of {@link withTransaction}. */
 export interface TransactionOptions {
   readonly readOnly: boolean;
   /** `search_path` for the transaction: the allowed schemas. */
   readonly searchPath?: readonly string[] | undefined;
   readonly signal?: AbortSignal | undefined;
-  /** The client's SQL, if any: class-42 messages are relayed only when they quote nothing but names from it. */
+  /**
+   * The client's SQL, if any. No longer changes the error message (database text only ever goes
+   * to {@link ToolError.detail}); kept so existing callers compile.
+   */
   readonly sqlText?: string | undefined;
+  /** Whose call this is: connections are shared fairly between principals ({@link FairGate}). */
+  readonly principal?: string | undefined;
 }
+
+/**
+ * How long past the statement timeout a call may hold its connection before the server gives
+ * up on it (ms): it answers the caller with `timeout`, cancels the backend, closes the
+ * connection and, if the backend is still there `WATCHDOG_GRACE_MS` later, terminates it.
+ */
+export const WATCHDOG_GRACE_MS = 1_000;
 
 /**
  * Runs `fn` in one transaction on a pooled connection:
@@ -186,9 +333,21 @@ export interface TransactionOptions {
  * end in ROLLBACK; write transactions COMMIT only when `fn` resolves. Afterwards `DISCARD ALL`
  * resets any session state; a connection that failed anywhere is destroyed, never reused, so
  * session state can never leak into the pool. The connection is checked out with
- * {@link connectPooled} (one credential refresh and retry when the database refuses a login).
+ * {@link connectPooled} (one credential refresh and retry when the database refuses a login),
+ * after a turn at the pool's {@link FairGate} for `opts.principal`.
  *
- * @throws ToolError mapped from the database error (see {@link toToolError}).
+ * Time is bounded on the server's side too: PostgreSQL does not interrupt everything at the
+ * statement timeout (a backend blocked writing to its socket ignores query cancels; some
+ * operators run long loops without an interrupt check). `statementTimeoutMs` +
+ * {@link WATCHDOG_GRACE_MS} after checkout, the caller gets `timeout`, a protocol cancel
+ * request is sent (no privilege needed, PostgreSQL docs §55.2.8), the connection's socket is
+ * destroyed (a backend blocked on its socket fails at once), and {@link WATCHDOG_GRACE_MS}
+ * later `pg_terminate_backend` is called for the backend on a fresh connection of the same
+ * credential (a role may signal its own backends, PostgreSQL docs §9.28.2).
+ *
+ * @throws ToolError mapped from the database error (see {@link toToolError}); `timeout` from
+ * the watchdog; `upstream_unavailable` when no connection turn came within
+ * `pool.connectionTimeoutMs`.
  */
 export async function withTransaction<T>(
   handle: PgHandle,
@@ -196,17 +355,25 @@ export async function withTransaction<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const s = handle.settings;
+  const gate = poolGates.get(handle.pool);
+  let leave: (() => void) | undefined;
+  try {
+    leave = await gate?.enter(opts.principal ?? '', s.pool.connectionTimeoutMs, opts.signal);
+  } catch (err) {
+    throw toToolError(err, s);
+  }
   let client: pg.PoolClient;
   try {
     client = await connectPooled(handle.pool);
   } catch (err) {
+    leave?.();
     throw toToolError(err, s);
   }
   let broken: Error | undefined;
   const onAbort = () => {
-    broken = new Error('aborted');
+    broken ??= new Error('aborted');
     // Ends the backend's current statement; the connection is then discarded.
-    void cancelBackend(handle, client);
+    cancelBackend(handle, client);
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   // A socket error while the client is checked out (server restart, oversized message) fails
@@ -215,79 +382,248 @@ export async function withTransaction<T>(
     broken ??= err;
   };
   client.on('error', onClientError);
-  try {
-    await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE');
-    await client.query({
-      text:
-        "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
-        " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)",
-      values: [
-        String(s.statementTimeoutMs),
-        String(s.lockTimeoutMs),
-        String(s.idleInTransactionTimeoutMs),
-        (opts.searchPath ?? s.schemas).map((n) => pg.escapeIdentifier(n)).join(', '),
-      ],
-    });
-    const result = await fn(client);
-    await client.query(opts.readOnly ? 'ROLLBACK' : 'COMMIT');
-    await client.query('DISCARD ALL');
-    return result;
-  } catch (err) {
-    broken ??= err instanceof Error ? err : new Error('query failed');
-    if (oversized.has(client)) {
-      throw new ToolError(
-        ErrorCode.LimitExceeded,
-        `a row or message from the database exceeded ${s.maxMessageBytes} bytes; the query was stopped`,
-        { cause: err },
-      );
-    }
-    throw err instanceof ToolError ? err : toToolError(err, s, opts.sqlText);
-  } finally {
+  let released = false;
+  let restoreQuery = (): void => undefined;
+  let commit = async (): Promise<void> => undefined;
+  const release = () => {
+    if (released) return;
+    released = true;
+    restoreQuery();
     opts.signal?.removeEventListener('abort', onAbort);
+    // A failed connection is destroyed (its transaction rolls back server-side). It may still
+    // report a socket error after that: keep a listener.
+    if (broken) client.on('error', () => undefined);
     client.off('error', onClientError);
-    // A failed connection is destroyed (its transaction rolls back server-side).
     client.release(broken ?? undefined);
+    leave?.();
+  };
+
+  const run = async (): Promise<T> => {
+    try {
+      await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE');
+      await client.query({
+        text:
+          "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
+          " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)",
+        values: [
+          String(s.statementTimeoutMs),
+          String(s.lockTimeoutMs),
+          String(s.idleInTransactionTimeoutMs),
+          (opts.searchPath ?? s.schemas).map((n) => pg.escapeIdentifier(n)).join(', '),
+        ],
+      });
+      const result = await fn(client);
+      if (abandoned.has(client)) {
+        // Only readers abandon (query.ts); a write transaction must never be cut short.
+        broken ??= new Error('connection abandoned after the result was complete');
+        if (!opts.readOnly) throw new Error('a write transaction was abandoned');
+        return result;
+      }
+      if (opts.readOnly) await client.query('ROLLBACK');
+      else await commit();
+      await client.query('DISCARD ALL');
+      return result;
+    } catch (err) {
+      broken ??= err instanceof Error ? err : new Error('query failed');
+      if (oversized.has(client)) {
+        throw new ToolError(
+          ErrorCode.LimitExceeded,
+          `a row or message from the database exceeded ${s.maxMessageBytes} bytes; the query was stopped`,
+          { cause: err },
+        );
+      }
+      throw err instanceof ToolError ? err : toToolError(err, s, opts.sqlText);
+    }
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  let fire: () => void = () => undefined;
+  const watchdog = new Promise<never>((_, reject) => {
+    fire = () => {
+      const pid = processIdOf(client);
+      broken ??= new Error('watchdog: the statement outlived its timeout');
+      cancelBackend(handle, client);
+      reject(
+        new ToolError(
+          ErrorCode.Timeout,
+          `the statement was stopped: it exceeded the statement timeout (${s.statementTimeoutMs} ms)`,
+        ),
+      );
+      // Closing the socket fails a backend blocked on it at once; the pool gets its slot back.
+      release();
+      (
+        client as unknown as { connection?: { stream?: { destroy(): void } } }
+      ).connection?.stream?.destroy();
+      if (pid !== undefined)
+        setTimeout(() => void terminateBackend(handle, pid), WATCHDOG_GRACE_MS).unref();
+    };
+  });
+  // The clock restarts with every statement sent on this connection, as PostgreSQL's
+  // statement_timeout does (a cursor's reads belong to the statement that opened it).
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(fire, s.statementTimeoutMs + WATCHDOG_GRACE_MS);
+    timer.unref();
+  };
+  const clientQuery = client.query;
+  const hadOwnQuery = Object.hasOwn(client, 'query');
+  (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+    arm();
+    return (clientQuery as (...a: unknown[]) => unknown).apply(client, args);
+  };
+  restoreQuery = () => {
+    if (hadOwnQuery) (client as unknown as { query: unknown }).query = clientQuery;
+    else delete (client as unknown as { query?: unknown }).query;
+  };
+  commit = async () => {
+    // A COMMIT is never cut short: its outcome must be known (the watchdog is off for it).
+    clearTimeout(timer);
+    await (clientQuery as (text: string) => Promise<unknown>).call(client, 'COMMIT');
+  };
+  try {
+    return await Promise.race([run(), watchdog]);
+  } finally {
+    clearTimeout(timer);
+    release();
+  }
+}
+
+/** The backend process id of a connected client (node-pg keeps it from BackendKeyData). */
+function processIdOf(client: pg.ClientBase): number | undefined {
+  const pid = (client as unknown as { processID?: unknown }).processID;
+  return typeof pid === 'number' && pid > 0 ? pid : undefined;
+}
+
+/**
+ * Asks PostgreSQL to cancel the backend's running statement with the protocol's own
+ * CancelRequest (PostgreSQL docs §55.2.8: a new connection carrying the backend's process id and
+ * secret key; no SQL, no privilege, and it works when every pooled connection is busy), sent through
+ * node-pg's `Connection#cancel`. Best effort: the statement timeout and the watchdog still hold.
+ */
+function cancelBackend(handle: PgHandle, client: pg.PoolClient): void {
+  const target = client as unknown as { processID?: number; secretKey?: number };
+  if (!target.processID || target.secretKey === undefined) return;
+  try {
+    // node-pg's Connection speaks the protocol; `cancel` writes the CancelRequest message.
+    const canceller = new pg.Client({ ...(handle.pool.options as pg.ClientConfig) }) as unknown as {
+      host: string;
+      port: number;
+      connection: NodeJS.EventEmitter & {
+        connect(port: number | string, host?: string): void;
+        cancel(processID: number, secretKey: number): void;
+      };
+    };
+    const con = canceller.connection;
+    con.on('error', () => undefined);
+    con.once('connect', () => con.cancel(target.processID as number, target.secretKey as number));
+    if (canceller.host?.startsWith('/'))
+      con.connect(`${canceller.host}/.s.PGSQL.${canceller.port}`);
+    else con.connect(canceller.port, canceller.host);
+  } catch {
+    // best effort
   }
 }
 
 /**
- * Cancels the backend's running statement over a connection of its own (not from the pool: when
- * every pooled connection is busy, a pooled cancel would wait until it no longer matters).
+ * Terminates a backend that outlived the watchdog, over a fresh connection of the pool's own
+ * credential (not from the pool: it may be full). A role may terminate its own backends
+ * (PostgreSQL docs §9.28.2); if the operator revoked `EXECUTE` on `pg_terminate_backend` from
+ * the role this fails quietly, and the backend ends at its next interrupt check or socket write.
  */
-async function cancelBackend(handle: PgHandle, client: pg.PoolClient): Promise<void> {
-  const pid = (client as unknown as { processID?: number }).processID;
-  if (!pid) return;
-  const canceller = new pg.Client({
+async function terminateBackend(handle: PgHandle, pid: number): Promise<void> {
+  const terminator = new pg.Client({
     ...(handle.pool.options as pg.ClientConfig),
     statement_timeout: 5_000,
   });
-  canceller.on('error', () => undefined);
+  terminator.on('error', () => undefined);
   try {
-    await canceller.connect();
-    await canceller.query('SELECT pg_cancel_backend($1)', [pid]);
+    await terminator.connect();
+    await terminator.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND usename = current_user',
+      [pid],
+    );
   } catch {
-    // best effort: the statement timeout still ends it
+    // best effort (see above)
   } finally {
-    await canceller.end().catch(() => undefined);
+    await terminator.end().catch(() => undefined);
   }
 }
 
-/** SQLSTATE classes whose server message names only identifiers/types from the query, safe to relay. */
-const RELAYABLE = new Set(['42']);
+/** Longest database text kept in {@link ToolError.detail} (characters), cut before redaction. */
+export const MAX_ERROR_DETAIL_CHARS = 1_000;
 
 /**
- * Maps a driver/database error to a client-safe {@link ToolError}. Messages are fixed per
- * SQLSTATE (PostgreSQL docs Appendix A), except class 42 (syntax error or access rule
- * violation), whose server messages are relayed when every quoted name in them appears in the
- * client's own SQL (`sqlText`) — a cast like `quote_ident(email)::regclass` would otherwise put
- * row data into the message, outside the untrusted-data fence.
- * Never includes parameters, DETAIL, the SQL text, hosts or passwords.
+ * Fixed client messages for SQLSTATE class 42 (syntax error or access rule violation),
+ * PostgreSQL docs Appendix A. The server's own text names identifiers, but can also quote row
+ * data (`to_tsquery(last_name)` raises 42601 quoting the value), so it is never the message.
  */
-export function toToolError(err: unknown, s: PostgresSettings, sqlText?: string): ToolError {
+const CLASS_42: Readonly<Record<string, string>> = {
+  '42601': 'a syntax error',
+  '42703': 'a column that does not exist',
+  '42P01': 'a relation that does not exist',
+  '42883': 'a function or operator that does not exist for these argument types',
+  '42702': 'an ambiguous column reference',
+  '42725': 'an ambiguous function call',
+  '42804': 'mismatched data types',
+  '42846': 'a cast that does not exist',
+  '42803': 'a grouping error (a column must appear in GROUP BY or an aggregate)',
+  '42P18': 'a parameter or value whose data type cannot be determined',
+  '42P02': 'a parameter that does not exist',
+  '42P10': 'an invalid column reference',
+  '42809': 'a wrong object type',
+  '42P20': 'a windowing error',
+  '42P19': 'an invalid recursion',
+  '42P22': 'an indeterminate collation',
+  '42704': 'an object that does not exist',
+};
+
+/**
+ * Cuts the texts of a driver error in place to {@link MAX_ERROR_DETAIL_CHARS}: the error stays
+ * the `cause` (for the server log), and a message that embeds a 15 MB value must not be
+ * logged, redacted and kept whole.
+ */
+function capErrorTexts(err: unknown): void {
+  if (err === null || typeof err !== 'object') return;
+  const e = err as Record<string, unknown>;
+  for (const key of ['message', 'detail', 'hint', 'where', 'internalQuery']) {
+    const v = e[key];
+    if (typeof v === 'string' && v.length > MAX_ERROR_DETAIL_CHARS) {
+      try {
+        e[key] = `${v.slice(0, MAX_ERROR_DETAIL_CHARS)}…`;
+      } catch {
+        // a read-only property: leave it
+      }
+    }
+  }
+}
+
+/** The database's own message, cut to {@link MAX_ERROR_DETAIL_CHARS} (undefined when empty). */
+function upstreamDetail(message: string): string | undefined {
+  if (message === '') return undefined;
+  return message.length > MAX_ERROR_DETAIL_CHARS
+    ? `${message.slice(0, MAX_ERROR_DETAIL_CHARS)}…`
+    : message;
+}
+
+/**
+ * Maps a driver/database error to a client-safe {@link ToolError}. The message is fixed text
+ * chosen by SQLSTATE (PostgreSQL docs Appendix A) and never carries database text: a server
+ * message can embed row data (a cast of a value to a type, an input-syntax or constraint error,
+ * `quote_ident(email)::regclass`). The server's message (its first line, without DETAIL/HINT),
+ * cut to {@link MAX_ERROR_DETAIL_CHARS}, goes to {@link ToolError.detail} for the statement
+ * errors of classes 22, 23, 42 and the like, which the pipeline redacts and fences as untrusted
+ * data; connection, authentication and resource errors carry no detail (they may name hosts or
+ * roles). Never includes parameters, DETAIL, the SQL text, hosts or passwords.
+ *
+ * `_sqlText` is no longer used (messages were once relayed when they quoted only the query).
+ */
+export function toToolError(err: unknown, s: PostgresSettings, _sqlText?: string): ToolError {
   if (err instanceof ToolError) return err;
+  capErrorTexts(err);
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const msg = typeof e.message === 'string' ? e.message : '';
+  const detail = upstreamDetail(msg);
   if (code === '57014') {
     return new ToolError(
       ErrorCode.Timeout,
@@ -310,8 +646,8 @@ export function toToolError(err: unknown, s: PostgresSettings, sqlText?: string)
   if (code === '42501')
     return new ToolError(
       ErrorCode.PolicyDenied,
-      `permission denied by the database${msg.startsWith('permission denied for') ? ` (${msg})` : ''}`,
-      { cause: err },
+      'permission denied by the database (SQLSTATE 42501)',
+      detail === undefined ? { cause: err } : { cause: err, detail },
     );
   if (
     /^(08|28|3D|53|57P)/.test(code) ||
@@ -325,6 +661,7 @@ export function toToolError(err: unknown, s: PostgresSettings, sqlText?: string)
       { cause: err },
     );
   }
+  const withDetail = detail === undefined ? { cause: err } : { cause: err, detail };
   if (
     code === '23505' ||
     code === '23503' ||
@@ -342,20 +679,32 @@ export function toToolError(err: unknown, s: PostgresSettings, sqlText?: string)
     return new ToolError(
       ErrorCode.UpstreamError,
       `the change violates ${what} (SQLSTATE ${code}); nothing was changed`,
-      { cause: err },
+      withDetail,
     );
   }
   if (code.startsWith('22'))
     return new ToolError(
       ErrorCode.UpstreamError,
       `invalid data for the statement (SQLSTATE ${code})`,
-      { cause: err },
+      withDetail,
     );
-  if (RELAYABLE.has(code.slice(0, 2)) && sqlText !== undefined && quotesOnlyFrom(msg, sqlText))
+  if (code.startsWith('42'))
     return new ToolError(
       ErrorCode.UpstreamError,
-      `the database rejected the statement: ${msg} (SQLSTATE ${code})`,
-      { cause: err },
+      `the database rejected the statement: ${CLASS_42[code] ?? 'a syntax error or access rule violation'} (SQLSTATE ${code})`,
+      withDetail,
+    );
+  if (code.startsWith('54'))
+    return new ToolError(
+      ErrorCode.LimitExceeded,
+      `the statement exceeds a database limit (SQLSTATE ${code})`,
+      withDetail,
+    );
+  if (/^[0-9A-Z]{5}$/.test(code) && !code.startsWith('XX'))
+    return new ToolError(
+      ErrorCode.UpstreamError,
+      `the database rejected the statement (SQLSTATE ${code})`,
+      withDetail,
     );
   if (code)
     return new ToolError(
@@ -418,14 +767,4 @@ export function queryExtended<R extends pg.QueryResultRow>(
   values: readonly unknown[],
 ): Promise<pg.QueryResult<R>> {
   return client.query<R>({ text, values: [...values], queryMode: 'extended' } as pg.QueryConfig);
-}
-
-/** True when every double-quoted segment of `message` occurs in `sql` (case-insensitively). */
-function quotesOnlyFrom(message: string, sql: string): boolean {
-  const lower = sql.toLowerCase();
-  for (const m of message.matchAll(/"([^"]*)"/g)) {
-    const quoted = (m[1] ?? '').toLowerCase();
-    if (quoted !== '' && !lower.includes(quoted)) return false;
-  }
-  return true;
 }

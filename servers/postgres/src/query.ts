@@ -3,6 +3,7 @@ import { binaryStandIn } from '@hardened-mcp/core';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { typeNamesFor } from './catalog.js';
+import { abandonConnection } from './database.js';
 
 /** A bound query value: what MCP clients can send as `params`. */
 export type SqlValue = string | number | boolean | null;
@@ -15,11 +16,31 @@ export interface CursorResult {
   readonly truncated: boolean;
 }
 
+/** The parts of pg-cursor's instance that {@link readCursor} hooks (pg-cursor 2.x, index.js). */
+interface CursorInternals {
+  handleDataRow(msg: { fields: unknown[] }): void;
+  _result: {
+    parseRow(fields: unknown[]): unknown[];
+    fields: { name: string; dataTypeID: number }[];
+  };
+  _rows: unknown[][];
+}
+
 /**
  * Runs one statement through a server-side portal (pg-cursor: extended protocol
  * Parse/Bind/Execute with a row limit — the extended protocol accepts exactly one statement,
- * PostgreSQL docs §55.2.3) and reads `fetchRows` rows per round trip until `maxRows` + 1 rows
- * or `maxBytes` of JSON are seen. Memory is bounded by the caps, not by the table size.
+ * PostgreSQL docs §55.2.3) and reads up to `fetchRows` rows per round trip until `maxRows` + 1
+ * rows or `maxBytes` of JSON are seen.
+ *
+ * Memory is bounded by bytes as rows arrive, not per batch: each DataRow is converted and
+ * measured the moment the driver parses it, and once the row or byte cap is reached every
+ * further row of the batch is dropped unparsed (a batch of 100 rows of 15 MB each never sits in
+ * memory; at most one backend message, ≤ `postgres.maxMessageBytes`, is held at a time). When the
+ * byte cap is reached while the backend is still sending a batch, the connection is abandoned
+ * ({@link abandonConnection}: the rest is never transferred, the connection is destroyed after
+ * the call); column types then come from the process's cache of built-in type names
+ * (`oid:<n>` for others). Later batches ask for no more rows than the bytes left can hold at
+ * the largest row size seen.
  *
  * Values are made JSON-safe: timestamps → ISO 8601 strings, bytea → `{ binary: true, bytes }`
  * (never its content: hex or base64 of it would carry data past redaction), int8/numeric stay
@@ -31,49 +52,63 @@ export async function readCursor(
   params: readonly SqlValue[],
   limits: { maxRows: number; maxBytes: number; fetchRows: number },
 ): Promise<CursorResult> {
-  const cursor = client.query(new Cursor(sql, [...params], { rowMode: 'array' }));
+  const cursor = new Cursor(sql, [...params], { rowMode: 'array' });
   const rows: unknown[][] = [];
   let truncated = false;
-  let fields: { name: string; dataTypeID: number }[] | undefined;
+  let bytes = 2;
+  let largestRow = 0;
+  /** DataRow messages received in the current batch (kept or dropped), and its size. */
+  let received = 0;
+  let want = 0;
+  let gaveUp = false;
+  const internals = cursor as unknown as CursorInternals;
+  internals.handleDataRow = (msg) => {
+    received++;
+    if (truncated) return; // dropped unparsed: the caps are reached
+    if (rows.length >= limits.maxRows) {
+      truncated = true;
+      return;
+    }
+    const row = internals._result.parseRow(msg.fields).map(toJsonValue);
+    const size = Buffer.byteLength(JSON.stringify(row), 'utf8') + 1;
+    if (size > largestRow) largestRow = size;
+    if (bytes + size > limits.maxBytes) {
+      truncated = true;
+      if (received < want) {
+        // More of this batch is on its way (up to maxMessageBytes per row): stop it now.
+        gaveUp = true;
+        abandonConnection(client);
+      }
+      return;
+    }
+    bytes += size;
+    rows.push(row);
+  };
+  client.query(cursor);
   try {
-    let bytes = 2;
     while (!truncated) {
-      const want = Math.min(limits.fetchRows, limits.maxRows + 1 - rows.length);
-      const batch = await new Promise<unknown[][]>((resolve, reject) => {
-        cursor.read(want, (err, batchRows, result) => {
-          if (err) return reject(err);
-          fields ??= (result as { fields?: { name: string; dataTypeID: number }[] } | undefined)
-            ?.fields;
-          resolve(batchRows as unknown[][]);
+      want = Math.min(limits.fetchRows, limits.maxRows + 1 - rows.length);
+      if (largestRow > 0)
+        want = Math.min(want, Math.max(1, Math.floor((limits.maxBytes - bytes) / largestRow) + 1));
+      received = 0;
+      const ended = await new Promise<boolean>((resolve, reject) => {
+        cursor.read(want, (err) => {
+          if (err && !gaveUp) return reject(err);
+          resolve(gaveUp);
         });
       });
-      for (const raw of batch) {
-        if (rows.length >= limits.maxRows) {
-          truncated = true;
-          break;
-        }
-        const row = raw.map(toJsonValue);
-        const size = Buffer.byteLength(JSON.stringify(row), 'utf8') + 1;
-        if (bytes + size > limits.maxBytes) {
-          truncated = true;
-          break;
-        }
-        bytes += size;
-        rows.push(row);
-      }
-      if (batch.length < want) break;
+      if (ended || received < want) break;
     }
   } finally {
     // Closing the portal first: the connection runs one query at a time, and a suspended
     // portal would block the type lookup below. A cursor in error has no portal left (and on a
     // dead socket close() would wait for a ReadyForQuery that never comes).
-    if ((cursor as unknown as { state?: string }).state !== 'error') await cursor.close();
+    if (!gaveUp && (cursor as unknown as { state?: string }).state !== 'error')
+      await cursor.close();
   }
-  const f = fields ?? [];
-  const names = await typeNamesFor(
-    client,
-    f.map((x) => x.dataTypeID),
-  );
+  const f = internals._result.fields ?? [];
+  // An abandoned connection cannot be asked: the cache of built-in type names only.
+  const names = await typeNamesFor(client, gaveUp ? [] : f.map((x) => x.dataTypeID));
   const columns = f.map((x) => ({
     name: x.name,
     type: names.get(x.dataTypeID) ?? `oid:${x.dataTypeID}`,

@@ -6,6 +6,7 @@
  * its faults: a query that exhausts or corrupts the parser costs a restart of this process,
  * never the server. It never writes to stdout.
  */
+import { toGenericSql } from './generic-sql.js';
 import {
   checkReadOnlySql,
   initSqlGuard,
@@ -18,7 +19,8 @@ interface InitMessage {
   readonly policy: SqlGuardPolicy;
 }
 interface CheckMessage {
-  readonly type: 'check';
+  /** `check`: the guard's verdict; `generic`: the verdict, then the constants-as-parameters form. */
+  readonly type: 'check' | 'generic';
   readonly id: number;
   readonly sql: string;
 }
@@ -38,6 +40,23 @@ process.on('message', (message: InitMessage | CheckMessage) => {
   let decision: unknown;
   try {
     decision = checkReadOnlySql(message.sql, policy);
+    if (message.type === 'generic' && (decision as { ok?: unknown }).ok === true) {
+      // For postgres_explain: plan without evaluating any client value (see generic-sql.ts).
+      // The rewritten text must pass the guard too.
+      const generic = toGenericSql(message.sql);
+      decision =
+        generic.ok && checkReadOnlySql(generic.sql, policy).ok
+          ? {
+              ...(decision as object),
+              generic: { sql: generic.sql, paramCount: generic.paramCount },
+            }
+          : {
+              ok: false,
+              code: 'sql_parse_error',
+              message:
+                "the statement cannot be planned without evaluating its constants (e.g. a typed literal with a trailing qualifier such as interval '1' day); write CAST(... AS type) instead",
+            };
+    }
   } catch {
     decision = { ok: false, code: 'sql_parse_error', message: 'the SQL checker failed; try again' };
   }

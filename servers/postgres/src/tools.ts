@@ -5,6 +5,7 @@ import {
   type Decision,
   deny,
   ErrorCode,
+  type PolicyContext,
   type Tool,
   ToolError,
 } from '@hardened-mcp/core';
@@ -22,7 +23,7 @@ import {
 import { BUILTIN_FUNCTION_ALLOWLIST, isDeniedFunctionName } from './function-allowlist.js';
 import { readCursor, type SqlValue } from './query.js';
 import { createSavedQueryTools } from './saved-queries.js';
-import type { SqlGuardClient } from './sql-guard-client.js';
+import type { GenericStatement, SqlGuardClient } from './sql-guard-client.js';
 import { createTablePolicy, type TablePolicy } from './table-policy.js';
 import { createWriteTools } from './writes.js';
 
@@ -36,14 +37,23 @@ const paramsArg = z.array(sqlValueArg).max(100).describe('Values bound to $1…$
 /**
  * The SQL walls of `postgres_query`, `postgres_explain` and saved read queries, as one policy
  * step: the real PostgreSQL parser's verdict (see sql-guard.ts) plus the parameter count. The
- * accepted verdict is what the step authorizes: `execute` gets it as `ctx.authorized`.
+ * accepted verdict is what the step authorizes: `execute` gets it as `ctx.authorized`. Checks are
+ * shared fairly between principals (the caller's principal goes to the checker pool). With
+ * `generic`, the verdict also carries the constants-as-parameters form of the statement (for
+ * `postgres_explain`).
  */
-export function createSqlPolicy(guard: SqlGuardClient) {
-  return async (input: {
-    sql: string;
-    params?: readonly SqlValue[] | undefined;
-  }): Promise<Authorization<GuardOk>> => {
-    const verdict = await guard.check(input.sql);
+export function createSqlPolicy(guard: SqlGuardClient, generic = false) {
+  return async (
+    input: {
+      sql: string;
+      params?: readonly SqlValue[] | undefined;
+    },
+    ctx: PolicyContext,
+  ): Promise<Authorization<GuardOk & { readonly generic?: GenericStatement }>> => {
+    const principal = ctx.identity.principal;
+    const verdict = generic
+      ? await guard.checkGeneric(input.sql, principal)
+      : await guard.check(input.sql, principal);
     if (!verdict.ok) return deny(ErrorCode.PolicyDenied, verdict.message);
     const given = input.params?.length ?? 0;
     if (verdict.paramCount !== given) {
@@ -77,6 +87,7 @@ export async function createPostgresTools(
 ): Promise<Tool<PgHandle>[]> {
   const tables = createTablePolicy(settings);
   const sqlPolicy = createSqlPolicy(guard);
+  const explainPolicy = createSqlPolicy(guard, true);
   const extraFunctions = new Set(settings.functions.allow);
   const isAllowedFunction = (name: string) =>
     !isDeniedFunctionName(name) &&
@@ -188,7 +199,7 @@ export async function createPostgresTools(
       const maxRows = Math.min(input.maxRows ?? 100, ctx.limits.maxRows);
       const result = await withTransaction(
         ctx.client,
-        { readOnly: true, signal: ctx.signal, sqlText: input.sql },
+        { readOnly: true, signal: ctx.signal, principal: ctx.identity.principal },
         async (c) => {
           await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
           return readCursor(c, input.sql, input.params ?? [], {
@@ -209,25 +220,49 @@ export async function createPostgresTools(
       "Shows the planner's plan (EXPLAIN, FORMAT JSON, never ANALYZE: nothing is executed) for a statement postgres_query would accept.",
     output: 'json',
     input: z.strictObject({ sql: sqlArg, params: paramsArg.optional() }),
-    policy: sqlPolicy,
-    async execute(input, ctx) {
+    policy: explainPolicy,
+    async execute(_input, ctx) {
       const verdict = ctx.authorized;
-      // The text was proven to be exactly one SELECT by the real parser; EXPLAIN without ANALYZE
-      // only plans it. It still runs in a READ ONLY transaction as the read role.
+      const generic = verdict.generic;
+      if (!generic)
+        throw new ToolError(ErrorCode.Internal, 'internal error; see the server log', {
+          cause: new Error('explain verdict without its generic form'),
+        });
+      // Nothing from the client is evaluated: every constant of the accepted SELECT is a
+      // parameter (generic-sql.ts) and the plan is generic (plan_cache_mode force_generic_plan,
+      // built without parameter values, PostgreSQL docs §19.7.4 and PREPARE), so the planner
+      // folds no client value and its estimators compare none against statistics. The EXECUTE
+      // arguments are NULL literals. EXPLAIN without ANALYZE only plans; it runs in a READ ONLY
+      // transaction as the read role, and DISCARD ALL (or the destroyed connection) drops the
+      // prepared statement.
       const plan = await withTransaction(
         ctx.client,
-        { readOnly: true, signal: ctx.signal, sqlText: input.sql },
+        { readOnly: true, signal: ctx.signal, principal: ctx.identity.principal },
         async (c) => {
           await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+          await c.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
           // The extended protocol even without parameters (one statement only).
+          await queryExtended(c, `PREPARE hmcp_explain AS ${generic.sql}`, []);
+          const args =
+            generic.paramCount > 0
+              ? `(${Array.from({ length: generic.paramCount }, () => 'NULL').join(', ')})`
+              : '';
           const r = await queryExtended<{ 'QUERY PLAN': unknown }>(
             c,
-            `EXPLAIN (FORMAT JSON, VERBOSE false, COSTS true) ${input.sql}`,
-            input.params ?? [],
+            `EXPLAIN (FORMAT JSON, VERBOSE false, COSTS true) EXECUTE hmcp_explain${args}`,
+            [],
           );
+          await c.query('DEALLOCATE hmcp_explain');
           return r.rows[0]?.['QUERY PLAN'];
         },
       );
+      // Capped before redaction: the pipeline redacts what is returned.
+      const size = Buffer.byteLength(JSON.stringify(plan) ?? '', 'utf8');
+      if (size > ctx.limits.maxBytes)
+        throw new ToolError(
+          ErrorCode.LimitExceeded,
+          `the plan is ${size} bytes, more than the ${ctx.limits.maxBytes}-byte output cap`,
+        );
       return { kind: 'json', data: { plan } };
     },
   });

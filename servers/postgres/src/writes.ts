@@ -111,14 +111,15 @@ export function createWriteTools(
    * over all tables exceed the cap. Returns the tool output (with the rows changed per table).
    */
   const runWrite = async (
-    ctx: { client: PgHandle; signal: AbortSignal },
+    ctx: { client: PgHandle; signal: AbortSignal; identity: { principal: string } },
     input: { schema?: string | undefined; table: string },
     build: (t: WritableTable, values: SqlValue[]) => string,
   ) => {
     const schema = input.schema ?? tables.schemas[0]!;
     const effects = await withTransaction(
       ctx.client,
-      { readOnly: false, signal: ctx.signal },
+      // The principal: connections are shared fairly between principals (database.ts FairGate).
+      { readOnly: false, signal: ctx.signal, principal: ctx.identity.principal },
       async (c) => {
         const t = await loadTable(c, schema, input.table);
         const values: SqlValue[] = [];

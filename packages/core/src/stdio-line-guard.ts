@@ -1,0 +1,132 @@
+import { PassThrough, type Readable } from 'node:stream';
+
+/** Longest stdio message line accepted, in bytes (newline excluded). */
+export const STDIO_MAX_LINE_BYTES = 8 * 1024 * 1024;
+
+/** Deepest JSON nesting (arrays and objects) accepted in one stdio message. */
+export const STDIO_MAX_JSON_DEPTH = 64;
+
+/** A JSON-RPC 2.0 error response for a message refused before it reached the protocol layer. */
+export interface LineRefusal {
+  readonly jsonrpc: '2.0';
+  /** The request's id when it could be read, else `null` (JSON-RPC 2.0 §5). */
+  readonly id: string | number | null;
+  readonly error: { readonly code: number; readonly message: string };
+}
+
+/** Options of {@link guardStdioLines}. */
+export interface StdioLineGuardOptions {
+  /** Default {@link STDIO_MAX_LINE_BYTES}. */
+  readonly maxLineBytes?: number;
+  /** Default {@link STDIO_MAX_JSON_DEPTH}. */
+  readonly maxDepth?: number;
+}
+
+/**
+ * Puts a bounded line filter in front of an MCP stdio stream (newline-delimited JSON-RPC, MCP
+ * spec "Transports: stdio"). Returns the stream to hand to the SDK's `StdioServerTransport`.
+ *
+ * - A line longer than `maxLineBytes` is never buffered whole: its bytes are dropped as they
+ *   arrive up to the next newline, and `refuse` gets a JSON-RPC `-32600` error with id `null`.
+ * - A line nested deeper than `maxDepth` (counted in one linear pass outside strings) is not
+ *   passed on: `refuse` gets `-32600` with the request's id when it is readable (`JSON.parse` is
+ *   iterative in V8; the SDK's schema validation and later steps are not).
+ *
+ * Memory is bounded by `maxLineBytes` plus one chunk. Everything else passes unchanged.
+ */
+export function guardStdioLines(
+  input: Readable,
+  refuse: (response: LineRefusal) => void,
+  options: StdioLineGuardOptions = {},
+): PassThrough {
+  const maxLine = options.maxLineBytes ?? STDIO_MAX_LINE_BYTES;
+  const maxDepth = options.maxDepth ?? STDIO_MAX_JSON_DEPTH;
+  const out = new PassThrough();
+  let parts: Buffer[] = [];
+  let length = 0;
+  let discarding = false;
+
+  const finishLine = (last: Buffer) => {
+    if (discarding) {
+      discarding = false;
+      refuse({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32600, message: `Invalid Request: message larger than ${maxLine} bytes` },
+      });
+      return;
+    }
+    const line = parts.length === 0 ? last : Buffer.concat([...parts, last]);
+    parts = [];
+    length = 0;
+    if (depthOf(line) > maxDepth) {
+      refuse({
+        jsonrpc: '2.0',
+        id: idOf(line),
+        error: { code: -32600, message: `Invalid Request: JSON nested deeper than ${maxDepth}` },
+      });
+      return;
+    }
+    out.write(Buffer.concat([line, NEWLINE]));
+  };
+
+  input.on('data', (chunk: Buffer | string) => {
+    let buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    while (buf.length > 0) {
+      const nl = buf.indexOf(10);
+      const piece = nl === -1 ? buf : buf.subarray(0, nl);
+      if (!discarding && length + piece.length > maxLine) {
+        discarding = true;
+        parts = [];
+        length = 0;
+      }
+      if (nl === -1) {
+        if (!discarding) {
+          parts.push(piece);
+          length += piece.length;
+        }
+        return;
+      }
+      finishLine(piece);
+      buf = buf.subarray(nl + 1);
+    }
+  });
+  input.on('end', () => out.end());
+  input.on('error', (err) => out.destroy(err));
+  return out;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** Deepest `[`/`{` nesting of a JSON text, ignoring brackets inside strings; linear time. */
+export function depthOf(line: Buffer): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > max) max = depth;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/** The `id` of a JSON-RPC request line, when it parses and has a string or number id. */
+function idOf(line: Buffer): string | number | null {
+  try {
+    const message = JSON.parse(line.toString('utf8')) as { id?: unknown };
+    const id = message?.id;
+    return typeof id === 'string' || typeof id === 'number' ? id : null;
+  } catch {
+    return null;
+  }
+}
