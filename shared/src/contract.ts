@@ -204,9 +204,9 @@ export function describeConnectorContract(c: ConnectorContract): void {
       expect(code, 'a clean exit when stdin closes').toBe(0);
       const lines = stdout.split('\n').filter((l) => l.length > 0);
       // One answer per request (initialize, tools/list, two calls), and nothing else.
-      expect(lines.map((l) => (JSON.parse(l) as { jsonrpc?: string; id?: number }).id)).toEqual([
-        1, 2, 3, 4,
-      ]);
+      // Calls run concurrently: answers may come in any order.
+      const ids = lines.map((l) => (JSON.parse(l) as { id?: number }).id ?? 0);
+      expect(ids.sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
       for (const line of lines)
         expect((JSON.parse(line) as { jsonrpc?: string }).jsonrpc).toBe('2.0');
     });
