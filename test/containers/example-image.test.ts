@@ -15,6 +15,7 @@ describeImageCheck<Record<string, never>>({
   tools: ['example_get_note', 'example_list_folders', 'example_list_notes'],
   // Any value of 8+ characters (the in-memory store stands in for an upstream that checks it).
   env: { EXAMPLE_READ_TOKEN: `read-token-${process.pid}-image-check` },
+  credentialEnv: /^EXAMPLE_.*TOKEN$/,
   start: async () => ({}),
   stop: async () => {},
   stdio: async (_upstream, files) => {

@@ -40,6 +40,8 @@ describeImageCheck<{ server: TestPostgres; db?: ChinookDatabase }>({
     'postgres_list_tables',
     'postgres_query',
   ],
+  // The read credential is a mounted secret file; no connection setting may be baked in.
+  credentialEnv: /^(PG[A-Z]+|DATABASE_URL)$/,
   start: async () => {
     const server = await startTestPostgres();
     try {

@@ -50,6 +50,7 @@ describeImageCheck<{ store: TestStore; sts?: FakeSts }>({
   tools: ['s3_get_object', 's3_head_object', 's3_list_buckets', 's3_list_objects'],
   // The metadata service is off: the default provider chain stops at the environment.
   env: { ...TEST_AWS_ENV, AWS_EC2_METADATA_DISABLED: 'true' },
+  credentialEnv: /^AWS_/,
   start: async () => {
     const store = await startTestStore();
     try {
