@@ -325,7 +325,8 @@ const DEV_PACKAGES = [
  * The paths under `/app` that should not be there: source maps, TypeScript sources and build
  * info, `.env` files, test files, the dependencies' tests, examples and benchmarks, development
  * packages (`extraDevPackages`: a server's own test-only ones, as `name` or `@scope/name` and
- * its pnpm directory form `@scope+name`), and `src/` or `test/` outside `node_modules`.
+ * its pnpm directory form `@scope+name`), and `src/`, `test/` or `chinook/` (the test data set)
+ * outside `node_modules`.
  */
 export function appLeftovers(
   entries: readonly ImageEntry[],
@@ -347,7 +348,7 @@ export function appLeftovers(
           p,
         ) ||
         dev.test(p) ||
-        /(^|\/)(src|test)\//.test(p.replace(/^app\/node_modules\/.*$/, '')),
+        /(^|\/)(src|test|chinook)\//.test(p.replace(/^app\/node_modules\/.*$/, '')),
     );
 }
 
