@@ -88,6 +88,19 @@ async function openHandle(
   return handle;
 }
 
+/** Lists at most one key of the bucket's first allowed prefix (5 s bound); throws what S3 answered. */
+async function listOneKey(handle: S3Handle, b: BucketRule): Promise<void> {
+  await handle.client.send(
+    new ListObjectsV2Command({
+      Bucket: b.name,
+      Prefix: b.prefixes[0],
+      MaxKeys: 1,
+      ...(b.expectedOwner ? { ExpectedBucketOwner: b.expectedOwner } : {}),
+    }),
+    { abortSignal: AbortSignal.timeout(5_000) },
+  );
+}
+
 /** Startup probe (warnings only): can the read credential list each allowlisted bucket's first prefix? */
 async function probeBuckets(
   handle: S3Handle,
@@ -97,15 +110,7 @@ async function probeBuckets(
   await Promise.all(
     buckets.map(async (b) => {
       try {
-        await handle.client.send(
-          new ListObjectsV2Command({
-            Bucket: b.name,
-            Prefix: b.prefixes[0],
-            MaxKeys: 1,
-            ...(b.expectedOwner ? { ExpectedBucketOwner: b.expectedOwner } : {}),
-          }),
-          { abortSignal: AbortSignal.timeout(5_000) },
-        );
+        await listOneKey(handle, b);
       } catch (err) {
         const e = toToolError(err);
         logger.warn(
@@ -160,15 +165,7 @@ export const s3Connector = defineConnector<S3Settings, S3Handle>({
     const b = allowlistOf(ctx.settings)[0];
     if (!b) return false;
     try {
-      await read.client.send(
-        new ListObjectsV2Command({
-          Bucket: b.name,
-          Prefix: b.prefixes[0],
-          MaxKeys: 1,
-          ...(b.expectedOwner ? { ExpectedBucketOwner: b.expectedOwner } : {}),
-        }),
-        { abortSignal: AbortSignal.timeout(5_000) },
-      );
+      await listOneKey(read, b);
       return true;
     } catch {
       return false;
