@@ -643,7 +643,7 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
 
 interface JqlClause {
   readonly field: string;
-  readonly op: '=' | '!=' | '~' | 'in' | '>=' | '<=';
+  readonly op: '=' | '!=' | '~' | 'in' | '>=' | '<=' | 'is';
   readonly values: string[];
 }
 interface ParsedJql {
@@ -696,6 +696,8 @@ function matches(i: FakeJiraIssue, c: JqlClause): boolean {
       return String(v) >= first;
     case '<=':
       return String(v) <= first;
+    case 'is':
+      return values.every((x) => x === '');
   }
 }
 
@@ -767,9 +769,11 @@ function parseJql(jql: string): ParsedJql {
     fieldValue(seedIssues()[0] as FakeJiraIssue, field);
     const opTok = next();
     const op = (opTok.t === 'word' ? opTok.v.toLowerCase() : opTok.v) as JqlClause['op'];
-    if (!['=', '!=', '~', 'in', '>=', '<='].includes(op)) throw new Error('unknown operator');
+    if (!['=', '!=', '~', 'in', '>=', '<=', 'is'].includes(op)) throw new Error('unknown operator');
     const values: string[] = [];
-    if (op === 'in') {
+    if (op === 'is') {
+      if (next().v.toUpperCase() !== 'EMPTY') throw new Error('only is EMPTY is supported');
+    } else if (op === 'in') {
       if (next().v !== '(') throw new Error('expected (');
       for (;;) {
         const v = next();
