@@ -77,6 +77,8 @@ export interface JiraFake {
   readonly requests: FakeJiraRequest[];
   /** The next `count` requests answer `429` with `Retry-After: retryAfterSeconds`. */
   injectRateLimit(count: number, retryAfterSeconds: number): void;
+  /** Requests whose path starts with `pathPrefix` are answered after `ms` more (latency injection). */
+  delay(pathPrefix: string, ms: number): void;
   /** From now on this API token (or bearer token) answers `401`. */
   revokeToken(token: string): void;
   /** Moves an issue to another project: it gets a new key, and the old key still finds it. */
@@ -244,6 +246,7 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
   let nextId = 30_000;
   let rateLimited = 0;
   let retryAfter = 1;
+  const delays: { prefix: string; ms: number }[] = [];
   if ((options.seed ?? 'demo') === 'demo') {
     for (const i of seedIssues()) issues.set(i.key, i);
     moveIssue('SUP-4', 'FIN');
@@ -367,6 +370,8 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
       body = raw;
     }
     const query = Object.fromEntries(url.searchParams);
+    const wait = delays.find((d) => url.pathname.startsWith(d.prefix));
+    if (wait) await new Promise((r) => setTimeout(r, wait.ms));
     const reply = (status: number, payload?: unknown, headers = {}) => {
       requests.push({ method: req.method ?? '', path: url.pathname, query, body, status });
       send(res, status, payload, headers);
@@ -627,6 +632,9 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     injectRateLimit(count, seconds) {
       rateLimited = count;
       retryAfter = seconds;
+    },
+    delay(prefix, ms) {
+      delays.push({ prefix, ms });
     },
     revokeToken(token) {
       revoked.add(token);
