@@ -339,8 +339,10 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
   });
 
   function send(res: ServerResponse, status: number, body?: unknown, headers = {}) {
+    // Every answer, 204 included, is typed JSON: the description declares `application/json`
+    // content for the 204 of edit and transition.
     res.writeHead(status, {
-      ...(body === undefined ? {} : { 'content-type': 'application/json;charset=UTF-8' }),
+      'content-type': 'application/json;charset=UTF-8',
       ...headers,
     });
     res.end(body === undefined ? undefined : JSON.stringify(body));
