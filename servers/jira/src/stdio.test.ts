@@ -43,7 +43,9 @@ beforeAll(async () => {
   });
   session.client.setRequestHandler(ElicitRequestSchema, async (req) => {
     asked.push(req.params.message);
-    return answer === 'accept' ? { action: 'accept', content: { approve: true } } : { action: 'decline' };
+    return answer === 'accept'
+      ? { action: 'accept', content: { approve: true } }
+      : { action: 'decline' };
   });
 }, 60_000);
 afterAll(async () => {
