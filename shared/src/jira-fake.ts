@@ -77,6 +77,11 @@ export interface JiraFake {
   readonly requests: FakeJiraRequest[];
   /** The next `count` requests answer `429` with `Retry-After: retryAfterSeconds`. */
   injectRateLimit(count: number, retryAfterSeconds: number): void;
+  /**
+   * While on, searches ignore their `project` clauses, as a stale search index would list an
+   * issue moved out of a project: tests the connector's second wall on results.
+   */
+  searchIgnoresProject(on: boolean): void;
   /** Requests whose path starts with `pathPrefix` are answered after `ms` more (latency injection). */
   delay(pathPrefix: string, ms: number): void;
   /** From now on this API token (or bearer token) answers `401`. */
@@ -247,6 +252,7 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
   let rateLimited = 0;
   let retryAfter = 1;
   const delays: { prefix: string; ms: number }[] = [];
+  let ignoreProject = false;
   if ((options.seed ?? 'demo') === 'demo') {
     for (const i of seedIssues()) issues.set(i.key, i);
     moveIssue('SUP-4', 'FIN');
@@ -607,7 +613,8 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     const token = url.searchParams.get('nextPageToken');
     const start = token ? Number(Buffer.from(token, 'base64url').toString('utf8')) : 0;
     const wanted = url.searchParams.get('fields')?.split(',');
-    const matched = [...issues.values()].filter((i) => query.clauses.every((c) => matches(i, c)));
+    const clauses = query.clauses.filter((c) => !(ignoreProject && c.field === 'project'));
+    const matched = [...issues.values()].filter((i) => clauses.every((c) => matches(i, c)));
     const order = query.order;
     if (order) {
       matched.sort((a, b) => {
@@ -634,6 +641,9 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     injectRateLimit(count, seconds) {
       rateLimited = count;
       retryAfter = seconds;
+    },
+    searchIgnoresProject(on) {
+      ignoreProject = on;
     },
     delay(prefix, ms) {
       delays.push({ prefix, ms });

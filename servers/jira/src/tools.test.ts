@@ -119,6 +119,20 @@ describe('jira read tools', () => {
     );
   });
 
+  it('drops every returned issue whose project is outside the allowlist, and counts it', async () => {
+    const { call } = await server();
+    fake.searchIgnoresProject(true);
+    try {
+      const r = await call('jira_search_issues', { orderBy: 'key', direction: 'asc' });
+      const data = dataOf<{ issues: { project: string }[]; droppedOutOfScope: number }>(r);
+      expect(data.droppedOutOfScope).toBe(2);
+      expect(data.issues.every((i) => i.project === 'SUP' || i.project === 'OPS')).toBe(true);
+      expect(textOf(r)).not.toContain('FIN-');
+    } finally {
+      fake.searchIgnoresProject(false);
+    }
+  });
+
   it('pages with sealed cursors bound to the query and the principal', async () => {
     const { call } = await server();
     const first = dataOf<{ issues: { key: string }[]; nextCursor: string }>(
