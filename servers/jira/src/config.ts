@@ -93,6 +93,56 @@ export const jiraSectionSchema = z
       .default({}),
     /** Target statuses `jira_transition_issue` may move an issue to (exact names); none by default. */
     transitions: z.strictObject({ allowTo: z.array(nameSchema).max(50).default([]) }).prefault({}),
+    /**
+     * Raw JQL in `jira_search_issues` (`jql` argument): off by default. When on, the query is
+     * parsed with `@atlaskit/jql-ast`, every field and function must be on `jql.fields` /
+     * `jql.functions`, and the project allowlist is injected into the tree.
+     */
+    rawJql: z.boolean().default(false),
+    /** What a raw JQL query may use (names compared case-insensitively). */
+    jql: z
+      .strictObject({
+        fields: z
+          .array(z.string().regex(/^[A-Za-z][A-Za-z ]{0,39}$/))
+          .max(100)
+          .default([
+            'project',
+            'issuetype',
+            'type',
+            'status',
+            'statusCategory',
+            'assignee',
+            'reporter',
+            'labels',
+            'priority',
+            'resolution',
+            'created',
+            'updated',
+            'resolved',
+            'duedate',
+            'summary',
+            'description',
+            'text',
+            'comment',
+            'key',
+            'issuekey',
+            'parent',
+          ]),
+        functions: z
+          .array(z.string().regex(/^[A-Za-z]{1,40}$/))
+          .max(100)
+          .default([
+            'currentUser',
+            'now',
+            'startOfDay',
+            'endOfDay',
+            'startOfWeek',
+            'endOfWeek',
+            'startOfMonth',
+            'endOfMonth',
+          ]),
+      })
+      .prefault({}),
     /** `jira_find_users` (account id and display name only): off by default. */
     users: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
     /** `notifyUsers` sent with `jira_update_issue`; Jira's own default would be true. */

@@ -28,6 +28,7 @@ import {
 } from './issues.js';
 import { buildJql } from './jql.js';
 import { kit } from './kit.js';
+import { scopeRawJql } from './raw-jql.js';
 
 /** A filter value: printable text, no control characters (bounded). */
 const value = (max: number) =>
@@ -89,47 +90,82 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     },
   });
 
+  const jqlRules = {
+    fields: new Set(settings.jql.fields.map((f) => f.toLowerCase())),
+    functions: new Set(settings.jql.functions.map((f) => f.toLowerCase())),
+  };
+  const searchInput = z.strictObject({
+    projects: z
+      .array(projectKeySchema)
+      .min(1)
+      .max(20)
+      .optional()
+      .describe('Default: every allowed project.'),
+    issueTypes: z.array(value(60)).max(10).optional(),
+    statuses: z.array(value(60)).max(10).optional(),
+    assignee: z
+      .union([z.literal('unassigned'), z.string().regex(/^[A-Za-z0-9:_-]{1,128}$/)])
+      .optional()
+      .describe('An account id (jira_find_users), or "unassigned".'),
+    labels: z
+      .array(z.string().regex(/^[^\s"\\\p{Cc}]{1,100}$/u))
+      .max(10)
+      .optional(),
+    text: value(200)
+      .optional()
+      .describe('Full-text search over summary, description and comments.'),
+    createdFrom: date.optional(),
+    createdTo: date.optional(),
+    updatedFrom: date.optional(),
+    updatedTo: date.optional(),
+    orderBy: z.enum(['created', 'updated', 'priority', 'key']).optional(),
+    direction: z.enum(['asc', 'desc']).optional(),
+    limit: z.int().min(1).max(100).optional(),
+    cursor: cursorArg,
+  });
   const searchIssues = kit.read({
     name: 'search_issues',
     title: 'Search issues',
     description:
       'Searches issues in the allowed projects with structured filters (the server builds the JQL). Pass nextCursor back as cursor, with the same filters, for the next page.',
     output: 'json',
-    input: z.strictObject({
-      projects: z
-        .array(projectKeySchema)
-        .min(1)
-        .max(20)
-        .optional()
-        .describe('Default: every allowed project.'),
-      issueTypes: z.array(value(60)).max(10).optional(),
-      statuses: z.array(value(60)).max(10).optional(),
-      assignee: z
-        .union([z.literal('unassigned'), z.string().regex(/^[A-Za-z0-9:_-]{1,128}$/)])
-        .optional()
-        .describe('An account id (jira_find_users), or "unassigned".'),
-      labels: z
-        .array(z.string().regex(/^[^\s"\\\p{Cc}]{1,100}$/u))
-        .max(10)
-        .optional(),
-      text: value(200)
-        .optional()
-        .describe('Full-text search over summary, description and comments.'),
-      createdFrom: date.optional(),
-      createdTo: date.optional(),
-      updatedFrom: date.optional(),
-      updatedTo: date.optional(),
-      orderBy: z.enum(['created', 'updated', 'priority', 'key']).optional(),
-      direction: z.enum(['asc', 'desc']).optional(),
-      limit: z.int().min(1).max(100).optional(),
-      cursor: cursorArg,
-    }),
+    input: settings.rawJql
+      ? searchInput.extend({
+          jql: z
+            .string()
+            .min(1)
+            .max(2_000)
+            .optional()
+            .describe(
+              'Raw JQL (fields and functions on the server allowlist); the server adds the project scope. Not combined with the other filters.',
+            ),
+        })
+      : searchInput,
     policy(input, { identity }) {
       const projects = input.projects ?? [...readable];
       const refused = projects.find((p) => !readable.has(p));
       if (refused)
         return deny(ErrorCode.PolicyDenied, `project ${refused} is not in the allowed projects`);
-      const jql = buildJql({ ...input, projects });
+      const raw = (input as { jql?: string }).jql;
+      let jql: string;
+      if (raw === undefined) jql = buildJql({ ...input, projects });
+      else {
+        const {
+          projects: _p,
+          limit: _l,
+          cursor: _c,
+          jql: _j,
+          ...filters
+        } = input as typeof input & {
+          jql?: string;
+        };
+        if (Object.values(filters).some((v) => v !== undefined))
+          return deny(ErrorCode.InvalidInput, 'use either jql or the structured filters, not both');
+        const scoped = scopeRawJql(raw, projects, jqlRules);
+        if (!scoped.ok)
+          return deny(ErrorCode.InvalidInput, `the JQL was refused: ${scoped.reason}`);
+        jql = scoped.jql;
+      }
       // The cursor is bound to the exact query: a cursor of another search is refused.
       const binding = {
         tool: 'jira_search_issues',

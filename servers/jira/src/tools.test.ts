@@ -133,6 +133,29 @@ describe('jira read tools', () => {
     }
   });
 
+  it('takes raw JQL only when enabled, scoped in the parsed tree', async () => {
+    const off = await server();
+    expect(codeOf(await off.call('jira_search_issues', { jql: 'status = Done' }))).toBe(
+      'invalid_input',
+    );
+    const { call } = await server({ rawJql: true });
+    const r = dataOf<{ issues: { key: string }[] }>(
+      await call('jira_search_issues', { jql: 'status = "In Progress" ORDER BY key ASC' }),
+    );
+    expect(lastSearchJql()).toBe(
+      'project IN ("SUP", "OPS") AND status = "In Progress" ORDER BY key ASC',
+    );
+    expect(r.issues.map((i) => i.key)).toEqual(['SUP-3']);
+    const refused = await call('jira_search_issues', { jql: 'x) OR (project = FIN' });
+    expect(codeOf(refused)).toBe('invalid_input');
+    expect(codeOf(await call('jira_search_issues', { jql: 'status = Done', text: 'x' }))).toBe(
+      'invalid_input',
+    );
+    expect(codeOf(await call('jira_search_issues', { jql: 'key in issueHistory()' }))).toBe(
+      'invalid_input',
+    );
+  });
+
   it('pages with sealed cursors bound to the query and the principal', async () => {
     const { call } = await server();
     const first = dataOf<{ issues: { key: string }[]; nextCursor: string }>(
