@@ -75,8 +75,11 @@ export interface JiraFake {
   readonly issues: Map<string, FakeJiraIssue>;
   /** Every request answered, oldest first. */
   readonly requests: FakeJiraRequest[];
-  /** The next `count` requests answer `429` with `Retry-After: retryAfterSeconds`. */
-  injectRateLimit(count: number, retryAfterSeconds: number): void;
+  /**
+   * The next `count` requests (of `method` only, when given) answer `429` with
+   * `Retry-After: retryAfterSeconds`.
+   */
+  injectRateLimit(count: number, retryAfterSeconds: number, method?: string): void;
   /**
    * While on, searches ignore their `project` clauses, as a stale search index would list an
    * issue moved out of a project: tests the connector's second wall on results.
@@ -251,6 +254,7 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
   let nextId = 30_000;
   let rateLimited = 0;
   let retryAfter = 1;
+  let rateLimitedMethod: string | undefined;
   const delays: { prefix: string; ms: number }[] = [];
   let ignoreProject = false;
   if ((options.seed ?? 'demo') === 'demo') {
@@ -384,7 +388,7 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
       requests.push({ method: req.method ?? '', path: url.pathname, query, body, status });
       send(res, status, payload, headers);
     };
-    if (rateLimited > 0) {
+    if (rateLimited > 0 && (rateLimitedMethod === undefined || rateLimitedMethod === req.method)) {
       rateLimited -= 1;
       return reply(
         429,
@@ -638,9 +642,10 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     url,
     issues,
     requests,
-    injectRateLimit(count, seconds) {
+    injectRateLimit(count, seconds, method) {
       rateLimited = count;
       retryAfter = seconds;
+      rateLimitedMethod = method;
     },
     searchIgnoresProject(on) {
       ignoreProject = on;

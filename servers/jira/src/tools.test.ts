@@ -256,6 +256,22 @@ describe('jira read tools', () => {
     expect(textOf(r)).not.toContain('@example.com');
   });
 
+  it('retries a read once after a short Retry-After, and never retries a write', async () => {
+    const { call, approve } = await server();
+    fake.injectRateLimit(1, 1);
+    const before = fake.requests.length;
+    const t = dataOf<{ rows: unknown[][] }>(await call('jira_list_projects', {}));
+    expect(t.rows).toHaveLength(2);
+    expect(fake.requests.slice(before).map((q) => q.status)).toEqual([429, 200]);
+    const comments = fake.issue('SUP-3')?.comments.length ?? 0;
+    fake.injectRateLimit(1, 1, 'POST');
+    const w = await call('jira_add_comment', { key: 'SUP-3', body: 'once' }, approve);
+    expect(codeOf(w)).toBe('rate_limited');
+    expect(fake.requests.filter((q) => q.method === 'POST').at(-1)?.status).toBe(429);
+    expect(fake.issue('SUP-3')?.comments.length).toBe(comments);
+    fake.injectRateLimit(0, 1);
+  });
+
   it('answers 429 and a revoked token with stable tool errors', async () => {
     const { call } = await server();
     fake.injectRateLimit(2, 30);
