@@ -320,7 +320,7 @@ describe('jira write tools', () => {
       ),
     ).toBe('policy_denied');
     expect(codeOf(await call('jira_add_comment', { key: 'OPS-1', body: 'hi' }, approve))).toBe(
-      'upstream_error',
+      'policy_denied',
     );
     expect(codeOf(await call('jira_update_issue', { key: 'SUP-4', summary: 'x' }, approve))).toBe(
       'upstream_error',

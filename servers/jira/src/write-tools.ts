@@ -45,6 +45,20 @@ async function refuseOnError<A>(run: () => Promise<Authorization<A>>): Promise<A
 /** Declares the write tools from configuration alone; `lookup.read` is the read client once opened. */
 export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): Tool<JiraClient>[] {
   const writable = new Set(settings.projects.write);
+  const readable = new Set(settings.projects.read);
+  /**
+   * The live issue for a write's policy step: absent or unreadable → the read tools' answer;
+   * readable but not in the write allowlist → `policy_denied` (nothing hidden is revealed).
+   */
+  async function writableIssue(key: string, fields: readonly string[]) {
+    const issue = await fetchIssueInScope(readClient(), key, readable, fields);
+    if (!writable.has(issue.project))
+      throw new ToolError(
+        ErrorCode.PolicyDenied,
+        `project ${issue.project} is not writable by policy`,
+      );
+    return issue;
+  }
   const writeFields = new Set<string>(settings.fields.write);
   const issueTypes = new Set(settings.issueTypes);
   const allowTo = new Set(settings.transitions.allowTo);
@@ -289,7 +303,7 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
           `the comment is longer than ${lim.commentChars} characters`,
         );
       return refuseOnError(async () => {
-        const issue = await fetchIssueInScope(readClient(), input.key, writable, []);
+        const issue = await writableIssue(input.key, []);
         return allow({ key: issue.key });
       });
     },
@@ -329,7 +343,7 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
     policy(input) {
       return refuseOnError(async () => {
         const api = readClient();
-        const issue = await fetchIssueInScope(api, input.key, writable, ['status']);
+        const issue = await writableIssue(input.key, ['status']);
         const t = (await liveTransitions(api, issue.key)).find((x) => x.id === input.transitionId);
         if (!t)
           return deny(
