@@ -352,7 +352,13 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
       const writable = new Set<string>(settings.fields.write);
       const out = [];
       for (const t of (types.issueTypes ?? []).slice(0, 50)) {
-        if (typeof t.id !== 'string' || typeof t.name !== 'string' || !allowedTypes.has(t.name))
+        // The id goes into the next request's path: digits only, whatever Jira sent.
+        if (
+          typeof t.id !== 'string' ||
+          !/^\d{1,18}$/.test(t.id) ||
+          typeof t.name !== 'string' ||
+          !allowedTypes.has(t.name)
+        )
           continue;
         const meta = (await getCreateIssueMetaIssueTypeId(api, {
           projectIdOrKey: input.project,
