@@ -87,7 +87,8 @@ export function rename(text: string, names: ConnectorNames): string {
     .replaceAll('ARG SERVER=example', `ARG SERVER=${names.name}`)
     .replaceAll('EXAMPLE_', `${names.upper}_`)
     .replaceAll('Example', names.pascal)
-    .replace(/\bexample/g, names.id);
+    // `example` as a word or an identifier prefix (exampleConnector), never `examples`.
+    .replace(/\bexample(?!s\b)/g, names.id);
   for (const [token, original] of keep) out = out.replaceAll(token, original);
   return out;
 }

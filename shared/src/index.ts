@@ -27,6 +27,19 @@ export {
   type TestRole,
 } from './chinook.js';
 export {
+  type AdfDoc,
+  adfText,
+  FAKE_JIRA_PASTED_SECRET,
+  FAKE_JIRA_USERS,
+  type FakeJiraComment,
+  type FakeJiraIssue,
+  type FakeJiraRequest,
+  type FakeJiraUser,
+  type JiraFake,
+  type JiraFakeOptions,
+  startJiraFake,
+} from './jira-fake.js';
+export {
   chinookSqlPath,
   readChinookSql,
   repoRoot,

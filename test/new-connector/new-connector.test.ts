@@ -40,6 +40,15 @@ it('generates servers/demo-thing from the example, with every name changed, and 
   expect(pkg.name).toBe('@hardened-mcp/demo-thing');
   expect(pkg.bin).toEqual({ 'hardened-mcp-demo-thing': './dist/bin.js' });
   expect(readFileSync(join(out, 'Dockerfile'), 'utf8')).toContain('ARG SERVER=demo-thing\n');
+  // The Dockerfile keeps the shared shape (test/containers/dockerfiles.test.ts): only the
+  // per-server lines differ from the template's.
+  const shape = (file: string) =>
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => !/^ARG (SERVER|DESCRIPTION)=|docker build -f servers\//.test(l));
+  expect(shape(join(out, 'Dockerfile'))).toEqual(
+    shape(join(REPO_ROOT, 'servers', 'example', 'Dockerfile')),
+  );
   const connector = readFileSync(join(out, 'src', 'connector.ts'), 'utf8');
   expect(connector).toContain("name: 'demothing'");
   expect(connector).toContain("env: 'DEMO_THING_READ_TOKEN'");

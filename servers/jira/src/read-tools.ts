@@ -1,0 +1,446 @@
+import { createHash } from 'node:crypto';
+import {
+  allow,
+  type CursorBinding,
+  CursorSealer,
+  deny,
+  ErrorCode,
+  type Tool,
+} from '@hardened-mcp/core';
+import {
+  findUsers,
+  getComments,
+  getCreateIssueMetaIssueTypeId,
+  getCreateIssueMetaIssueTypes,
+  getTransitions,
+  searchAndReconsileIssuesUsingJql,
+  searchProjects,
+} from 'jira.js/cloud';
+import { z } from 'zod';
+import type { JiraClient } from './client.js';
+import { issueKeySchema, type JiraSettings, projectKeySchema } from './config.js';
+import {
+  fetchIssueInScope,
+  type JiraIssue,
+  projectOf,
+  shapeComment,
+  shapeIssue,
+} from './issues.js';
+import { buildJql } from './jql.js';
+import { kit } from './kit.js';
+import { scopeRawJql } from './raw-jql.js';
+
+/** A filter value: printable text, no control characters (bounded). */
+const value = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\p{Cc}\u2028\u2029]+$/u, 'no control or line-separator characters');
+const date = z.iso.date().describe('YYYY-MM-DD');
+const cursorArg = z
+  .string()
+  .min(1)
+  .max(4096)
+  .optional()
+  .describe('nextCursor of the previous page.');
+const issueKeyArg = issueKeySchema.describe('An issue key, e.g. SUP-12.');
+
+const cursorState = z.strictObject({ token: z.string().min(1).max(2048) });
+const offsetState = z.strictObject({ startAt: z.int().min(0).max(1_000_000) });
+
+/** What `jira_search_issues`'s policy authorizes: the JQL, its cursor binding and page token. */
+interface SearchPlan {
+  readonly jql: string;
+  readonly binding: CursorBinding;
+  readonly nextPageToken: string | undefined;
+}
+
+/** Declares the read tools from configuration alone. */
+export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
+  const readable = new Set(settings.projects.read);
+  const readFields = settings.fields.read;
+  const cursors = new CursorSealer();
+  const pageSize = settings.limits.pageSize;
+
+  const listProjects = kit.read({
+    name: 'list_projects',
+    title: 'List projects',
+    description: 'Lists the Jira projects this server may read (key and name).',
+    output: 'table',
+    input: z.strictObject({}),
+    async execute(_input, ctx) {
+      const page = (await searchProjects(ctx.client.api(ctx.signal), {
+        keys: [...readable],
+        maxResults: 100,
+      } as never)) as { values?: { key?: unknown; name?: unknown }[] };
+      // The allowlist applies to the answer too.
+      const rows = (page.values ?? [])
+        .filter((p) => typeof p.key === 'string' && readable.has(p.key))
+        .map((p) => [p.key, typeof p.name === 'string' ? p.name : '']);
+      return {
+        kind: 'table',
+        columns: [
+          { name: 'key', type: 'text' },
+          { name: 'name', type: 'text' },
+        ],
+        rows,
+        truncated: false,
+      };
+    },
+  });
+
+  const jqlRules = {
+    fields: new Set(settings.jql.fields.map((f) => f.toLowerCase())),
+    functions: new Set(settings.jql.functions.map((f) => f.toLowerCase())),
+  };
+  const searchInput = z.strictObject({
+    projects: z
+      .array(projectKeySchema)
+      .min(1)
+      .max(20)
+      .optional()
+      .describe('Default: every allowed project.'),
+    issueTypes: z.array(value(60)).max(10).optional(),
+    statuses: z.array(value(60)).max(10).optional(),
+    assignee: z
+      .union([z.literal('unassigned'), z.string().regex(/^[A-Za-z0-9:_-]{1,128}$/)])
+      .optional()
+      .describe('An account id (jira_find_users), or "unassigned".'),
+    labels: z
+      .array(z.string().regex(/^[^\s"\\\p{Cc}]{1,100}$/u))
+      .max(10)
+      .optional(),
+    text: value(200)
+      .optional()
+      .describe('Full-text search over summary, description and comments.'),
+    createdFrom: date.optional(),
+    createdTo: date.optional(),
+    updatedFrom: date.optional(),
+    updatedTo: date.optional(),
+    orderBy: z.enum(['created', 'updated', 'priority', 'key']).optional(),
+    direction: z.enum(['asc', 'desc']).optional(),
+    limit: z.int().min(1).max(100).optional(),
+    cursor: cursorArg,
+  });
+  const searchIssues = kit.read({
+    name: 'search_issues',
+    title: 'Search issues',
+    description:
+      'Searches issues in the allowed projects with structured filters (the server builds the JQL). Pass nextCursor back as cursor, with the same filters, for the next page.',
+    output: 'json',
+    input: settings.rawJql
+      ? searchInput.extend({
+          jql: z
+            .string()
+            .min(1)
+            .max(2_000)
+            .optional()
+            .describe(
+              'Raw JQL (fields and functions on the server allowlist); the server adds the project scope. Not combined with the other filters.',
+            ),
+        })
+      : searchInput,
+    policy(input, { identity }) {
+      const projects = input.projects ?? [...readable];
+      const refused = projects.find((p) => !readable.has(p));
+      if (refused)
+        return deny(ErrorCode.PolicyDenied, `project ${refused} is not in the allowed projects`);
+      const raw = (input as { jql?: string }).jql;
+      let jql: string;
+      if (raw === undefined) jql = buildJql({ ...input, projects });
+      else {
+        const {
+          projects: _p,
+          limit: _l,
+          cursor: _c,
+          jql: _j,
+          ...filters
+        } = input as typeof input & {
+          jql?: string;
+        };
+        if (Object.values(filters).some((v) => v !== undefined))
+          return deny(ErrorCode.InvalidInput, 'use either jql or the structured filters, not both');
+        const scoped = scopeRawJql(raw, projects, jqlRules);
+        if (!scoped.ok)
+          return deny(ErrorCode.InvalidInput, `the JQL was refused: ${scoped.reason}`);
+        jql = scoped.jql;
+      }
+      // The cursor is bound to the exact query: a cursor of another search is refused.
+      const binding = {
+        tool: 'jira_search_issues',
+        principal: identity.principal,
+        resource: createHash('sha256').update(jql).digest('base64url'),
+      };
+      if (input.cursor === undefined)
+        return allow<SearchPlan>({ jql, binding, nextPageToken: undefined });
+      const opened = cursors.open<unknown>(input.cursor, binding);
+      const state = opened.ok ? cursorState.safeParse(opened.state) : undefined;
+      if (!state?.success)
+        return deny(
+          ErrorCode.InvalidInput,
+          !opened.ok && opened.reason === 'expired'
+            ? 'the cursor has expired; search again from the start'
+            : 'the cursor is not a nextCursor of this search (same filters)',
+        );
+      return allow<SearchPlan>({ jql, binding, nextPageToken: state.data.token });
+    },
+    async execute(input, ctx) {
+      const limit = Math.min(input.limit ?? pageSize, pageSize, ctx.limits.maxRows);
+      const fields = [...new Set(['project', ...readFields.filter((f) => f !== 'description')])];
+      const page = (await searchAndReconsileIssuesUsingJql(ctx.client.api(ctx.signal), {
+        jql: ctx.authorized.jql,
+        maxResults: limit,
+        fields,
+        ...(ctx.authorized.nextPageToken ? { nextPageToken: ctx.authorized.nextPageToken } : {}),
+      })) as { issues?: JiraIssue[]; nextPageToken?: unknown };
+      const returned = page.issues ?? [];
+      // Second wall: an issue whose project (as returned) is outside the allowlist is dropped.
+      const kept = returned.flatMap((i) => {
+        const project = projectOf(i);
+        return project && readable.has(project) && typeof i.key === 'string'
+          ? [
+              shapeIssue(
+                { ...i, key: i.key, project },
+                fields.filter((f) => f !== 'project'),
+              ),
+            ]
+          : [];
+      });
+      const token = typeof page.nextPageToken === 'string' ? page.nextPageToken : undefined;
+      return {
+        kind: 'json',
+        data: {
+          issues: kept,
+          droppedOutOfScope: returned.length - kept.length,
+          nextCursor: token ? cursors.seal(ctx.authorized.binding, { token }) : null,
+        },
+        rowCount: kept.length,
+        truncated: token !== undefined,
+      };
+    },
+  });
+
+  const getIssueTool = kit.read({
+    name: 'get_issue',
+    title: 'Read an issue',
+    description: `Reads one issue: the allowed fields, the description as Markdown and the latest ${settings.limits.commentsOnGet} comments (more with jira_list_comments).`,
+    output: 'json',
+    input: z.strictObject({ key: issueKeyArg }),
+    async execute(input, ctx) {
+      const api = ctx.client.api(ctx.signal);
+      const issue = await fetchIssueInScope(api, input.key, readable, readFields);
+      const n = settings.limits.commentsOnGet;
+      const comments =
+        n === 0
+          ? { comments: [], total: 0 }
+          : ((await getComments(api, {
+              issueIdOrKey: issue.key,
+              maxResults: n,
+              orderBy: '-created',
+            } as never)) as { comments?: unknown[]; total?: number });
+      return {
+        kind: 'json',
+        data: {
+          ...shapeIssue(issue, readFields),
+          ...(issue.key === input.key ? {} : { requestedKey: input.key }),
+          comments: (comments.comments ?? []).slice(0, n).map(shapeComment),
+          commentTotal: typeof comments.total === 'number' ? comments.total : null,
+        },
+      };
+    },
+  });
+
+  const listComments = kit.read({
+    name: 'list_comments',
+    title: 'List comments',
+    description:
+      'Lists the comments of an issue, oldest first, one page at a time (pass nextCursor back as cursor).',
+    output: 'json',
+    input: z.strictObject({
+      key: issueKeyArg,
+      cursor: cursorArg,
+      limit: z.int().min(1).max(100).optional(),
+    }),
+    policy(input, { identity }) {
+      const binding = {
+        tool: 'jira_list_comments',
+        principal: identity.principal,
+        resource: input.key,
+      };
+      if (input.cursor === undefined) return allow({ binding, startAt: 0 });
+      const opened = cursors.open<unknown>(input.cursor, binding);
+      const state = opened.ok ? offsetState.safeParse(opened.state) : undefined;
+      if (!state?.success)
+        return deny(
+          ErrorCode.InvalidInput,
+          'the cursor is not a nextCursor of this listing, or has expired',
+        );
+      return allow({ binding, startAt: state.data.startAt });
+    },
+    async execute(input, ctx) {
+      const api = ctx.client.api(ctx.signal);
+      const issue = await fetchIssueInScope(api, input.key, readable, []);
+      const limit = Math.min(input.limit ?? pageSize, pageSize, ctx.limits.maxRows);
+      const page = (await getComments(api, {
+        issueIdOrKey: issue.key,
+        startAt: ctx.authorized.startAt,
+        maxResults: limit,
+        orderBy: 'created',
+      } as never)) as { comments?: unknown[]; total?: number };
+      const got = (page.comments ?? []).slice(0, limit);
+      const next = ctx.authorized.startAt + got.length;
+      const more = got.length > 0 && typeof page.total === 'number' && next < page.total;
+      return {
+        kind: 'json',
+        data: {
+          key: issue.key,
+          comments: got.map(shapeComment),
+          nextCursor: more ? cursors.seal(ctx.authorized.binding, { startAt: next }) : null,
+        },
+        rowCount: got.length,
+        truncated: more,
+      };
+    },
+  });
+
+  const listTransitions = kit.read({
+    name: 'list_transitions',
+    title: 'List transitions',
+    description:
+      'Lists the transitions an issue can take now (id, name, target status) and whether this server allows each.',
+    output: 'table',
+    input: z.strictObject({ key: issueKeyArg }),
+    async execute(input, ctx) {
+      const api = ctx.client.api(ctx.signal);
+      const issue = await fetchIssueInScope(api, input.key, readable, []);
+      const live = await liveTransitions(api, issue.key);
+      const allowTo = new Set(settings.transitions.allowTo);
+      return {
+        kind: 'table',
+        columns: [
+          { name: 'id', type: 'text' },
+          { name: 'name', type: 'text' },
+          { name: 'to', type: 'text' },
+          { name: 'allowed', type: 'bool' },
+        ],
+        rows: live.map((t) => [t.id, t.name, t.to, allowTo.has(t.to)]),
+        truncated: false,
+      };
+    },
+  });
+
+  const getCreateFields = kit.read({
+    name: 'get_create_fields',
+    title: 'Issue types and fields for creating',
+    description:
+      'Lists the issue types this server may create in a project, with the fields each takes (custom fields by their configured alias).',
+    output: 'json',
+    input: z.strictObject({ project: projectKeySchema }),
+    policy(input) {
+      return readable.has(input.project)
+        ? allow(undefined)
+        : deny(ErrorCode.PolicyDenied, `project ${input.project} is not in the allowed projects`);
+    },
+    async execute(input, ctx) {
+      const api = ctx.client.api(ctx.signal);
+      const types = (await getCreateIssueMetaIssueTypes(api, {
+        projectIdOrKey: input.project,
+      } as never)) as { issueTypes?: { id?: unknown; name?: unknown }[] };
+      const allowedTypes = new Set(settings.issueTypes);
+      const aliasOf = new Map(Object.entries(settings.customFields).map(([a, id]) => [id, a]));
+      const writable = new Set<string>(settings.fields.write);
+      const out = [];
+      for (const t of (types.issueTypes ?? []).slice(0, 50)) {
+        // The id goes into the next request's path: digits only, whatever Jira sent.
+        if (
+          typeof t.id !== 'string' ||
+          !/^\d{1,18}$/.test(t.id) ||
+          typeof t.name !== 'string' ||
+          !allowedTypes.has(t.name)
+        )
+          continue;
+        const meta = (await getCreateIssueMetaIssueTypeId(api, {
+          projectIdOrKey: input.project,
+          issueTypeId: t.id,
+        } as never)) as { fields?: { fieldId?: unknown; name?: unknown; required?: unknown }[] };
+        const fields = (meta.fields ?? []).flatMap((f) => {
+          const id = typeof f.fieldId === 'string' ? f.fieldId : '';
+          const alias = aliasOf.get(id);
+          if (!writable.has(id) && alias === undefined) return [];
+          return [
+            {
+              field: alias ?? id,
+              name: typeof f.name === 'string' ? f.name : '',
+              required: f.required === true,
+            },
+          ];
+        });
+        out.push({ issueType: t.name, fields });
+      }
+      return { kind: 'json', data: { project: input.project, issueTypes: out } };
+    },
+  });
+
+  const tools = [
+    listProjects,
+    searchIssues,
+    getIssueTool,
+    listComments,
+    listTransitions,
+    getCreateFields,
+  ];
+  if (settings.users.enabled)
+    tools.push(
+      kit.read({
+        name: 'find_users',
+        title: 'Find users',
+        description:
+          'Finds users by name: account id and display name only (never e-mail addresses).',
+        output: 'table',
+        input: z.strictObject({ query: value(100) }),
+        async execute(input, ctx) {
+          const users = (await findUsers(ctx.client.api(ctx.signal), {
+            query: input.query,
+            maxResults: Math.min(20, ctx.limits.maxRows),
+          } as never)) as { accountId?: unknown; displayName?: unknown }[];
+          return {
+            kind: 'table',
+            columns: [
+              { name: 'accountId', type: 'text' },
+              { name: 'displayName', type: 'text' },
+            ],
+            rows: (Array.isArray(users) ? users : [])
+              .slice(0, 20)
+              .filter((u) => typeof u.accountId === 'string')
+              .map((u) => [u.accountId, typeof u.displayName === 'string' ? u.displayName : '']),
+            truncated: false,
+          };
+        },
+      }),
+    );
+  return tools;
+}
+
+/** A transition the issue can take now. */
+export interface LiveTransition {
+  readonly id: string;
+  readonly name: string;
+  /** The target status name. */
+  readonly to: string;
+}
+
+/** The issue's live transition list (`GET /rest/api/3/issue/{key}/transitions`). */
+export async function liveTransitions(
+  api: ReturnType<JiraClient['api']>,
+  key: string,
+): Promise<LiveTransition[]> {
+  const res = (await getTransitions(api, { issueIdOrKey: key } as never)) as {
+    transitions?: { id?: unknown; name?: unknown; to?: { name?: unknown } }[];
+  };
+  return (res.transitions ?? []).flatMap((t) =>
+    typeof t.id === 'string' && typeof t.to?.name === 'string'
+      ? [{ id: t.id, name: typeof t.name === 'string' ? t.name : '', to: t.to.name }]
+      : [],
+  );
+}

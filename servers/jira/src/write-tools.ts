@@ -1,0 +1,385 @@
+import {
+  ApprovalText,
+  type Authorization,
+  allow,
+  deny,
+  ErrorCode,
+  type Tool,
+  ToolError,
+} from '@hardened-mcp/core';
+import { addComment, createIssue, doTransition, editIssue } from 'jira.js/cloud';
+import { z } from 'zod';
+import { markdownToAdfDoc } from './adf.js';
+import type { JiraClient } from './client.js';
+import { issueKeySchema, type JiraSettings, projectKeySchema } from './config.js';
+import { fetchIssueInScope, shapeIssue } from './issues.js';
+import { kit, type ReadLookup } from './kit.js';
+import { liveTransitions } from './read-tools.js';
+
+const chars = (s: string) => Array.from(s).length;
+const issueKeyArg = issueKeySchema.describe('An issue key, e.g. SUP-12.');
+/** One line of text: no control or line-separator characters. */
+const line = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\p{Cc}\u2028\u2029]+$/u, 'one line, no control characters');
+const labelArg = z.string().regex(/^[^\s"\\\p{Cc}]{1,100}$/u, 'labels have no spaces or quotes');
+const markdownArg = z
+  .string()
+  .min(1)
+  .max(64_000)
+  .describe('Markdown (converted to Atlassian Document Format).');
+
+/** Answers the policy step with the refusal a thrown ToolError carries (absent, out of scope, upstream). */
+async function refuseOnError<A>(run: () => Promise<Authorization<A>>): Promise<Authorization<A>> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ToolError) return deny(err.code, err.message);
+    throw err;
+  }
+}
+
+/** Declares the write tools from configuration alone; `lookup.read` is the read client once opened. */
+export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): Tool<JiraClient>[] {
+  const writable = new Set(settings.projects.write);
+  const readable = new Set(settings.projects.read);
+  /**
+   * The live issue for a write's policy step: absent or unreadable → the read tools' answer;
+   * readable but not in the write allowlist → `policy_denied` (nothing hidden is revealed).
+   */
+  async function writableIssue(key: string, fields: readonly string[]) {
+    const issue = await fetchIssueInScope(readClient(), key, readable, fields);
+    if (!writable.has(issue.project))
+      throw new ToolError(
+        ErrorCode.PolicyDenied,
+        `project ${issue.project} is not writable by policy`,
+      );
+    return issue;
+  }
+  const writeFields = new Set<string>(settings.fields.write);
+  const issueTypes = new Set(settings.issueTypes);
+  const allowTo = new Set(settings.transitions.allowTo);
+  const lim = settings.limits;
+  const approval = () => new ApprovalText({ maxChars: lim.approvalChars, maxValueChars: 300 });
+  const readClient = () => {
+    if (!lookup.read)
+      throw new ToolError(ErrorCode.UpstreamUnavailable, 'the Jira read client is not open');
+    return lookup.read.api();
+  };
+
+  /** Field rules shared by create and update: allowlist and sizes. */
+  function checkFields(input: {
+    summary?: string | undefined;
+    description?: string | undefined;
+    labels?: string[] | undefined;
+    priority?: string | undefined;
+  }): ReturnType<typeof deny> | undefined {
+    for (const f of ['summary', 'description', 'labels', 'priority'] as const)
+      if (input[f] !== undefined && !writeFields.has(f))
+        return deny(ErrorCode.PolicyDenied, `field ${f} is not writable by policy`);
+    if (input.summary !== undefined && chars(input.summary) > lim.summaryChars)
+      return deny(
+        ErrorCode.LimitExceeded,
+        `the summary is longer than ${lim.summaryChars} characters`,
+      );
+    if (input.description !== undefined && chars(input.description) > lim.descriptionChars)
+      return deny(
+        ErrorCode.LimitExceeded,
+        `the description is longer than ${lim.descriptionChars} characters`,
+      );
+    if (input.labels !== undefined && input.labels.length > lim.labels)
+      return deny(ErrorCode.LimitExceeded, `at most ${lim.labels} labels`);
+    return undefined;
+  }
+
+  /** The `fields` object of a create or edit: ADF description, names as `{ name }`. */
+  function jiraFields(input: {
+    summary?: string | undefined;
+    description?: string | undefined;
+    labels?: string[] | undefined;
+    priority?: string | undefined;
+  }): Record<string, unknown> {
+    return {
+      ...(input.summary !== undefined ? { summary: input.summary } : {}),
+      ...(input.description !== undefined
+        ? { description: markdownToAdfDoc(input.description) }
+        : {}),
+      ...(input.labels !== undefined ? { labels: input.labels } : {}),
+      ...(input.priority !== undefined ? { priority: { name: input.priority } } : {}),
+    };
+  }
+
+  // ---- jira_create_issue -------------------------------------------------------------------
+  /** Results by principal + idempotency key, kept `idempotencyWindowMs`. */
+  const created = new Map<
+    string,
+    { at: number; input: string; result: Promise<{ key: string; id: string }> }
+  >();
+  const createInput = z.strictObject({
+    project: projectKeySchema,
+    issueType: line(60),
+    summary: line(255),
+    description: markdownArg.optional(),
+    labels: z.array(labelArg).max(50).optional(),
+    priority: line(60).optional(),
+    customFields: z.record(z.string().max(40), z.union([line(255), z.number()])).optional(),
+    parent: issueKeyArg.optional().describe('Parent issue key; must be in the same project.'),
+    idempotencyKey: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{8,64}$/)
+      .optional()
+      .describe(
+        'Any 8-64 character key: a retried call with the same key returns the first result.',
+      ),
+  });
+  const createTool = kit.write({
+    name: 'create_issue',
+    title: 'Create an issue',
+    description: `Creates an issue in a writable project (needs the human's approval). Issue types: ${settings.issueTypes.join(', ')}. Description in Markdown.`,
+    destructive: false,
+    output: 'json',
+    input: createInput,
+    policy(input, { identity }) {
+      if (!writable.has(input.project))
+        return deny(ErrorCode.PolicyDenied, `project ${input.project} is not writable by policy`);
+      if (!issueTypes.has(input.issueType))
+        return deny(ErrorCode.PolicyDenied, `issue type ${input.issueType} is not allowed`);
+      const fieldRefusal = checkFields(input);
+      if (fieldRefusal) return fieldRefusal;
+      const custom: Record<string, string | number> = {};
+      for (const [alias, v] of Object.entries(input.customFields ?? {})) {
+        const id = settings.customFields[alias];
+        if (!id) return deny(ErrorCode.PolicyDenied, `custom field ${alias} is not configured`);
+        custom[id] = v;
+      }
+      if (input.parent !== undefined && !input.parent.startsWith(`${input.project}-`))
+        return deny(ErrorCode.PolicyDenied, 'the parent must be in the same project');
+      if (input.idempotencyKey !== undefined) {
+        const prior = created.get(`${identity.principal}\u0000${input.idempotencyKey}`);
+        if (prior && Date.now() - prior.at < settings.idempotencyWindowMs) {
+          const { idempotencyKey: _k, ...rest } = input;
+          if (prior.input !== JSON.stringify(rest))
+            return deny(
+              ErrorCode.InvalidInput,
+              'this idempotencyKey was used for a different issue',
+            );
+        }
+      }
+      const parent = input.parent;
+      if (parent === undefined) return allow(custom);
+      // The parent as it is now (a moved parent keeps its old key) must be in the same project.
+      return refuseOnError(async () => {
+        const p = await fetchIssueInScope(readClient(), parent, new Set([input.project]), []);
+        return p.project === input.project
+          ? allow(custom)
+          : deny(ErrorCode.PolicyDenied, 'the parent must be in the same project');
+      });
+    },
+    describeChange: (input) => {
+      const t = approval()
+        .line('Create a Jira issue in project', input.project)
+        .field('type', input.issueType)
+        .field('summary', input.summary);
+      if (input.description !== undefined) t.field('description', input.description);
+      if (input.labels !== undefined) t.field('labels', input.labels.join(', '));
+      if (input.priority !== undefined) t.field('priority', input.priority);
+      if (input.parent !== undefined) t.field('parent', input.parent);
+      for (const [k, v] of Object.entries(input.customFields ?? {})) t.field(k, v);
+      return t.toString();
+    },
+    async execute(input, ctx) {
+      const { idempotencyKey, ...rest } = input;
+      const run = async () => {
+        const res = (await createIssue(ctx.client.api(ctx.signal), {
+          fields: {
+            project: { key: input.project },
+            issuetype: { name: input.issueType },
+            ...jiraFields(input),
+            ...(input.parent !== undefined ? { parent: { key: input.parent } } : {}),
+            ...ctx.authorized,
+          },
+        } as never)) as { key?: unknown; id?: unknown };
+        if (typeof res?.key !== 'string' || typeof res.id !== 'string')
+          throw new ToolError(ErrorCode.UpstreamError, 'Jira answered without an issue key');
+        return { key: res.key, id: res.id };
+      };
+      let result: { key: string; id: string };
+      let replayed = false;
+      if (idempotencyKey === undefined) result = await run();
+      else {
+        const id = `${ctx.identity.principal}\u0000${idempotencyKey}`;
+        const now = Date.now();
+        for (const [k, v] of created)
+          if (now - v.at >= settings.idempotencyWindowMs) created.delete(k);
+        const prior = created.get(id);
+        if (prior) {
+          replayed = true;
+          result = await prior.result;
+        } else {
+          const p = run();
+          created.set(id, { at: now, input: JSON.stringify(rest), result: p });
+          // A failed create is forgotten, so the same key can be tried again.
+          p.catch(() => created.delete(id));
+          result = await p;
+        }
+      }
+      return { kind: 'json', data: { ...result, project: input.project, replayed } };
+    },
+  });
+
+  // ---- jira_update_issue -------------------------------------------------------------------
+  const updateInput = z.strictObject({
+    key: issueKeyArg,
+    summary: line(255).optional(),
+    description: markdownArg.optional(),
+    labels: z.array(labelArg).max(50).optional(),
+    priority: line(60).optional(),
+  });
+  type UpdateInput = z.output<typeof updateInput>;
+  const changedFields = (input: UpdateInput) =>
+    (['summary', 'description', 'labels', 'priority'] as const).filter(
+      (f) => input[f] !== undefined,
+    );
+  const updateTool = kit.write({
+    name: 'update_issue',
+    title: 'Update an issue',
+    description:
+      "Changes summary, description (Markdown), labels or priority of an issue in a writable project (needs the human's approval). Never moves an issue or changes its type.",
+    destructive: true,
+    output: 'json',
+    input: updateInput,
+    policy(input) {
+      if (changedFields(input).length === 0)
+        return deny(ErrorCode.InvalidInput, 'nothing to change');
+      const fieldRefusal = checkFields(input);
+      if (fieldRefusal) return fieldRefusal;
+      return refuseOnError(async () => {
+        const issue = await fetchIssueInScope(
+          readClient(),
+          input.key,
+          writable,
+          changedFields(input),
+        );
+        return allow({ key: issue.key, before: shapeIssue(issue, changedFields(input)) });
+      });
+    },
+    describeChange: (input, authorized) => {
+      const t = approval().line('Update Jira issue', authorized.key);
+      for (const f of changedFields(input)) {
+        const after = f === 'labels' ? (input.labels ?? []).join(', ') : input[f];
+        const before = authorized.before[f];
+        t.change(f, Array.isArray(before) ? before.join(', ') : before, after);
+      }
+      return t.toString();
+    },
+    async execute(input, ctx) {
+      const api = ctx.client.api(ctx.signal);
+      // Re-checked with the write credential: the issue may have moved since the approval.
+      const issue = await fetchIssueInScope(api, input.key, writable, []);
+      await editIssue(api, {
+        issueIdOrKey: issue.key,
+        notifyUsers: settings.notifyUsers,
+        fields: jiraFields(input),
+      } as never);
+      return { kind: 'json', data: { key: issue.key, updated: changedFields(input) } };
+    },
+  });
+
+  // ---- jira_add_comment --------------------------------------------------------------------
+  const commentTool = kit.write({
+    name: 'add_comment',
+    title: 'Add a comment',
+    description: `Adds a comment (Markdown, at most ${lim.commentChars} characters) to an issue in a writable project (needs the human's approval). Mentions are not supported: @name stays plain text.`,
+    destructive: false,
+    output: 'json',
+    input: z.strictObject({ key: issueKeyArg, body: markdownArg }),
+    policy(input) {
+      if (chars(input.body) > lim.commentChars)
+        return deny(
+          ErrorCode.LimitExceeded,
+          `the comment is longer than ${lim.commentChars} characters`,
+        );
+      return refuseOnError(async () => {
+        const issue = await writableIssue(input.key, []);
+        return allow({ key: issue.key });
+      });
+    },
+    describeChange: (input, authorized) =>
+      approval()
+        .line('Comment on Jira issue', authorized.key)
+        .field('comment', input.body)
+        .toString(),
+    async execute(input, ctx) {
+      const api = ctx.client.api(ctx.signal);
+      const issue = await fetchIssueInScope(api, input.key, writable, []);
+      const res = (await addComment(api, {
+        issueIdOrKey: issue.key,
+        body: markdownToAdfDoc(input.body),
+      } as never)) as { id?: unknown };
+      return {
+        kind: 'json',
+        data: { key: issue.key, commentId: typeof res?.id === 'string' ? res.id : null },
+      };
+    },
+  });
+
+  // ---- jira_transition_issue ---------------------------------------------------------------
+  const transitionTool = kit.write({
+    name: 'transition_issue',
+    title: 'Transition an issue',
+    description: `Moves an issue through its workflow with a transition id from jira_list_transitions (needs the human's approval). Allowed target statuses: ${settings.transitions.allowTo.join(', ') || 'none'}.`,
+    destructive: true,
+    output: 'json',
+    input: z.strictObject({
+      key: issueKeyArg,
+      transitionId: z
+        .string()
+        .regex(/^\d{1,9}$/)
+        .describe('An id from jira_list_transitions.'),
+    }),
+    policy(input) {
+      return refuseOnError(async () => {
+        const api = readClient();
+        const issue = await writableIssue(input.key, ['status']);
+        const t = (await liveTransitions(api, issue.key)).find((x) => x.id === input.transitionId);
+        if (!t)
+          return deny(
+            ErrorCode.PolicyDenied,
+            `transition ${input.transitionId} is not available for ${issue.key} now`,
+          );
+        if (!allowTo.has(t.to))
+          return deny(ErrorCode.PolicyDenied, `moving an issue to ${t.to} is not allowed`);
+        const from = shapeIssue(issue, ['status']).status;
+        return allow({
+          key: issue.key,
+          from: typeof from === 'string' ? from : '',
+          to: t.to,
+          name: t.name,
+        });
+      });
+    },
+    describeChange: (_input, a) =>
+      approval()
+        .line('Transition Jira issue', a.key, `(${a.name})`)
+        .change('status', a.from, a.to)
+        .toString(),
+    async execute(input, ctx) {
+      const api = ctx.client.api(ctx.signal);
+      const issue = await fetchIssueInScope(api, input.key, writable, []);
+      // The live list again, with the write credential: the approved transition must still be there.
+      const t = (await liveTransitions(api, issue.key)).find((x) => x.id === input.transitionId);
+      if (!t || t.to !== ctx.authorized.to)
+        throw new ToolError(
+          ErrorCode.PolicyDenied,
+          `transition ${input.transitionId} is no longer available`,
+        );
+      await doTransition(api, { issueIdOrKey: issue.key, transition: { id: t.id } } as never);
+      return { kind: 'json', data: { key: issue.key, from: ctx.authorized.from, to: t.to } };
+    },
+  });
+
+  return [createTool, updateTool, commentTool, transitionTool];
+}

@@ -1,0 +1,178 @@
+/**
+ * Contract check against the official description: the Jira server's every request, and the
+ * fake's every answer, pass `@stoplight/prism-cli` in proxy mode with `--errors` against
+ * `../shared/specs/jira-platform-v3.prism.json`. Prism answers 422 to a request the description
+ * rejects (the call then fails here) and turns a response that breaks it into an error; both
+ * are also logged, and the log must hold no error at the end.
+ *
+ * Needs the `../shared` kit beside the repository: without it the suite is skipped, saying why.
+ * Build first (`pnpm build`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import {
+  type JiraFake,
+  repoRoot,
+  type ServerSession,
+  sharedKitDir,
+  startJiraFake,
+  startStdioServer,
+  textOf,
+} from '@hardened-mcp/test-kit';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const SPEC = join(sharedKitDir, 'specs', 'jira-platform-v3.prism.json');
+const BIN = join(repoRoot, 'servers', 'jira', 'dist', 'bin.js');
+const HAVE_SPEC = existsSync(SPEC);
+if (!HAVE_SPEC)
+  console.warn(
+    `jira prism contract check skipped: ${SPEC} is absent (the ../shared kit is not beside the repository)`,
+  );
+const ENV = {
+  JIRA_API_TOKEN: 'jira-read-token-0001',
+  JIRA_WRITE_API_TOKEN: 'jira-write-token-0001',
+};
+/** Node 24 from the root devDependency when installed (prism 5.16 needs Node >= 24.18). */
+const NODE = existsSync(join(repoRoot, 'node_modules', 'node', 'bin', 'node'))
+  ? join(repoRoot, 'node_modules', 'node', 'bin', 'node')
+  : process.execPath;
+const PRISM = join(
+  dirname(createRequire(import.meta.url).resolve('@stoplight/prism-cli/package.json')),
+  'dist',
+  'index.js',
+);
+
+let fake: JiraFake;
+let prism: ChildProcess;
+let prismLog = '';
+let prismUrl = '';
+let session: ServerSession;
+
+/** Starts prism in proxy mode in front of the fake on a free port and waits until it listens. */
+async function startPrism(upstream: string): Promise<string> {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const port = 40_000 + Math.floor(Math.random() * 20_000);
+    prismLog = '';
+    prism = spawn(
+      NODE,
+      [PRISM, 'proxy', SPEC, upstream, '-h', '127.0.0.1', '-p', String(port), '--errors'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    prism.stdout?.on('data', (d: Buffer) => {
+      prismLog += d.toString('utf8');
+    });
+    prism.stderr?.on('data', (d: Buffer) => {
+      prismLog += d.toString('utf8');
+    });
+    const deadline = Date.now() + 150_000;
+    while (Date.now() < deadline && prism.exitCode === null) {
+      if (prismLog.includes('Prism is listening')) return `http://127.0.0.1:${port}`;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    prism.kill();
+  }
+  throw new Error(`prism did not start: ${prismLog.slice(-500)}`);
+}
+
+describe.skipIf(!HAVE_SPEC)(
+  'jira requests and fake answers against the official description (prism proxy)',
+  () => {
+    beforeAll(async () => {
+      fake = await startJiraFake({ tokens: Object.values(ENV) });
+      const site = await startPrism(fake.url);
+      prismUrl = site;
+      session = await startStdioServer(BIN, {
+        env: ENV,
+        capabilities: { elicitation: {} },
+        config: {
+          mode: 'read-write',
+          identity: { principal: 'prism', roles: ['writer'] },
+          jira: {
+            site,
+            auth: { email: 'bot@example.com' },
+            projects: { read: ['SUP', 'OPS'], write: ['SUP'] },
+            transitions: { allowTo: ['In Progress', 'Done'] },
+            customFields: { severity: 'customfield_10042' },
+            users: { enabled: true },
+          },
+        },
+      });
+      session.client.setRequestHandler(ElicitRequestSchema, async () => ({
+        action: 'accept',
+        content: { approve: true },
+      }));
+    }, 240_000);
+    afterAll(async () => {
+      await session?.close();
+      prism?.kill();
+      await fake?.stop();
+    });
+
+    const ok = async (name: string, args: Record<string, unknown>) => {
+      const r = await session.client.callTool({ name, arguments: args });
+      expect(r.isError, `${name}: ${textOf(r).slice(0, 300)}`).toBeFalsy();
+      return r.structuredContent as Record<string, unknown>;
+    };
+
+    it('every tool, read and write, passes the description both ways', async () => {
+      await ok('jira_list_projects', {});
+      const page = await ok('jira_search_issues', {
+        limit: 2,
+        text: 'x) OR (project = FIN',
+        orderBy: 'key',
+        direction: 'asc',
+      });
+      expect(page.issues).toEqual([]);
+      const first = await ok('jira_search_issues', {
+        limit: 2,
+        statuses: ['To Do'],
+        labels: ['login'],
+      });
+      expect((first.issues as unknown[]).length).toBe(1);
+      const all = await ok('jira_search_issues', { limit: 2, createdFrom: '2026-01-01' });
+      await ok('jira_search_issues', {
+        limit: 2,
+        createdFrom: '2026-01-01',
+        cursor: all.nextCursor,
+      });
+      await ok('jira_get_issue', { key: 'SUP-1' });
+      await ok('jira_list_comments', { key: 'SUP-1', limit: 1 });
+      await ok('jira_list_transitions', { key: 'SUP-1' });
+      await ok('jira_get_create_fields', { project: 'SUP' });
+      await ok('jira_find_users', { query: 'maria' });
+      const created = await ok('jira_create_issue', {
+        project: 'SUP',
+        issueType: 'Bug',
+        summary: 'Checkout fails',
+        description: '# Steps\n\n1. pay\n2. **fail**',
+        labels: ['checkout'],
+        priority: 'High',
+        customFields: { severity: 'S2' },
+        idempotencyKey: 'prism-key-0001',
+      });
+      await ok('jira_update_issue', {
+        key: created.key as string,
+        summary: 'Checkout fails on Visa',
+      });
+      await ok('jira_add_comment', { key: 'SUP-3', body: 'Looked at it: *VAT* table is stale.' });
+      await ok('jira_transition_issue', { key: 'SUP-3', transitionId: '31' });
+      expect(fake.requests.length).toBeGreaterThan(15);
+      // Nothing prism refused or flagged, in either direction.
+      const flagged = prismLog.split('\n').filter((l) => /✖|Violation|UNPROCESSABLE/.test(l));
+      expect(flagged).toEqual([]);
+    });
+
+    it('is a live check: a request the description rejects is refused by prism', async () => {
+      const auth = `Basic ${Buffer.from(`bot@example.com:${ENV.JIRA_API_TOKEN}`).toString('base64')}`;
+      const before = fake.requests.length;
+      const res = await fetch(`${prismUrl}/rest/api/3/search/jql?maxResults=many`, {
+        headers: { authorization: auth },
+      });
+      expect(res.status).toBe(422);
+      expect(fake.requests.length).toBe(before);
+    });
+  },
+);
