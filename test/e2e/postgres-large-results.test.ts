@@ -3,7 +3,9 @@
  * cap with `truncated: true`, and the server's peak RSS (VmHWM) stays far below the table size.
  * The figures are printed; nothing here asserts wall-clock time.
  */
+
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import {
   type ChinookDatabase,
   createChinookDatabase,
@@ -94,7 +96,8 @@ it.runIf(process.platform === 'linux')(
           `peak after each call ${peaks.map((p) => p.toFixed(1)).join(' / ')} MiB, final peak ${after.peak.toFixed(1)} MiB; ` +
           `SQL guard process peak ${guardPeaks.map((p) => p.toFixed(1)).join(', ') || 'n/a'} MiB`,
       );
-      expect(guardPeaks).toHaveLength(1);
+      // The checker pool: two processes on a machine with two cores or more, one otherwise.
+      expect(guardPeaks).toHaveLength(Math.min(2, availableParallelism()));
       for (const g of guardPeaks) expect(g).toBeLessThan(tableMiB / 2);
       // Flat: three full-table calls do not grow the peak beyond the first, and it is a fraction of the table.
       expect(after.peak).toBeLessThan(before.peak + 150);

@@ -149,13 +149,13 @@ function errorResult(
   retryAfterMs?: number,
   detail?: string,
 ): CallResult {
+  // The first block is always the one stable line; upstream detail (already redacted and
+  // fenced) follows as a block of its own.
   return {
     isError: true,
     content: [
-      {
-        type: 'text',
-        text: `${code}: ${message} (correlation id ${correlationId})${detail ? `\n${detail}` : ''}`,
-      },
+      { type: 'text', text: `${code}: ${message} (correlation id ${correlationId})` },
+      ...(detail ? [{ type: 'text' as const, text: detail }] : []),
     ],
     _meta: {
       'hardened-mcp/error':

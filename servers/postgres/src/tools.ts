@@ -9,6 +9,7 @@ import {
   type Tool,
   ToolError,
 } from '@hardened-mcp/core';
+import type pg from 'pg';
 import { z } from 'zod';
 import { describeTable, listSchemas, listTables } from './catalog.js';
 import type { PostgresSettings } from './config.js';
@@ -64,6 +65,44 @@ export function createSqlPolicy(guard: SqlGuardClient, generic = false) {
     }
     return allow(verdict);
   };
+}
+
+/** At most this many parameters get a type by {@link prepareGeneric}'s retries. */
+const MAX_TYPED_RETRIES = 32;
+
+/**
+ * `PREPARE hmcp_explain` of the constants-as-parameters statement. A parameter that stood for a
+ * string literal in a place with no type context (an argument of a variadic `"any"` function such
+ * as `jsonb_build_object('id', …)`) cannot be inferred (SQLSTATE 42P18), where the literal would
+ * have been resolved as `text` (PostgreSQL docs §10.1, "unknown" literals): such a parameter is
+ * declared `text` and the statement prepared again, inside a savepoint so the transaction stays
+ * usable. Every other parameter stays `unknown`, i.e. inferred from its context (docs, PREPARE).
+ *
+ * @throws the database error of the last attempt (mapped by the caller)
+ */
+async function prepareGeneric(
+  c: pg.PoolClient,
+  generic: { readonly sql: string; readonly paramCount: number },
+): Promise<void> {
+  const types: string[] = Array.from({ length: generic.paramCount }, () => 'unknown');
+  for (let attempt = 0; ; attempt++) {
+    const declared = types.length > 0 ? ` (${types.join(', ')})` : '';
+    await c.query('SAVEPOINT hmcp_prepare');
+    try {
+      // The extended protocol even without parameters (one statement only).
+      await queryExtended(c, `PREPARE hmcp_explain${declared} AS ${generic.sql}`, []);
+      await c.query('RELEASE SAVEPOINT hmcp_prepare');
+      return;
+    } catch (err) {
+      await c.query('ROLLBACK TO SAVEPOINT hmcp_prepare');
+      const e = err as { code?: string; message?: string };
+      const n = Number(/parameter \$(\d+)/.exec(e.message ?? '')?.[1]);
+      if (e.code !== '42P18' || !(n >= 1 && n <= types.length) || types[n - 1] === 'text')
+        throw err;
+      if (attempt >= MAX_TYPED_RETRIES) throw err;
+      types[n - 1] = 'text';
+    }
+  }
 }
 
 /** Picks the schema argument or the first allowed schema, and checks it. */
@@ -241,8 +280,7 @@ export async function createPostgresTools(
         async (c) => {
           await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
           await c.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
-          // The extended protocol even without parameters (one statement only).
-          await queryExtended(c, `PREPARE hmcp_explain AS ${generic.sql}`, []);
+          await prepareGeneric(c, generic);
           const args =
             generic.paramCount > 0
               ? `(${Array.from({ length: generic.paramCount }, () => 'NULL').join(', ')})`
