@@ -171,6 +171,31 @@ export function describeConnectorContract(c: ConnectorContract): void {
       expect(textOf(invalid)).not.toContain('x'.repeat(50));
     });
 
+    it('exits 0 on SIGTERM while its client keeps stdin open', async () => {
+      const { args, env } = await c.rawCommand();
+      const child = spawn(process.execPath, [...args], {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString('utf8');
+      });
+      const deadline = Date.now() + 20_000;
+      while (!/ready on stdio/.test(stderr) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 25));
+      expect(stderr).toMatch(/ready on stdio/);
+      const exited = new Promise<number | null>((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const code = await Promise.race([
+        exited,
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000)),
+      ]);
+      if (code === 'hung') child.kill('SIGKILL');
+      expect(code).toBe(0);
+      child.stdin.end();
+    });
+
     it('writes nothing but JSON-RPC messages on stdout', async () => {
       const { args, env } = await c.rawCommand();
       const child = spawn(process.execPath, [...args], {

@@ -124,6 +124,11 @@ export async function serveStdio(server: Server, onClose: () => Promise<void>): 
       try {
         await server.close();
       } finally {
+        // The line guard reads process.stdin itself: stop reading, or an open pipe keeps the
+        // process alive after a signal.
+        process.stdin.pause();
+        process.stdin.removeAllListeners('data');
+        stdin.destroy();
         await onClose();
       }
     });
