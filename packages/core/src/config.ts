@@ -298,6 +298,19 @@ export const coreConfigShape = {
       stderr: z.boolean().default(true),
       /** Append-only audit file (created with mode 0600), hash-chained across restarts. */
       file: z.string().min(1).max(4096).optional(),
+      /**
+       * When a record is durable before the call's answer: `group` (default; group commit, one
+       * `fdatasync` per batch of concurrent records) or `fsync` (one per record). See `AuditLog`.
+       */
+      durability: z.enum(['group', 'fsync']).default('group'),
+      /** With `group`: ms the first record of a batch waits for others (0–100; default 0). */
+      groupCommitWindowMs: z.int().min(0).max(100).default(0),
+      /**
+       * The audit file deleted, replaced or truncated under the server: `stay_closed` (default;
+       * calls fail closed and readiness is false until restart) or `reopen` (move it aside, start
+       * a new file with a chain-continuation record).
+       */
+      onFileChange: z.enum(['stay_closed', 'reopen']).default('stay_closed'),
     })
     .prefault({}),
   log: z

@@ -217,6 +217,10 @@ export async function runConnectorCli<C, H>(
     try {
       audit = await AuditLog.open({
         sinks: { stderr: config.audit.stderr, file: config.audit.file },
+        durability: config.audit.durability,
+        groupCommitWindowMs: config.audit.groupCommitWindowMs,
+        onFileChange: config.audit.onFileChange,
+        server: { name: def.bin, version: def.version },
         failClosed: true,
         onError: (err: unknown) => logger.error({ err }, 'audit sink failed'),
       });
@@ -308,7 +312,9 @@ export async function runConnectorCli<C, H>(
         pipeline,
         metrics,
         audit: (entry) => {
-          audit.record(entry);
+          audit
+            .record(entry)
+            .catch((err: unknown) => logger.error({ err }, 'audit record could not be written'));
           metrics.observeCall(entry);
         },
         serverInfo: { name: def.bin, version: def.version },

@@ -437,7 +437,7 @@ export function createPipeline<H>(options: PipelineOptions<H>): Pipeline {
           errorClass: outcome.errorClass,
           correlationId,
         };
-        audit.record(entry);
+        await audit.record(entry);
       } catch (err) {
         // Fail closed: a call whose audit record cannot be written returns no data.
         logger.error({ err, correlationId }, 'audit record could not be written');

@@ -7,6 +7,9 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { auditRecordSchema, GENESIS_HASH } from './audit-record.js';
 
+/** `tool` of the record that starts a new file continuing a chain (see `AuditLog`). */
+export const CHAIN_CONTINUED_TOOL = 'audit:chain_continued';
+
 /**
  * Serializes `value` deterministically (RFC 8785-like canonical JSON):
  *
@@ -115,14 +118,25 @@ export type AuditChainFailureCode =
  *   explanation that carries hashes and sequence numbers only, never record content.
  */
 export type AuditChainVerification =
-  | { ok: true; records: number; lastHash: string }
+  | {
+      ok: true;
+      records: number;
+      lastHash: string;
+      /**
+       * Set when the file starts with an `audit:chain_continued` record (written when the
+       * previous file was deleted, replaced or truncated under the server): the `seq` and
+       * `prevHash` it continues from, to be matched against the displaced file.
+       */
+      continuesFrom?: { seq: number; prevHash: string } | undefined;
+    }
   | { ok: false; records: number; line: number; code: AuditChainFailureCode; message: string };
 
 /**
  * Verifies a hash-chained audit log given as lines (without their line terminators).
  *
  * For each record, in order: the line parses as a v1 record; its `hash` matches its content; the
- * first record has `prevHash` = 64 zeros and `seq` 0; every later record has `prevHash` equal to
+ * first record has `prevHash` = 64 zeros and `seq` 0 (or is an `audit:chain_continued` record,
+ * reported as `continuesFrom`); every later record has `prevHash` equal to
  * the previous record's `hash` and `seq` one more than the previous `seq`. Stops at the first
  * failure. Empty (whitespace-only) lines are accepted only at the end (e.g. the `''` after the
  * final newline when a file is split on `'\n'`); an empty line followed by a record is a
@@ -144,6 +158,7 @@ export async function verifyAuditChain(
   let prevHash = GENESIS_HASH;
   let prevSeq = -1;
   let firstBlankLine = 0;
+  let continuesFrom: { seq: number; prevHash: string } | undefined;
   const fail = (code: AuditChainFailureCode, message: string, line = lineNo) =>
     ({ ok: false, records, line, code, message }) as const;
 
@@ -180,7 +195,10 @@ export async function verifyAuditChain(
       );
     }
     if (records === 0) {
-      if (record.prevHash !== GENESIS_HASH) {
+      if (record.prevHash !== GENESIS_HASH && record.tool === CHAIN_CONTINUED_TOOL) {
+        continuesFrom = { seq: record.seq - 1, prevHash: record.prevHash };
+        prevSeq = record.seq - 1;
+      } else if (record.prevHash !== GENESIS_HASH) {
         return fail(
           'bad_genesis',
           `first record (seq ${record.seq}) has prevHash ${record.prevHash}, expected 64 zeros`,
@@ -200,7 +218,9 @@ export async function verifyAuditChain(
     prevSeq = record.seq;
     records += 1;
   }
-  return { ok: true, records, lastHash: prevHash };
+  return continuesFrom
+    ? { ok: true, records, lastHash: prevHash, continuesFrom }
+    : { ok: true, records, lastHash: prevHash };
 }
 
 /**

@@ -1,10 +1,15 @@
 /**
- * The hash-chained audit trail: one record per tool call, JSON Lines, tamper-evident.
+ * The hash-chained audit trail: one record per tool call, JSON Lines, tamper-evident, durable
+ * before the answer.
  *
  * @module
  */
 
+export { AuditFile, type AuditFileChange, type TruncatedTail } from './audit-file.js';
 export {
+  type AuditDurability,
+  type AuditEventTool,
+  type AuditFileChangeAction,
   AuditLog,
   AuditLogError,
   type AuditLogErrorCode,
@@ -18,25 +23,28 @@ export {
   type AuditDecision,
   type AuditEntry,
   type AuditRecord,
+  type AuditSession,
   type AuditTransport,
   auditEntrySchema,
   auditRecordSchema,
   GENESIS_HASH,
+  MAX_AUDIT_INTENT_CHARS,
 } from './audit-record.js';
+export { AUDIT_INTENT_META_KEY, auditIntentFromMeta, resultDigest } from './forensics.js';
 export {
   type AuditChainFailureCode,
   type AuditChainVerification,
+  CHAIN_CONTINUED_TOOL,
   canonicalJson,
   computeRecordHash,
   verifyAuditChain,
   verifyAuditFile,
 } from './hash-chain.js';
+export { escapeAuditLine } from './line-escape.js';
 export {
   type AuditSink,
   AuditSinkError,
   type AuditSinkErrorCode,
   createStderrSink,
   MAX_AUDIT_LINE_BYTES,
-  type OpenedFileSink,
-  openFileSink,
 } from './sinks.js';
