@@ -464,6 +464,8 @@ export class AuditLog {
       await opened.file.append(Buffer.from(`${line}\n`, 'utf8'), true);
       this.#lastHash = record.hash;
       this.#nextSeq += 1;
+      // The configured action is done: the log is writable again (the continuation is durable).
+      this.#failed = false;
       for (const slot of this.#slots) {
         try {
           await slot.sink.write(line);
