@@ -17,6 +17,15 @@ export {
   type AuditSinkFailure,
 } from './audit-log.js';
 export {
+  AUDIT_CSV_COLUMNS,
+  type AuditExportFormat,
+  type AuditExportSummary,
+  type AuditFilter,
+  type AuditOutput,
+  exportAuditRecords,
+  matchesAuditFilter,
+} from './audit-query.js';
+export {
   AUDIT_RECORD_VERSION,
   type AuditAccess,
   type AuditApproval,
