@@ -182,7 +182,7 @@ describe('bounded memory on a large file', () => {
         { stdio: ['ignore', sink.fd, 'pipe'] },
       );
       let stderr = '';
-      child.stderr.on('data', (d: Buffer) => {
+      child.stderr?.on('data', (d: Buffer) => {
         stderr += d.toString();
       });
       const [code] = (await once(child, 'exit')) as [number];
