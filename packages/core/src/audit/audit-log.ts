@@ -202,7 +202,7 @@ export class AuditLog {
       slots.push({ name: 'stderr', sink: createStderrSink(options.stderrStream) });
     }
     for (const [i, sink] of (sinks.extra ?? []).entries()) {
-      slots.push({ name: `extra:${i}`, sink });
+      slots.push({ name: sink.name ?? `extra:${i}`, sink });
     }
     if (!file && slots.length === 0) {
       throw new StartupError(
@@ -396,6 +396,19 @@ export class AuditLog {
     // 4. Then the other sinks, in seq order.
     let failure: unknown;
     for (const slot of this.#slots) {
+      const mustHold =
+        this.#options.failClosed === true ||
+        this.#primary !== 'file' ||
+        slot.sink.required === true;
+      if (slot.sink.writeBatch) {
+        try {
+          await slot.sink.writeBatch(lines);
+        } catch (err) {
+          this.#report(err, { sink: slot.name, operation: 'write', seq: records[0]?.seq });
+          if (mustHold) failure ??= err;
+        }
+        continue;
+      }
       for (const [i, line] of lines.entries()) {
         try {
           await slot.sink.write(line);
@@ -407,7 +420,7 @@ export class AuditLog {
             seq: record?.seq,
             auditId: record?.auditId,
           });
-          if (this.#options.failClosed === true || this.#primary !== 'file') failure ??= err;
+          if (mustHold) failure ??= err;
         }
       }
       if (!this.#file && this.#durability === 'fsync') {

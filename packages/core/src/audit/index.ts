@@ -49,7 +49,20 @@ export {
   verifyAuditChain,
   verifyAuditFile,
 } from './hash-chain.js';
+export {
+  AuditShipError,
+  createHttpsJsonShipper,
+  type HttpsJsonShape,
+  type HttpsJsonShipperOptions,
+} from './https-shipper.js';
 export { escapeAuditLine } from './line-escape.js';
+export {
+  type AuditShipper,
+  RemoteAuditSink,
+  type RemoteAuditSinkOptions,
+  type RemoteSinkMode,
+  type RemoteSinkStats,
+} from './remote-sink.js';
 export {
   type AuditSink,
   AuditSinkError,
@@ -57,3 +70,9 @@ export {
   createStderrSink,
   MAX_AUDIT_LINE_BYTES,
 } from './sinks.js';
+export {
+  AuditSpool,
+  AuditSpoolFullError,
+  type AuditSpoolOptions,
+  type AuditSpoolPosition,
+} from './spool.js';

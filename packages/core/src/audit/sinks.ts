@@ -21,6 +21,18 @@ export interface AuditSink {
   flush?(): Promise<void>;
   /** Flushes and releases the sink. Later writes fail. Optional; idempotent for built-in sinks. */
   close?(): Promise<void>;
+  /**
+   * Writes several lines at once (e.g. one spool append + one sync for a group commit). When
+   * present the logger calls it instead of `write`, once per batch. Optional.
+   */
+  writeBatch?(lines: readonly string[]): Promise<void>;
+  /**
+   * When true, a failed write always rejects the records (the calls fail closed), whatever the
+   * logger's `failClosed`. Set by remote sinks configured `required`.
+   */
+  readonly required?: boolean | undefined;
+  /** Name in failure reports and metrics (default `extra:<index>`). */
+  readonly name?: string | undefined;
 }
 
 /** Why a sink refused to open or to write. */
