@@ -57,6 +57,11 @@ export {
 } from './https-shipper.js';
 export { escapeAuditLine } from './line-escape.js';
 export {
+  AUDIT_OTLP_SCOPE,
+  createOtlpLogsShipper,
+  type OtlpLogsShipperOptions,
+} from './otlp-shipper.js';
+export {
   type AuditShipper,
   RemoteAuditSink,
   type RemoteAuditSinkOptions,
@@ -76,3 +81,8 @@ export {
   type AuditSpoolOptions,
   type AuditSpoolPosition,
 } from './spool.js';
+export {
+  createSyslogTlsShipper,
+  formatSyslogRecord,
+  type SyslogTlsShipperOptions,
+} from './syslog-shipper.js';
