@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { AuditLog } from './audit/index.js';
+import { AuditLog, openRemoteAuditSinks, type RemoteAuditSink } from './audit/index.js';
 import {
   type CoreConfig,
   type CredentialSource,
@@ -214,17 +214,41 @@ export async function runConnectorCli<C, H>(
       throw new StartupError(`${def.bin} has no read credential handle`);
     }
     let audit: AuditLog;
+    let remoteSinks: RemoteAuditSink[] = [];
+    // Set once the metrics exist (they need the tool list, known after the audit log opens).
+    let countAuditError: (sink: string) => void = () => {};
     try {
+      remoteSinks = await openRemoteAuditSinks(config.audit.remote, {
+        spoolDir: config.audit.spoolDir ?? `${config.audit.file ?? 'audit'}.spool`,
+        loadSecret: async (source) =>
+          (
+            await loadCredentials({ read: source }, process.env, {
+              onSecret: (secret) => {
+                for (const fragment of secretFragments(secret)) redactor.addKnownSecret(fragment);
+              },
+            })
+          ).read
+            ?.current()
+            .reveal(),
+        onError: (err, sink) => {
+          countAuditError(sink);
+          logger.warn({ err, sink }, 'audit delivery to a remote sink failed; it is retried');
+        },
+      });
       audit = await AuditLog.open({
-        sinks: { stderr: config.audit.stderr, file: config.audit.file },
+        sinks: { stderr: config.audit.stderr, file: config.audit.file, extra: remoteSinks },
         durability: config.audit.durability,
         groupCommitWindowMs: config.audit.groupCommitWindowMs,
         onFileChange: config.audit.onFileChange,
         server: { name: def.bin, version: def.version },
         failClosed: true,
-        onError: (err: unknown) => logger.error({ err }, 'audit sink failed'),
+        onError: (err: unknown, failure) => {
+          countAuditError(failure.sink);
+          logger.error({ err, sink: failure.sink }, 'audit sink failed');
+        },
       });
     } catch (err) {
+      for (const sink of remoteSinks) await sink.close();
       await opened.close();
       throw err instanceof StartupError
         ? err
@@ -245,6 +269,11 @@ export async function runConnectorCli<C, H>(
       ? createRedisRateLimiter(redisUrl, config.rateLimit, perToolRates)
       : createMemoryRateLimiter(config.rateLimit, perToolRates);
     const metrics = createServerMetrics(opened.tools.map((t) => t.name));
+    metrics.observeAudit({
+      healthy: () => audit.healthy,
+      remotes: () => remoteSinks.map((sink) => sink.stats()),
+    });
+    countAuditError = (sink) => metrics.observeAuditSinkError(sink);
     const pipeline = createPipeline<H>({
       server: { name: def.bin, version: def.version },
       dataSource: def.dataSource,
@@ -318,7 +347,11 @@ export async function runConnectorCli<C, H>(
           metrics.observeCall(entry);
         },
         serverInfo: { name: def.bin, version: def.version },
-        ready: async () => audit.healthy && (opened.ready ? await opened.ready() : true),
+        ready: async () => {
+          const ready = audit.healthy && (opened.ready ? await opened.ready() : true);
+          metrics.setReady(ready);
+          return ready;
+        },
         logger,
       });
     } catch (err) {

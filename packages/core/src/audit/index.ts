@@ -61,6 +61,7 @@ export {
   createOtlpLogsShipper,
   type OtlpLogsShipperOptions,
 } from './otlp-shipper.js';
+export { openRemoteAuditSinks, type RemoteAuditSinkDeps } from './remote-config.js';
 export {
   type AuditShipper,
   RemoteAuditSink,
