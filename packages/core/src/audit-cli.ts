@@ -3,7 +3,7 @@
  * `hardened-mcp-audit`: offline tools for hash-chained audit files.
  *
  * ```
- * hardened-mcp-audit verify <file>
+ * hardened-mcp-audit verify <file> [--hmac-key-file F | --public-key-file F] [--strict]
  * hardened-mcp-audit search <file> [--principal P] [--tool T] [--decision allowed|denied]
  *                                  [--since ISO] [--until ISO] [--session ID]
  * hardened-mcp-audit export <file> --format jsonl|csv [same filters]
@@ -16,20 +16,25 @@
  *
  * @module
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
   type AuditExportFormat,
   type AuditFilter,
   type AuditOutput,
+  type CheckpointVerifier,
+  createCheckpointVerifier,
   exportAuditRecords,
   verifyAuditFile,
 } from './audit/index.js';
 
-const USAGE = `usage: hardened-mcp-audit verify <file>
+const USAGE = `usage: hardened-mcp-audit verify <file> [--hmac-key-file F | --public-key-file F] [--strict]
        hardened-mcp-audit search <file> [filters]
        hardened-mcp-audit export <file> --format jsonl|csv [filters]
 
-verify  Verifies the hash chain of an audit file (JSON Lines written by hardened-mcp servers).
+verify  Verifies the hash chain of an audit file (JSON Lines written by hardened-mcp servers),
+        and with a key the signatures of its checkpoints (HMAC-SHA256 key, or Ed25519 public
+        key PEM). --strict: exit 1 when records follow the last signed checkpoint.
 search  Prints the matching records as JSON Lines, exactly as in the file.
 export  Writes the matching records as JSON Lines or CSV (a header row, one row per record).
 
@@ -92,9 +97,30 @@ export async function main(
       (k) => v[k as keyof typeof v] !== undefined,
     );
     if (given.length > 0) return usage(`verify takes no --${given[0]}`);
-    return verify(file, io);
+    if (v['hmac-key-file'] !== undefined && v['public-key-file'] !== undefined) {
+      return usage('give --hmac-key-file or --public-key-file, not both');
+    }
+    let verifier: CheckpointVerifier | undefined;
+    const keyFile = v['hmac-key-file'] ?? v['public-key-file'];
+    if (keyFile !== undefined) {
+      try {
+        const key = (await readFile(keyFile, 'utf8')).replace(/\n$/, '');
+        verifier = createCheckpointVerifier(
+          v['hmac-key-file'] !== undefined ? 'hmac-sha256' : 'ed25519',
+          key,
+        );
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        io.stderr.write(`error: cannot use the key ${keyFile}: ${code ?? 'not a usable key'}\n`);
+        return 2;
+      }
+    }
+    return verify(file, io, verifier, v.strict === true);
   }
 
+  for (const k of ['hmac-key-file', 'public-key-file', 'strict'] as const) {
+    if (v[k] !== undefined) return usage(`${command} takes no --${k}`);
+  }
   let format: AuditExportFormat = 'jsonl';
   if (command === 'export') {
     if (v.format !== 'jsonl' && v.format !== 'csv') {
@@ -132,10 +158,15 @@ export async function main(
   }
 }
 
-async function verify(file: string, io: CliIo): Promise<number> {
+async function verify(
+  file: string,
+  io: CliIo,
+  verifier: CheckpointVerifier | undefined,
+  strict: boolean,
+): Promise<number> {
   let result: Awaited<ReturnType<typeof verifyAuditFile>>;
   try {
-    result = await verifyAuditFile(file);
+    result = await verifyAuditFile(file, { checkpointVerifier: verifier });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     io.stderr.write(`error: cannot read ${file}: ${code ?? (err as Error).message}\n`);
@@ -148,6 +179,16 @@ async function verify(file: string, io: CliIo): Promise<number> {
     io.stdout.write(
       `ok: ${result.records} records, chain intact (last hash ${result.lastHash})${from}\n`,
     );
+    if (verifier) {
+      io.stdout.write(`${result.checkpoints} signed checkpoints verified\n`);
+      if (result.afterLastCheckpoint > 0) {
+        io.stderr.write(
+          `WARNING: ${result.afterLastCheckpoint} records after the last signed checkpoint: the ` +
+            'end of the file is not anchored (a crash, or records cut or rewritten after it)\n',
+        );
+        if (strict) return 1;
+      }
+    }
     return 0;
   }
   io.stderr.write(`TAMPERED: line ${result.line}: ${result.code}: ${result.message}\n`);
@@ -175,6 +216,9 @@ function parse(argv: readonly string[]) {
       since: { type: 'string' },
       until: { type: 'string' },
       session: { type: 'string' },
+      'hmac-key-file': { type: 'string' },
+      'public-key-file': { type: 'string' },
+      strict: { type: 'boolean' },
     },
     allowPositionals: true,
     strict: true,

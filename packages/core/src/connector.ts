@@ -1,9 +1,16 @@
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { AuditLog, openRemoteAuditSinks, type RemoteAuditSink } from './audit/index.js';
+import {
+  AuditLog,
+  type AuditLogOptions,
+  createCheckpointSigner,
+  openRemoteAuditSinks,
+  type RemoteAuditSink,
+} from './audit/index.js';
 import {
   type CoreConfig,
   type CredentialSource,
+  type CredentialSourceInput,
   defineConfigSchema,
   parseConfig,
   readConfigFile,
@@ -215,21 +222,35 @@ export async function runConnectorCli<C, H>(
     }
     let audit: AuditLog;
     let remoteSinks: RemoteAuditSink[] = [];
+    let checkpoint: AuditLogOptions['checkpoint'];
     // Set once the metrics exist (they need the tool list, known after the audit log opens).
     let countAuditError: (sink: string) => void = () => {};
+    const loadAuditSecret = async (source: CredentialSourceInput) =>
+      (
+        await loadCredentials({ read: source }, process.env, {
+          onSecret: (secret) => {
+            for (const fragment of secretFragments(secret)) redactor.addKnownSecret(fragment);
+          },
+        })
+      ).read
+        ?.current()
+        .reveal();
     try {
+      const cp = config.audit.checkpoint;
+      const checkpointKey = cp ? await loadAuditSecret(cp.key) : undefined;
+      if (cp && checkpointKey === undefined) {
+        throw new StartupError('audit.checkpoint: the signing key is not set');
+      }
+      checkpoint =
+        cp && checkpointKey !== undefined
+          ? {
+              every: cp.every,
+              signer: createCheckpointSigner(cp.algorithm, checkpointKey, cp.keyId),
+            }
+          : undefined;
       remoteSinks = await openRemoteAuditSinks(config.audit.remote, {
         spoolDir: config.audit.spoolDir ?? `${config.audit.file ?? 'audit'}.spool`,
-        loadSecret: async (source) =>
-          (
-            await loadCredentials({ read: source }, process.env, {
-              onSecret: (secret) => {
-                for (const fragment of secretFragments(secret)) redactor.addKnownSecret(fragment);
-              },
-            })
-          ).read
-            ?.current()
-            .reveal(),
+        loadSecret: loadAuditSecret,
         onError: (err, sink) => {
           countAuditError(sink);
           logger.warn({ err, sink }, 'audit delivery to a remote sink failed; it is retried');
@@ -240,6 +261,7 @@ export async function runConnectorCli<C, H>(
         durability: config.audit.durability,
         groupCommitWindowMs: config.audit.groupCommitWindowMs,
         onFileChange: config.audit.onFileChange,
+        checkpoint,
         server: { name: def.bin, version: def.version },
         failClosed: true,
         onError: (err: unknown, failure) => {

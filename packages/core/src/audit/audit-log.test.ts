@@ -200,7 +200,11 @@ describe('AuditLog.open', () => {
 
     expect(next).toMatchObject({ seq: 2, prevHash: last.hash });
     expect(parse(text().trimEnd())).toEqual(JSON.parse(canonicalJson(next)));
-    expect(await verifyAuditFile(path)).toEqual({ ok: true, records: 3, lastHash: next.hash });
+    expect(await verifyAuditFile(path)).toMatchObject({
+      ok: true,
+      records: 3,
+      lastHash: next.hash,
+    });
   });
 
   it('starts a fresh chain at seq 0 without a file', async () => {

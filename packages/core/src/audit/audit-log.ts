@@ -15,6 +15,7 @@ import {
   auditEntrySchema,
   GENESIS_HASH,
 } from './audit-record.js';
+import { CHECKPOINT_TOOL, type CheckpointSigner, checkpointMessage } from './checkpoint.js';
 import { canonicalJson, computeRecordHash } from './hash-chain.js';
 import { escapeAuditLine } from './line-escape.js';
 import { type AuditSink, createStderrSink } from './sinks.js';
@@ -77,6 +78,11 @@ export interface AuditLogOptions {
   readonly maxBatchRecords?: number | undefined;
   /** See {@link AuditFileChangeAction}; default `stay_closed`. */
   readonly onFileChange?: AuditFileChangeAction | undefined;
+  /**
+   * Signed checkpoints: every `every` records, and at `close`, an `audit:checkpoint` record
+   * signing the chain head (see `checkpoint.ts`).
+   */
+  readonly checkpoint?: { readonly every: number; readonly signer: CheckpointSigner } | undefined;
   /** `server` of the records the log writes about itself (truncation, continuation). */
   readonly server?: { readonly name: string; readonly version: string } | undefined;
   /**
@@ -115,9 +121,11 @@ export class AuditLogError extends Error {
 }
 
 /** A record the log writes about itself. */
-export type AuditEventTool = 'audit:tail_truncated' | 'audit:chain_continued';
+export type AuditEventTool = 'audit:tail_truncated' | 'audit:chain_continued' | 'audit:checkpoint';
 
 interface Pending {
+  /** A checkpoint: its arguments are made when it is stamped (they sign the head then). */
+  readonly checkpoint?: true;
   readonly entry: AuditEntry;
   readonly args: unknown;
   readonly resolve: (record: AuditRecord) => void;
@@ -155,6 +163,8 @@ export class AuditLog {
   #failed = false;
   #fileChange: AuditFileChange | undefined;
   #closing: Promise<void> | undefined;
+  /** Records written since the last checkpoint. */
+  #sinceCheckpoint = 0;
 
   private constructor(
     file: AuditFile | undefined,
@@ -297,6 +307,9 @@ export class AuditLog {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.flush();
+      if (this.#options.checkpoint && this.#sinceCheckpoint > 0) {
+        await this.#writeCheckpoint().catch(() => {});
+      }
       await this.#file?.close();
       for (const slot of this.#slots) {
         try {
@@ -320,6 +333,15 @@ export class AuditLog {
         const size = this.#durability === 'fsync' ? 1 : this.#maxBatch;
         const batch = this.#queue.splice(0, size);
         await this.#commit(batch);
+        const every = this.#options.checkpoint?.every;
+        if (every !== undefined && this.#sinceCheckpoint >= every) {
+          await this.#commit([
+            this.#checkpointPending(
+              () => {},
+              () => {},
+            ),
+          ]);
+        }
       }
     } finally {
       this.#draining = undefined;
@@ -360,7 +382,8 @@ export class AuditLog {
     let seq = this.#nextSeq;
     for (const p of batch) {
       try {
-        const record = this.#stamp(p.entry, p.args, seq, prevHash);
+        const args = p.checkpoint ? this.#checkpointArgs(seq - 1, prevHash) : p.args;
+        const record = this.#stamp(p.entry, args, seq, prevHash);
         lines.push(escapeAuditLine(canonicalJson(record)));
         records.push(record);
         owners.push(p);
@@ -442,6 +465,9 @@ export class AuditLog {
       return;
     }
     this.#failed = false;
+    this.#sinceCheckpoint = owners.some((p) => p.checkpoint)
+      ? 0
+      : this.#sinceCheckpoint + owners.length;
     for (const [i, p] of owners.entries()) p.resolve(records[i] as AuditRecord);
   }
 
@@ -499,6 +525,39 @@ export class AuditLog {
         { cause: err },
       );
     }
+  }
+
+  /** Writes a checkpoint now (the queue is drained first); resolves with its record. */
+  #writeCheckpoint(): Promise<AuditRecord> {
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.#queue.push(this.#checkpointPending(resolve, reject));
+      this.#draining ??= this.#drain();
+    });
+  }
+
+  #checkpointPending(
+    resolve: (record: AuditRecord) => void,
+    reject: (err: unknown) => void,
+  ): Pending {
+    return {
+      checkpoint: true,
+      entry: this.#event(CHECKPOINT_TOOL, {}),
+      args: {},
+      resolve,
+      reject,
+    };
+  }
+
+  #checkpointArgs(headSeq: number, headHash: string): Record<string, unknown> {
+    const signer = this.#options.checkpoint?.signer;
+    if (!signer) throw new Error('no checkpoint signer');
+    return {
+      alg: signer.algorithm,
+      keyId: signer.keyId,
+      seq: headSeq,
+      hash: headHash,
+      sig: signer.sign(checkpointMessage(headSeq, headHash)).toString('base64'),
+    };
   }
 
   #event(tool: AuditEventTool, args: Record<string, unknown>): AuditEntry {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { auditRecordSchema, GENESIS_HASH } from './audit-record.js';
+import { CHECKPOINT_TOOL, type CheckpointVerifier, checkpointMessage } from './checkpoint.js';
 
 /** `tool` of the record that starts a new file continuing a chain (see `AuditLog`). */
 export const CHAIN_CONTINUED_TOOL = 'audit:chain_continued';
@@ -105,7 +106,9 @@ export type AuditChainFailureCode =
   /** `seq` does not increase by exactly 1 from 0 although the hashes link. */
   | 'seq_gap'
   /** The first record's `prevHash` is not 64 zeros (the head of the chain is missing). */
-  | 'bad_genesis';
+  | 'bad_genesis'
+  /** A checkpoint's signature does not verify, or it does not sign the record before it. */
+  | 'bad_checkpoint';
 
 /**
  * Result of {@link verifyAuditChain}.
@@ -128,6 +131,10 @@ export type AuditChainVerification =
        * `prevHash` it continues from, to be matched against the displaced file.
        */
       continuesFrom?: { seq: number; prevHash: string } | undefined;
+      /** `audit:checkpoint` records seen (their signatures checked when a verifier was given). */
+      checkpoints: number;
+      /** Records after the last checkpoint (all of them when there is none). */
+      afterLastCheckpoint: number;
     }
   | { ok: false; records: number; line: number; code: AuditChainFailureCode; message: string };
 
@@ -149,6 +156,7 @@ export type AuditChainVerification =
  */
 export async function verifyAuditChain(
   lines: Iterable<string> | AsyncIterable<string>,
+  options: { checkpointVerifier?: CheckpointVerifier | undefined } = {},
 ): Promise<AuditChainVerification> {
   if (typeof lines === 'string') {
     throw new TypeError('verifyAuditChain: pass an iterable of lines, not a string');
@@ -159,6 +167,8 @@ export async function verifyAuditChain(
   let prevSeq = -1;
   let firstBlankLine = 0;
   let continuesFrom: { seq: number; prevHash: string } | undefined;
+  let checkpoints = 0;
+  let afterLastCheckpoint = 0;
   const fail = (code: AuditChainFailureCode, message: string, line = lineNo) =>
     ({ ok: false, records, line, code, message }) as const;
 
@@ -214,13 +224,39 @@ export async function verifyAuditChain(
     if (record.seq !== prevSeq + 1) {
       return fail('seq_gap', `expected seq ${prevSeq + 1}, found ${record.seq}`);
     }
+    if (record.tool === CHECKPOINT_TOOL) {
+      const a = record.arguments as Partial<Record<'alg' | 'seq' | 'hash' | 'sig', unknown>>;
+      if (a?.seq !== prevSeq || a.hash !== prevHash || typeof a.sig !== 'string') {
+        return fail(
+          'bad_checkpoint',
+          `checkpoint seq ${record.seq} does not sign the record before it`,
+        );
+      }
+      const verifier = options.checkpointVerifier;
+      if (verifier) {
+        const ok =
+          a.alg === verifier.algorithm &&
+          verifier.verify(checkpointMessage(a.seq, a.hash), Buffer.from(a.sig, 'base64'));
+        if (!ok) {
+          return fail(
+            'bad_checkpoint',
+            `checkpoint seq ${record.seq}: the signature does not verify`,
+          );
+        }
+      }
+      checkpoints += 1;
+      afterLastCheckpoint = 0;
+    } else {
+      afterLastCheckpoint += 1;
+    }
     prevHash = record.hash;
     prevSeq = record.seq;
     records += 1;
   }
+  const counts = { checkpoints, afterLastCheckpoint };
   return continuesFrom
-    ? { ok: true, records, lastHash: prevHash, continuesFrom }
-    : { ok: true, records, lastHash: prevHash };
+    ? { ok: true, records, lastHash: prevHash, continuesFrom, ...counts }
+    : { ok: true, records, lastHash: prevHash, ...counts };
 }
 
 /**
@@ -230,12 +266,15 @@ export async function verifyAuditChain(
  * @param path Path of a JSON Lines audit file.
  * @throws Rejects with the `fs` error (`ENOENT`, `EACCES`, `EISDIR`, …) if the file cannot be read.
  */
-export async function verifyAuditFile(path: string): Promise<AuditChainVerification> {
+export async function verifyAuditFile(
+  path: string,
+  options: { checkpointVerifier?: CheckpointVerifier | undefined } = {},
+): Promise<AuditChainVerification> {
   const handle = await open(path, 'r');
   try {
     const rl = handle.readLines({ encoding: 'utf8' });
     try {
-      return await verifyAuditChain(rl);
+      return await verifyAuditChain(rl, options);
     } finally {
       rl.close();
     }

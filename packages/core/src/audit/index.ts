@@ -39,6 +39,16 @@ export {
   GENESIS_HASH,
   MAX_AUDIT_INTENT_CHARS,
 } from './audit-record.js';
+export {
+  CHECKPOINT_TOOL,
+  type CheckpointAlgorithm,
+  type CheckpointArguments,
+  type CheckpointSigner,
+  type CheckpointVerifier,
+  checkpointMessage,
+  createCheckpointSigner,
+  createCheckpointVerifier,
+} from './checkpoint.js';
 export { AUDIT_INTENT_META_KEY, auditIntentFromMeta, resultDigest } from './forensics.js';
 export {
   type AuditChainFailureCode,
