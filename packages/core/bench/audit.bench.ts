@@ -8,7 +8,9 @@
  *   records that arrived while the previous sync ran),
  * each with 1 call in flight and with CONCURRENCY calls in flight. The files live in a temp
  * directory (BENCH_AUDIT_DIR to choose the disk; the file system type is printed: on tmpfs a
- * sync costs nothing, so measure on the disk you deploy on). No thresholds: this prints.
+ * sync costs nothing, so measure on the disk you deploy on). BENCH_AUDIT_ORDER=group-first
+ * swaps the order of the two file modes (on a busy disk the second one measured tends to be
+ * slower). No thresholds: this prints.
  *
  * Run: pnpm bench:audit (builds first).
  */
@@ -112,7 +114,9 @@ const rows: Array<[string, number]> = [];
 for (const inFlight of [1, CONCURRENCY]) {
   const base = await run('memory', { sinks: { stderr: true }, stderrStream: nullStream }, inFlight);
   rows.push([`in memory (baseline), ${inFlight} in flight`, base]);
-  for (const durability of ['fsync', 'group'] as const) {
+  for (const durability of (process.env.BENCH_AUDIT_ORDER === 'group-first'
+    ? ['group', 'fsync']
+    : ['fsync', 'group']) as Array<'fsync' | 'group'>) {
     const file = join(dir, `${durability}-${inFlight}.jsonl`);
     const us = await run(durability, { sinks: { file }, durability }, inFlight);
     rows.push([`file, durability ${durability}, ${inFlight} in flight`, us]);
