@@ -6,7 +6,7 @@
  * counts (`best-effort`).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,14 @@ import {
   RemoteAuditSink,
   verifyAuditChain,
 } from '@hardened-mcp/core';
+import {
+  type ChinookDatabase,
+  createChinookDatabase,
+  startTestPostgres,
+  type TestPostgres,
+} from '@hardened-mcp/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgresServer } from '../support/server.ts';
 
 let openssl = true;
 try {
@@ -272,6 +279,66 @@ describe.skipIf(!openssl)('restart with a non-empty spool', () => {
       ...Array(31).keys(),
     ]);
     expect(await verifyAuditChain(rx.lines)).toMatchObject({ ok: true, records: 31 });
+    await rx.stop();
+  });
+});
+
+describe.skipIf(!openssl)('configured on the server (audit.remote)', () => {
+  let pgServer: TestPostgres;
+  let db: ChinookDatabase;
+  beforeAll(async () => {
+    pgServer = await startTestPostgres();
+    db = await createChinookDatabase(pgServer);
+  });
+  afterAll(async () => {
+    await db?.drop();
+    await pgServer?.stop();
+  });
+
+  it('the built server ships every call to an HTTPS collector with its token from the environment', async () => {
+    const rx = new Receiver('splunk-hec');
+    await rx.start();
+    const caFile = join(dir, 'cert.pem');
+    const s = await startPostgresServer({
+      env: { POSTGRES_URL: db.readUrl, HEC_TOKEN: 'hec-secret-value' },
+      config: {
+        audit: {
+          stderr: false,
+          file: join(dir, 'server-audit.jsonl'),
+          remote: [
+            {
+              type: 'https-json',
+              name: 'splunk',
+              shape: 'splunk-hec',
+              url: `https://127.0.0.1:${rx.port}/services/collector/event`,
+              token: { env: 'HEC_TOKEN' },
+              caFile,
+            },
+          ],
+        },
+      },
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        await s.client.callTool({ name: 'postgres_list_schemas', arguments: {} });
+      }
+      const until = Date.now() + 15_000;
+      while (rx.lines.length < 3 && Date.now() < until) await sleep(50);
+    } finally {
+      await s.close();
+    }
+    expect(rx.lines.length).toBe(3);
+    expect(rx.lines.map((l) => (JSON.parse(l) as { tool: string }).tool)).toEqual([
+      'postgres_list_schemas',
+      'postgres_list_schemas',
+      'postgres_list_schemas',
+    ]);
+    expect(await verifyAuditChain(rx.lines)).toMatchObject({ ok: true, records: 3 });
+    expect(new Set(rx.auth)).toEqual(new Set(['Splunk hec-secret-value']));
+    // The token never reaches the server's logs.
+    expect(s.stderr()).not.toContain('hec-secret-value');
+    // The spool sits beside the audit file by default.
+    expect(readdirSync(join(dir, 'server-audit.jsonl.spool'))).toEqual(['splunk']);
     await rx.stop();
   });
 });
