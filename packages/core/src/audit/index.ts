@@ -71,6 +71,11 @@ export {
   createOtlpLogsShipper,
   type OtlpLogsShipperOptions,
 } from './otlp-shipper.js';
+export {
+  createRefusalAggregator,
+  type RefusalAggregator,
+  type RefusalAggregatorOptions,
+} from './refusal-aggregator.js';
 export { openRemoteAuditSinks, type RemoteAuditSinkDeps } from './remote-config.js';
 export {
   type AuditShipper,
