@@ -8,7 +8,7 @@ import { AuditLog, type AuditSinkFailure } from './audit-log.js';
 import { verifyAuditFile } from './hash-chain.js';
 import { captureStream, entry, parse, tempDir } from './test-support/fixtures.js';
 
-const io = vi.hoisted(() => ({ fullDisk: false, failSync: false }));
+const io = vi.hoisted(() => ({ fullDisk: false, failSync: false, syncs: 0 }));
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
@@ -34,10 +34,12 @@ vi.mock('node:fs/promises', async (importOriginal) => {
         },
       });
       Object.defineProperty(handle, 'datasync', {
-        value: () =>
-          io.failSync
+        value: () => {
+          io.syncs += 1;
+          return io.failSync
             ? Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
-            : datasync(),
+            : datasync();
+        },
       });
       return handle;
     },
@@ -48,6 +50,7 @@ let tmp: Awaited<ReturnType<typeof tempDir>>;
 beforeEach(async () => {
   io.fullDisk = false;
   io.failSync = false;
+  io.syncs = 0;
   tmp = await tempDir();
 });
 afterEach(async () => {
@@ -101,5 +104,24 @@ describe('file failure (injected ENOSPC / EIO on the real file)', () => {
     const lines = (await readFile(path, 'utf8')).trimEnd().split('\n');
     expect(lines.map((l) => parse(l).principal)).toEqual(['user-0', 'user-4']);
     expect(await verifyAuditFile(path)).toMatchObject({ ok: true, records: 2 });
+  });
+});
+
+describe('durability modes (fdatasync calls counted on the real file)', () => {
+  it('fsync: one fdatasync per record; group: concurrent records share them', async () => {
+    const counts: Record<string, number> = {};
+    for (const durability of ['fsync', 'group'] as const) {
+      const path = tmp.file(`${durability}.jsonl`);
+      const log = await AuditLog.open({ sinks: { file: path }, durability });
+      io.syncs = 0;
+      const records = await Promise.all(Array.from({ length: 50 }, (_, i) => log.record(entry(i))));
+      counts[durability] = io.syncs;
+      expect(records.map((r) => r.seq)).toEqual([...Array(50).keys()]);
+      await log.close();
+      expect(await verifyAuditFile(path)).toMatchObject({ ok: true, records: 50 });
+    }
+    expect(counts.fsync).toBe(50);
+    // The first record is synced alone; the 49 that queued meanwhile share the next sync.
+    expect(counts.group).toBeLessThanOrEqual(2);
   });
 });
