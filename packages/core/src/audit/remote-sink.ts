@@ -100,14 +100,17 @@ export class RemoteAuditSink implements AuditSink {
   /**
    * Appends the lines to the spool (durably) and wakes the delivery loop.
    *
-   * @throws AuditSpoolFullError (only when `required`) or the spool's `fs` error.
+   * @throws AuditSpoolFullError or the spool's `fs` error, only when `required` (a best-effort
+   *   sink drops its copy and counts it instead).
    */
   async writeBatch(lines: readonly string[]): Promise<void> {
     try {
       await this.#spool.append(lines);
     } catch (err) {
-      if (err instanceof AuditSpoolFullError && !this.required) {
+      if (!this.required) {
+        // best-effort: this sink's copy is dropped and counted; the call is not refused.
         this.#dropped += lines.length;
+        if (!(err instanceof AuditSpoolFullError)) this.#report(err);
         return;
       }
       throw err;
