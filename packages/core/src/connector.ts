@@ -1,16 +1,9 @@
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import {
-  AuditLog,
-  type AuditLogOptions,
-  createCheckpointSigner,
-  openRemoteAuditSinks,
-  type RemoteAuditSink,
-} from './audit/index.js';
+import { openAuditTrail } from './audit/index.js';
 import {
   type CoreConfig,
   type CredentialSource,
-  type CredentialSourceInput,
   defineConfigSchema,
   parseConfig,
   readConfigFile,
@@ -220,64 +213,36 @@ export async function runConnectorCli<C, H>(
       await opened.close();
       throw new StartupError(`${def.bin} has no read credential handle`);
     }
-    let audit: AuditLog;
-    let remoteSinks: RemoteAuditSink[] = [];
-    let checkpoint: AuditLogOptions['checkpoint'];
     // Set once the metrics exist (they need the tool list, known after the audit log opens).
     let countAuditError: (sink: string) => void = () => {};
-    const loadAuditSecret = async (source: CredentialSourceInput) =>
-      (
-        await loadCredentials({ read: source }, process.env, {
-          onSecret: (secret) => {
-            for (const fragment of secretFragments(secret)) redactor.addKnownSecret(fragment);
-          },
-        })
-      ).read
-        ?.current()
-        .reveal();
+    let trail: Awaited<ReturnType<typeof openAuditTrail>>;
     try {
-      const cp = config.audit.checkpoint;
-      const checkpointKey = cp ? await loadAuditSecret(cp.key) : undefined;
-      if (cp && checkpointKey === undefined) {
-        throw new StartupError('audit.checkpoint: the signing key is not set');
-      }
-      checkpoint =
-        cp && checkpointKey !== undefined
-          ? {
-              every: cp.every,
-              signer: createCheckpointSigner(cp.algorithm, checkpointKey, cp.keyId),
-            }
-          : undefined;
-      remoteSinks = await openRemoteAuditSinks(config.audit.remote, {
-        spoolDir: config.audit.spoolDir ?? `${config.audit.file ?? 'audit'}.spool`,
-        loadSecret: loadAuditSecret,
-        onError: (err, sink) => {
+      trail = await openAuditTrail(config.audit, {
+        server: { name: def.bin, version: def.version },
+        loadSecret: async (source) =>
+          (
+            await loadCredentials({ read: source }, process.env, {
+              onSecret: (secret) => {
+                for (const fragment of secretFragments(secret)) redactor.addKnownSecret(fragment);
+              },
+            })
+          ).read
+            ?.current()
+            .reveal(),
+        onSinkError: (err, failure) => {
+          countAuditError(failure.sink);
+          logger.error({ err, sink: failure.sink }, 'audit sink failed');
+        },
+        onDeliveryError: (err, sink) => {
           countAuditError(sink);
           logger.warn({ err, sink }, 'audit delivery to a remote sink failed; it is retried');
         },
       });
-      audit = await AuditLog.open({
-        sinks: { stderr: config.audit.stderr, file: config.audit.file, extra: remoteSinks },
-        durability: config.audit.durability,
-        groupCommitWindowMs: config.audit.groupCommitWindowMs,
-        onFileChange: config.audit.onFileChange,
-        checkpoint,
-        server: { name: def.bin, version: def.version },
-        failClosed: true,
-        onError: (err: unknown, failure) => {
-          countAuditError(failure.sink);
-          logger.error({ err, sink: failure.sink }, 'audit sink failed');
-        },
-      });
     } catch (err) {
-      for (const sink of remoteSinks) await sink.close();
       await opened.close();
-      throw err instanceof StartupError
-        ? err
-        : new StartupError(
-            `cannot open the audit file ${config.audit.file ?? ''}: ${(err as Error).message}`,
-          );
+      throw err;
     }
+    const audit = trail.audit;
     const roles: Record<string, readonly string[]> = {
       reader: [`${def.name}:read`],
       writer: [`${def.name}:read`, `${def.name}:write`],
@@ -291,10 +256,7 @@ export async function runConnectorCli<C, H>(
       ? createRedisRateLimiter(redisUrl, config.rateLimit, perToolRates)
       : createMemoryRateLimiter(config.rateLimit, perToolRates);
     const metrics = createServerMetrics(opened.tools.map((t) => t.name));
-    metrics.observeAudit({
-      healthy: () => audit.healthy,
-      remotes: () => remoteSinks.map((sink) => sink.stats()),
-    });
+    metrics.observeAudit({ healthy: () => audit.healthy, remotes: trail.remotes });
     countAuditError = (sink) => metrics.observeAuditSinkError(sink);
     const pipeline = createPipeline<H>({
       server: { name: def.bin, version: def.version },

@@ -615,6 +615,10 @@ export class AuditLog {
       truncated: entry.truncated,
       redactions: { ...entry.redactions },
       errorClass: entry.errorClass,
+      bearerCredential: entry.bearerCredential && {
+        field: entry.bearerCredential.field,
+        sha256: entry.bearerCredential.sha256,
+      },
       correlationId: entry.correlationId,
       session,
       resultSha256: entry.resultSha256,

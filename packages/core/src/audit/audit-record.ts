@@ -84,6 +84,11 @@ export interface AuditRecord {
   readonly redactions: Readonly<Record<string, number>>;
   /** Stable error code when `outcome` is `error`; never a message carrying data. */
   readonly errorClass?: string | undefined;
+  /**
+   * Set when the result carried the tool's declared bearer credential (e.g. a presigned URL):
+   * the output field's name and the value's hex SHA-256, never the value.
+   */
+  readonly bearerCredential?: { readonly field: string; readonly sha256: string } | undefined;
   /** Correlation id shared with the server log and the client-facing error. */
   readonly correlationId: string;
   /**
@@ -149,6 +154,7 @@ export const auditEntrySchema = z.object({
   truncated: z.boolean().optional(),
   redactions: z.record(z.string(), nonNegativeInt),
   errorClass: z.string().optional(),
+  bearerCredential: z.object({ field: z.string(), sha256: z.string().regex(HEX_64) }).optional(),
   correlationId: z.string(),
   session: z
     .object({

@@ -66,6 +66,7 @@ export {
   type HttpsJsonShipperOptions,
 } from './https-shipper.js';
 export { escapeAuditLine } from './line-escape.js';
+export { type AuditTrail, type AuditTrailDeps, openAuditTrail } from './open-audit-trail.js';
 export {
   AUDIT_OTLP_SCOPE,
   createOtlpLogsShipper,
