@@ -1,4 +1,4 @@
-import { AuditLog } from './audit/index.js';
+import { openAuditTrail } from './audit/index.js';
 import type { CoreConfig } from './config.js';
 import type { ConnectorContext, ConnectorDefinition, ConnectorTools } from './connector.js';
 import {
@@ -142,20 +142,22 @@ export async function assemble<S, C>(
           'mode is read-write but no write credential is configured: write tools are disabled',
         );
     }
-    let audit: AuditLog;
-    try {
-      audit = await AuditLog.open({
-        sinks: { stderr: config.audit.stderr, file: config.audit.file },
-        failClosed: true,
-        onError: (err: unknown) => logger.error({ err }, 'audit sink failed'),
-      });
-    } catch (err) {
-      throw err instanceof StartupError
-        ? err
-        : new StartupError(
-            `cannot open the audit file ${config.audit.file ?? ''}: ${(err as Error).message}`,
-          );
-    }
+    // Set once the metrics exist (they need the tool list).
+    let countAuditError: (sink: string) => void = () => {};
+    const trail = await openAuditTrail(config.audit, {
+      server: { name: def.bin, version: def.version },
+      loadSecret: async (source) =>
+        (await loadCredential(source, env, credentialOptions))?.current().reveal(),
+      onSinkError: (err, failure) => {
+        countAuditError(failure.sink);
+        logger.error({ err, sink: failure.sink }, 'audit sink failed');
+      },
+      onDeliveryError: (err, sink) => {
+        countAuditError(sink);
+        logger.warn({ err, sink }, 'audit delivery to a remote sink failed; it is retried');
+      },
+    });
+    const audit = trail.audit;
     closers.push(() => audit.close());
     const roles: Record<string, readonly string[]> = {
       reader: [`${def.name}:read`],
@@ -172,6 +174,8 @@ export async function assemble<S, C>(
     closers.push(() => rateLimiter.close?.());
     const tools = declared.tools;
     const metrics = createServerMetrics(tools.map((t) => t.name));
+    metrics.observeAudit({ healthy: () => audit.healthy, remotes: trail.remotes });
+    countAuditError = (sink) => metrics.observeAuditSinkError(sink);
     const pipeline = createPipeline<C>({
       server: { name: def.bin, version: def.version },
       dataSource: def.dataSource,
@@ -236,10 +240,14 @@ export async function assemble<S, C>(
           pipeline,
           metrics,
           serverInfo: { name: def.bin, version: def.version },
-          ready: async () =>
-            audit.healthy &&
-            (rateLimiter.ready ? await rateLimiter.ready() : true) &&
-            (def.ready ? await def.ready(read, ctx) : true),
+          ready: async () => {
+            const ready =
+              audit.healthy &&
+              (rateLimiter.ready ? await rateLimiter.ready() : true) &&
+              (def.ready ? await def.ready(read, ctx) : true);
+            metrics.setReady(ready);
+            return ready;
+          },
           logger,
         });
         resource = running.resource;

@@ -19,8 +19,8 @@ beforeEach(async () => {
   good = tmp.file('good.jsonl');
   tampered = tmp.file('tampered.jsonl');
   const log = await AuditLog.open({ sinks: { file: good } });
-  let last = log.record(entry(0));
-  for (let i = 1; i < 4; i++) last = log.record(entry(i));
+  let last = await log.record(entry(0));
+  for (let i = 1; i < 4; i++) last = await log.record(entry(i));
   await log.close();
   lastHash = last.hash;
   const lines = (await readFile(good, 'utf8')).trimEnd().split('\n');

@@ -84,6 +84,61 @@ export type CredentialSource = z.infer<typeof credentialSourceSchema>;
 /** A credential source before defaults are applied (what a caller may pass to `loadCredentials`). */
 export type CredentialSourceInput = z.input<typeof credentialSourceSchema>;
 
+const auditRemoteBase = {
+  /** Names the sink in metrics, logs and its spool directory. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lowercase letters, digits, _ and -'),
+  /**
+   * `required` (default): a full spool fails calls closed. `best-effort`: a full spool drops
+   * this sink's copy and counts it (`hmcp_audit_records_dropped_total`).
+   */
+  mode: z.enum(['required', 'best-effort']).default('required'),
+  /** Most bytes waiting in the spool (64 KiB – 16 GiB; default 64 MiB). */
+  spoolMaxBytes: z
+    .int()
+    .min(64 * 1024)
+    .max(16 * 1024 * 1024 * 1024)
+    .default(64 * 1024 * 1024),
+  /** PEM CA bundle to trust (default: the system store). */
+  caFile: z.string().min(1).max(4096).optional(),
+};
+
+/** One remote audit sink (`audit.remote[]`), by `type`. */
+export const auditRemoteSinkSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('https-json'),
+    ...auditRemoteBase,
+    url: z.url({ protocol: /^https$/ }),
+    shape: z.enum(['splunk-hec', 'elasticsearch-bulk']),
+    /** HEC token or Elasticsearch API key. */
+    token: credentialSourceSchema.optional(),
+    /** Elasticsearch index (default `hardened-mcp-audit`). */
+    index: z.string().min(1).max(255).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('syslog-tls'),
+    ...auditRemoteBase,
+    host: z.string().min(1).max(255),
+    /** RFC 5425 port: 6514. */
+    port: z.int().min(1).max(65535).default(6514),
+    clientCertFile: z.string().min(1).max(4096).optional(),
+    clientKeyFile: z.string().min(1).max(4096).optional(),
+    appName: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,48}$/)
+      .optional(),
+  }),
+  z.strictObject({
+    type: z.literal('otlp-http'),
+    ...auditRemoteBase,
+    /** OTLP/HTTP logs endpoint, e.g. `https://collector:4318/v1/logs`. */
+    url: z.url({ protocol: /^https?$/ }),
+    /** Value of the `Authorization` header, from a credential source. */
+    authorization: credentialSourceSchema.optional(),
+  }),
+]);
+/** See {@link auditRemoteSinkSchema}. */
+export type AuditRemoteSinkConfig = z.infer<typeof auditRemoteSinkSchema>;
+
 const rateLimitSchema = z.strictObject({
   /** Calls allowed per window. */
   points: z.int().min(1).max(1_000_000),
@@ -316,6 +371,56 @@ export const coreConfigShape = {
       stderr: z.boolean().default(true),
       /** Append-only audit file (created with mode 0600), hash-chained across restarts. */
       file: z.string().min(1).max(4096).optional(),
+      /**
+       * When a record is durable before the call's answer: `group` (default; group commit, one
+       * `fdatasync` per batch of concurrent records) or `fsync` (one per record). See `AuditLog`.
+       */
+      durability: z.enum(['group', 'fsync']).default('group'),
+      /** With `group`: ms the first record of a batch waits for others (0–100; default 0). */
+      groupCommitWindowMs: z.int().min(0).max(100).default(0),
+      /**
+       * The audit file deleted, replaced or truncated under the server: `stay_closed` (default;
+       * calls fail closed and readiness is false until restart) or `reopen` (move it aside, start
+       * a new file with a chain-continuation record).
+       */
+      onFileChange: z.enum(['stay_closed', 'reopen']).default('stay_closed'),
+      /**
+       * Remote sinks (SIEM), each fed through its own durable spool under `spoolDir`. See
+       * `audit/remote-config.ts` and the README ("Shipping audit records").
+       */
+      remote: z.array(auditRemoteSinkSchema).max(8).default([]),
+      /** Directory of the remote sinks' spools (mode 0700); default `<file>.spool`. */
+      spoolDir: z.string().min(1).max(4096).optional(),
+      /**
+       * Signed checkpoints: every `every` records and at shutdown, an `audit:checkpoint` record
+       * signs the chain head (HMAC-SHA256 or Ed25519, key from a credential source).
+       */
+      checkpoint: z
+        .strictObject({
+          every: z.int().min(1).max(1_000_000).default(1000),
+          algorithm: z.enum(['hmac-sha256', 'ed25519']),
+          /** HMAC: the shared key; Ed25519: the PKCS#8 PEM private key. */
+          key: credentialSourceSchema,
+          /** Names the key in the record so a verifier picks the right one (no secret). */
+          keyId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+        })
+        .optional(),
+    })
+    .superRefine((audit, ctx) => {
+      const names = new Set<string>();
+      for (const [i, sink] of audit.remote.entries()) {
+        if (names.has(sink.name)) {
+          ctx.addIssue({ code: 'custom', path: ['remote', i, 'name'], message: 'duplicate name' });
+        }
+        names.add(sink.name);
+      }
+      if (audit.remote.length > 0 && !audit.spoolDir && !audit.file) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['spoolDir'],
+          message: 'remote sinks need a spool: set audit.spoolDir (or audit.file)',
+        });
+      }
     })
     .prefault({}),
   log: z

@@ -87,6 +87,11 @@ export function createMcpServer(options: McpServerOptions): Server {
       identity: identityFor(extra.authInfo),
       approval,
       signal: extra.signal,
+      origin: {
+        mcpSessionId: extra.sessionId,
+        requestId: extra.requestId,
+        meta: request.params._meta,
+      },
     });
     if (response.kind === 'unknown_tool') {
       // JSON-RPC error -32602 with a plain message (the SDK's McpError would prefix "MCP error

@@ -1500,7 +1500,7 @@ describe('audit records', () => {
   it('records every field of a successful call', async () => {
     const ex: Execution[] = [];
     const h = harness({ tools: [readTool(ex)] });
-    resultOf(await h.call('test_list_rows', { limit: 5 }));
+    const result = resultOf(await h.call('test_list_rows', { limit: 5 }));
     expect(h.entries).toHaveLength(1);
     const e = h.entries[0];
     expect(e).toEqual({
@@ -1520,9 +1520,39 @@ describe('audit records', () => {
       truncated: false,
       redactions: {},
       errorClass: undefined,
+      bearerCredential: undefined,
       correlationId: expect.stringMatching(UUID),
+      session: {
+        mcpSessionId: undefined,
+        requestId: undefined,
+        intent: undefined,
+        client: { name: 'test-client', version: '1.2.3' },
+      },
+      // What the model saw: the digest of the exact result returned.
+      resultSha256: createHash('sha256').update(JSON.stringify(result)).digest('hex'),
     });
     expect(e?.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('records the session, the JSON-RPC request id and the client intent (redacted, capped)', async () => {
+    const ex: Execution[] = [];
+    const h = harness({ tools: [readTool(ex)] });
+    await h.pipeline.callTool({
+      name: 'test_list_rows',
+      arguments: {},
+      identity: identity(),
+      approval: NO_APPROVAL_CHANNEL,
+      signal: new AbortController().signal,
+      origin: {
+        mcpSessionId: 'session-1',
+        requestId: 42,
+        meta: { 'io.hardened-mcp/intent': `triage ticket 7 for ${EMAIL} ${'x'.repeat(2000)}` },
+      },
+    });
+    const session = last(h.entries).session;
+    expect(session).toMatchObject({ mcpSessionId: 'session-1', requestId: 42 });
+    expect(session?.intent).toMatch(/^triage ticket 7 for \[REDACTED:email\] x+…$/);
+    expect(session?.intent?.length).toBeLessThanOrEqual(1024);
   });
 
   it('redacts the arguments it records while the tool gets them unredacted', async () => {

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { z } from 'zod';
 import type { ApprovalChannel, ApprovalResult } from './approval.js';
-import type { AuditEntry } from './audit/index.js';
+import { type AuditEntry, auditIntentFromMeta, resultDigest } from './audit/index.js';
 import { type Denial, deny, ErrorCode, type ErrorCodeValue, ToolError } from './errors.js';
 import type { Identity } from './identity.js';
 import type { Logger } from './logger.js';
@@ -64,6 +64,18 @@ export interface CallRequest {
   readonly identity: Identity;
   readonly approval: ApprovalChannel;
   readonly signal: AbortSignal;
+  /**
+   * Where the call came from, for the audit record: the MCP session id (Streamable HTTP), the
+   * JSON-RPC request id and the request's `_meta` (which may carry the client's intent under
+   * `io.hardened-mcp/intent`, see `auditIntentFromMeta`). All optional.
+   */
+  readonly origin?:
+    | {
+        readonly mcpSessionId?: string | undefined;
+        readonly requestId?: string | number | undefined;
+        readonly meta?: unknown;
+      }
+    | undefined;
 }
 
 /** MCP `CallToolResult` as the pipeline produces it. */
@@ -398,6 +410,10 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     started: number,
   ): AuditEntry {
     const { req } = state;
+    const intent = auditIntentFromMeta(
+      req.origin?.meta,
+      (text) => redactor.redactValue(text, state.counts) as string,
+    );
     return {
       server: options.server,
       principal: req.identity.principal,
@@ -417,6 +433,14 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       errorClass: outcome.errorClass,
       bearerCredential: outcome.bearerCredential,
       correlationId: state.correlationId,
+      session: {
+        mcpSessionId: req.origin?.mcpSessionId,
+        requestId: req.origin?.requestId,
+        intent,
+        client: { name: req.identity.client.name, version: req.identity.client.version },
+      },
+      // What the model saw, provable later against a retained copy (unknown tools get no result).
+      resultSha256: tool ? resultDigest(outcome.result) : undefined,
     };
   }
 

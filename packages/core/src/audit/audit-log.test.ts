@@ -28,8 +28,8 @@ describe('AuditLog.record', () => {
   it('stamps v, time, auditId, seq, prevHash and hash and chains records', async () => {
     const sink = memorySink();
     const log = await AuditLog.open({ sinks: { extra: [sink] } });
-    const first = log.record(entry(0));
-    const second = log.record(entry(1));
+    const first = await log.record(entry(0));
+    const second = await log.record(entry(1));
     await log.close();
 
     expect(first).toMatchObject({ v: 1, seq: 0, prevHash: GENESIS_HASH, principal: 'user-0' });
@@ -53,8 +53,15 @@ describe('AuditLog.record', () => {
       errorClass: 'forbidden',
       transport: 'http',
       access: 'write',
+      session: {
+        mcpSessionId: 's-1',
+        requestId: 7,
+        intent: 'close ticket 42',
+        client: { name: 'c', version: '1' },
+      },
+      resultSha256: 'a'.repeat(64),
     });
-    log.record(e);
+    await log.record(e);
     await log.close();
     const written = parse(sink.lines[0]!);
     expect(Object.keys(written).sort()).toEqual(
@@ -82,6 +89,8 @@ describe('AuditLog.record', () => {
         'redactions',
         'errorClass',
         'correlationId',
+        'session',
+        'resultSha256',
       ].sort(),
     );
     expect(written).toMatchObject({
@@ -100,7 +109,7 @@ describe('AuditLog.record', () => {
       password: 'hunter2',
       decision: { result: 'allowed' as const, secret: 'hunter2' },
     };
-    const rec = log.record(e as AuditEntry);
+    const rec = await log.record(e as AuditEntry);
     await log.close();
     const l = sink.lines[0]!;
     expect(l).not.toContain('hunter2');
@@ -116,8 +125,9 @@ describe('AuditLog.record', () => {
     const log = await AuditLog.open({ sinks: { extra: [sink] } });
     let calls = 0;
     const args = { sql: 'select 1', when: { toJSON: () => `call-${++calls}` } };
-    const rec = log.record(entry(0, { arguments: args }));
+    const pending = log.record(entry(0, { arguments: args }));
     args.sql = 'mutated later';
+    const rec = await pending;
     await log.close();
     expect(rec.arguments).toEqual({ sql: 'select 1', when: 'call-1' });
     expect(parse(sink.lines[0]!).arguments).toEqual({ sql: 'select 1', when: 'call-1' });
@@ -127,21 +137,21 @@ describe('AuditLog.record', () => {
   it('refuses invalid entries without advancing the chain', async () => {
     const sink = memorySink();
     const log = await AuditLog.open({ sinks: { extra: [sink] } });
-    log.record(entry(0));
+    await log.record(entry(0));
     const bad = { ...entry(1), transport: 'carrier-pigeon' } as unknown as AuditEntry;
-    expect(() => log.record(bad)).toThrow(AuditLogError);
-    expect(() => log.record(bad)).toThrow(/transport/);
-    expect(() => log.record(entry(1, { durationMs: -1 }))).toThrow(AuditLogError);
+    await expect(log.record(bad)).rejects.toThrow(AuditLogError);
+    await expect(log.record(bad)).rejects.toThrow(/transport/);
+    await expect(log.record(entry(1, { durationMs: -1 }))).rejects.toThrow(AuditLogError);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(() => log.record(entry(1, { arguments: cyclic }))).toThrow(
+    await expect(log.record(entry(1, { arguments: cyclic }))).rejects.toThrow(
       expect.objectContaining({ code: 'invalid_entry' }),
     );
-    expect(() => log.record(entry(1, { arguments: { n: 10n } }))).toThrow(
+    await expect(log.record(entry(1, { arguments: { n: 10n } }))).rejects.toThrow(
       expect.objectContaining({ code: 'invalid_entry' }),
     );
     expect(log.nextSeq).toBe(1);
-    log.record(entry(1));
+    await log.record(entry(1));
     await log.close();
     expect(await verifyAuditChain(sink.lines)).toMatchObject({ ok: true, records: 2 });
   });
@@ -150,7 +160,7 @@ describe('AuditLog.record', () => {
     const log = await AuditLog.open({ sinks: { extra: [memorySink()] } });
     await log.close();
     await log.close();
-    expect(() => log.record(entry(0))).toThrow(expect.objectContaining({ code: 'closed' }));
+    await expect(log.record(entry(0))).rejects.toThrow(expect.objectContaining({ code: 'closed' }));
   });
 });
 
@@ -165,7 +175,7 @@ describe('AuditLog.open', () => {
     const { stream, text } = captureStream();
     const stdout = vi.spyOn(process.stdout, 'write');
     const log = await AuditLog.open({ sinks: { stderr: true, file: path }, stderrStream: stream });
-    for (let i = 0; i < 3; i++) log.record(entry(i));
+    for (let i = 0; i < 3; i++) await log.record(entry(i));
     await log.close();
     const fileText = await readFile(path, 'utf8');
     expect(fileText.split('\n')).toHaveLength(4);
@@ -177,26 +187,30 @@ describe('AuditLog.open', () => {
   it('continues the file chain across reopenings; stderr follows the same chain', async () => {
     const path = tmp.file('audit.jsonl');
     const one = await AuditLog.open({ sinks: { file: path } });
-    one.record(entry(0));
-    const last = one.record(entry(1));
+    await one.record(entry(0));
+    const last = await one.record(entry(1));
     await one.close();
 
     const { stream, text } = captureStream();
     const two = await AuditLog.open({ sinks: { file: path, stderr: true }, stderrStream: stream });
     expect(two.nextSeq).toBe(2);
     expect(two.lastHash).toBe(last.hash);
-    const next = two.record(entry(2));
+    const next = await two.record(entry(2));
     await two.close();
 
     expect(next).toMatchObject({ seq: 2, prevHash: last.hash });
     expect(parse(text().trimEnd())).toEqual(JSON.parse(canonicalJson(next)));
-    expect(await verifyAuditFile(path)).toEqual({ ok: true, records: 3, lastHash: next.hash });
+    expect(await verifyAuditFile(path)).toMatchObject({
+      ok: true,
+      records: 3,
+      lastHash: next.hash,
+    });
   });
 
   it('starts a fresh chain at seq 0 without a file', async () => {
     const { stream, text } = captureStream();
     const log = await AuditLog.open({ sinks: { stderr: true }, stderrStream: stream });
-    log.record(entry(0));
+    await log.record(entry(0));
     await log.flush();
     expect(parse(text().trimEnd())).toMatchObject({ seq: 0, prevHash: GENESIS_HASH });
     await log.close();
@@ -246,13 +260,13 @@ describe('sink failures', () => {
       sinks: { extra: [failingSink(1), healthy] },
       onError: (error, failure) => failures.push({ error, failure }),
     });
-    log.record(entry(0));
-    const r1 = log.record(entry(1));
-    const r2 = log.record(entry(2));
-    await log.flush();
+    await log.record(entry(0));
+    // Without a file, the extra sinks are where the record lives: a failed write rejects.
+    await expect(log.record(entry(1))).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(log.record(entry(2))).rejects.toMatchObject({ code: 'unavailable' });
     expect(failures.map((f) => f.failure)).toEqual([
-      { sink: 'extra:0', operation: 'write', seq: 1, auditId: r1.auditId },
-      { sink: 'extra:0', operation: 'write', seq: 2, auditId: r2.auditId },
+      { sink: 'extra:0', operation: 'write', seq: 1, auditId: expect.any(String) },
+      { sink: 'extra:0', operation: 'write', seq: 2, auditId: expect.any(String) },
     ]);
     expect(failures[0]!.error).toMatchObject({ code: 'EIO' });
     expect(log.healthy).toBe(false);
@@ -260,24 +274,33 @@ describe('sink failures', () => {
     await log.close();
   });
 
-  it('with failClosed, record() throws once a sink has failed', async () => {
+  it('with failClosed, a failed secondary sink rejects the record; the next success heals', async () => {
     const onError = vi.fn();
+    const path = tmp.file('audit.jsonl');
     const log = await AuditLog.open({
-      sinks: { extra: [failingSink(0)] },
+      sinks: { file: path, extra: [failingSink(1)] },
       onError,
       failClosed: true,
     });
-    log.record(entry(0)); // accepted: the write fails asynchronously
-    await log.flush();
+    await log.record(entry(0));
+    await expect(log.record(entry(1))).rejects.toMatchObject({ code: 'unavailable' });
     expect(onError).toHaveBeenCalledTimes(1);
-    expect(() => log.record(entry(1))).toThrow(expect.objectContaining({ code: 'unavailable' }));
+    expect(log.healthy).toBe(false);
     await log.close();
+    // Without failClosed, a secondary sink failure is reported but the durable file has it.
+    const lenient = await AuditLog.open({
+      sinks: { file: tmp.file('b.jsonl'), extra: [failingSink(0)] },
+      onError,
+    });
+    await expect(lenient.record(entry(0))).resolves.toMatchObject({ seq: 0 });
+    expect(lenient.healthy).toBe(true);
+    await lenient.close();
   });
 
   it('without onError, failures become process warnings (never silent, never a crash)', async () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     const log = await AuditLog.open({ sinks: { extra: [failingSink(0)] } });
-    log.record(entry(0));
+    await log.record(entry(0)).catch(() => {});
     await log.close();
     expect(warn).toHaveBeenCalledWith(
       'audit sink "extra:0" write failed (record seq 0): EIO',
@@ -293,7 +316,7 @@ describe('sink failures', () => {
         throw new Error('logger broken');
       },
     });
-    log.record(entry(0));
+    await expect(log.record(entry(0))).rejects.toMatchObject({ code: 'unavailable' });
     await log.close();
     expect(warn).toHaveBeenCalledWith('onError threw', expect.anything());
   });

@@ -20,8 +20,8 @@ export const AUDIT_RECORD_VERSION = 1;
 /** `prevHash` of the first record of a chain: 64 hex zeros. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** How the MCP client is connected. */
-export type AuditTransport = 'stdio' | 'http';
+/** How the MCP client is connected; `internal` for events of the audit trail itself (no client). */
+export type AuditTransport = 'stdio' | 'http' | 'internal';
 
 /** What the tool does upstream; `none` for calls that never reached a tool (e.g. unknown tool). */
 export type AuditAccess = 'read' | 'write' | 'none';
@@ -91,7 +91,34 @@ export interface AuditRecord {
   readonly bearerCredential?: { readonly field: string; readonly sha256: string } | undefined;
   /** Correlation id shared with the server log and the client-facing error. */
   readonly correlationId: string;
+  /**
+   * Where the call came from, so an investigator can reconstruct one session's chain of calls:
+   * the MCP session id (Streamable HTTP `Mcp-Session-Id`), the JSON-RPC request id of the
+   * `tools/call`, the client-supplied intent (see `auditIntentFromMeta`: redacted, at most
+   * {@link MAX_AUDIT_INTENT_CHARS} characters) and the client info from `initialize`.
+   */
+  readonly session?: AuditSession | undefined;
+  /**
+   * Hex SHA-256 of the exact `CallToolResult` JSON returned to the client (see `resultDigest`), so
+   * what the model saw can be proven later against a retained copy without logging the data.
+   */
+  readonly resultSha256?: string | undefined;
 }
+
+/** The session part of a record (every field optional). */
+export interface AuditSession {
+  readonly mcpSessionId?: string | undefined;
+  /** JSON-RPC request id of the `tools/call` (string or number, JSON-RPC 2.0 §4). */
+  readonly requestId?: string | number | undefined;
+  /** Client-supplied intent from `_meta["io.hardened-mcp/intent"]`, redacted and size-capped. */
+  readonly intent?: string | undefined;
+  readonly client?:
+    | { readonly name?: string | undefined; readonly version?: string | undefined }
+    | undefined;
+}
+
+/** Longest intent kept in a record, in UTF-16 code units (longer ones are cut and end in `…`). */
+export const MAX_AUDIT_INTENT_CHARS = 1024;
 
 /** What callers pass to `AuditLog.record`: the record minus the fields the logger stamps. */
 export type AuditEntry = Omit<AuditRecord, 'v' | 'time' | 'auditId' | 'seq' | 'prevHash' | 'hash'>;
@@ -109,7 +136,7 @@ export const auditEntrySchema = z.object({
   principal: z.string(),
   roles: z.array(z.string()),
   client: z.object({ name: z.string().optional(), version: z.string().optional() }),
-  transport: z.enum(['stdio', 'http']),
+  transport: z.enum(['stdio', 'http', 'internal']),
   tool: z.string(),
   access: z.enum(['read', 'write', 'none']),
   arguments: z.unknown(),
@@ -129,6 +156,15 @@ export const auditEntrySchema = z.object({
   errorClass: z.string().optional(),
   bearerCredential: z.object({ field: z.string(), sha256: z.string().regex(HEX_64) }).optional(),
   correlationId: z.string(),
+  session: z
+    .object({
+      mcpSessionId: z.string().max(256).optional(),
+      requestId: z.union([z.string().max(256), z.number()]).optional(),
+      intent: z.string().max(MAX_AUDIT_INTENT_CHARS).optional(),
+      client: z.object({ name: z.string().optional(), version: z.string().optional() }).optional(),
+    })
+    .optional(),
+  resultSha256: z.string().regex(HEX_64, 'must be 64 lowercase hex characters').optional(),
 });
 
 /** Runtime schema of a full {@link AuditRecord} as read back from a log line. */

@@ -100,11 +100,23 @@ describe('verifyAuditChain', () => {
 
   it('accepts an intact chain and reports the last hash', async () => {
     const result = await verifyAuditChain(lines);
-    expect(result).toEqual({ ok: true, records: 5, lastHash: parse(lines[4]!).hash });
+    expect(result).toEqual({
+      ok: true,
+      records: 5,
+      lastHash: parse(lines[4]!).hash,
+      checkpoints: 0,
+      afterLastCheckpoint: 5,
+    });
   });
 
   it('accepts an empty chain', async () => {
-    expect(await verifyAuditChain([])).toEqual({ ok: true, records: 0, lastHash: GENESIS_HASH });
+    expect(await verifyAuditChain([])).toEqual({
+      ok: true,
+      records: 0,
+      lastHash: GENESIS_HASH,
+      checkpoints: 0,
+      afterLastCheckpoint: 0,
+    });
   });
 
   it('accepts async iterables', async () => {
@@ -245,6 +257,8 @@ describe('verifyAuditFile', () => {
       ok: true,
       records: 20,
       lastHash: parse(lines[19]!).hash,
+      checkpoints: 0,
+      afterLastCheckpoint: 20,
     });
   });
 

@@ -6,6 +6,10 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { auditRecordSchema, GENESIS_HASH } from './audit-record.js';
+import { CHECKPOINT_TOOL, type CheckpointVerifier, checkpointMessage } from './checkpoint.js';
+
+/** `tool` of the record that starts a new file continuing a chain (see `AuditLog`). */
+export const CHAIN_CONTINUED_TOOL = 'audit:chain_continued';
 
 /**
  * Serializes `value` deterministically (RFC 8785-like canonical JSON):
@@ -102,7 +106,9 @@ export type AuditChainFailureCode =
   /** `seq` does not increase by exactly 1 from 0 although the hashes link. */
   | 'seq_gap'
   /** The first record's `prevHash` is not 64 zeros (the head of the chain is missing). */
-  | 'bad_genesis';
+  | 'bad_genesis'
+  /** A checkpoint's signature does not verify, or it does not sign the record before it. */
+  | 'bad_checkpoint';
 
 /**
  * Result of {@link verifyAuditChain}.
@@ -115,14 +121,29 @@ export type AuditChainFailureCode =
  *   explanation that carries hashes and sequence numbers only, never record content.
  */
 export type AuditChainVerification =
-  | { ok: true; records: number; lastHash: string }
+  | {
+      ok: true;
+      records: number;
+      lastHash: string;
+      /**
+       * Set when the file starts with an `audit:chain_continued` record (written when the
+       * previous file was deleted, replaced or truncated under the server): the `seq` and
+       * `prevHash` it continues from, to be matched against the displaced file.
+       */
+      continuesFrom?: { seq: number; prevHash: string } | undefined;
+      /** `audit:checkpoint` records seen (their signatures checked when a verifier was given). */
+      checkpoints: number;
+      /** Records after the last checkpoint (all of them when there is none). */
+      afterLastCheckpoint: number;
+    }
   | { ok: false; records: number; line: number; code: AuditChainFailureCode; message: string };
 
 /**
  * Verifies a hash-chained audit log given as lines (without their line terminators).
  *
  * For each record, in order: the line parses as a v1 record; its `hash` matches its content; the
- * first record has `prevHash` = 64 zeros and `seq` 0; every later record has `prevHash` equal to
+ * first record has `prevHash` = 64 zeros and `seq` 0 (or is an `audit:chain_continued` record,
+ * reported as `continuesFrom`); every later record has `prevHash` equal to
  * the previous record's `hash` and `seq` one more than the previous `seq`. Stops at the first
  * failure. Empty (whitespace-only) lines are accepted only at the end (e.g. the `''` after the
  * final newline when a file is split on `'\n'`); an empty line followed by a record is a
@@ -135,6 +156,7 @@ export type AuditChainVerification =
  */
 export async function verifyAuditChain(
   lines: Iterable<string> | AsyncIterable<string>,
+  options: { checkpointVerifier?: CheckpointVerifier | undefined } = {},
 ): Promise<AuditChainVerification> {
   if (typeof lines === 'string') {
     throw new TypeError('verifyAuditChain: pass an iterable of lines, not a string');
@@ -144,6 +166,9 @@ export async function verifyAuditChain(
   let prevHash = GENESIS_HASH;
   let prevSeq = -1;
   let firstBlankLine = 0;
+  let continuesFrom: { seq: number; prevHash: string } | undefined;
+  let checkpoints = 0;
+  let afterLastCheckpoint = 0;
   const fail = (code: AuditChainFailureCode, message: string, line = lineNo) =>
     ({ ok: false, records, line, code, message }) as const;
 
@@ -180,7 +205,10 @@ export async function verifyAuditChain(
       );
     }
     if (records === 0) {
-      if (record.prevHash !== GENESIS_HASH) {
+      if (record.prevHash !== GENESIS_HASH && record.tool === CHAIN_CONTINUED_TOOL) {
+        continuesFrom = { seq: record.seq - 1, prevHash: record.prevHash };
+        prevSeq = record.seq - 1;
+      } else if (record.prevHash !== GENESIS_HASH) {
         return fail(
           'bad_genesis',
           `first record (seq ${record.seq}) has prevHash ${record.prevHash}, expected 64 zeros`,
@@ -196,11 +224,39 @@ export async function verifyAuditChain(
     if (record.seq !== prevSeq + 1) {
       return fail('seq_gap', `expected seq ${prevSeq + 1}, found ${record.seq}`);
     }
+    if (record.tool === CHECKPOINT_TOOL) {
+      const a = record.arguments as Partial<Record<'alg' | 'seq' | 'hash' | 'sig', unknown>>;
+      if (a?.seq !== prevSeq || a.hash !== prevHash || typeof a.sig !== 'string') {
+        return fail(
+          'bad_checkpoint',
+          `checkpoint seq ${record.seq} does not sign the record before it`,
+        );
+      }
+      const verifier = options.checkpointVerifier;
+      if (verifier) {
+        const ok =
+          a.alg === verifier.algorithm &&
+          verifier.verify(checkpointMessage(a.seq, a.hash), Buffer.from(a.sig, 'base64'));
+        if (!ok) {
+          return fail(
+            'bad_checkpoint',
+            `checkpoint seq ${record.seq}: the signature does not verify`,
+          );
+        }
+      }
+      checkpoints += 1;
+      afterLastCheckpoint = 0;
+    } else {
+      afterLastCheckpoint += 1;
+    }
     prevHash = record.hash;
     prevSeq = record.seq;
     records += 1;
   }
-  return { ok: true, records, lastHash: prevHash };
+  const counts = { checkpoints, afterLastCheckpoint };
+  return continuesFrom
+    ? { ok: true, records, lastHash: prevHash, continuesFrom, ...counts }
+    : { ok: true, records, lastHash: prevHash, ...counts };
 }
 
 /**
@@ -210,12 +266,15 @@ export async function verifyAuditChain(
  * @param path Path of a JSON Lines audit file.
  * @throws Rejects with the `fs` error (`ENOENT`, `EACCES`, `EISDIR`, …) if the file cannot be read.
  */
-export async function verifyAuditFile(path: string): Promise<AuditChainVerification> {
+export async function verifyAuditFile(
+  path: string,
+  options: { checkpointVerifier?: CheckpointVerifier | undefined } = {},
+): Promise<AuditChainVerification> {
   const handle = await open(path, 'r');
   try {
     const rl = handle.readLines({ encoding: 'utf8' });
     try {
-      return await verifyAuditChain(rl);
+      return await verifyAuditChain(rl, options);
     } finally {
       rl.close();
     }
