@@ -7,12 +7,19 @@
  * {@link createSecretDetectors} then {@link createPiiDetectors}), so detectors never see each
  * other's replacement markers.
  *
- * ReDoS policy: every regular expression here is linear in the input. There are no nested
- * quantifiers over overlapping character classes; repetitions that are followed by a
- * constraint are bounded (`{0,4}` etc.), and every unbounded repetition is either the last
- * element or separated from what follows by a character it cannot consume. Start positions are
- * pinned with look-behinds so a long run of candidate characters is tried once, not once per
- * character. Validators (Luhn, mod-97, JSON decode) only run on regex candidates.
+ * Linear time, bounded stack (issue 14): no regular expression here has an unbounded
+ * quantifier (`*`, `+`, `{n,}`) nor nested quantifiers over overlapping character classes, so
+ * none can backtrack more than a fixed number of steps per start position, and V8's backtrack
+ * stack (which throws `RangeError: Maximum call stack size exceeded` when it overflows) stays
+ * below a fixed size. Every repetition carries an explicit bound: at most
+ * {@link MAX_TOKEN_REGEX_RUN} code units for token bodies, which the detector then extends by
+ * hand, one code unit at a time, over the token's character class ({@link extendRun}), so a
+ * 5.5 MB token is still redacted whole; e-mail local parts and JWT segments are scanned by hand
+ * from an anchor (`@`, `eyJ`). Start positions are pinned with look-behinds so a long run of
+ * candidate characters is tried once, not once per character; a rejected candidate is retried
+ * one code unit later, which the look-behinds turn into a constant-time failure. Validators
+ * (Luhn, mod-97, JSON decode) only run on candidates. Cost is therefore O(n) per detector and
+ * the redactor's is O(n · detectors) with small constants (`bench/redaction.bench.ts` prints it).
  */
 
 import { Buffer } from 'node:buffer';
@@ -33,13 +40,28 @@ export type RedactionType = string;
 /** Whether a detector finds secrets (always on) or personal data (switchable with `pii`). */
 export type DetectorCategory = 'secret' | 'pii';
 
-/** Cheap facts about the normalized text, computed once per string and shared by detectors. */
+/**
+ * Cheap facts about the normalized text, computed once per string and shared by detectors as
+ * pre-filters. Every field is a necessary condition only: `true` (or a large bound) when unsure,
+ * never `false` when the fact holds.
+ */
 export interface TextHints {
   /** the text contains an ASCII digit 0-9 */
   readonly hasDigit: boolean;
+  /** upper bound on the number of ASCII digits in the text (exact for short texts) */
+  readonly maxDigits: number;
   /** the text contains `@` */
   readonly hasAt: boolean;
-  /** the text contains (case-insensitively) pass, pwd, secret, token, key, auth or bearer */
+  /** the text contains `+` */
+  readonly hasPlus: boolean;
+  /** the text contains `(` */
+  readonly hasParen: boolean;
+  /** the text contains an ASCII letter */
+  readonly hasLetter: boolean;
+  /**
+   * the text contains (case-insensitively) pass, pwd, secret, token, key, auth or bearer, and one
+   * of `:`, `=`, `<`, space or tab, without which no keyword-anchored detector can match
+   */
   readonly hasKeyword: boolean;
 }
 
@@ -73,6 +95,39 @@ const MARKER_PREFIX = '[REDACTED:';
 
 /** Longest value (UTF-16 code units) read after `password=`-style keys. */
 const MAX_ASSIGNED_VALUE = 1024;
+
+/**
+ * Upper bound (UTF-16 code units) on what one token-body repetition in a regular expression may
+ * match. Longer tokens are matched up to this bound and then extended by hand over the token's
+ * character class ({@link extendRun}), so the regex engine's backtrack stack never grows with
+ * the input (a 5.5 MB `xoxb-…` once overflowed it).
+ */
+export const MAX_TOKEN_REGEX_RUN = 256;
+
+/**
+ * Lookup table of an ASCII character class: `table[c] === 1` for each code unit `c < 128` that
+ * the regex class `[spec]` accepts (e.g. `'A-Za-z0-9_-'`).
+ */
+function asciiClass(spec: string): Uint8Array {
+  const re = new RegExp(`^[${spec}]$`);
+  const table = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) table[c] = re.test(String.fromCharCode(c)) ? 1 : 0;
+  return table;
+}
+
+/** First index at or after `from` whose code unit is not in the ASCII class `table`. */
+function extendRun(text: string, from: number, table: Uint8Array): number {
+  let i = from;
+  for (let c = text.charCodeAt(i); c < 128 && table[c] === 1; c = text.charCodeAt(++i));
+  return i;
+}
+
+/** First index at or before `from` (counting down) whose preceding code unit is not in `table`. */
+function extendRunBack(text: string, from: number, table: Uint8Array): number {
+  let i = from;
+  for (let c = text.charCodeAt(i - 1); c < 128 && table[c] === 1; c = text.charCodeAt(--i - 1));
+  return i;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Validators
@@ -218,7 +273,14 @@ interface RegexDetectorSpec {
   readonly applies: (text: string, hints: TextHints) => boolean;
   /** one or more patterns; compiled once, global flag added */
   readonly patterns: readonly RegExp[];
-  readonly accept?: (m: RegExpExecArray, text: string) => Verdict;
+  /**
+   * ASCII class the match continues over past a bounded repetition (see
+   * {@link MAX_TOKEN_REGEX_RUN}): the end of the match, and of a finding ending there, is
+   * extended over it by hand before `accept` runs.
+   */
+  readonly tail?: Uint8Array;
+  /** `end` is where the (extended) match ends; `m[0]` may be shorter */
+  readonly accept?: (m: RegExpExecArray, text: string, end: number) => Verdict;
 }
 
 function globalCopy(re: RegExp): RegExp {
@@ -233,22 +295,26 @@ function scanWith(
   re: RegExp,
   text: string,
   type: RedactionType,
-  accept: ((m: RegExpExecArray, text: string) => Verdict) | undefined,
+  spec: Pick<RegexDetectorSpec, 'accept' | 'tail'>,
   sink: SpanSink,
 ): void {
+  const { accept, tail } = spec;
   re.lastIndex = 0;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    const verdict = accept === undefined ? true : accept(m, text);
+    const matchEnd = m.index + m[0].length;
+    const end = tail === undefined ? matchEnd : extendRun(text, matchEnd, tail);
+    const verdict = accept === undefined ? true : accept(m, text, end);
     if (verdict === null || verdict === false) {
       re.lastIndex = m.index + 1;
       continue;
     }
     if (verdict === true) {
-      sink(m.index, m.index + m[0].length, type);
-      if (m[0].length === 0) re.lastIndex = m.index + 1;
+      sink(m.index, end, type);
+      re.lastIndex = end > m.index ? end : m.index + 1;
     } else {
-      sink(verdict.start, verdict.end, verdict.type ?? type);
-      re.lastIndex = Math.max(verdict.end, m.index + 1);
+      const findingEnd = verdict.end === matchEnd ? end : verdict.end;
+      sink(verdict.start, findingEnd, verdict.type ?? type);
+      re.lastIndex = Math.max(findingEnd, m.index + 1);
     }
   }
 }
@@ -262,7 +328,7 @@ function regexDetector(spec: RegexDetectorSpec): Detector {
     minLength: spec.minLength,
     applies: spec.applies,
     scan(text, sink) {
-      for (const re of compiled) scanWith(re, text, spec.type, spec.accept, sink);
+      for (const re of compiled) scanWith(re, text, spec.type, spec, sink);
     },
   };
 }
@@ -367,6 +433,26 @@ function assignmentDetector(spec: AssignmentSpec): Detector {
   };
 }
 
+const BASE62 = asciiClass('A-Za-z0-9');
+const AWS_KEY_PREFIX = /AKIA|ASIA|ABIA|ACCA/;
+const GITHUB_PAT_BODY = asciiClass('A-Za-z0-9_');
+
+/**
+ * Whether `text[start, end)` holds an ASCII digit and at least `letters` ASCII letters (one
+ * forward pass; no regex over a possibly long token).
+ */
+function hasDigitAndTwoLetters(text: string, start: number, end: number, letters = 2): boolean {
+  let digit = false;
+  let seen = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i) | 0x20;
+    if (c >= 0x30 && c <= 0x39) digit = true;
+    else if (c >= 0x61 && c <= 0x7a) seen++;
+    if (digit && seen >= letters) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Secret detectors (always on)
 // ---------------------------------------------------------------------------------------------
@@ -427,25 +513,52 @@ function privateKeyDetector(): Detector {
   };
 }
 
+const BASE64URL = asciiClass('A-Za-z0-9_-');
+
+/**
+ * JWT (RFC 7519 §3, JWS compact serialization RFC 7515 §7.1; JWE RFC 7516 §7.1 has five parts
+ * and may have an empty second part): a base64url header starting `eyJ` (`{"`) that decodes to
+ * a JSON object with "alg", then `.payload.signature` (either may be empty) and up to two more
+ * non-empty `.segment`s; 16+ characters in all. Scanned by hand from each `eyJ` that does not
+ * continue a base64url run, so each segment is read once whatever its length.
+ */
+function jwtDetector(): Detector {
+  return {
+    name: 'JWT',
+    types: ['jwt'],
+    category: 'secret',
+    minLength: 16,
+    applies: (text) => text.includes('eyJ'),
+    scan(text, sink) {
+      let from = 0;
+      for (let at = text.indexOf('eyJ'); at !== -1; at = text.indexOf('eyJ', from)) {
+        from = at + 1;
+        const before = text.charCodeAt(at - 1);
+        if (before < 128 && BASE64URL[before] === 1) continue;
+        const headerEnd = extendRun(text, at + 3, BASE64URL);
+        if (headerEnd === at + 3 || text.charCodeAt(headerEnd) !== 46 /* . */) continue;
+        const payloadEnd = extendRun(text, headerEnd + 1, BASE64URL);
+        if (text.charCodeAt(payloadEnd) !== 46) continue;
+        let end = extendRun(text, payloadEnd + 1, BASE64URL);
+        for (let extra = 0; extra < 2 && text.charCodeAt(end) === 46; extra++) {
+          const next = extendRun(text, end + 1, BASE64URL);
+          if (next === end + 1) break;
+          end = next;
+        }
+        if (end - at < 16 || !isJoseHeader(text.slice(at, headerEnd))) continue;
+        sink(at, end, 'jwt');
+        from = end;
+      }
+    },
+  };
+}
+
 /** Builds every always-on secret detector, in priority order (after `known_secret`). */
 export function createSecretDetectors(): Detector[] {
   return [
     privateKeyDetector(),
 
-    // JWT (RFC 7519 §3, JWS compact serialization RFC 7515 §7.1; JWE RFC 7516 §7.1 has five
-    // parts and may have an empty second part): base64url header starting `eyJ` (`{"`) that
-    // decodes to a JSON object with "alg".
-    regexDetector({
-      name: 'JWT',
-      type: 'jwt',
-      category: 'secret',
-      minLength: 16,
-      applies: (text) => text.includes('eyJ'),
-      patterns: [
-        /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+){0,2}/,
-      ],
-      accept: (m) => m[0].length >= 16 && isJoseHeader(m[1] ?? ''),
-    }),
+    jwtDetector(),
 
     // URL userinfo password (RFC 3986 §3.2.1): scheme://user:PASSWORD@host — only PASSWORD is
     // replaced, scheme, user and host stay readable.
@@ -472,7 +585,7 @@ export function createSecretDetectors(): Detector[] {
       type: 'aws_access_key_id',
       category: 'secret',
       minLength: 20,
-      applies: () => true,
+      applies: (text, hints) => hints.hasLetter && AWS_KEY_PREFIX.test(text),
       patterns: [/(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])/],
     }),
 
@@ -494,7 +607,17 @@ export function createSecretDetectors(): Detector[] {
       category: 'secret',
       minLength: 33,
       applies: (text) => text.includes('gh'),
-      patterns: [/(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/],
+      patterns: [
+        new RegExp(
+          `(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,${MAX_TOKEN_REGEX_RUN}}|github_pat_[A-Za-z0-9_]{22,${MAX_TOKEN_REGEX_RUN}})`,
+        ),
+      ],
+      tail: BASE62,
+      // the fine-grained token's body may also contain `_` (ghp_… tokens end at it)
+      accept: (m, text, end) =>
+        m[0].startsWith('github_pat_')
+          ? { start: m.index, end: extendRun(text, end, GITHUB_PAT_BODY) }
+          : true,
     }),
 
     // Slack tokens (Slack API "Token types"): xoxb- bot, xoxp- user, xoxa-/xoxr- legacy
@@ -508,13 +631,24 @@ export function createSecretDetectors(): Detector[] {
       applies: (text) =>
         text.includes('xox') || text.includes('xapp-') || text.includes('hooks.slack.com'),
       patterns: [
-        /(?<![A-Za-z0-9_-])(?:xox[abeprs]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,})/,
-        /https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{16,}/,
+        new RegExp(
+          String.raw`(?<![A-Za-z0-9_-])(?:xox[abeprs]-[A-Za-z0-9-]{10,${MAX_TOKEN_REGEX_RUN}}|xapp-\d-[A-Za-z0-9-]{10,${MAX_TOKEN_REGEX_RUN}})`,
+        ),
       ],
-      accept: (m) =>
-        m[0].startsWith('https:')
-          ? { start: m.index, end: m.index + m[0].length, type: 'slack_webhook_url' }
-          : true,
+      tail: asciiClass('A-Za-z0-9-'),
+    }),
+    regexDetector({
+      name: 'Slack webhook URL',
+      type: 'slack_webhook_url',
+      category: 'secret',
+      minLength: 40,
+      applies: (text) => text.includes('hooks.slack.com'),
+      patterns: [
+        new RegExp(
+          String.raw`https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{16,${MAX_TOKEN_REGEX_RUN}}`,
+        ),
+      ],
+      tail: asciiClass('A-Za-z0-9_/-'),
     }),
 
     // Stripe secret and restricted keys (Stripe docs "API keys"): sk_live_/rk_live_ and the
@@ -525,7 +659,10 @@ export function createSecretDetectors(): Detector[] {
       category: 'secret',
       minLength: 18,
       applies: (text) => text.includes('_live_') || text.includes('_test_'),
-      patterns: [/(?<![A-Za-z0-9_])[sr]k_(?:live|test)_[A-Za-z0-9]{10,}/],
+      patterns: [
+        new RegExp(`(?<![A-Za-z0-9_])[sr]k_(?:live|test)_[A-Za-z0-9]{10,${MAX_TOKEN_REGEX_RUN}}`),
+      ],
+      tail: BASE62,
     }),
 
     // Anthropic API keys (sk-ant-api03-…, sk-ant-admin01-…).
@@ -535,7 +672,8 @@ export function createSecretDetectors(): Detector[] {
       category: 'secret',
       minLength: 27,
       applies: (text) => text.includes('sk-ant-'),
-      patterns: [/(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,}/],
+      patterns: [new RegExp(`(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,${MAX_TOKEN_REGEX_RUN}}`)],
+      tail: BASE64URL,
     }),
 
     // OpenAI-style keys: sk-…, sk-proj-…, sk-svcacct-…; 20+ characters that mix letters and
@@ -546,8 +684,11 @@ export function createSecretDetectors(): Detector[] {
       category: 'secret',
       minLength: 23,
       applies: (text) => text.includes('sk-'),
-      patterns: [/(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,}/],
-      accept: (m) => /\d/.test(m[0]) && /[A-Za-z].*[A-Za-z]/.test(m[0].slice(3)),
+      patterns: [
+        new RegExp(`(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,${MAX_TOKEN_REGEX_RUN}}`),
+      ],
+      tail: BASE64URL,
+      accept: (m, text, end) => hasDigitAndTwoLetters(text, m.index + 3, end),
     }),
 
     // Google API keys: AIza + 35 [0-9A-Za-z_-] (39 characters in total).
@@ -570,15 +711,23 @@ export function createSecretDetectors(): Detector[] {
       category: 'secret',
       minLength: 12,
       applies: (_text, hints) => hints.hasKeyword,
+      // token68 (RFC 9110 §11.2) with its `=` padding; the tail may repeat `=`
       patterns: [
-        /(?<![A-Za-z0-9])(?:proxy-)?authorization\\{0,2}["'`]?[ \t]{0,4}[:=][ \t]{0,4}\\{0,2}["'`]?[ \t]{0,4}(bearer|token|basic)[ \t]{1,4}([A-Za-z0-9._~+/-]+=*)/di,
-        /(?<![A-Za-z0-9])bearer[ \t]{1,4}([A-Za-z0-9._~+/-]{16,}=*)/di,
+        new RegExp(
+          String.raw`(?<![A-Za-z0-9])(?:proxy-)?authorization\\{0,2}["'\x60]?[ \t]{0,4}[:=][ \t]{0,4}\\{0,2}["'\x60]?[ \t]{0,4}(bearer|token|basic)[ \t]{1,4}([A-Za-z0-9._~+/-]{1,${MAX_TOKEN_REGEX_RUN}}={0,2})`,
+          'di',
+        ),
+        new RegExp(
+          String.raw`(?<![A-Za-z0-9])bearer[ \t]{1,4}([A-Za-z0-9._~+/-]{16,${MAX_TOKEN_REGEX_RUN}}={0,2})`,
+          'di',
+        ),
       ],
-      accept: (m) => {
+      tail: asciiClass('A-Za-z0-9._~+/=-'),
+      accept: (m, text, end) => {
         const scheme = m.length > 2 ? (m[1] ?? '').toLowerCase() : 'bearer';
         const group = m.length > 2 ? 2 : 1;
-        const token = m[group] ?? '';
-        if (m.length <= 2 && !(/\d/.test(token) && /[A-Za-z]/.test(token))) return null;
+        const tokenStart = m.indices?.[group]?.[0] ?? end;
+        if (m.length <= 2 && !hasDigitAndTwoLetters(text, tokenStart, end, 1)) return null;
         const range = groupRange(m, group);
         if (range === null) return null;
         return { ...range, type: scheme === 'basic' ? 'basic_auth' : 'bearer_token' };
@@ -731,6 +880,60 @@ function acceptIban(m: RegExpExecArray): Verdict {
   return isValidIban(s.slice(0, end)) ? { start: m.index, end: m.index + end } : null;
 }
 
+const EMAIL_LOCAL_ASCII = asciiClass('A-Za-z0-9._%+-');
+const LETTER_OR_NUMBER = /^[\p{L}\p{N}]$/u;
+/** `@domain`: 1–8 DNS labels (≤ 63 characters) and a TLD, all bounded; sticky, run at an `@` */
+const EMAIL_DOMAIN =
+  /@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}(?:\p{L}{2,24}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}_-])/uy;
+const RETINA_ASSET = /^\d{1,63}(?:\.\d{1,63})?x\.(?:png|jpe?g|gif|webp|svg|avif)$/i;
+
+/** Start of the e-mail local part (`[\p{L}\p{N}._%+-]` run) that ends at `at`. */
+function emailLocalStart(text: string, at: number): number {
+  let i = at;
+  for (;;) {
+    i = extendRunBack(text, i, EMAIL_LOCAL_ASCII);
+    const c = text.charCodeAt(i - 1);
+    if (!(c >= 128)) return i;
+    // a non-ASCII letter or number (a surrogate pair is tested as one code point)
+    const width = c >= 0xdc00 && c <= 0xdfff && i >= 2 ? 2 : 1;
+    if (!LETTER_OR_NUMBER.test(text.slice(i - width, i))) return i;
+    i -= width;
+  }
+}
+
+/**
+ * E-mail addresses (RFC 5322 §3.4.1 addr-spec, dot-atom form; internationalized per RFC 6531):
+ * local part, @, 1–8 dot-separated DNS labels (RFC 1035, ≤63 chars) and an alphabetic or
+ * punycode TLD. Excludes retina asset names like icon@2x.png, `git@host:` remotes and URL
+ * userinfo (`https://user@host`). Anchored at each `@`: the local part is read backwards by hand
+ * (any length, once), the domain by a bounded sticky regex.
+ */
+function emailDetector(): Detector {
+  return {
+    name: 'e-mail address',
+    types: ['email'],
+    category: 'pii',
+    minLength: 6,
+    applies: (_text, hints) => hints.hasAt,
+    scan(text, sink) {
+      for (let at = text.indexOf('@'); at !== -1; at = text.indexOf('@', at + 1)) {
+        const start = emailLocalStart(text, at);
+        if (start === at) continue;
+        EMAIL_DOMAIN.lastIndex = at;
+        const m = EMAIL_DOMAIN.exec(text);
+        if (m === null) continue;
+        const end = at + m[0].length;
+        if (RETINA_ASSET.test(m[0].slice(1))) continue;
+        if (at - start === 3 && text.startsWith('git', start) && text[end] === ':') continue;
+        // URL userinfo (scheme://user@host) names an account on that host, not a mailbox
+        if (text.startsWith('://', start - 3)) continue;
+        sink(start, end, 'email');
+        at = end - 1;
+      }
+    },
+  };
+}
+
 /** Builds the PII detectors, in priority order. */
 export function createPiiDetectors(): Detector[] {
   return [
@@ -738,25 +941,7 @@ export function createPiiDetectors(): Detector[] {
     // 6531): local part, @, 1–8 dot-separated DNS labels (RFC 1035, ≤63 chars) and an alphabetic
     // or punycode TLD. Excludes retina asset names like icon@2x.png, `git@host:` remotes and
     // URL userinfo (`https://user@host`).
-    regexDetector({
-      name: 'e-mail address',
-      type: 'email',
-      category: 'pii',
-      minLength: 6,
-      applies: (_text, hints) => hints.hasAt,
-      patterns: [
-        /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]+@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}(?:\p{L}{2,24}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}_-])/u,
-      ],
-      accept: (m, text) => {
-        const at = m[0].indexOf('@');
-        const local = m[0].slice(0, at);
-        const domain = m[0].slice(at + 1);
-        if (/^\d+(?:\.\d+)?x\.(?:png|jpe?g|gif|webp|svg|avif)$/i.test(domain)) return null;
-        if (local === 'git' && text[m.index + m[0].length] === ':') return null;
-        // URL userinfo (scheme://user@host) names an account on that host, not a mailbox
-        return !text.startsWith('://', m.index - 3);
-      },
-    }),
+    emailDetector(),
 
     // Payment card numbers: see acceptCard. Not embedded in a longer number, a decimal or a
     // +phone number.
@@ -765,7 +950,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'card_number',
       category: 'pii',
       minLength: 13,
-      applies: (_text, hints) => hints.hasDigit,
+      applies: (_text, hints) => hints.maxDigits >= 13,
       patterns: [
         /(?<![\p{L}\p{N}_.+-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{4,5})(?![\p{L}\p{N}_]|[.-]\d)/u,
       ],
@@ -778,7 +963,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'iban',
       category: 'pii',
       minLength: 15,
-      applies: (_text, hints) => hints.hasDigit,
+      applies: (_text, hints) => hints.hasLetter && hints.maxDigits >= 2,
       patterns: [
         /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}[A-Za-z0-9]{11,30}(?![A-Za-z0-9])/,
         /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?(?![A-Za-z0-9])/,
@@ -793,7 +978,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'us_ssn',
       category: 'pii',
       minLength: 11,
-      applies: (_text, hints) => hints.hasDigit,
+      applies: (_text, hints) => hints.maxDigits >= 9,
       patterns: [/(?<![\p{L}\p{N}_.-])\d{3}([ -])\d{2}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
       accept: (m) => isPlausibleUsSsn(m[0].replace(/[ -]/g, '')),
     }),
@@ -806,7 +991,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'uk_nino',
       category: 'pii',
       minLength: 9,
-      applies: (_text, hints) => hints.hasDigit,
+      applies: (_text, hints) => hints.hasLetter && hints.maxDigits >= 6,
       patterns: [
         /(?<![\p{L}\p{N}_])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\p{L}\p{N}_])/u,
       ],
@@ -823,7 +1008,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'phone',
       category: 'pii',
       minLength: 9,
-      applies: (text, hints) => hints.hasDigit && text.includes('+'),
+      applies: (_text, hints) => hints.hasPlus && hints.maxDigits >= 8,
       patterns: [
         new RegExp(
           String.raw`(?<![\p{L}\p{N}_+])\+[1-9]\d{0,14}(?:(?:${PHONE_SEP}|${PHONE_SEP}?\(\d{1,5}\)${PHONE_SEP}?)\d{1,10}){0,7}${NOT_WORD_AFTER}`,
@@ -837,7 +1022,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'phone',
       category: 'pii',
       minLength: 10,
-      applies: (_text, hints) => hints.hasDigit,
+      applies: (_text, hints) => hints.hasParen && hints.maxDigits >= 8,
       patterns: [
         new RegExp(
           String.raw`(?<![\p{L}\p{N}_+(])\(\d{2,5}\)${PHONE_SEP}?\d{2,8}(?:${PHONE_SEP}\d{2,8}){0,3}(?![\p{L}\p{N}_]|[.\-]\d)`,
@@ -851,7 +1036,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'phone',
       category: 'pii',
       minLength: 12,
-      applies: (_text, hints) => hints.hasDigit,
+      applies: (_text, hints) => hints.maxDigits >= 10,
       patterns: [/(?<![\p{L}\p{N}_.\-+])[2-9]\d{2}([.-])\d{3}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
     }),
     regexDetector({
@@ -859,7 +1044,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'phone',
       category: 'pii',
       minLength: 10,
-      applies: (_text, hints) => hints.hasDigit,
+      applies: (_text, hints) => hints.maxDigits >= 9,
       patterns: [
         new RegExp(
           String.raw`${NOT_WORD_BEFORE}(?<![.\-+])0[1-9]\d{0,3}[ \-\u2010-\u2015]\d{3,8}(?:[ \-\u2010-\u2015]\d{2,8}){0,2}(?![\p{L}\p{N}_]|[.\-]\d)`,

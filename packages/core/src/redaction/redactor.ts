@@ -138,15 +138,23 @@ export function mergeCounts(
  * characters) plus the invisible fillers U+034F, U+115F, U+1160, U+3164 and U+FFA0.
  */
 const INVISIBLE = /\p{Cf}|\u034F|[\u115F\u1160\u3164\uFFA0]/gu;
-const NON_ASCII = /[\u0080-\u{10FFFF}]/u;
+const NON_ASCII = /[^\0-\x7f]/;
+/**
+ * A code unit outside ASCII, U+00C0–U+00FF and Latin Extended-A (U+0100–U+017F) except its
+ * six characters with compatibility decompositions (U+0132, U+0133, U+013F, U+0140, U+0149,
+ * U+017F). Text without one is its own NFKC form and has no format character: the letters in
+ * those ranges are precomposed starters that neither decompose under NFKC nor compose with a
+ * neighbour in this set (Unicode Character Database, UnicodeData.txt decomposition field).
+ */
+const MAY_CHANGE_UNDER_NFKC = /[^\0-\x7f\u00c0-\u0131\u0134-\u013e\u0141-\u0148\u014a-\u017e]/;
 
 /**
  * Text as the detectors see it: invisible characters stripped, then Unicode NFKC (UAX #15),
- * which folds fullwidth/compatibility forms (`４１１１`, `＠`) to ASCII. ASCII input is returned
- * as is (NFKC is the identity on ASCII).
+ * which folds fullwidth/compatibility forms (`４１１１`, `＠`) to ASCII. Text that cannot change
+ * (ASCII, and the Latin-1 and Latin Extended-A letters of most European names) is returned as is.
  */
 export function normalizeForMatching(text: string): string {
-  if (!NON_ASCII.test(text)) return text;
+  if (!MAY_CHANGE_UNDER_NFKC.test(text)) return text;
   return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '');
 }
 
@@ -157,6 +165,56 @@ const MAX_DEPTH = 512;
 const KEY_CACHE_LIMIT = 4096;
 const KEYWORD = /pass|pwd|secret|token|key|auth|bearer/i;
 const DIGIT = /\d/;
+const LETTER = /[A-Za-z]/;
+/** Texts up to this many UTF-16 code units get their hints from one loop, longer ones from native scans. */
+const SHORT_TEXT = 512;
+const F_AT = 1;
+const F_PLUS = 2;
+const F_PAREN = 4;
+/** `:`, `=`, `<`, space or tab: every keyword-anchored detector needs one */
+const F_KEYWORD_CONTEXT = 8;
+const F_LETTER = 16;
+const CHAR_FLAGS = new Uint8Array(128);
+CHAR_FLAGS[0x40] = F_AT;
+CHAR_FLAGS[0x2b] = F_PLUS;
+CHAR_FLAGS[0x28] = F_PAREN;
+for (const c of ':=< \t') CHAR_FLAGS[c.charCodeAt(0)] = F_KEYWORD_CONTEXT;
+for (let c = 0x41; c <= 0x5a; c++) {
+  CHAR_FLAGS[c] = F_LETTER;
+  CHAR_FLAGS[c + 0x20] = F_LETTER;
+}
+
+/** Pre-filter facts about normalized `text` (see {@link TextHints}): one pass, no allocation. */
+function hintsFor(text: string): TextHints {
+  if (text.length > SHORT_TEXT) {
+    const hasDigit = DIGIT.test(text);
+    return {
+      hasDigit,
+      maxDigits: hasDigit ? text.length : 0,
+      hasAt: text.includes('@'),
+      hasPlus: text.includes('+'),
+      hasParen: text.includes('('),
+      hasLetter: LETTER.test(text),
+      hasKeyword: KEYWORD.test(text),
+    };
+  }
+  let digits = 0;
+  let flags = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+    else if (c < 128) flags |= CHAR_FLAGS[c] as number;
+  }
+  return {
+    hasDigit: digits > 0,
+    maxDigits: digits,
+    hasAt: (flags & F_AT) !== 0,
+    hasPlus: (flags & F_PLUS) !== 0,
+    hasParen: (flags & F_PAREN) !== 0,
+    hasLetter: (flags & F_LETTER) !== 0,
+    hasKeyword: (flags & F_KEYWORD_CONTEXT) !== 0 && KEYWORD.test(text),
+  };
+}
 const COLUMN_RULE: RedactionType = 'column_rule';
 const COLUMN_RULE_MARKER = redactionMarker(COLUMN_RULE);
 
@@ -251,27 +309,29 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     counts[type] = (Object.hasOwn(counts, type) ? (counts[type] ?? 0) : 0) + 1;
   };
 
-  /** Redact `raw`, adding to `counts`; returns `raw` itself when nothing matched. */
+  /**
+   * Redact `raw`, adding to `counts`; returns `raw` itself when nothing matched. Linear in
+   * `raw.length` (see patterns.ts); stops early once findings cover the whole text.
+   */
   const redactText = (raw: string, counts: Record<string, number>): string => {
     if (raw.length < MIN_DETECTABLE_LENGTH && !NON_ASCII.test(raw)) return raw;
     const text = normalizeForMatching(raw);
     if (text.length < MIN_DETECTABLE_LENGTH) return raw;
-    const hints: TextHints = {
-      hasDigit: DIGIT.test(text),
-      hasAt: text.includes('@'),
-      hasKeyword: KEYWORD.test(text),
-    };
+    const hints = hintsFor(text);
     const spans: Span[] = [];
     let covered: Uint8Array | undefined;
+    let coveredCount = 0;
     const sink = (start: number, end: number, type: RedactionType): void => {
       if (start < 0 || end > text.length || end <= start) return;
       covered ??= new Uint8Array(text.length);
       for (let i = start; i < end; i++) if (covered[i] === 1) return;
       covered.fill(1, start, end);
+      coveredCount += end - start;
       spans.push({ start, end, type });
     };
     for (const d of detectors) {
       if (text.length >= d.minLength && d.applies(text, hints)) d.scan(text, sink);
+      if (coveredCount === text.length) break;
     }
     if (spans.length === 0) return raw;
     spans.sort((a, b) => a.start - b.start);
