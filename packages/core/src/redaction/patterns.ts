@@ -220,9 +220,13 @@ export function isValidIban(iban: string): boolean {
  * member, i.e. a JOSE header as required for a JWT by RFC 7519 §5 / RFC 7515 §4.1.1.
  */
 export function isJoseHeader(segment: string): boolean {
-  if (segment.length > 8192) return false;
+  // `{"alg":""}` is 10 bytes, 14 base64url characters; cheap shape checks before JSON.parse
+  // keep a text of many header-like candidates from costing an exception each
+  if (segment.length < 14 || segment.length > 8192) return false;
+  const json = Buffer.from(segment, 'base64url').toString('utf8');
+  if (!json.includes('"alg"') || !json.trimEnd().endsWith('}')) return false;
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    const parsed: unknown = JSON.parse(json);
     return (
       typeof parsed === 'object' &&
       parsed !== null &&
@@ -606,7 +610,8 @@ export function createSecretDetectors(): Detector[] {
       type: 'github_token',
       category: 'secret',
       minLength: 33,
-      applies: (text) => text.includes('gh'),
+      // `github_pat_` does not contain `gh`
+      applies: (text) => text.includes('gh') || text.includes('github_pat_'),
       patterns: [
         new RegExp(
           `(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,${MAX_TOKEN_REGEX_RUN}}|github_pat_[A-Za-z0-9_]{22,${MAX_TOKEN_REGEX_RUN}})`,
@@ -934,6 +939,8 @@ function emailDetector(): Detector {
   };
 }
 
+const WHOLE_DECIMAL_CARD = /^[+-]?(\d{13,19})\.0{1,32}$/;
+
 /** Builds the PII detectors, in priority order. */
 export function createPiiDetectors(): Detector[] {
   return [
@@ -956,6 +963,24 @@ export function createPiiDetectors(): Detector[] {
       ],
       accept: acceptCard,
     }),
+
+    // A card number written as an integer-valued decimal, the whole text: how PostgreSQL renders
+    // a `numeric(p, s)` value with a scale (`4111111111111111.00`). A decimal inside other text
+    // is left alone (prices, measurements).
+    {
+      name: 'payment card number as a decimal',
+      types: ['card_number'],
+      category: 'pii',
+      minLength: 15,
+      applies: (text, hints) => hints.maxDigits >= 14 && text.length <= 52 && text.endsWith('0'),
+      scan(text, sink) {
+        const m = WHOLE_DECIMAL_CARD.exec(text);
+        const digits = m?.[1];
+        if (digits !== undefined && isCardNetworkNumber(digits) && isLuhnValid(digits)) {
+          sink(0, text.length, 'card_number');
+        }
+      },
+    },
 
     // IBAN (ISO 13616): electronic and print formats, see acceptIban.
     regexDetector({

@@ -45,33 +45,53 @@ export interface RedactionCounts {
   readonly [type: string]: number;
 }
 
-/** A configured redaction engine. Methods are synchronous and never mutate their input. */
+/**
+ * A configured redaction engine. Methods are synchronous, never mutate their input, run in time
+ * linear in the input's size with bounded stack, and throw nothing but {@link RedactionError}.
+ */
 export interface Redactor {
   /**
    * Redact a string; `key` is the property/column name it sits under, if any. Returns the
    * original string (same value, not normalized) when nothing matched, otherwise the
    * normalized text with each finding replaced by `[REDACTED:<type>]`; `counts` holds the
-   * number of replacements per type made by this call.
+   * number of replacements per type made by this call. Also the way to redact any other
+   * emitted string (error details, notes, column names one by one). Throws {@link RedactionError}.
    */
   redactString(value: string, key?: string): { value: string; counts: Record<string, number> };
   /**
-   * Deep-redact a JSON-like value (objects, arrays, primitives). Returns a new value: object
-   * keys are preserved (not scanned), strings are redacted, other primitives are kept unless a
-   * key rule matches, objects with `toJSON` (Date, Buffer, …) are redacted as what
-   * `JSON.stringify` would emit. Adds this call's counts into `counts`. Throws a TypeError on
-   * cyclic input and a RangeError above 512 levels of nesting (fail closed).
+   * Deep-redact a JSON-like value (objects, arrays, primitives). Returns a new value:
+   * - strings are redacted;
+   * - object keys are redacted like strings (a key is never returned with a secret or PII in
+   *   it); when redacted keys collide with each other or with an unchanged key, the later ones
+   *   get the first free suffix `#2`, `#3`, … in key order (`{"a@x.io":1,"b@x.io":2}` →
+   *   `{"[REDACTED:email]":1,"[REDACTED:email]#2":2}`). Key rules test the original key;
+   * - numbers and bigints from 10^12 up (13+ digits) are redacted as their decimal text, so a
+   *   card number stored as a number is caught; a redacted number becomes the marker string,
+   *   an unredacted one keeps its type and value;
+   * - other primitives are kept unless a key rule matches; objects with `toJSON` (Date,
+   *   Buffer, …) are redacted as what `JSON.stringify` would emit.
+   * Adds this call's counts into `counts`. Throws {@link RedactionError} (`cyclic_value`,
+   * `too_deep` above 512 levels of nesting, `internal`): fail closed.
    */
   redactValue(value: unknown, counts: Record<string, number>, key?: string): unknown;
   /**
    * Redact a table: `rows` are arrays aligned with `columns` so key rules apply per column
-   * (cells past the last column have no key). Returns new row arrays; adds counts into
-   * `counts`.
+   * (cells past the last column have no key). Cells are redacted as by `redactValue`. Returns
+   * new row arrays; adds counts into `counts`. Column names are not changed here: redact them
+   * with {@link Redactor.redactColumnNames}. Throws {@link RedactionError}.
    */
   redactTable(
     columns: readonly string[],
     rows: readonly (readonly unknown[])[],
     counts: Record<string, number>,
   ): unknown[][];
+  /**
+   * Redact column names (e.g. a SQL alias holding an e-mail) for display: each name redacted
+   * like a string, collisions made unique with `#2`, `#3`, … exactly as for object keys.
+   * Returns a new array of the same length; adds counts into `counts`. Key rules keep using the
+   * original names (pass those to {@link Redactor.redactTable}). Throws {@link RedactionError}.
+   */
+  redactColumnNames(columns: readonly string[], counts: Record<string, number>): string[];
   /** Register a further exact secret value at runtime (same rules as `knownSecrets`). */
   addKnownSecret(value: string): void;
 }
@@ -118,6 +138,41 @@ export const DEFAULT_KEY_RULES: readonly string[] = [
   'set_cookie',
   '/(?:pass(?:word|wd|phrase)|secret|api[_-]?key|private[_-]?key|secret[_-]?key|access[_-]?key|(?:access|refresh|auth|session)[_-]?token|client[_-]?secret)(?:[_-]?(?:hash|digest|salt))?$/i',
 ];
+
+/** Stable reason of a {@link RedactionError}. */
+export type RedactionFailure =
+  /** the value contains itself (an object or array reachable from itself) */
+  | 'cyclic_value'
+  /** objects/arrays nested deeper than 512 levels */
+  | 'too_deep'
+  /** anything else: the engine failed (e.g. a `toJSON` threw, a result too long for a string) */
+  | 'internal';
+
+/**
+ * The only exception a {@link Redactor} method throws: redaction could not produce a safe
+ * result, so nothing of the input may be returned (fail closed). The pipeline refuses the call
+ * and still writes its audit record. `message` is fixed text chosen by `code`, never input
+ * data; `cause` (the engine's own error, for `internal`) belongs in the redacted server log only.
+ */
+export class RedactionError extends Error {
+  override readonly name = 'RedactionError';
+  readonly code: RedactionFailure;
+
+  constructor(code: RedactionFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Runs `fn`, turning any failure that is not already a {@link RedactionError} into one. */
+function guard<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof RedactionError) throw err;
+    throw new RedactionError('internal', 'Redaction failed', { cause: err });
+  }
+}
 
 /** Add every count in `from` to `into` (in place). */
 export function mergeCounts(
@@ -304,6 +359,7 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     ...(options.pii === false ? [] : createPiiDetectors()),
   ];
   const keyMatches = compileKeyRules([...DEFAULT_KEY_RULES, ...(options.keyRules ?? [])]);
+  const cleanNames = new Set<string>();
 
   const add = (counts: Record<string, number>, type: RedactionType): void => {
     counts[type] = (Object.hasOwn(counts, type) ? (counts[type] ?? 0) : 0) + 1;
@@ -346,73 +402,163 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     return parts.join('');
   };
 
+  /**
+   * `name` (an object key or column name) as detectors see it: redacted like any string, with a
+   * bounded cache of names known to be clean (cleared when a known secret is added).
+   */
+  const redactName = (name: string, counts: Record<string, number>): string => {
+    if (cleanNames.has(name)) return name;
+    const out = redactText(name, counts);
+    if (out === name) {
+      if (cleanNames.size >= KEY_CACHE_LIMIT) cleanNames.clear();
+      cleanNames.add(name);
+    }
+    return out;
+  };
+
+  /**
+   * Redacted names, unique: a name whose redaction collides with another output name (an
+   * unchanged one, or an earlier redacted one) gets the first free suffix `#2`, `#3`, … in
+   * input order. Returns `undefined` when no name changed (the common case, no allocation).
+   */
+  const redactNames = (
+    names: readonly string[],
+    counts: Record<string, number>,
+  ): string[] | undefined => {
+    let renamed: (string | undefined)[] | undefined;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string;
+      const out = redactName(name, counts);
+      if (out !== name) {
+        renamed ??= [];
+        renamed[i] = out;
+      }
+    }
+    if (renamed === undefined) return undefined;
+    const taken = new Set<string>();
+    for (let i = 0; i < names.length; i++)
+      if (renamed[i] === undefined) taken.add(names[i] as string);
+    const nextSuffix = new Map<string, number>();
+    return names.map((name, i) => {
+      const base = renamed[i];
+      if (base === undefined) return name;
+      let unique = base;
+      if (taken.has(unique)) {
+        let n = nextSuffix.get(base) ?? 2;
+        while (taken.has(`${base}#${n}`)) n++;
+        nextSuffix.set(base, n + 1);
+        unique = `${base}#${n}`;
+      }
+      taken.add(unique);
+      return unique;
+    });
+  };
+
+  /** A number or bigint rendered as decimal text and redacted; the original value when clean. */
+  const redactNumber = (value: number | bigint, counts: Record<string, number>): unknown => {
+    // below 10^12 no detector can match a plain decimal numeral (cards need 13+ digits);
+    // from 10^21 on, numbers render in exponent notation and have lost their digits anyway
+    if (typeof value === 'number' && !(Math.abs(value) >= 1e12 && Math.abs(value) < 1e21)) {
+      return value;
+    }
+    if (typeof value === 'bigint' && value < 10n ** 12n && value > -(10n ** 12n)) return value;
+    const text = String(value);
+    const out = redactText(text, counts);
+    return out === text ? value : out;
+  };
+
   const redactValue = (
     value: unknown,
     counts: Record<string, number>,
     key: string | undefined,
     keyHit: boolean,
-    ancestors: Set<object>,
+    ancestors: Set<object> | undefined,
   ): unknown => {
     if (value === null || value === undefined) return value;
     if (keyHit || (key !== undefined && keyMatches(key))) {
       add(counts, COLUMN_RULE);
       return COLUMN_RULE_MARKER;
     }
-    if (typeof value === 'string') return redactText(value, counts);
-    if (typeof value !== 'object') return value;
-    if (ancestors.has(value)) throw new TypeError('Cannot redact a cyclic value');
-    if (ancestors.size >= MAX_DEPTH) {
-      throw new RangeError(`Cannot redact a value nested deeper than ${MAX_DEPTH} levels`);
+    switch (typeof value) {
+      case 'string':
+        return redactText(value, counts);
+      case 'number':
+      case 'bigint':
+        return redactNumber(value, counts);
+      case 'object':
+        break;
+      default:
+        return value;
     }
-    ancestors.add(value);
+    const seen = ancestors ?? new Set<object>();
+    if (seen.has(value)) throw new RedactionError('cyclic_value', 'Cannot redact a cyclic value');
+    if (seen.size >= MAX_DEPTH) {
+      throw new RedactionError(
+        'too_deep',
+        `Cannot redact a value nested deeper than ${MAX_DEPTH} levels`,
+      );
+    }
+    seen.add(value);
     try {
       if (Array.isArray(value)) {
-        return value.map((item: unknown) => redactValue(item, counts, undefined, false, ancestors));
+        return value.map((item: unknown) => redactValue(item, counts, undefined, false, seen));
       }
       const toJSON = (value as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') {
-        return redactValue(toJSON.call(value, key ?? ''), counts, undefined, false, ancestors);
+        return redactValue(toJSON.call(value, key ?? ''), counts, undefined, false, seen);
       }
+      const keys = Object.keys(value);
+      const names = redactNames(keys, counts) ?? keys;
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(value)) {
-        const v = redactValue((value as Record<string, unknown>)[k], counts, k, false, ancestors);
-        if (k === '__proto__') {
-          Object.defineProperty(out, k, {
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i] as string;
+        const v = redactValue((value as Record<string, unknown>)[k], counts, k, false, seen);
+        const name = names[i] as string;
+        if (name === '__proto__') {
+          Object.defineProperty(out, name, {
             value: v,
             enumerable: true,
             writable: true,
             configurable: true,
           });
         } else {
-          out[k] = v;
+          out[name] = v;
         }
       }
       return out;
     } finally {
-      ancestors.delete(value);
+      seen.delete(value);
     }
   };
 
   return {
     redactString(value, key) {
-      const counts: Record<string, number> = {};
-      if (key !== undefined && keyMatches(key)) {
-        add(counts, COLUMN_RULE);
-        return { value: COLUMN_RULE_MARKER, counts };
-      }
-      return { value: redactText(value, counts), counts };
+      return guard(() => {
+        const counts: Record<string, number> = {};
+        if (key !== undefined && keyMatches(key)) {
+          add(counts, COLUMN_RULE);
+          return { value: COLUMN_RULE_MARKER, counts };
+        }
+        return { value: redactText(value, counts), counts };
+      });
     },
     redactValue(value, counts, key) {
-      return redactValue(value, counts, key, false, new Set());
+      return guard(() => redactValue(value, counts, key, false, undefined));
     },
     redactTable(columns, rows, counts) {
-      const hits = columns.map((c) => keyMatches(c));
-      return rows.map((row) =>
-        row.map((cell, i) => redactValue(cell, counts, columns[i], hits[i] === true, new Set())),
-      );
+      return guard(() => {
+        const hits = columns.map((c) => keyMatches(c));
+        return rows.map((row) =>
+          row.map((cell, i) => redactValue(cell, counts, columns[i], hits[i] === true, undefined)),
+        );
+      });
+    },
+    redactColumnNames(columns, counts) {
+      return guard(() => redactNames(columns, counts) ?? [...columns]);
     },
     addKnownSecret(value) {
-      known.add(value);
+      guard(() => known.add(value));
+      cleanNames.clear();
     },
   };
 }
