@@ -12,14 +12,15 @@
  * MB/s counts UTF-8 bytes of the input (for tables: of `JSON.stringify(rows)`), 1 MB = 10^6
  * bytes. Each workload prints the ratio against a baseline measured in the same run, on the
  * same data: `JSON.stringify` of the rows for tables, a `String.prototype.indexOf` scan of
- * every string for text. Rounds alternate baseline and redaction (A, B, A, B …) and the median
- * round is reported, so machine load shifts both sides alike.
+ * every string for text. Times are the process's CPU time (user + system), so "per core" holds
+ * on a shared machine; rounds alternate baseline and redaction (A, B, A, B …) and the median
+ * round is reported.
  *
  * Run: pnpm bench:redaction (builds first). BENCH_ROUNDS (default 5) and BENCH_HUGE=1 (adds a
  * 64 MiB adversarial input) tune it. No thresholds: this prints, tests never assert timings.
  */
 import { Buffer } from 'node:buffer';
-import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { createRedactor } from '../dist/index.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -115,19 +116,23 @@ function median(xs: readonly number[]): number {
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
 }
 
-/** Runs `a` and `b` alternately ROUNDS times (after one warm-up each); median ms of each. */
+/** CPU time (user + system, ms) that `fn` takes: per-core cost, unaffected by waiting for a core. */
+function cpuMs(fn: () => unknown): number {
+  const start = process.cpuUsage();
+  fn();
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+/** Runs `a` and `b` alternately ROUNDS times (after one warm-up each); median CPU ms of each. */
 function pair(a: () => unknown, b: () => unknown): { a: number; b: number } {
   a();
   b();
   const ta: number[] = [];
   const tb: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    let t = performance.now();
-    a();
-    ta.push(performance.now() - t);
-    t = performance.now();
-    b();
-    tb.push(performance.now() - t);
+    ta.push(cpuMs(a));
+    tb.push(cpuMs(b));
   }
   return { a: median(ta), b: median(tb) };
 }

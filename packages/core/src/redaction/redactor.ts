@@ -10,7 +10,14 @@ import {
   createPiiDetectors,
   createSecretDetectors,
   type Detector,
+  HINT_AT,
+  HINT_DIGIT,
+  HINT_KEYWORD,
+  HINT_LETTER,
+  HINT_PAREN,
+  HINT_PLUS,
   type KnownSecretSource,
+  passesAnyOf,
   type RedactionType,
   redactionMarker,
   type TextHints,
@@ -215,6 +222,18 @@ export function normalizeForMatching(text: string): string {
 
 /** Shortest text any detector can match (`a@b.co`), in UTF-16 code units. */
 const MIN_DETECTABLE_LENGTH = 6;
+/** Findings per text checked for overlap by list; beyond this a per-code-unit bitmap is used. */
+const SPAN_LIST_LIMIT = 16;
+const MARKERS = new Map<RedactionType, string>();
+/** `[REDACTED:<type>]`, built once per type. */
+function markerFor(type: RedactionType): string {
+  let marker = MARKERS.get(type);
+  if (marker === undefined) {
+    marker = redactionMarker(type);
+    MARKERS.set(type, marker);
+  }
+  return marker;
+}
 const MIN_KNOWN_SECRET_LENGTH = 8;
 const MAX_DEPTH = 512;
 const KEY_CACHE_LIMIT = 4096;
@@ -223,53 +242,84 @@ const DIGIT = /\d/;
 const LETTER = /[A-Za-z]/;
 /** Texts up to this many UTF-16 code units get their hints from one loop, longer ones from native scans. */
 const SHORT_TEXT = 512;
-const F_AT = 1;
-const F_PLUS = 2;
-const F_PAREN = 4;
-/** `:`, `=`, `<`, space or tab: every keyword-anchored detector needs one */
-const F_KEYWORD_CONTEXT = 8;
-const F_LETTER = 16;
-const CHAR_FLAGS = new Uint8Array(128);
-CHAR_FLAGS[0x40] = F_AT;
-CHAR_FLAGS[0x2b] = F_PLUS;
-CHAR_FLAGS[0x28] = F_PAREN;
-for (const c of ':=< \t') CHAR_FLAGS[c.charCodeAt(0)] = F_KEYWORD_CONTEXT;
-for (let c = 0x41; c <= 0x5a; c++) {
-  CHAR_FLAGS[c] = F_LETTER;
-  CHAR_FLAGS[c + 0x20] = F_LETTER;
-}
-
-/** Pre-filter facts about normalized `text` (see {@link TextHints}): one pass, no allocation. */
-function hintsFor(text: string): TextHints {
-  if (text.length > SHORT_TEXT) {
-    const hasDigit = DIGIT.test(text);
-    return {
-      hasDigit,
-      maxDigits: hasDigit ? text.length : 0,
-      hasAt: text.includes('@'),
-      hasPlus: text.includes('+'),
-      hasParen: text.includes('('),
-      hasLetter: LETTER.test(text),
-      hasKeyword: KEYWORD.test(text),
-    };
+/** ASCII set (see {@link TextHints.ascii}) of `chars`. */
+function asciiSet(chars: string): Uint32Array {
+  const set = new Uint32Array(4);
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars.charCodeAt(i);
+    set[c >> 5] = (set[c >> 5] as number) | (1 << (c & 31));
   }
+  return set;
+}
+const intersects = (a: Uint32Array, b: Uint32Array): boolean =>
+  ((a[0] as number) & (b[0] as number)) !== 0 ||
+  ((a[1] as number) & (b[1] as number)) !== 0 ||
+  ((a[2] as number) & (b[2] as number)) !== 0 ||
+  ((a[3] as number) & (b[3] as number)) !== 0;
+const LETTERS = asciiSet('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz');
+/**
+ * Keyword-anchored detectors need `:`, `=` or `<` (assignments, `Authorization:`, `<password>`),
+ * except a bare `Bearer <token>`, which needs a space or tab.
+ */
+const ASSIGNMENT_CONTEXT = asciiSet(':=<');
+const BLANK = asciiSet(' \t');
+const BEARER = /bearer/i;
+const AT = 0x40;
+const PLUS = 0x2b;
+const PAREN = 0x28;
+const has = (set: Uint32Array, c: number): boolean =>
+  (((set[c >> 5] as number) >>> (c & 31)) & 1) === 1;
+
+/**
+ * Fills `hints` with pre-filter facts about normalized `text` (see {@link TextHints}): one pass
+ * for short texts, native scans for long ones; no allocation.
+ */
+function fillHints(text: string, hints: TextHints): void {
+  const ascii = hints.ascii;
+  if (text.length > SHORT_TEXT) {
+    ascii.fill(0xffffffff);
+    const hasDigit = DIGIT.test(text);
+    hints.maxDigits = hasDigit ? text.length : 0;
+    hints.flags =
+      (hasDigit ? HINT_DIGIT : 0) |
+      (text.includes('@') ? HINT_AT : 0) |
+      (text.includes('+') ? HINT_PLUS : 0) |
+      (text.includes('(') ? HINT_PAREN : 0) |
+      (LETTER.test(text) ? HINT_LETTER : 0) |
+      ((
+        text.includes(':') || text.includes('=') || text.includes('<')
+          ? KEYWORD.test(text)
+          : BEARER.test(text)
+      )
+        ? HINT_KEYWORD
+        : 0);
+    return;
+  }
+  ascii.fill(0);
   let digits = 0;
-  let flags = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) digits++;
-    else if (c < 128) flags |= CHAR_FLAGS[c] as number;
+    if (c < 128) {
+      ascii[c >> 5] = (ascii[c >> 5] as number) | (1 << (c & 31));
+      if (c >= 48 && c <= 57) digits++;
+    }
   }
-  return {
-    hasDigit: digits > 0,
-    maxDigits: digits,
-    hasAt: (flags & F_AT) !== 0,
-    hasPlus: (flags & F_PLUS) !== 0,
-    hasParen: (flags & F_PAREN) !== 0,
-    hasLetter: (flags & F_LETTER) !== 0,
-    hasKeyword: (flags & F_KEYWORD_CONTEXT) !== 0 && KEYWORD.test(text),
-  };
+  hints.maxDigits = digits;
+  hints.flags =
+    (digits > 0 ? HINT_DIGIT : 0) |
+    (has(ascii, AT) ? HINT_AT : 0) |
+    (has(ascii, PLUS) ? HINT_PLUS : 0) |
+    (has(ascii, PAREN) ? HINT_PAREN : 0) |
+    (intersects(ascii, LETTERS) ? HINT_LETTER : 0) |
+    ((
+      intersects(ascii, ASSIGNMENT_CONTEXT)
+        ? KEYWORD.test(text)
+        : intersects(ascii, BLANK) && BEARER.test(text)
+    )
+      ? HINT_KEYWORD
+      : 0);
 }
+
 const COLUMN_RULE: RedactionType = 'column_rule';
 const COLUMN_RULE_MARKER = redactionMarker(COLUMN_RULE);
 
@@ -365,6 +415,30 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     counts[type] = (Object.hasOwn(counts, type) ? (counts[type] ?? 0) : 0) + 1;
   };
 
+  // Per-call state of redactText, kept here so a call allocates nothing it does not return
+  // (redactText is synchronous and never re-entered).
+  const hints: TextHints = { flags: 0, maxDigits: 0, ascii: new Uint32Array(4) };
+  let spans: Span[] = [];
+  let covered: Uint8Array | undefined;
+  let coveredCount = 0;
+  let textLength = 0;
+  /** Records a finding unless it overlaps an earlier one (earlier detectors have priority). */
+  const sink = (start: number, end: number, type: RedactionType): void => {
+    if (start < 0 || end > textLength || end <= start) return;
+    if (covered === undefined && spans.length >= SPAN_LIST_LIMIT) {
+      covered = new Uint8Array(textLength);
+      for (const s of spans) covered.fill(1, s.start, s.end);
+    }
+    if (covered === undefined) {
+      for (const s of spans) if (start < s.end && s.start < end) return;
+    } else {
+      for (let i = start; i < end; i++) if (covered[i] === 1) return;
+      covered.fill(1, start, end);
+    }
+    coveredCount += end - start;
+    spans.push({ start, end, type });
+  };
+
   /**
    * Redact `raw`, adding to `counts`; returns `raw` itself when nothing matched. Linear in
    * `raw.length` (see patterns.ts); stops early once findings cover the whole text.
@@ -372,29 +446,43 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
   const redactText = (raw: string, counts: Record<string, number>): string => {
     if (raw.length < MIN_DETECTABLE_LENGTH && !NON_ASCII.test(raw)) return raw;
     const text = normalizeForMatching(raw);
-    if (text.length < MIN_DETECTABLE_LENGTH) return raw;
-    const hints = hintsFor(text);
-    const spans: Span[] = [];
-    let covered: Uint8Array | undefined;
-    let coveredCount = 0;
-    const sink = (start: number, end: number, type: RedactionType): void => {
-      if (start < 0 || end > text.length || end <= start) return;
-      covered ??= new Uint8Array(text.length);
-      for (let i = start; i < end; i++) if (covered[i] === 1) return;
-      covered.fill(1, start, end);
-      coveredCount += end - start;
-      spans.push({ start, end, type });
-    };
+    const n = text.length;
+    if (n < MIN_DETECTABLE_LENGTH) return raw;
+    fillHints(text, hints);
+    spans = [];
+    covered = undefined;
+    coveredCount = 0;
+    textLength = n;
     for (const d of detectors) {
-      if (text.length >= d.minLength && d.applies(text, hints)) d.scan(text, sink);
-      if (coveredCount === text.length) break;
+      const g = d.gate;
+      if (
+        n < d.minLength ||
+        hints.maxDigits < g.digits ||
+        (g.flags & ~hints.flags) !== 0 ||
+        (g.anyOf !== null && !passesAnyOf(text, g, hints.ascii)) ||
+        (d.applies !== null && !d.applies(text))
+      ) {
+        continue;
+      }
+      d.scan(text, sink);
+      if (coveredCount === n) break;
     }
-    if (spans.length === 0) return raw;
-    spans.sort((a, b) => a.start - b.start);
+    const found = spans;
+    spans = [];
+    covered = undefined;
+    if (found.length === 0) return raw;
+    if (found.length === 1) {
+      const only = found[0] as Span;
+      add(counts, only.type);
+      const marker = markerFor(only.type);
+      if (only.start === 0 && only.end === n) return marker;
+      return text.slice(0, only.start) + marker + text.slice(only.end);
+    }
+    found.sort((a, b) => a.start - b.start);
     const parts: string[] = [];
     let pos = 0;
-    for (const s of spans) {
-      parts.push(text.slice(pos, s.start), redactionMarker(s.type));
+    for (const s of found) {
+      parts.push(text.slice(pos, s.start), markerFor(s.type));
       add(counts, s.type);
       pos = s.end;
     }
