@@ -91,6 +91,29 @@ export interface DetectorGate {
   readonly anyOf: readonly string[] | null;
   /** per `anyOf` entry, its characters as a {@link TextHints.ascii} set (4 words each) */
   readonly anyOfChars: Uint32Array | null;
+  /** per `anyOf` entry, its least common character in ordinary text (searched first) */
+  readonly anyOfProbes: readonly string[] | null;
+}
+
+/**
+ * ASCII characters roughly from most to least common in ordinary text (English letter
+ * frequencies, then digits, capitals and punctuation); characters not listed count as rarest.
+ */
+const COMMONNESS = ' etaoinshrdlcumwfgypbv.,k\n-0123456789TSACMBPIDHRWLEFNGOKUVYJ/:';
+
+/** The character of `needle` least common in ordinary text. */
+function probeOf(needle: string): string {
+  let best = needle[0] ?? '';
+  let rank = -1;
+  for (const c of needle) {
+    const r = COMMONNESS.indexOf(c);
+    const score = r === -1 ? COMMONNESS.length : r;
+    if (score > rank) {
+      rank = score;
+      best = c;
+    }
+  }
+  return best;
 }
 
 /** Builds a {@link DetectorGate}; omitted parts impose nothing. */
@@ -108,18 +131,26 @@ function gate(g: { digits?: number; flags?: number; anyOf?: readonly string[] })
     });
     anyOfChars = chars;
   }
-  return { digits: g.digits ?? 0, flags: g.flags ?? 0, anyOf, anyOfChars };
+  const anyOfProbes = anyOf === null ? null : anyOf.map(probeOf);
+  return { digits: g.digits ?? 0, flags: g.flags ?? 0, anyOf, anyOfChars, anyOfProbes };
 }
 
 /**
  * Whether `text` contains one of the gate's `anyOf` strings: entries with a character the text
- * lacks (per `hints.ascii`) are skipped without a search.
+ * lacks (per `ascii`, or, when `ascii` is `null`, per a search for the entry's rarest
+ * character) are skipped without searching for the whole entry.
  */
-export function passesAnyOf(text: string, g: DetectorGate, ascii: Uint32Array): boolean {
-  const { anyOf, anyOfChars } = g;
-  if (anyOf === null || anyOfChars === null) return true;
+export function passesAnyOf(text: string, g: DetectorGate, ascii: Uint32Array | null): boolean {
+  const { anyOf, anyOfChars, anyOfProbes } = g;
+  if (anyOf === null || anyOfChars === null || anyOfProbes === null) return true;
   for (let n = 0; n < anyOf.length; n++) {
     const k = n * 4;
+    if (ascii === null) {
+      if (text.includes(anyOfProbes[n] as string) && text.includes(anyOf[n] as string)) {
+        return true;
+      }
+      continue;
+    }
     if (
       ((anyOfChars[k] as number) & ~(ascii[0] as number)) !== 0 ||
       ((anyOfChars[k + 1] as number) & ~(ascii[1] as number)) !== 0 ||
@@ -688,7 +719,7 @@ export function createSecretDetectors(): Detector[] {
       category: 'secret',
       minLength: 33,
       // `github_pat_` does not contain `gh`
-      gate: gate({ anyOf: ['gh', 'github_pat_'] }),
+      gate: gate({ anyOf: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'] }),
       patterns: [
         new RegExp(
           `(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,${MAX_TOKEN_REGEX_RUN}}|github_pat_[A-Za-z0-9_]{22,${MAX_TOKEN_REGEX_RUN}})`,
@@ -1064,9 +1095,9 @@ export function createPiiDetectors(): Detector[] {
       category: 'pii',
       minLength: 15,
       gate: gate({ flags: HINT_LETTER, digits: 2 }),
+      // one pass for both formats (they differ right after the check digits)
       patterns: [
-        /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}[A-Za-z0-9]{11,30}(?![A-Za-z0-9])/,
-        /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?(?![A-Za-z0-9])/,
+        /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?)(?![A-Za-z0-9])/,
       ],
       accept: acceptIban,
     }),

@@ -459,7 +459,7 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
         n < d.minLength ||
         hints.maxDigits < g.digits ||
         (g.flags & ~hints.flags) !== 0 ||
-        (g.anyOf !== null && !passesAnyOf(text, g, hints.ascii)) ||
+        (g.anyOf !== null && !passesAnyOf(text, g, n > SHORT_TEXT ? null : hints.ascii)) ||
         (d.applies !== null && !d.applies(text))
       ) {
         continue;
