@@ -302,18 +302,32 @@ const IBAN_LENGTHS: ReadonlyMap<string, number> = new Map(
  * Z=35, the number mod 97 must be 1). Spaces are ignored; letters are case-insensitive.
  */
 export function isValidIban(iban: string): boolean {
-  const s = iban.replace(/ /g, '').toUpperCase();
-  if (!/^[A-Z]{2}\d{2}[A-Z0-9]+$/.test(s)) return false;
-  const expected = IBAN_LENGTHS.get(s.slice(0, 2));
-  if (expected === undefined || s.length !== expected) return false;
-  const rearranged = s.slice(4) + s.slice(0, 4);
+  // shape check in one pass (letters, check digits, alphanumerics; spaces skipped) …
+  let length = 0;
+  for (let i = 0; i < iban.length; i++) {
+    const c = upperAscii(iban.charCodeAt(i));
+    if (c === 32) continue;
+    const digit = c >= 48 && c <= 57;
+    const letter = c >= 65 && c <= 90;
+    if (length < 2 ? !letter : length < 4 ? !digit : !digit && !letter) return false;
+    length++;
+  }
+  const s = length === iban.length ? iban : iban.replace(/ /g, '');
+  const expected = IBAN_LENGTHS.get(s.slice(0, 2).toUpperCase());
+  if (expected === undefined || length !== expected) return false;
+  // … then MOD 97-10 over characters 5… followed by 1–4, without building the rearranged string
   let rem = 0;
-  for (let i = 0; i < rearranged.length; i++) {
-    const c = rearranged.charCodeAt(i);
+  for (let k = 0; k < length; k++) {
+    const c = upperAscii(s.charCodeAt((k + 4) % length));
     // digits contribute one decimal digit, letters two (A=10 … Z=35)
     rem = c <= 57 ? (rem * 10 + (c - 48)) % 97 : (rem * 100 + (c - 55)) % 97;
   }
   return rem === 1;
+}
+
+/** ASCII lower-case letter code units to upper case; others unchanged. */
+function upperAscii(c: number): number {
+  return c >= 97 && c <= 122 ? c - 32 : c;
 }
 
 /**
