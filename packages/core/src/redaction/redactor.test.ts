@@ -861,6 +861,21 @@ describe('normalizeForMatching fast path', () => {
     }
     // and around it everything is still normalized
     expect(normalizeForMatching('Ĳssel ſ Luís\u00ad')).toBe('IJssel s Luís');
+    // the redactor's short-text path draws the same line
+    const r = createRedactor();
+    for (const c of fast) {
+      const ch = String.fromCharCode(c);
+      expect(r.redactString(`${ch} a.b@c.io`).value).toBe(`${ch} [REDACTED:email]`);
+    }
+    for (const [ch, nfkc] of [
+      ['\u0132', 'IJ'],
+      ['\u0149', 'ʼn'],
+      ['\u017f', 's'],
+      ['\u00aa', 'a'],
+      ['\u00bd', '1⁄2'],
+    ]) {
+      expect(r.redactString(`${ch} a.b@c.io`).value).toBe(`${nfkc} [REDACTED:email]`);
+    }
   });
 });
 

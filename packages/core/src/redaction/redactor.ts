@@ -200,7 +200,6 @@ export function mergeCounts(
  * characters) plus the invisible fillers U+034F, U+115F, U+1160, U+3164 and U+FFA0.
  */
 const INVISIBLE = /\p{Cf}|\u034F|[\u115F\u1160\u3164\uFFA0]/gu;
-const NON_ASCII = /[^\0-\x7f]/;
 /**
  * A code unit outside ASCII, U+00C0–U+00FF and Latin Extended-A (U+0100–U+017F) except its
  * six characters with compatibility decompositions (U+0132, U+0133, U+013F, U+0140, U+0149,
@@ -217,7 +216,34 @@ const MAY_CHANGE_UNDER_NFKC = /[^\0-\x7f\u00c0-\u0131\u0134-\u013e\u0141-\u0148\
  */
 export function normalizeForMatching(text: string): string {
   if (!MAY_CHANGE_UNDER_NFKC.test(text)) return text;
+  return normalizeAlways(text);
+}
+
+function normalizeAlways(text: string): string {
   return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '');
+}
+
+/**
+ * {@link normalizeForMatching} for short texts: the same test as {@link MAY_CHANGE_UNDER_NFKC}
+ * as a loop, which is cheaper than a regex call on a table cell.
+ */
+function normalizeShort(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (
+      c >= 0x80 &&
+      (c < 0xc0 ||
+        c > 0x17e ||
+        c === 0x132 ||
+        c === 0x133 ||
+        c === 0x13f ||
+        c === 0x140 ||
+        c === 0x149)
+    ) {
+      return normalizeAlways(text);
+    }
+  }
+  return text;
 }
 
 /** Shortest text any detector can match (`a@b.co`), in UTF-16 code units. */
@@ -444,8 +470,7 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
    * `raw.length` (see patterns.ts); stops early once findings cover the whole text.
    */
   const redactText = (raw: string, counts: Record<string, number>): string => {
-    if (raw.length < MIN_DETECTABLE_LENGTH && !NON_ASCII.test(raw)) return raw;
-    const text = normalizeForMatching(raw);
+    const text = raw.length <= SHORT_TEXT ? normalizeShort(raw) : normalizeForMatching(raw);
     const n = text.length;
     if (n < MIN_DETECTABLE_LENGTH) return raw;
     fillHints(text, hints);
@@ -559,11 +584,12 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     value: unknown,
     counts: Record<string, number>,
     key: string | undefined,
-    keyHit: boolean,
+    /** whether a key rule matches `key`; `undefined`: not checked yet */
+    keyHit: boolean | undefined,
     ancestors: Set<object> | undefined,
   ): unknown => {
     if (value === null || value === undefined) return value;
-    if (keyHit || (key !== undefined && keyMatches(key))) {
+    if (keyHit ?? (key !== undefined && keyMatches(key))) {
       add(counts, COLUMN_RULE);
       return COLUMN_RULE_MARKER;
     }
@@ -600,7 +626,7 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
       const out: Record<string, unknown> = {};
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i] as string;
-        const v = redactValue((value as Record<string, unknown>)[k], counts, k, false, seen);
+        const v = redactValue((value as Record<string, unknown>)[k], counts, k, undefined, seen);
         const name = names[i] as string;
         if (name === '__proto__') {
           Object.defineProperty(out, name, {
@@ -631,13 +657,13 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
       });
     },
     redactValue(value, counts, key) {
-      return guard(() => redactValue(value, counts, key, false, undefined));
+      return guard(() => redactValue(value, counts, key, undefined, undefined));
     },
     redactTable(columns, rows, counts) {
       return guard(() => {
         const hits = columns.map((c) => keyMatches(c));
         return rows.map((row) =>
-          row.map((cell, i) => redactValue(cell, counts, columns[i], hits[i] === true, undefined)),
+          row.map((cell, i) => redactValue(cell, counts, columns[i], hits[i] ?? false, undefined)),
         );
       });
     },
