@@ -79,6 +79,9 @@ describe('isJoseHeader (RFC 7519 / RFC 7515)', () => {
     expect(isJoseHeader(b64('{"alg":256}'))).toBe(false);
     expect(isJoseHeader(b64('["alg"]'))).toBe(false);
     expect(isJoseHeader('eyJub3QganNvbg')).toBe(false);
+    // escaped member names are still "alg" (RFC 8259 §7)
+    expect(isJoseHeader(b64('{"\\u0061lg":"HS256"}'))).toBe(true);
+    expect(isJoseHeader(b64(' {"alg":"HS256"} '))).toBe(true);
   });
 });
 

@@ -339,7 +339,10 @@ export function isJoseHeader(segment: string): boolean {
   // keep a text of many header-like candidates from costing an exception each
   if (segment.length < 14 || segment.length > 8192) return false;
   const json = Buffer.from(segment, 'base64url').toString('utf8');
-  if (!json.includes('"alg"') || !json.trimEnd().endsWith('}')) return false;
+  // (a key may be spelled with escapes, `"\u0061lg"`, so those go to the parser too)
+  if (!(json.includes('"alg"') || json.includes('\\u')) || !json.trimEnd().endsWith('}')) {
+    return false;
+  }
   try {
     const parsed: unknown = JSON.parse(json);
     return (
