@@ -1730,6 +1730,24 @@ describe('no side channels out of the pipeline', () => {
     expect(text).toContain('no such owner [REDACTED:email]');
   });
 
+  it('redacts JSON object keys (a key carrying a secret or an e-mail)', async () => {
+    const ex: Execution[] = [];
+    const key = 'AKIAQWERTYUIOPASDFGH';
+    const h = harness({
+      tools: [
+        readTool(ex, {
+          output: 'json',
+          result: { kind: 'json', data: { [key]: 1, owners: { [EMAIL]: 42 } } },
+        }),
+      ],
+    });
+    const res = resultOf(await h.call('test_list_rows', {}));
+    const serialized = JSON.stringify(res);
+    expect(serialized).not.toContain(key);
+    expect(serialized).not.toContain(EMAIL);
+    expect(res.structuredContent).toMatchObject({ owners: { '[REDACTED:email]': 42 } });
+  });
+
   it('redacts column names (a column alias carrying a secret)', async () => {
     const ex: Execution[] = [];
     const h = harness({

@@ -366,20 +366,26 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
   /** Step 11: anything a tool threw, as a sanitized result (upstream detail redacted and fenced). */
   function failed(tool: Tool<C>, err: unknown, state: CallState): Outcome {
     const code = err instanceof ToolError ? err.code : ErrorCode.Internal;
-    const message =
-      err instanceof ToolError
-        ? (redactor.redactValue(err.message, state.counts) as string)
-        : 'internal error; see the server log';
+    let message = 'internal error; see the server log';
     let detail: string | undefined;
-    if (err instanceof ToolError && err.detail) {
-      const capped =
-        err.detail.length > MAX_DETAIL_CHARS
-          ? `${err.detail.slice(0, MAX_DETAIL_CHARS)}…`
-          : err.detail;
-      detail = fenceUntrusted(
-        options.dataSource,
-        redactor.redactValue(capped, state.counts) as string,
-      );
+    try {
+      if (err instanceof ToolError) {
+        message = redactor.redactValue(err.message, state.counts) as string;
+        if (err.detail) {
+          const capped =
+            err.detail.length > MAX_DETAIL_CHARS
+              ? `${err.detail.slice(0, MAX_DETAIL_CHARS)}…`
+              : err.detail;
+          detail = fenceUntrusted(
+            options.dataSource,
+            redactor.redactValue(capped, state.counts) as string,
+          );
+        }
+      }
+    } catch {
+      // The redactor refused the text (RedactionError): nothing of it leaves.
+      message = 'the error text could not be redacted and was withheld';
+      detail = undefined;
     }
     logger.error({ err, correlationId: state.correlationId, tool: tool.name }, 'tool call failed');
     // A policy refusal found while executing (e.g. a catalog check inside the statement's

@@ -91,19 +91,15 @@ function fenced(ctx: ShapeContext, note: string | undefined, body: string): stri
 export function shapeOutput(output: ToolOutput, ctx: ShapeContext): ShapedOutput {
   const { redactor, limits, counts } = ctx;
   if (output.kind === 'table') {
-    const columns = output.columns.map((c) => ({
-      name: redactor.redactValue(c.name, counts) as string,
-      type: c.type,
-    }));
+    // Display names are redacted (a column alias can carry data); the key rules test the originals.
+    const names = output.columns.map((c) => c.name);
+    const shown = redactor.redactColumnNames(names, counts);
+    const columns = output.columns.map((c, i) => ({ name: shown[i] ?? '', type: c.type }));
     const overRows = output.rows.length > limits.maxRows;
     const rows = (overRows ? output.rows.slice(0, limits.maxRows) : output.rows).map(
       (row) => withoutBinary(row) as readonly unknown[],
     );
-    const redacted = redactor.redactTable(
-      columns.map((c) => c.name),
-      rows,
-      counts,
-    );
+    const redacted = redactor.redactTable(names, rows, counts);
     const capped = capRowsByBytes(redacted, limits.maxBytes);
     const truncated = output.truncated || overRows || capped.truncated;
     const text = `${summary(capped.rows.length, truncated)}\n${fenced(ctx, output.note, renderTable(columns, capped.rows))}`;

@@ -10,6 +10,7 @@ export {
   isLuhnValid,
   isPlausibleUsSsn,
   isValidIban,
+  MAX_TOKEN_REGEX_RUN,
   REDACTION_TYPES,
   type RedactionType,
   redactionMarker,
@@ -20,6 +21,8 @@ export {
   mergeCounts,
   normalizeForMatching,
   type RedactionCounts,
+  RedactionError,
+  type RedactionFailure,
   type RedactionOptions,
   type Redactor,
 } from './redactor.js';

@@ -61,6 +61,11 @@ describe('isValidIban (ISO 13616, MOD 97-10)', () => {
     expect(isValidIban('DE89370400440532013001')).toBe(false);
     expect(isValidIban('DE8937040044053201300')).toBe(false); // 21 chars, DE is 22
     expect(isValidIban('QQ82WEST12345698765432')).toBe(false);
+    expect(isValidIban('')).toBe(false);
+    expect(isValidIban('G182WEST12345698765432')).toBe(false); // digit in the country code
+    expect(isValidIban('GBX2WEST12345698765432')).toBe(false); // letter in the check digits
+    expect(isValidIban('GB82WEST1234569876543_')).toBe(false);
+    expect(isValidIban('gb82west12345698765432')).toBe(true);
   });
 });
 
@@ -74,6 +79,9 @@ describe('isJoseHeader (RFC 7519 / RFC 7515)', () => {
     expect(isJoseHeader(b64('{"alg":256}'))).toBe(false);
     expect(isJoseHeader(b64('["alg"]'))).toBe(false);
     expect(isJoseHeader('eyJub3QganNvbg')).toBe(false);
+    // escaped member names are still "alg" (RFC 8259 §7)
+    expect(isJoseHeader(b64('{"\\u0061lg":"HS256"}'))).toBe(true);
+    expect(isJoseHeader(b64(' {"alg":"HS256"} '))).toBe(true);
   });
 });
 

@@ -7,12 +7,23 @@
  * {@link createSecretDetectors} then {@link createPiiDetectors}), so detectors never see each
  * other's replacement markers.
  *
- * ReDoS policy: every regular expression here is linear in the input. There are no nested
- * quantifiers over overlapping character classes; repetitions that are followed by a
- * constraint are bounded (`{0,4}` etc.), and every unbounded repetition is either the last
- * element or separated from what follows by a character it cannot consume. Start positions are
- * pinned with look-behinds so a long run of candidate characters is tried once, not once per
- * character. Validators (Luhn, mod-97, JSON decode) only run on regex candidates.
+ * Look-behinds that pin a start are written after the first character when it is a digit
+ * (`\d(?<![…]\d)` rather than `(?<![…])\d`): the same language, but V8 then skips ahead to the
+ * next digit instead of testing the look-behind at every position (about twice as fast).
+ *
+ * Linear time, bounded stack (issue 14): no regular expression here has an unbounded
+ * quantifier (`*`, `+`, `{n,}`) nor nested quantifiers over overlapping character classes, so
+ * none can backtrack more than a fixed number of steps per start position, and V8's backtrack
+ * stack (which throws `RangeError: Maximum call stack size exceeded` when it overflows) stays
+ * below a fixed size. Every repetition carries an explicit bound: at most
+ * {@link MAX_TOKEN_REGEX_RUN} code units for token bodies, which the detector then extends by
+ * hand, one code unit at a time, over the token's character class ({@link extendRun}), so a
+ * 5.5 MB token is still redacted whole; e-mail local parts and JWT segments are scanned by hand
+ * from an anchor (`@`, `eyJ`). Start positions are pinned with look-behinds so a long run of
+ * candidate characters is tried once, not once per character; a rejected candidate is retried
+ * one code unit later, which the look-behinds turn into a constant-time failure. Validators
+ * (Luhn, mod-97, JSON decode) only run on candidates. Cost is therefore O(n) per detector and
+ * the redactor's is O(n · detectors) with small constants (`bench/redaction.bench.ts` prints it).
  */
 
 import { Buffer } from 'node:buffer';
@@ -33,22 +44,132 @@ export type RedactionType = string;
 /** Whether a detector finds secrets (always on) or personal data (switchable with `pii`). */
 export type DetectorCategory = 'secret' | 'pii';
 
-/** Cheap facts about the normalized text, computed once per string and shared by detectors. */
+/** {@link TextHints.flags} bit: the text contains an ASCII digit 0-9 */
+export const HINT_DIGIT = 1;
+/** {@link TextHints.flags} bit: the text contains `@` */
+export const HINT_AT = 2;
+/** {@link TextHints.flags} bit: the text contains `+` */
+export const HINT_PLUS = 4;
+/** {@link TextHints.flags} bit: the text contains `(` */
+export const HINT_PAREN = 8;
+/** {@link TextHints.flags} bit: the text contains an ASCII letter */
+export const HINT_LETTER = 16;
+/**
+ * {@link TextHints.flags} bit: the text contains (case-insensitively) pass, pwd, secret, token,
+ * key, auth or bearer, and one of `:`, `=`, `<`, space or tab, without which no keyword-anchored
+ * detector can match
+ */
+export const HINT_KEYWORD = 32;
+
+/**
+ * Cheap facts about the normalized text, computed once per string and shared by detectors as
+ * pre-filters. Every fact is a necessary condition only: a bit is set (a bound is large) when
+ * unsure, never clear when the fact holds.
+ */
 export interface TextHints {
-  /** the text contains an ASCII digit 0-9 */
-  readonly hasDigit: boolean;
-  /** the text contains `@` */
-  readonly hasAt: boolean;
-  /** the text contains (case-insensitively) pass, pwd, secret, token, key, auth or bearer */
-  readonly hasKeyword: boolean;
+  /** `HINT_*` bits */
+  flags: number;
+  /** upper bound on the number of ASCII digits in the text (exact for short texts) */
+  maxDigits: number;
+  /**
+   * ASCII characters that may occur in the text, as a 128-bit set: bit `c & 31` of word
+   * `c >> 5` for code unit `c` (all bits set for long texts)
+   */
+  readonly ascii: Uint32Array;
+}
+
+/**
+ * A detector's pre-conditions as data, checked by the redactor before any call: a text that
+ * fails one cannot contain a finding of this detector.
+ */
+export interface DetectorGate {
+  /** fewest ASCII digits a finding needs (0: no requirement) */
+  readonly digits: number;
+  /** `HINT_*` bits that must all be set */
+  readonly flags: number;
+  /** the text must contain at least one of these ASCII strings (case-sensitive), when given */
+  readonly anyOf: readonly string[] | null;
+  /** per `anyOf` entry, its characters as a {@link TextHints.ascii} set (4 words each) */
+  readonly anyOfChars: Uint32Array | null;
+  /** per `anyOf` entry, its least common character in ordinary text (searched first) */
+  readonly anyOfProbes: readonly string[] | null;
+}
+
+/**
+ * ASCII characters roughly from most to least common in ordinary text (English letter
+ * frequencies, then digits, capitals and punctuation); characters not listed count as rarest.
+ */
+const COMMONNESS = ' etaoinshrdlcumwfgypbv.,k\n-0123456789TSACMBPIDHRWLEFNGOKUVYJ/:';
+
+/** The character of `needle` least common in ordinary text. */
+function probeOf(needle: string): string {
+  let best = needle[0] ?? '';
+  let rank = -1;
+  for (const c of needle) {
+    const r = COMMONNESS.indexOf(c);
+    const score = r === -1 ? COMMONNESS.length : r;
+    if (score > rank) {
+      rank = score;
+      best = c;
+    }
+  }
+  return best;
+}
+
+/** Builds a {@link DetectorGate}; omitted parts impose nothing. */
+function gate(g: { digits?: number; flags?: number; anyOf?: readonly string[] }): DetectorGate {
+  const anyOf = g.anyOf ?? null;
+  let anyOfChars: Uint32Array | null = null;
+  if (anyOf !== null) {
+    const chars = new Uint32Array(anyOf.length * 4);
+    anyOf.forEach((needle, n) => {
+      for (let i = 0; i < needle.length; i++) {
+        const c = needle.charCodeAt(i) & 127;
+        const w = n * 4 + (c >> 5);
+        chars[w] = (chars[w] as number) | (1 << (c & 31));
+      }
+    });
+    anyOfChars = chars;
+  }
+  const anyOfProbes = anyOf === null ? null : anyOf.map(probeOf);
+  return { digits: g.digits ?? 0, flags: g.flags ?? 0, anyOf, anyOfChars, anyOfProbes };
+}
+
+/**
+ * Whether `text` contains one of the gate's `anyOf` strings: entries with a character the text
+ * lacks (per `ascii`, or, when `ascii` is `null`, per a search for the entry's rarest
+ * character) are skipped without searching for the whole entry.
+ */
+export function passesAnyOf(text: string, g: DetectorGate, ascii: Uint32Array | null): boolean {
+  const { anyOf, anyOfChars, anyOfProbes } = g;
+  if (anyOf === null || anyOfChars === null || anyOfProbes === null) return true;
+  for (let n = 0; n < anyOf.length; n++) {
+    const k = n * 4;
+    if (ascii === null) {
+      if (text.includes(anyOfProbes[n] as string) && text.includes(anyOf[n] as string)) {
+        return true;
+      }
+      continue;
+    }
+    if (
+      ((anyOfChars[k] as number) & ~(ascii[0] as number)) !== 0 ||
+      ((anyOfChars[k + 1] as number) & ~(ascii[1] as number)) !== 0 ||
+      ((anyOfChars[k + 2] as number) & ~(ascii[2] as number)) !== 0 ||
+      ((anyOfChars[k + 3] as number) & ~(ascii[3] as number)) !== 0
+    ) {
+      continue;
+    }
+    if (text.includes(anyOf[n] as string)) return true;
+  }
+  return false;
 }
 
 /** Receives one finding: UTF-16 indices `[start, end)` into the normalized text and its type. */
 export type SpanSink = (start: number, end: number, type: RedactionType) => void;
 
 /**
- * One detector. `minLength` (UTF-16 code units) and `applies` are the cheap pre-checks; `scan`
- * reports every finding to the sink, left to right.
+ * One detector. `minLength` (UTF-16 code units), `gate` and `applies` are the cheap pre-checks,
+ * in that order; `scan` reports every finding to the sink.
  */
 export interface Detector {
   /** human-readable detector name (diagnostics only) */
@@ -58,8 +179,10 @@ export interface Detector {
   readonly category: DetectorCategory;
   /** texts shorter than this (UTF-16 code units) cannot contain a finding */
   readonly minLength: number;
-  /** cheap pre-check; `false` skips `scan` */
-  applies(text: string, hints: TextHints): boolean;
+  /** pre-conditions as data */
+  readonly gate: DetectorGate;
+  /** further pre-check after the gate, if any; `false` skips `scan` */
+  readonly applies: ((text: string) => boolean) | null;
   /** report findings */
   scan(text: string, sink: SpanSink): void;
 }
@@ -73,6 +196,39 @@ const MARKER_PREFIX = '[REDACTED:';
 
 /** Longest value (UTF-16 code units) read after `password=`-style keys. */
 const MAX_ASSIGNED_VALUE = 1024;
+
+/**
+ * Upper bound (UTF-16 code units) on what one token-body repetition in a regular expression may
+ * match. Longer tokens are matched up to this bound and then extended by hand over the token's
+ * character class ({@link extendRun}), so the regex engine's backtrack stack never grows with
+ * the input (a 5.5 MB `xoxb-…` once overflowed it).
+ */
+export const MAX_TOKEN_REGEX_RUN = 256;
+
+/**
+ * Lookup table of an ASCII character class: `table[c] === 1` for each code unit `c < 128` that
+ * the regex class `[spec]` accepts (e.g. `'A-Za-z0-9_-'`).
+ */
+function asciiClass(spec: string): Uint8Array {
+  const re = new RegExp(`^[${spec}]$`);
+  const table = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) table[c] = re.test(String.fromCharCode(c)) ? 1 : 0;
+  return table;
+}
+
+/** First index at or after `from` whose code unit is not in the ASCII class `table`. */
+function extendRun(text: string, from: number, table: Uint8Array): number {
+  let i = from;
+  for (let c = text.charCodeAt(i); c < 128 && table[c] === 1; c = text.charCodeAt(++i));
+  return i;
+}
+
+/** First index at or before `from` (counting down) whose preceding code unit is not in `table`. */
+function extendRunBack(text: string, from: number, table: Uint8Array): number {
+  let i = from;
+  for (let c = text.charCodeAt(i - 1); c < 128 && table[c] === 1; c = text.charCodeAt(--i - 1));
+  return i;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Validators
@@ -146,18 +302,32 @@ const IBAN_LENGTHS: ReadonlyMap<string, number> = new Map(
  * Z=35, the number mod 97 must be 1). Spaces are ignored; letters are case-insensitive.
  */
 export function isValidIban(iban: string): boolean {
-  const s = iban.replace(/ /g, '').toUpperCase();
-  if (!/^[A-Z]{2}\d{2}[A-Z0-9]+$/.test(s)) return false;
-  const expected = IBAN_LENGTHS.get(s.slice(0, 2));
-  if (expected === undefined || s.length !== expected) return false;
-  const rearranged = s.slice(4) + s.slice(0, 4);
+  // shape check in one pass (letters, check digits, alphanumerics; spaces skipped) …
+  let length = 0;
+  for (let i = 0; i < iban.length; i++) {
+    const c = upperAscii(iban.charCodeAt(i));
+    if (c === 32) continue;
+    const digit = c >= 48 && c <= 57;
+    const letter = c >= 65 && c <= 90;
+    if (length < 2 ? !letter : length < 4 ? !digit : !digit && !letter) return false;
+    length++;
+  }
+  const s = length === iban.length ? iban : iban.replace(/ /g, '');
+  const expected = IBAN_LENGTHS.get(s.slice(0, 2).toUpperCase());
+  if (expected === undefined || length !== expected) return false;
+  // … then MOD 97-10 over characters 5… followed by 1–4, without building the rearranged string
   let rem = 0;
-  for (let i = 0; i < rearranged.length; i++) {
-    const c = rearranged.charCodeAt(i);
+  for (let k = 0; k < length; k++) {
+    const c = upperAscii(s.charCodeAt((k + 4) % length));
     // digits contribute one decimal digit, letters two (A=10 … Z=35)
     rem = c <= 57 ? (rem * 10 + (c - 48)) % 97 : (rem * 100 + (c - 55)) % 97;
   }
   return rem === 1;
+}
+
+/** ASCII lower-case letter code units to upper case; others unchanged. */
+function upperAscii(c: number): number {
+  return c >= 97 && c <= 122 ? c - 32 : c;
 }
 
 /**
@@ -165,9 +335,16 @@ export function isValidIban(iban: string): boolean {
  * member, i.e. a JOSE header as required for a JWT by RFC 7519 §5 / RFC 7515 §4.1.1.
  */
 export function isJoseHeader(segment: string): boolean {
-  if (segment.length > 8192) return false;
+  // `{"alg":""}` is 10 bytes, 14 base64url characters; cheap shape checks before JSON.parse
+  // keep a text of many header-like candidates from costing an exception each
+  if (segment.length < 14 || segment.length > 8192) return false;
+  const json = Buffer.from(segment, 'base64url').toString('utf8');
+  // (a key may be spelled with escapes, `"\u0061lg"`, so those go to the parser too)
+  if (!(json.includes('"alg"') || json.includes('\\u')) || !json.trimEnd().endsWith('}')) {
+    return false;
+  }
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    const parsed: unknown = JSON.parse(json);
     return (
       typeof parsed === 'object' &&
       parsed !== null &&
@@ -215,10 +392,18 @@ interface RegexDetectorSpec {
   readonly extraTypes?: readonly RedactionType[];
   readonly category: DetectorCategory;
   readonly minLength: number;
-  readonly applies: (text: string, hints: TextHints) => boolean;
+  readonly gate: DetectorGate;
+  readonly applies?: (text: string) => boolean;
   /** one or more patterns; compiled once, global flag added */
   readonly patterns: readonly RegExp[];
-  readonly accept?: (m: RegExpExecArray, text: string) => Verdict;
+  /**
+   * ASCII class the match continues over past a bounded repetition (see
+   * {@link MAX_TOKEN_REGEX_RUN}): the end of the match, and of a finding ending there, is
+   * extended over it by hand before `accept` runs.
+   */
+  readonly tail?: Uint8Array;
+  /** `end` is where the (extended) match ends; `m[0]` may be shorter */
+  readonly accept?: (m: RegExpExecArray, text: string, end: number) => Verdict;
 }
 
 function globalCopy(re: RegExp): RegExp {
@@ -233,22 +418,26 @@ function scanWith(
   re: RegExp,
   text: string,
   type: RedactionType,
-  accept: ((m: RegExpExecArray, text: string) => Verdict) | undefined,
+  spec: Pick<RegexDetectorSpec, 'accept' | 'tail'>,
   sink: SpanSink,
 ): void {
+  const { accept, tail } = spec;
   re.lastIndex = 0;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    const verdict = accept === undefined ? true : accept(m, text);
+    const matchEnd = m.index + m[0].length;
+    const end = tail === undefined ? matchEnd : extendRun(text, matchEnd, tail);
+    const verdict = accept === undefined ? true : accept(m, text, end);
     if (verdict === null || verdict === false) {
       re.lastIndex = m.index + 1;
       continue;
     }
     if (verdict === true) {
-      sink(m.index, m.index + m[0].length, type);
-      if (m[0].length === 0) re.lastIndex = m.index + 1;
+      sink(m.index, end, type);
+      re.lastIndex = end > m.index ? end : m.index + 1;
     } else {
-      sink(verdict.start, verdict.end, verdict.type ?? type);
-      re.lastIndex = Math.max(verdict.end, m.index + 1);
+      const findingEnd = verdict.end === matchEnd ? end : verdict.end;
+      sink(verdict.start, findingEnd, verdict.type ?? type);
+      re.lastIndex = Math.max(findingEnd, m.index + 1);
     }
   }
 }
@@ -260,9 +449,10 @@ function regexDetector(spec: RegexDetectorSpec): Detector {
     types: [spec.type, ...(spec.extraTypes ?? [])],
     category: spec.category,
     minLength: spec.minLength,
-    applies: spec.applies,
+    gate: spec.gate,
+    applies: spec.applies ?? null,
     scan(text, sink) {
-      for (const re of compiled) scanWith(re, text, spec.type, spec.accept, sink);
+      for (const re of compiled) scanWith(re, text, spec.type, spec, sink);
     },
   };
 }
@@ -328,12 +518,13 @@ function acceptValue(text: string, start: number, end: number, quoted: boolean):
 /** separator between a key and its value: `=`, `:`, `:=`, `=>`, `==`, `===`, after an optional closing quote */
 const ASSIGN_SEP = String.raw`\\{0,2}["'\x60]?[ \t]{0,4}(?::=|=>|={1,3}|:)[ \t]{0,4}`;
 
+const KEYWORD_GATE = gate({ flags: HINT_KEYWORD });
+
 interface AssignmentSpec {
   readonly name: string;
   readonly type: RedactionType;
   readonly key: RegExp;
   readonly minLength: number;
-  readonly applies: (text: string, hints: TextHints) => boolean;
   /** extra check on the value text (and the matched key) */
   readonly acceptValue?: (value: string, key: string) => boolean;
 }
@@ -346,7 +537,8 @@ function assignmentDetector(spec: AssignmentSpec): Detector {
     types: [spec.type],
     category: 'secret',
     minLength: spec.minLength,
-    applies: spec.applies,
+    gate: KEYWORD_GATE,
+    applies: null,
     scan(text, sink) {
       re.lastIndex = 0;
       for (let m = re.exec(text); m !== null; m = re.exec(text)) {
@@ -365,6 +557,26 @@ function assignmentDetector(spec: AssignmentSpec): Detector {
       }
     },
   };
+}
+
+const BASE62 = asciiClass('A-Za-z0-9');
+const AWS_KEY_PREFIX = /AKIA|ASIA|ABIA|ACCA/;
+const GITHUB_PAT_BODY = asciiClass('A-Za-z0-9_');
+
+/**
+ * Whether `text[start, end)` holds an ASCII digit and at least `letters` ASCII letters (one
+ * forward pass; no regex over a possibly long token).
+ */
+function hasDigitAndTwoLetters(text: string, start: number, end: number, letters = 2): boolean {
+  let digit = false;
+  let seen = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i) | 0x20;
+    if (c >= 0x30 && c <= 0x39) digit = true;
+    else if (c >= 0x61 && c <= 0x7a) seen++;
+    if (digit && seen >= letters) return true;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,6 +599,7 @@ export function createKnownSecretDetector(source: KnownSecretSource): Detector {
     types: ['known_secret'],
     category: 'secret',
     minLength: 8,
+    gate: gate({}),
     applies: () => source.values().length > 0,
     scan(text, sink) {
       for (const secret of source.values()) {
@@ -412,7 +625,8 @@ function privateKeyDetector(): Detector {
     types: ['private_key'],
     category: 'secret',
     minLength: 40,
-    applies: (text) => text.includes('PRIVATE KEY'),
+    gate: gate({ anyOf: ['PRIVATE KEY'] }),
+    applies: null,
     scan(text, sink) {
       begin.lastIndex = 0;
       for (let b = begin.exec(text); b !== null; b = begin.exec(text)) {
@@ -427,25 +641,53 @@ function privateKeyDetector(): Detector {
   };
 }
 
+const BASE64URL = asciiClass('A-Za-z0-9_-');
+
+/**
+ * JWT (RFC 7519 §3, JWS compact serialization RFC 7515 §7.1; JWE RFC 7516 §7.1 has five parts
+ * and may have an empty second part): a base64url header starting `eyJ` (`{"`) that decodes to
+ * a JSON object with "alg", then `.payload.signature` (either may be empty) and up to two more
+ * non-empty `.segment`s; 16+ characters in all. Scanned by hand from each `eyJ` that does not
+ * continue a base64url run, so each segment is read once whatever its length.
+ */
+function jwtDetector(): Detector {
+  return {
+    name: 'JWT',
+    types: ['jwt'],
+    category: 'secret',
+    minLength: 16,
+    gate: gate({ anyOf: ['eyJ'] }),
+    applies: null,
+    scan(text, sink) {
+      let from = 0;
+      for (let at = text.indexOf('eyJ'); at !== -1; at = text.indexOf('eyJ', from)) {
+        from = at + 1;
+        const before = text.charCodeAt(at - 1);
+        if (before < 128 && BASE64URL[before] === 1) continue;
+        const headerEnd = extendRun(text, at + 3, BASE64URL);
+        if (headerEnd === at + 3 || text.charCodeAt(headerEnd) !== 46 /* . */) continue;
+        const payloadEnd = extendRun(text, headerEnd + 1, BASE64URL);
+        if (text.charCodeAt(payloadEnd) !== 46) continue;
+        let end = extendRun(text, payloadEnd + 1, BASE64URL);
+        for (let extra = 0; extra < 2 && text.charCodeAt(end) === 46; extra++) {
+          const next = extendRun(text, end + 1, BASE64URL);
+          if (next === end + 1) break;
+          end = next;
+        }
+        if (end - at < 16 || !isJoseHeader(text.slice(at, headerEnd))) continue;
+        sink(at, end, 'jwt');
+        from = end;
+      }
+    },
+  };
+}
+
 /** Builds every always-on secret detector, in priority order (after `known_secret`). */
 export function createSecretDetectors(): Detector[] {
   return [
     privateKeyDetector(),
 
-    // JWT (RFC 7519 §3, JWS compact serialization RFC 7515 §7.1; JWE RFC 7516 §7.1 has five
-    // parts and may have an empty second part): base64url header starting `eyJ` (`{"`) that
-    // decodes to a JSON object with "alg".
-    regexDetector({
-      name: 'JWT',
-      type: 'jwt',
-      category: 'secret',
-      minLength: 16,
-      applies: (text) => text.includes('eyJ'),
-      patterns: [
-        /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+){0,2}/,
-      ],
-      accept: (m) => m[0].length >= 16 && isJoseHeader(m[1] ?? ''),
-    }),
+    jwtDetector(),
 
     // URL userinfo password (RFC 3986 §3.2.1): scheme://user:PASSWORD@host — only PASSWORD is
     // replaced, scheme, user and host stay readable.
@@ -454,7 +696,7 @@ export function createSecretDetectors(): Detector[] {
       type: 'connection_string_password',
       category: 'secret',
       minLength: 8,
-      applies: (text, hints) => hints.hasAt && text.includes('://'),
+      gate: gate({ flags: HINT_AT, anyOf: ['://'] }),
       patterns: [
         /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,31}:\/\/[^\s:@/?#[\]"'<>]{0,256}:([^\s@/?#"'<>]{1,512})@(?=[^\s@/?#"'<>])/d,
       ],
@@ -472,7 +714,8 @@ export function createSecretDetectors(): Detector[] {
       type: 'aws_access_key_id',
       category: 'secret',
       minLength: 20,
-      applies: () => true,
+      gate: gate({ flags: HINT_LETTER }),
+      applies: (text) => AWS_KEY_PREFIX.test(text),
       patterns: [/(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])/],
     }),
 
@@ -482,7 +725,6 @@ export function createSecretDetectors(): Detector[] {
       name: 'AWS secret access key',
       type: 'aws_secret_access_key',
       minLength: 20,
-      applies: (_text, hints) => hints.hasKeyword,
       key: /(?<![A-Za-z0-9])(?:aws[_-]?)?secret[_-]?access[_-]?key(?![A-Za-z0-9_-])/i,
     }),
 
@@ -493,8 +735,19 @@ export function createSecretDetectors(): Detector[] {
       type: 'github_token',
       category: 'secret',
       minLength: 33,
-      applies: (text) => text.includes('gh'),
-      patterns: [/(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/],
+      // `github_pat_` does not contain `gh`
+      gate: gate({ anyOf: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'] }),
+      patterns: [
+        new RegExp(
+          `(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,${MAX_TOKEN_REGEX_RUN}}|github_pat_[A-Za-z0-9_]{22,${MAX_TOKEN_REGEX_RUN}})`,
+        ),
+      ],
+      tail: BASE62,
+      // the fine-grained token's body may also contain `_` (ghp_… tokens end at it)
+      accept: (m, text, end) =>
+        m[0].startsWith('github_pat_')
+          ? { start: m.index, end: extendRun(text, end, GITHUB_PAT_BODY) }
+          : true,
     }),
 
     // Slack tokens (Slack API "Token types"): xoxb- bot, xoxp- user, xoxa-/xoxr- legacy
@@ -505,16 +758,26 @@ export function createSecretDetectors(): Detector[] {
       extraTypes: ['slack_webhook_url'],
       category: 'secret',
       minLength: 15,
-      applies: (text) =>
-        text.includes('xox') || text.includes('xapp-') || text.includes('hooks.slack.com'),
+      gate: gate({ anyOf: ['xox', 'xapp-'] }),
       patterns: [
-        /(?<![A-Za-z0-9_-])(?:xox[abeprs]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,})/,
-        /https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{16,}/,
+        new RegExp(
+          String.raw`(?<![A-Za-z0-9_-])(?:xox[abeprs]-[A-Za-z0-9-]{10,${MAX_TOKEN_REGEX_RUN}}|xapp-\d-[A-Za-z0-9-]{10,${MAX_TOKEN_REGEX_RUN}})`,
+        ),
       ],
-      accept: (m) =>
-        m[0].startsWith('https:')
-          ? { start: m.index, end: m.index + m[0].length, type: 'slack_webhook_url' }
-          : true,
+      tail: asciiClass('A-Za-z0-9-'),
+    }),
+    regexDetector({
+      name: 'Slack webhook URL',
+      type: 'slack_webhook_url',
+      category: 'secret',
+      minLength: 40,
+      gate: gate({ anyOf: ['hooks.slack.com'] }),
+      patterns: [
+        new RegExp(
+          String.raw`https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{16,${MAX_TOKEN_REGEX_RUN}}`,
+        ),
+      ],
+      tail: asciiClass('A-Za-z0-9_/-'),
     }),
 
     // Stripe secret and restricted keys (Stripe docs "API keys"): sk_live_/rk_live_ and the
@@ -524,8 +787,11 @@ export function createSecretDetectors(): Detector[] {
       type: 'stripe_key',
       category: 'secret',
       minLength: 18,
-      applies: (text) => text.includes('_live_') || text.includes('_test_'),
-      patterns: [/(?<![A-Za-z0-9_])[sr]k_(?:live|test)_[A-Za-z0-9]{10,}/],
+      gate: gate({ anyOf: ['_live_', '_test_'] }),
+      patterns: [
+        new RegExp(`(?<![A-Za-z0-9_])[sr]k_(?:live|test)_[A-Za-z0-9]{10,${MAX_TOKEN_REGEX_RUN}}`),
+      ],
+      tail: BASE62,
     }),
 
     // Anthropic API keys (sk-ant-api03-…, sk-ant-admin01-…).
@@ -534,8 +800,9 @@ export function createSecretDetectors(): Detector[] {
       type: 'anthropic_api_key',
       category: 'secret',
       minLength: 27,
-      applies: (text) => text.includes('sk-ant-'),
-      patterns: [/(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,}/],
+      gate: gate({ anyOf: ['sk-ant-'] }),
+      patterns: [new RegExp(`(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,${MAX_TOKEN_REGEX_RUN}}`)],
+      tail: BASE64URL,
     }),
 
     // OpenAI-style keys: sk-…, sk-proj-…, sk-svcacct-…; 20+ characters that mix letters and
@@ -545,9 +812,12 @@ export function createSecretDetectors(): Detector[] {
       type: 'openai_api_key',
       category: 'secret',
       minLength: 23,
-      applies: (text) => text.includes('sk-'),
-      patterns: [/(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,}/],
-      accept: (m) => /\d/.test(m[0]) && /[A-Za-z].*[A-Za-z]/.test(m[0].slice(3)),
+      gate: gate({ anyOf: ['sk-'] }),
+      patterns: [
+        new RegExp(`(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,${MAX_TOKEN_REGEX_RUN}}`),
+      ],
+      tail: BASE64URL,
+      accept: (m, text, end) => hasDigitAndTwoLetters(text, m.index + 3, end),
     }),
 
     // Google API keys: AIza + 35 [0-9A-Za-z_-] (39 characters in total).
@@ -556,7 +826,7 @@ export function createSecretDetectors(): Detector[] {
       type: 'google_api_key',
       category: 'secret',
       minLength: 39,
-      applies: (text) => text.includes('AIza'),
+      gate: gate({ anyOf: ['AIza'] }),
       patterns: [/(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])/],
     }),
 
@@ -569,16 +839,24 @@ export function createSecretDetectors(): Detector[] {
       extraTypes: ['basic_auth'],
       category: 'secret',
       minLength: 12,
-      applies: (_text, hints) => hints.hasKeyword,
+      gate: KEYWORD_GATE,
+      // token68 (RFC 9110 §11.2) with its `=` padding; the tail may repeat `=`
       patterns: [
-        /(?<![A-Za-z0-9])(?:proxy-)?authorization\\{0,2}["'`]?[ \t]{0,4}[:=][ \t]{0,4}\\{0,2}["'`]?[ \t]{0,4}(bearer|token|basic)[ \t]{1,4}([A-Za-z0-9._~+/-]+=*)/di,
-        /(?<![A-Za-z0-9])bearer[ \t]{1,4}([A-Za-z0-9._~+/-]{16,}=*)/di,
+        new RegExp(
+          String.raw`(?<![A-Za-z0-9])(?:proxy-)?authorization\\{0,2}["'\x60]?[ \t]{0,4}[:=][ \t]{0,4}\\{0,2}["'\x60]?[ \t]{0,4}(bearer|token|basic)[ \t]{1,4}([A-Za-z0-9._~+/-]{1,${MAX_TOKEN_REGEX_RUN}}={0,2})`,
+          'di',
+        ),
+        new RegExp(
+          String.raw`(?<![A-Za-z0-9])bearer[ \t]{1,4}([A-Za-z0-9._~+/-]{16,${MAX_TOKEN_REGEX_RUN}}={0,2})`,
+          'di',
+        ),
       ],
-      accept: (m) => {
+      tail: asciiClass('A-Za-z0-9._~+/=-'),
+      accept: (m, text, end) => {
         const scheme = m.length > 2 ? (m[1] ?? '').toLowerCase() : 'bearer';
         const group = m.length > 2 ? 2 : 1;
-        const token = m[group] ?? '';
-        if (m.length <= 2 && !(/\d/.test(token) && /[A-Za-z]/.test(token))) return null;
+        const tokenStart = m.indices?.[group]?.[0] ?? end;
+        if (m.length <= 2 && !hasDigitAndTwoLetters(text, tokenStart, end, 1)) return null;
         const range = groupRange(m, group);
         if (range === null) return null;
         return { ...range, type: scheme === 'basic' ? 'basic_auth' : 'bearer_token' };
@@ -592,7 +870,6 @@ export function createSecretDetectors(): Detector[] {
       name: 'generic API key',
       type: 'generic_api_key',
       minLength: 12,
-      applies: (_text, hints) => hints.hasKeyword,
       key: /(?:(?<![A-Za-z0-9])(?:x[_-]?)?(?:api[_-]?(?:key|secret|token)|apikey|client[_-]?secret|secret[_-]?key|(?:access|auth|refresh|session|private)[_-]?token)|(?<![A-Za-z0-9_.-])(?:secret|token))(?![A-Za-z0-9_-])/i,
       acceptValue: (value) => /^[\x21-\x7e]{8,}$/.test(value),
     }),
@@ -605,7 +882,6 @@ export function createSecretDetectors(): Detector[] {
       name: 'password assignment',
       type: 'password_assignment',
       minLength: 5,
-      applies: (_text, hints) => hints.hasKeyword,
       key: /(?:(?<![A-Za-z0-9])(?:[Pp]ass(?:word|wd|phrase)|PASS(?:WORD|WD|PHRASE)|[Pp]wd|PWD)|(?<=[a-z0-9])(?:Pass(?:word|wd|phrase)|Pwd|password|passwd)|(?<=[A-Z0-9])(?:PASSWORD|PASSWD)|(?<=[A-Za-z0-9][_-])(?:[Pp]ass|PASS))(?:[_-]?(?:[Hh]ash|HASH|[Dd]igest|DIGEST|[Cc]onfirm(?:ation)?|CONFIRM(?:ATION)?))?(?![A-Za-z0-9_])/,
       acceptValue: (value, key) =>
         !(key.toLowerCase() === 'pwd' && (value.startsWith('/') || value.startsWith('~'))),
@@ -617,7 +893,7 @@ export function createSecretDetectors(): Detector[] {
       type: 'password_assignment',
       category: 'secret',
       minLength: 12,
-      applies: (_text, hints) => hints.hasKeyword,
+      gate: KEYWORD_GATE,
       patterns: [
         /<(?:[A-Za-z0-9_-]{1,32}:)?(?:[Pp]ass(?:word|wd)|PASS(?:WORD|WD)|[Pp]wd|PWD)>([^<]{1,1024})<\//d,
       ],
@@ -632,7 +908,6 @@ export function createSecretDetectors(): Detector[] {
 
 /** digit-group separators accepted in phone numbers: space, dot, hyphen and U+2010–U+2015 dashes */
 const PHONE_SEP = String.raw`[ .\-\u2010-\u2015]`;
-const NOT_WORD_BEFORE = String.raw`(?<![\p{L}\p{N}_])`;
 const NOT_WORD_AFTER = String.raw`(?![\p{L}\p{N}_])`;
 
 interface PhoneGroup {
@@ -731,6 +1006,63 @@ function acceptIban(m: RegExpExecArray): Verdict {
   return isValidIban(s.slice(0, end)) ? { start: m.index, end: m.index + end } : null;
 }
 
+const EMAIL_LOCAL_ASCII = asciiClass('A-Za-z0-9._%+-');
+const LETTER_OR_NUMBER = /^[\p{L}\p{N}]$/u;
+/** `@domain`: 1–8 DNS labels (≤ 63 characters) and a TLD, all bounded; sticky, run at an `@` */
+const EMAIL_DOMAIN =
+  /@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}(?:\p{L}{2,24}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}_-])/uy;
+const RETINA_ASSET = /^\d{1,63}(?:\.\d{1,63})?x\.(?:png|jpe?g|gif|webp|svg|avif)$/i;
+
+/** Start of the e-mail local part (`[\p{L}\p{N}._%+-]` run) that ends at `at`. */
+function emailLocalStart(text: string, at: number): number {
+  let i = at;
+  for (;;) {
+    i = extendRunBack(text, i, EMAIL_LOCAL_ASCII);
+    const c = text.charCodeAt(i - 1);
+    if (!(c >= 128)) return i;
+    // a non-ASCII letter or number (a surrogate pair is tested as one code point)
+    const width = c >= 0xdc00 && c <= 0xdfff && i >= 2 ? 2 : 1;
+    if (!LETTER_OR_NUMBER.test(text.slice(i - width, i))) return i;
+    i -= width;
+  }
+}
+
+/**
+ * E-mail addresses (RFC 5322 §3.4.1 addr-spec, dot-atom form; internationalized per RFC 6531):
+ * local part, @, 1–8 dot-separated DNS labels (RFC 1035, ≤63 chars) and an alphabetic or
+ * punycode TLD. Excludes retina asset names like icon@2x.png, `git@host:` remotes and URL
+ * userinfo (`https://user@host`). Anchored at each `@`: the local part is read backwards by hand
+ * (any length, once), the domain by a bounded sticky regex.
+ */
+function emailDetector(): Detector {
+  return {
+    name: 'e-mail address',
+    types: ['email'],
+    category: 'pii',
+    minLength: 6,
+    gate: gate({ flags: HINT_AT }),
+    applies: null,
+    scan(text, sink) {
+      for (let at = text.indexOf('@'); at !== -1; at = text.indexOf('@', at + 1)) {
+        const start = emailLocalStart(text, at);
+        if (start === at) continue;
+        EMAIL_DOMAIN.lastIndex = at;
+        const m = EMAIL_DOMAIN.exec(text);
+        if (m === null) continue;
+        const end = at + m[0].length;
+        if (RETINA_ASSET.test(m[0].slice(1))) continue;
+        if (at - start === 3 && text.startsWith('git', start) && text[end] === ':') continue;
+        // URL userinfo (scheme://user@host) names an account on that host, not a mailbox
+        if (text.startsWith('://', start - 3)) continue;
+        sink(start, end, 'email');
+        at = end - 1;
+      }
+    },
+  };
+}
+
+const WHOLE_DECIMAL_CARD = /^[+-]?(\d{13,19})\.0{1,32}$/;
+
 /** Builds the PII detectors, in priority order. */
 export function createPiiDetectors(): Detector[] {
   return [
@@ -738,25 +1070,7 @@ export function createPiiDetectors(): Detector[] {
     // 6531): local part, @, 1–8 dot-separated DNS labels (RFC 1035, ≤63 chars) and an alphabetic
     // or punycode TLD. Excludes retina asset names like icon@2x.png, `git@host:` remotes and
     // URL userinfo (`https://user@host`).
-    regexDetector({
-      name: 'e-mail address',
-      type: 'email',
-      category: 'pii',
-      minLength: 6,
-      applies: (_text, hints) => hints.hasAt,
-      patterns: [
-        /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]+@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}(?:\p{L}{2,24}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}_-])/u,
-      ],
-      accept: (m, text) => {
-        const at = m[0].indexOf('@');
-        const local = m[0].slice(0, at);
-        const domain = m[0].slice(at + 1);
-        if (/^\d+(?:\.\d+)?x\.(?:png|jpe?g|gif|webp|svg|avif)$/i.test(domain)) return null;
-        if (local === 'git' && text[m.index + m[0].length] === ':') return null;
-        // URL userinfo (scheme://user@host) names an account on that host, not a mailbox
-        return !text.startsWith('://', m.index - 3);
-      },
-    }),
+    emailDetector(),
 
     // Payment card numbers: see acceptCard. Not embedded in a longer number, a decimal or a
     // +phone number.
@@ -765,12 +1079,31 @@ export function createPiiDetectors(): Detector[] {
       type: 'card_number',
       category: 'pii',
       minLength: 13,
-      applies: (_text, hints) => hints.hasDigit,
+      gate: gate({ digits: 13 }),
       patterns: [
-        /(?<![\p{L}\p{N}_.+-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{4,5})(?![\p{L}\p{N}_]|[.-]\d)/u,
+        /\d(?<![\p{L}\p{N}_.+-]\d)(?:\d{12,18}|\d{3}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|\d{3}([ -])\d{6}\2\d{4,5})(?![\p{L}\p{N}_]|[.-]\d)/u,
       ],
       accept: acceptCard,
     }),
+
+    // A card number written as an integer-valued decimal, the whole text: how PostgreSQL renders
+    // a `numeric(p, s)` value with a scale (`4111111111111111.00`). A decimal inside other text
+    // is left alone (prices, measurements).
+    {
+      name: 'payment card number as a decimal',
+      types: ['card_number'],
+      category: 'pii',
+      minLength: 15,
+      gate: gate({ digits: 14 }),
+      applies: (text) => text.length <= 52 && text.endsWith('0'),
+      scan(text, sink) {
+        const m = WHOLE_DECIMAL_CARD.exec(text);
+        const digits = m?.[1];
+        if (digits !== undefined && isCardNetworkNumber(digits) && isLuhnValid(digits)) {
+          sink(0, text.length, 'card_number');
+        }
+      },
+    },
 
     // IBAN (ISO 13616): electronic and print formats, see acceptIban.
     regexDetector({
@@ -778,10 +1111,10 @@ export function createPiiDetectors(): Detector[] {
       type: 'iban',
       category: 'pii',
       minLength: 15,
-      applies: (_text, hints) => hints.hasDigit,
+      gate: gate({ flags: HINT_LETTER, digits: 2 }),
+      // one pass for both formats (they differ right after the check digits)
       patterns: [
-        /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}[A-Za-z0-9]{11,30}(?![A-Za-z0-9])/,
-        /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?(?![A-Za-z0-9])/,
+        /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?)(?![A-Za-z0-9])/,
       ],
       accept: acceptIban,
     }),
@@ -793,8 +1126,8 @@ export function createPiiDetectors(): Detector[] {
       type: 'us_ssn',
       category: 'pii',
       minLength: 11,
-      applies: (_text, hints) => hints.hasDigit,
-      patterns: [/(?<![\p{L}\p{N}_.-])\d{3}([ -])\d{2}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
+      gate: gate({ digits: 9 }),
+      patterns: [/\d(?<![\p{L}\p{N}_.-]\d)\d{2}([ -])\d{2}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
       accept: (m) => isPlausibleUsSsn(m[0].replace(/[ -]/g, '')),
     }),
 
@@ -806,7 +1139,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'uk_nino',
       category: 'pii',
       minLength: 9,
-      applies: (_text, hints) => hints.hasDigit,
+      gate: gate({ flags: HINT_LETTER, digits: 6 }),
       patterns: [
         /(?<![\p{L}\p{N}_])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\p{L}\p{N}_])/u,
       ],
@@ -823,7 +1156,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'phone',
       category: 'pii',
       minLength: 9,
-      applies: (text, hints) => hints.hasDigit && text.includes('+'),
+      gate: gate({ flags: HINT_PLUS, digits: 8 }),
       patterns: [
         new RegExp(
           String.raw`(?<![\p{L}\p{N}_+])\+[1-9]\d{0,14}(?:(?:${PHONE_SEP}|${PHONE_SEP}?\(\d{1,5}\)${PHONE_SEP}?)\d{1,10}){0,7}${NOT_WORD_AFTER}`,
@@ -837,7 +1170,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'phone',
       category: 'pii',
       minLength: 10,
-      applies: (_text, hints) => hints.hasDigit,
+      gate: gate({ flags: HINT_PAREN, digits: 8 }),
       patterns: [
         new RegExp(
           String.raw`(?<![\p{L}\p{N}_+(])\(\d{2,5}\)${PHONE_SEP}?\d{2,8}(?:${PHONE_SEP}\d{2,8}){0,3}(?![\p{L}\p{N}_]|[.\-]\d)`,
@@ -851,20 +1184,17 @@ export function createPiiDetectors(): Detector[] {
       type: 'phone',
       category: 'pii',
       minLength: 12,
-      applies: (_text, hints) => hints.hasDigit,
-      patterns: [/(?<![\p{L}\p{N}_.\-+])[2-9]\d{2}([.-])\d{3}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
+      gate: gate({ digits: 10 }),
+      patterns: [/[2-9](?<![\p{L}\p{N}_.\-+]\d)\d{2}([.-])\d{3}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
     }),
     regexDetector({
       name: 'trunk-prefixed national phone number',
       type: 'phone',
       category: 'pii',
       minLength: 10,
-      applies: (_text, hints) => hints.hasDigit,
+      gate: gate({ digits: 9 }),
       patterns: [
-        new RegExp(
-          String.raw`${NOT_WORD_BEFORE}(?<![.\-+])0[1-9]\d{0,3}[ \-\u2010-\u2015]\d{3,8}(?:[ \-\u2010-\u2015]\d{2,8}){0,2}(?![\p{L}\p{N}_]|[.\-]\d)`,
-          'u',
-        ),
+        /0(?<![\p{L}\p{N}_.\-+]0)[1-9]\d{0,3}[ \-\u2010-\u2015]\d{3,8}(?:[ \-\u2010-\u2015]\d{2,8}){0,2}(?![\p{L}\p{N}_]|[.-]\d)/u,
       ],
       accept: (m) => {
         const digits = m[0].replace(/\D/g, '').length;

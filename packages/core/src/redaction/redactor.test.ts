@@ -1,10 +1,12 @@
 import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { describe, expect, it } from 'vitest';
 import {
   createRedactor,
   DEFAULT_KEY_RULES,
   mergeCounts,
   normalizeForMatching,
+  RedactionError,
 } from './redactor.js';
 
 // Token-shaped fixtures are assembled at run time so secret scanners do not flag this file.
@@ -579,7 +581,7 @@ describe('createRedactor: key rules', () => {
     expect(counts).toEqual({ email: 1, column_rule: 1 });
     const cyclic: Record<string, unknown> = { a: 1 };
     cyclic.self = cyclic;
-    expect(() => r.redactValue(cyclic, {})).toThrow(TypeError);
+    expect(() => r.redactValue(cyclic, {})).toThrow(RedactionError);
     const shared = { email: 'a.b@c.io' };
     expect(r.redactValue([shared, shared], {})).toEqual([
       { email: '[REDACTED:email]' },
@@ -656,4 +658,329 @@ describe('linear-time behaviour on adversarial input', () => {
     expect(out.value.endsWith('[REDACTED:email]')).toBe(true);
     expect(out.counts).toEqual({ email: 1 });
   });
+});
+
+describe('createRedactor: object keys and column names', () => {
+  const r = createRedactor();
+
+  it('redacts object keys like strings and counts them', () => {
+    const counts: Record<string, number> = {};
+    const input = { 'alice@example.com': 1, nested: { 'bob@example.org': { ok: true } } };
+    expect(r.redactValue(input, counts)).toEqual({
+      '[REDACTED:email]': 1,
+      nested: { '[REDACTED:email]': { ok: true } },
+    });
+    expect(counts).toEqual({ email: 2 });
+    expect(Object.keys(input)).toEqual(['alice@example.com', 'nested']);
+  });
+
+  it('makes colliding redacted keys unique with #2, #3 … in key order', () => {
+    const counts: Record<string, number> = {};
+    const out = r.redactValue(
+      {
+        'a@example.com': 1,
+        '[REDACTED:email]': 'already a marker',
+        'b@example.com': 2,
+        '[REDACTED:email]#2': 'taken suffix',
+        'c@example.com': 3,
+        plain: 4,
+      },
+      counts,
+    );
+    expect(out).toEqual({
+      '[REDACTED:email]#3': 1,
+      '[REDACTED:email]': 'already a marker',
+      '[REDACTED:email]#4': 2,
+      '[REDACTED:email]#2': 'taken suffix',
+      '[REDACTED:email]#5': 3,
+      plain: 4,
+    });
+    expect(Object.keys(out as object)).toHaveLength(6);
+    expect(counts).toEqual({ email: 3 });
+  });
+
+  it('redacts keys that hold secrets and keeps key rules on the original key', () => {
+    const key = cat('ghp', '_', 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8');
+    const out = r.redactValue({ [key]: 'x', password: 'hunter2', 'user password=hunter2': 1 }, {});
+    expect(out).toEqual({
+      '[REDACTED:github_token]': 'x',
+      password: '[REDACTED:column_rule]',
+      'user password=[REDACTED:password_assignment]': 1,
+    });
+    // what PostgreSQL's jsonb_object_agg(email, id) returns
+    const agg = JSON.parse('{"luisg@embraer.com.br": 1, "leonekohler@surfeu.de": 2}') as unknown;
+    expect(JSON.stringify(r.redactValue(agg, {}))).not.toMatch(/@/);
+  });
+
+  it('redacts column names with the same collision rule and leaves clean names alone', () => {
+    const counts: Record<string, number> = {};
+    const columns = ['id', 'luisg@embraer.com.br', 'ftremblay@gmail.com', 'Email'];
+    expect(r.redactColumnNames(columns, counts)).toEqual([
+      'id',
+      '[REDACTED:email]',
+      '[REDACTED:email]#2',
+      'Email',
+    ]);
+    expect(counts).toEqual({ email: 2 });
+    const clean = ['CustomerId', 'Email'];
+    const same = r.redactColumnNames(clean, counts);
+    expect(same).toEqual(clean);
+    expect(same).not.toBe(clean);
+  });
+
+  it('forgets cached clean names when a known secret is added', () => {
+    const kr = createRedactor();
+    expect(kr.redactValue({ 'tenant-zebra-42': 1 }, {})).toEqual({ 'tenant-zebra-42': 1 });
+    kr.addKnownSecret('tenant-zebra-42');
+    expect(kr.redactValue({ 'tenant-zebra-42': 1 }, {})).toEqual({ '[REDACTED:known_secret]': 1 });
+  });
+});
+
+describe('createRedactor: numbers rendered as text', () => {
+  const r = createRedactor();
+
+  it('catches a card number stored as a number, a bigint or a numeric string', () => {
+    for (const value of [
+      4111111111111111,
+      4111111111111111n,
+      '4111111111111111',
+      '4111111111111111.00',
+      5555555555554444,
+      4111111111111111110n, // 19-digit Visa
+      '6222222222222222222', // 19-digit UnionPay
+    ]) {
+      const counts: Record<string, number> = {};
+      expect(r.redactValue(value, counts), String(value)).toBe('[REDACTED:card_number]');
+      expect(counts).toEqual({ card_number: 1 });
+    }
+  });
+
+  it('catches it in a numeric table column and in a JSON number', () => {
+    const counts: Record<string, number> = {};
+    const out = r.redactTable(
+      ['id', 'card', 'payload'],
+      [[1, 4111111111111111, { pan: 378282246310005, amount: 39.62 }]],
+      counts,
+    );
+    expect(out).toEqual([
+      [1, '[REDACTED:card_number]', { pan: '[REDACTED:card_number]', amount: 39.62 }],
+    ]);
+    expect(counts).toEqual({ card_number: 2 });
+  });
+
+  it('keeps other numbers, with their type', () => {
+    for (const value of [
+      0,
+      -1,
+      39.62,
+      1614862200000, // a millisecond timestamp
+      4111111111111112, // Luhn-invalid
+      1234567812345670, // not a card network range
+      -4111111111111111.5,
+      1e21,
+      Number.NaN,
+      123456789n,
+      1614862200000000n,
+    ]) {
+      const counts: Record<string, number> = {};
+      expect(r.redactValue(value, counts), String(value)).toBe(value);
+      expect(counts).toEqual({});
+    }
+    // a decimal inside text is not a card (prices, measurements)
+    expect(r.redactString('total 4111111111111111.00 EUR').value).toBe(
+      'total 4111111111111111.00 EUR',
+    );
+  });
+
+  it('applies the phone rules to numbers as to text: digits alone are not a phone number', () => {
+    // 13+ digits are tested as a card (4915112345678 is a Luhn-valid 13-digit Visa number)
+    expect(r.redactValue(4915112345678, {})).toBe('[REDACTED:card_number]');
+    expect(r.redactString('4915112345678').value).toBe('[REDACTED:card_number]');
+    expect(r.redactString('4930123456').value).toBe('4930123456');
+    expect(r.redactValue(4930123456, {})).toBe(4930123456);
+    expect(r.redactValue(4930123456n, {})).toBe(4930123456n);
+    expect(r.redactString('+4915112345678').value).toBe('[REDACTED:phone]');
+  });
+
+  it('leaves numbers alone when PII is off (cards are PII)', () => {
+    expect(createRedactor({ pii: false }).redactValue(4111111111111111, {})).toBe(4111111111111111);
+  });
+});
+
+describe('createRedactor: failures', () => {
+  const r = createRedactor();
+
+  it('throws only RedactionError, with a stable code and no input in the message', () => {
+    const cyclic: unknown[] = ['luisg@embraer.com.br'];
+    cyclic.push(cyclic);
+    const err = (() => {
+      try {
+        r.redactValue(cyclic, {});
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(RedactionError);
+    expect(err).toMatchObject({ name: 'RedactionError', code: 'cyclic_value' });
+
+    let deep: unknown = 'x';
+    for (let i = 0; i < 600; i++) deep = [deep];
+    expect(() => r.redactValue(deep, {})).toThrow(
+      expect.objectContaining({ name: 'RedactionError', code: 'too_deep' }),
+    );
+
+    const hostile = {
+      toJSON() {
+        throw new Error('luisg@embraer.com.br leaked');
+      },
+    };
+    try {
+      r.redactTable(['c'], [[hostile]], {});
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(RedactionError);
+      expect(e).toMatchObject({ code: 'internal', message: 'Redaction failed' });
+    }
+  });
+});
+
+describe('normalizeForMatching fast path', () => {
+  it('skips only characters that NFKC keeps and that are not format characters', () => {
+    const fast = [...Array(0x180).keys()].filter(
+      (c) =>
+        (c >= 0xc0 && c <= 0x131) ||
+        (c >= 0x134 && c <= 0x13e) ||
+        (c >= 0x141 && c <= 0x148) ||
+        (c >= 0x14a && c <= 0x17e),
+    );
+    for (const c of fast) {
+      const ch = String.fromCharCode(c);
+      expect(ch.normalize('NFKC'), c.toString(16)).toBe(ch);
+      expect(/\p{Cf}/u.test(ch)).toBe(false);
+      expect(normalizeForMatching(`a${ch}b`)).toBe(`a${ch}b`);
+    }
+    // and around it everything is still normalized
+    expect(normalizeForMatching('Ĳssel ſ Luís\u00ad')).toBe('IJssel s Luís');
+    // the redactor's short-text path draws the same line
+    const r = createRedactor();
+    for (const c of fast) {
+      const ch = String.fromCharCode(c);
+      expect(r.redactString(`${ch} a.b@c.io`).value).toBe(`${ch} [REDACTED:email]`);
+    }
+    for (const [ch, nfkc] of [
+      ['\u0132', 'IJ'],
+      ['\u0149', 'ʼn'],
+      ['\u017f', 's'],
+      ['\u00aa', 'a'],
+      ['\u00bd', '1⁄2'],
+    ]) {
+      expect(r.redactString(`${ch} a.b@c.io`).value).toBe(`${nfkc} [REDACTED:email]`);
+    }
+  });
+});
+
+describe('bounded stack and linear time on adversarial input', () => {
+  const MiB = 1024 * 1024;
+  const r = createRedactor();
+  /** `unit` repeated to exactly `size` code units */
+  const fill = (unit: string, size: number): string =>
+    unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+  const big = Math.round(5.5 * MiB);
+
+  it.each([
+    ['xoxb- token', cat('xox', 'b-'), 'a', 'slack_token'],
+    ['xapp- token', cat('xapp', '-1-'), 'A1', 'slack_token'],
+    ['Slack webhook', cat('https://hooks.', 'slack.com/services/'), 'T0/', 'slack_webhook_url'],
+    ['ghp_ token', cat('gh', 'p_'), 'A', 'github_token'],
+    ['github_pat_ token', cat('github', '_pat_'), 'a_', 'github_token'],
+    ['Stripe key', cat('sk', '_live_'), 'a', 'stripe_key'],
+    ['Anthropic key', cat('sk', '-ant-'), 'a1', 'anthropic_api_key'],
+    ['OpenAI-style key', cat('sk', '-proj-'), 'a1', 'openai_api_key'],
+    ['Bearer token', 'Bearer ', 'a1', 'bearer_token'],
+    ['Authorization header', 'Authorization: Basic ', 'QW', 'basic_auth'],
+    ['e-mail local part', '', 'a.', 'email'],
+  ])('redacts a 5.5 MB %s whole without exception', (_name, prefix, unit, type) => {
+    const body = fill(unit, big);
+    const input = type === 'email' ? `${body}@example.com` : `${prefix}${body}`;
+    const out = r.redactString(input);
+    const marker = `[REDACTED:${type}]`;
+    expect(out.value.length).toBeLessThan(64);
+    expect(out.value.endsWith(marker)).toBe(true);
+    expect(out.counts).toEqual({ [type]: 1 });
+  });
+
+  it('redacts a JWT with multi-megabyte segments whole', () => {
+    const jwt = `${JWT.split('.')[0]}.${fill('a', 3 * MiB)}.${fill('b', 3 * MiB)}`;
+    expect(r.redactString(`x ${jwt} y`).value).toBe('x [REDACTED:jwt] y');
+  });
+
+  it.each([
+    ['digit run', '4'],
+    ['@ storm', 'a@'],
+    ['dotted domain', 'b.'],
+    ['JWT heads', 'eyJa.'],
+    ['plus digits', '+1 '],
+    ['spaced card groups', '4111 '],
+    ['IBAN-like groups', 'GB82 '],
+    ['password keys', 'password='],
+    ['fullwidth digits', '４'],
+    ['header-like JWT parts', 'eyJhbGcifQ.'],
+  ])(
+    'completes on 5.5 MB of %s',
+    (_name, unit) => {
+      const out = r.redactString(fill(unit, big));
+      expect(typeof out.value).toBe('string');
+    },
+    60_000,
+  );
+
+  it('handles 64 MiB strings (a token and a digit run)', () => {
+    const token = `${cat('xox', 'b-')}${fill('a', 64 * MiB)}`;
+    expect(r.redactString(token).value).toBe('[REDACTED:slack_token]');
+    const digits = fill('4', 64 * MiB);
+    expect(r.redactString(digits).value).toBe(digits);
+  }, 120_000);
+
+  /**
+   * Time grows linearly: one 8 MiB input must cost about what eight 1 MiB inputs cost (ratio
+   * ≈ 1; quadratic time would make it ≈ 8). The bound (4×) leaves room for machine load and
+   * memory effects; CPU time of this process (not wall time, so other processes do not count),
+   * medians of three interleaved runs. Both sizes exceed the CPU caches.
+   */
+  it.each([
+    ['digit run', (n: number) => fill('4', n)],
+    ['@ storm', (n: number) => fill('a@', n)],
+    ['local part then @', (n: number) => `${fill('a.', n - 12)}@example.com`],
+    ['xoxb- token', (n: number) => `${cat('xox', 'b-')}${fill('a', n - 5)}`],
+    ['Bearer tokens', (n: number) => fill('Bearer a1b2c3d4e5f6g7h8 ', n)],
+    ['spaced card groups', (n: number) => fill('4111 ', n)],
+    ['phone-like groups', (n: number) => fill('+1 (555) ', n)],
+    ['IBAN-like groups', (n: number) => fill('GB82 ', n)],
+    ['password keys', (n: number) => fill('password=', n)],
+    ['JWT heads', (n: number) => fill('eyJa.', n)],
+    ['mixed text', (n: number) => fill('Luís ｍａｉｌ 2021-03-04 +1 x@y.io sk-a1 ', n)],
+  ])(
+    'time grows linearly on %s',
+    (_name, make) => {
+      const small = make(MiB);
+      const large = make(8 * MiB);
+      const cpuMs = (s: string, times: number): number => {
+        const start = process.cpuUsage();
+        for (let i = 0; i < times; i++) r.redactString(s);
+        const used = process.cpuUsage(start);
+        return (used.user + used.system) / 1000;
+      };
+      cpuMs(small, 1);
+      const ts: number[] = [];
+      const tl: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        ts.push(cpuMs(small, 8));
+        tl.push(cpuMs(large, 1));
+      }
+      const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[1] ?? 0;
+      expect(median(tl) / median(ts)).toBeLessThan(4);
+    },
+    120_000,
+  );
 });

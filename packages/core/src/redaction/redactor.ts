@@ -10,7 +10,14 @@ import {
   createPiiDetectors,
   createSecretDetectors,
   type Detector,
+  HINT_AT,
+  HINT_DIGIT,
+  HINT_KEYWORD,
+  HINT_LETTER,
+  HINT_PAREN,
+  HINT_PLUS,
   type KnownSecretSource,
+  passesAnyOf,
   type RedactionType,
   redactionMarker,
   type TextHints,
@@ -45,33 +52,53 @@ export interface RedactionCounts {
   readonly [type: string]: number;
 }
 
-/** A configured redaction engine. Methods are synchronous and never mutate their input. */
+/**
+ * A configured redaction engine. Methods are synchronous, never mutate their input, run in time
+ * linear in the input's size with bounded stack, and throw nothing but {@link RedactionError}.
+ */
 export interface Redactor {
   /**
    * Redact a string; `key` is the property/column name it sits under, if any. Returns the
    * original string (same value, not normalized) when nothing matched, otherwise the
    * normalized text with each finding replaced by `[REDACTED:<type>]`; `counts` holds the
-   * number of replacements per type made by this call.
+   * number of replacements per type made by this call. Also the way to redact any other
+   * emitted string (error details, notes, column names one by one). Throws {@link RedactionError}.
    */
   redactString(value: string, key?: string): { value: string; counts: Record<string, number> };
   /**
-   * Deep-redact a JSON-like value (objects, arrays, primitives). Returns a new value: object
-   * keys are preserved (not scanned), strings are redacted, other primitives are kept unless a
-   * key rule matches, objects with `toJSON` (Date, Buffer, …) are redacted as what
-   * `JSON.stringify` would emit. Adds this call's counts into `counts`. Throws a TypeError on
-   * cyclic input and a RangeError above 512 levels of nesting (fail closed).
+   * Deep-redact a JSON-like value (objects, arrays, primitives). Returns a new value:
+   * - strings are redacted;
+   * - object keys are redacted like strings (a key is never returned with a secret or PII in
+   *   it); when redacted keys collide with each other or with an unchanged key, the later ones
+   *   get the first free suffix `#2`, `#3`, … in key order (`{"a@x.io":1,"b@x.io":2}` →
+   *   `{"[REDACTED:email]":1,"[REDACTED:email]#2":2}`). Key rules test the original key;
+   * - numbers and bigints from 10^12 up (13+ digits) are redacted as their decimal text, so a
+   *   card number stored as a number is caught; a redacted number becomes the marker string,
+   *   an unredacted one keeps its type and value;
+   * - other primitives are kept unless a key rule matches; objects with `toJSON` (Date,
+   *   Buffer, …) are redacted as what `JSON.stringify` would emit.
+   * Adds this call's counts into `counts`. Throws {@link RedactionError} (`cyclic_value`,
+   * `too_deep` above 512 levels of nesting, `internal`): fail closed.
    */
   redactValue(value: unknown, counts: Record<string, number>, key?: string): unknown;
   /**
    * Redact a table: `rows` are arrays aligned with `columns` so key rules apply per column
-   * (cells past the last column have no key). Returns new row arrays; adds counts into
-   * `counts`.
+   * (cells past the last column have no key). Cells are redacted as by `redactValue`. Returns
+   * new row arrays; adds counts into `counts`. Column names are not changed here: redact them
+   * with {@link Redactor.redactColumnNames}. Throws {@link RedactionError}.
    */
   redactTable(
     columns: readonly string[],
     rows: readonly (readonly unknown[])[],
     counts: Record<string, number>,
   ): unknown[][];
+  /**
+   * Redact column names (e.g. a SQL alias holding an e-mail) for display: each name redacted
+   * like a string, collisions made unique with `#2`, `#3`, … exactly as for object keys.
+   * Returns a new array of the same length; adds counts into `counts`. Key rules keep using the
+   * original names (pass those to {@link Redactor.redactTable}). Throws {@link RedactionError}.
+   */
+  redactColumnNames(columns: readonly string[], counts: Record<string, number>): string[];
   /** Register a further exact secret value at runtime (same rules as `knownSecrets`). */
   addKnownSecret(value: string): void;
 }
@@ -119,6 +146,41 @@ export const DEFAULT_KEY_RULES: readonly string[] = [
   '/(?:pass(?:word|wd|phrase)|secret|api[_-]?key|private[_-]?key|secret[_-]?key|access[_-]?key|(?:access|refresh|auth|session)[_-]?token|client[_-]?secret)(?:[_-]?(?:hash|digest|salt))?$/i',
 ];
 
+/** Stable reason of a {@link RedactionError}. */
+export type RedactionFailure =
+  /** the value contains itself (an object or array reachable from itself) */
+  | 'cyclic_value'
+  /** objects/arrays nested deeper than 512 levels */
+  | 'too_deep'
+  /** anything else: the engine failed (e.g. a `toJSON` threw, a result too long for a string) */
+  | 'internal';
+
+/**
+ * The only exception a {@link Redactor} method throws: redaction could not produce a safe
+ * result, so nothing of the input may be returned (fail closed). The pipeline refuses the call
+ * and still writes its audit record. `message` is fixed text chosen by `code`, never input
+ * data; `cause` (the engine's own error, for `internal`) belongs in the redacted server log only.
+ */
+export class RedactionError extends Error {
+  override readonly name = 'RedactionError';
+  readonly code: RedactionFailure;
+
+  constructor(code: RedactionFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Runs `fn`, turning any failure that is not already a {@link RedactionError} into one. */
+function guard<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof RedactionError) throw err;
+    throw new RedactionError('internal', 'Redaction failed', { cause: err });
+  }
+}
+
 /** Add every count in `from` to `into` (in place). */
 export function mergeCounts(
   into: Record<string, number>,
@@ -138,25 +200,152 @@ export function mergeCounts(
  * characters) plus the invisible fillers U+034F, U+115F, U+1160, U+3164 and U+FFA0.
  */
 const INVISIBLE = /\p{Cf}|\u034F|[\u115F\u1160\u3164\uFFA0]/gu;
-const NON_ASCII = /[\u0080-\u{10FFFF}]/u;
+/**
+ * A code unit outside ASCII, U+00C0–U+00FF and Latin Extended-A (U+0100–U+017F) except its
+ * six characters with compatibility decompositions (U+0132, U+0133, U+013F, U+0140, U+0149,
+ * U+017F). Text without one is its own NFKC form and has no format character: the letters in
+ * those ranges are precomposed starters that neither decompose under NFKC nor compose with a
+ * neighbour in this set (Unicode Character Database, UnicodeData.txt decomposition field).
+ */
+const MAY_CHANGE_UNDER_NFKC = /[^\0-\x7f\u00c0-\u0131\u0134-\u013e\u0141-\u0148\u014a-\u017e]/;
 
 /**
  * Text as the detectors see it: invisible characters stripped, then Unicode NFKC (UAX #15),
- * which folds fullwidth/compatibility forms (`４１１１`, `＠`) to ASCII. ASCII input is returned
- * as is (NFKC is the identity on ASCII).
+ * which folds fullwidth/compatibility forms (`４１１１`, `＠`) to ASCII. Text that cannot change
+ * (ASCII, and the Latin-1 and Latin Extended-A letters of most European names) is returned as is.
  */
 export function normalizeForMatching(text: string): string {
-  if (!NON_ASCII.test(text)) return text;
+  if (!MAY_CHANGE_UNDER_NFKC.test(text)) return text;
+  return normalizeAlways(text);
+}
+
+function normalizeAlways(text: string): string {
   return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '');
+}
+
+/**
+ * {@link normalizeForMatching} for short texts: the same test as {@link MAY_CHANGE_UNDER_NFKC}
+ * as a loop, which is cheaper than a regex call on a table cell.
+ */
+function normalizeShort(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (
+      c >= 0x80 &&
+      (c < 0xc0 ||
+        c > 0x17e ||
+        c === 0x132 ||
+        c === 0x133 ||
+        c === 0x13f ||
+        c === 0x140 ||
+        c === 0x149)
+    ) {
+      return normalizeAlways(text);
+    }
+  }
+  return text;
 }
 
 /** Shortest text any detector can match (`a@b.co`), in UTF-16 code units. */
 const MIN_DETECTABLE_LENGTH = 6;
+/** Findings per text checked for overlap by list; beyond this a per-code-unit bitmap is used. */
+const SPAN_LIST_LIMIT = 16;
+const MARKERS = new Map<RedactionType, string>();
+/** `[REDACTED:<type>]`, built once per type. */
+function markerFor(type: RedactionType): string {
+  let marker = MARKERS.get(type);
+  if (marker === undefined) {
+    marker = redactionMarker(type);
+    MARKERS.set(type, marker);
+  }
+  return marker;
+}
 const MIN_KNOWN_SECRET_LENGTH = 8;
 const MAX_DEPTH = 512;
 const KEY_CACHE_LIMIT = 4096;
 const KEYWORD = /pass|pwd|secret|token|key|auth|bearer/i;
 const DIGIT = /\d/;
+const LETTER = /[A-Za-z]/;
+/** Texts up to this many UTF-16 code units get their hints from one loop, longer ones from native scans. */
+const SHORT_TEXT = 512;
+/** ASCII set (see {@link TextHints.ascii}) of `chars`. */
+function asciiSet(chars: string): Uint32Array {
+  const set = new Uint32Array(4);
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars.charCodeAt(i);
+    set[c >> 5] = (set[c >> 5] as number) | (1 << (c & 31));
+  }
+  return set;
+}
+const intersects = (a: Uint32Array, b: Uint32Array): boolean =>
+  ((a[0] as number) & (b[0] as number)) !== 0 ||
+  ((a[1] as number) & (b[1] as number)) !== 0 ||
+  ((a[2] as number) & (b[2] as number)) !== 0 ||
+  ((a[3] as number) & (b[3] as number)) !== 0;
+const LETTERS = asciiSet('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz');
+/**
+ * Keyword-anchored detectors need `:`, `=` or `<` (assignments, `Authorization:`, `<password>`),
+ * except a bare `Bearer <token>`, which needs a space or tab.
+ */
+const ASSIGNMENT_CONTEXT = asciiSet(':=<');
+const BLANK = asciiSet(' \t');
+const BEARER = /bearer/i;
+const AT = 0x40;
+const PLUS = 0x2b;
+const PAREN = 0x28;
+const has = (set: Uint32Array, c: number): boolean =>
+  (((set[c >> 5] as number) >>> (c & 31)) & 1) === 1;
+
+/**
+ * Fills `hints` with pre-filter facts about normalized `text` (see {@link TextHints}): one pass
+ * for short texts, native scans for long ones; no allocation.
+ */
+function fillHints(text: string, hints: TextHints): void {
+  const ascii = hints.ascii;
+  if (text.length > SHORT_TEXT) {
+    ascii.fill(0xffffffff);
+    const hasDigit = DIGIT.test(text);
+    hints.maxDigits = hasDigit ? text.length : 0;
+    hints.flags =
+      (hasDigit ? HINT_DIGIT : 0) |
+      (text.includes('@') ? HINT_AT : 0) |
+      (text.includes('+') ? HINT_PLUS : 0) |
+      (text.includes('(') ? HINT_PAREN : 0) |
+      (LETTER.test(text) ? HINT_LETTER : 0) |
+      ((
+        text.includes(':') || text.includes('=') || text.includes('<')
+          ? KEYWORD.test(text)
+          : BEARER.test(text)
+      )
+        ? HINT_KEYWORD
+        : 0);
+    return;
+  }
+  ascii.fill(0);
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 128) {
+      ascii[c >> 5] = (ascii[c >> 5] as number) | (1 << (c & 31));
+      if (c >= 48 && c <= 57) digits++;
+    }
+  }
+  hints.maxDigits = digits;
+  hints.flags =
+    (digits > 0 ? HINT_DIGIT : 0) |
+    (has(ascii, AT) ? HINT_AT : 0) |
+    (has(ascii, PLUS) ? HINT_PLUS : 0) |
+    (has(ascii, PAREN) ? HINT_PAREN : 0) |
+    (intersects(ascii, LETTERS) ? HINT_LETTER : 0) |
+    ((
+      intersects(ascii, ASSIGNMENT_CONTEXT)
+        ? KEYWORD.test(text)
+        : intersects(ascii, BLANK) && BEARER.test(text)
+    )
+      ? HINT_KEYWORD
+      : 0);
+}
+
 const COLUMN_RULE: RedactionType = 'column_rule';
 const COLUMN_RULE_MARKER = redactionMarker(COLUMN_RULE);
 
@@ -246,39 +435,79 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     ...(options.pii === false ? [] : createPiiDetectors()),
   ];
   const keyMatches = compileKeyRules([...DEFAULT_KEY_RULES, ...(options.keyRules ?? [])]);
+  const cleanNames = new Set<string>();
 
   const add = (counts: Record<string, number>, type: RedactionType): void => {
     counts[type] = (Object.hasOwn(counts, type) ? (counts[type] ?? 0) : 0) + 1;
   };
 
-  /** Redact `raw`, adding to `counts`; returns `raw` itself when nothing matched. */
-  const redactText = (raw: string, counts: Record<string, number>): string => {
-    if (raw.length < MIN_DETECTABLE_LENGTH && !NON_ASCII.test(raw)) return raw;
-    const text = normalizeForMatching(raw);
-    if (text.length < MIN_DETECTABLE_LENGTH) return raw;
-    const hints: TextHints = {
-      hasDigit: DIGIT.test(text),
-      hasAt: text.includes('@'),
-      hasKeyword: KEYWORD.test(text),
-    };
-    const spans: Span[] = [];
-    let covered: Uint8Array | undefined;
-    const sink = (start: number, end: number, type: RedactionType): void => {
-      if (start < 0 || end > text.length || end <= start) return;
-      covered ??= new Uint8Array(text.length);
+  // Per-call state of redactText, kept here so a call allocates nothing it does not return
+  // (redactText is synchronous and never re-entered).
+  const hints: TextHints = { flags: 0, maxDigits: 0, ascii: new Uint32Array(4) };
+  let spans: Span[] = [];
+  let covered: Uint8Array | undefined;
+  let coveredCount = 0;
+  let textLength = 0;
+  /** Records a finding unless it overlaps an earlier one (earlier detectors have priority). */
+  const sink = (start: number, end: number, type: RedactionType): void => {
+    if (start < 0 || end > textLength || end <= start) return;
+    if (covered === undefined && spans.length >= SPAN_LIST_LIMIT) {
+      covered = new Uint8Array(textLength);
+      for (const s of spans) covered.fill(1, s.start, s.end);
+    }
+    if (covered === undefined) {
+      for (const s of spans) if (start < s.end && s.start < end) return;
+    } else {
       for (let i = start; i < end; i++) if (covered[i] === 1) return;
       covered.fill(1, start, end);
-      spans.push({ start, end, type });
-    };
-    for (const d of detectors) {
-      if (text.length >= d.minLength && d.applies(text, hints)) d.scan(text, sink);
     }
-    if (spans.length === 0) return raw;
-    spans.sort((a, b) => a.start - b.start);
+    coveredCount += end - start;
+    spans.push({ start, end, type });
+  };
+
+  /**
+   * Redact `raw`, adding to `counts`; returns `raw` itself when nothing matched. Linear in
+   * `raw.length` (see patterns.ts); stops early once findings cover the whole text.
+   */
+  const redactText = (raw: string, counts: Record<string, number>): string => {
+    const text = raw.length <= SHORT_TEXT ? normalizeShort(raw) : normalizeForMatching(raw);
+    const n = text.length;
+    if (n < MIN_DETECTABLE_LENGTH) return raw;
+    fillHints(text, hints);
+    spans = [];
+    covered = undefined;
+    coveredCount = 0;
+    textLength = n;
+    for (const d of detectors) {
+      const g = d.gate;
+      if (
+        n < d.minLength ||
+        hints.maxDigits < g.digits ||
+        (g.flags & ~hints.flags) !== 0 ||
+        (g.anyOf !== null && !passesAnyOf(text, g, n > SHORT_TEXT ? null : hints.ascii)) ||
+        (d.applies !== null && !d.applies(text))
+      ) {
+        continue;
+      }
+      d.scan(text, sink);
+      if (coveredCount === n) break;
+    }
+    const found = spans;
+    spans = [];
+    covered = undefined;
+    if (found.length === 0) return raw;
+    if (found.length === 1) {
+      const only = found[0] as Span;
+      add(counts, only.type);
+      const marker = markerFor(only.type);
+      if (only.start === 0 && only.end === n) return marker;
+      return text.slice(0, only.start) + marker + text.slice(only.end);
+    }
+    found.sort((a, b) => a.start - b.start);
     const parts: string[] = [];
     let pos = 0;
-    for (const s of spans) {
-      parts.push(text.slice(pos, s.start), redactionMarker(s.type));
+    for (const s of found) {
+      parts.push(text.slice(pos, s.start), markerFor(s.type));
       add(counts, s.type);
       pos = s.end;
     }
@@ -286,73 +515,164 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     return parts.join('');
   };
 
+  /**
+   * `name` (an object key or column name) as detectors see it: redacted like any string, with a
+   * bounded cache of names known to be clean (cleared when a known secret is added).
+   */
+  const redactName = (name: string, counts: Record<string, number>): string => {
+    if (cleanNames.has(name)) return name;
+    const out = redactText(name, counts);
+    if (out === name) {
+      if (cleanNames.size >= KEY_CACHE_LIMIT) cleanNames.clear();
+      cleanNames.add(name);
+    }
+    return out;
+  };
+
+  /**
+   * Redacted names, unique: a name whose redaction collides with another output name (an
+   * unchanged one, or an earlier redacted one) gets the first free suffix `#2`, `#3`, … in
+   * input order. Returns `undefined` when no name changed (the common case, no allocation).
+   */
+  const redactNames = (
+    names: readonly string[],
+    counts: Record<string, number>,
+  ): string[] | undefined => {
+    let renamed: (string | undefined)[] | undefined;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string;
+      const out = redactName(name, counts);
+      if (out !== name) {
+        renamed ??= [];
+        renamed[i] = out;
+      }
+    }
+    if (renamed === undefined) return undefined;
+    const taken = new Set<string>();
+    for (let i = 0; i < names.length; i++)
+      if (renamed[i] === undefined) taken.add(names[i] as string);
+    const nextSuffix = new Map<string, number>();
+    return names.map((name, i) => {
+      const base = renamed[i];
+      if (base === undefined) return name;
+      let unique = base;
+      if (taken.has(unique)) {
+        let n = nextSuffix.get(base) ?? 2;
+        while (taken.has(`${base}#${n}`)) n++;
+        nextSuffix.set(base, n + 1);
+        unique = `${base}#${n}`;
+      }
+      taken.add(unique);
+      return unique;
+    });
+  };
+
+  /** A number or bigint rendered as decimal text and redacted; the original value when clean. */
+  const redactNumber = (value: number | bigint, counts: Record<string, number>): unknown => {
+    // below 10^12 no detector can match a plain decimal numeral (cards need 13+ digits);
+    // from 10^21 on, numbers render in exponent notation and have lost their digits anyway
+    if (typeof value === 'number' && !(Math.abs(value) >= 1e12 && Math.abs(value) < 1e21)) {
+      return value;
+    }
+    if (typeof value === 'bigint' && value < 10n ** 12n && value > -(10n ** 12n)) return value;
+    const text = String(value);
+    const out = redactText(text, counts);
+    return out === text ? value : out;
+  };
+
   const redactValue = (
     value: unknown,
     counts: Record<string, number>,
     key: string | undefined,
-    keyHit: boolean,
-    ancestors: Set<object>,
+    /** whether a key rule matches `key`; `undefined`: not checked yet */
+    keyHit: boolean | undefined,
+    ancestors: Set<object> | undefined,
   ): unknown => {
     if (value === null || value === undefined) return value;
-    if (keyHit || (key !== undefined && keyMatches(key))) {
+    if (keyHit ?? (key !== undefined && keyMatches(key))) {
       add(counts, COLUMN_RULE);
       return COLUMN_RULE_MARKER;
     }
-    if (typeof value === 'string') return redactText(value, counts);
-    if (typeof value !== 'object') return value;
-    if (ancestors.has(value)) throw new TypeError('Cannot redact a cyclic value');
-    if (ancestors.size >= MAX_DEPTH) {
-      throw new RangeError(`Cannot redact a value nested deeper than ${MAX_DEPTH} levels`);
+    switch (typeof value) {
+      case 'string':
+        return redactText(value, counts);
+      case 'number':
+      case 'bigint':
+        return redactNumber(value, counts);
+      case 'object':
+        break;
+      default:
+        return value;
     }
-    ancestors.add(value);
+    const seen = ancestors ?? new Set<object>();
+    if (seen.has(value)) throw new RedactionError('cyclic_value', 'Cannot redact a cyclic value');
+    if (seen.size >= MAX_DEPTH) {
+      throw new RedactionError(
+        'too_deep',
+        `Cannot redact a value nested deeper than ${MAX_DEPTH} levels`,
+      );
+    }
+    seen.add(value);
     try {
       if (Array.isArray(value)) {
-        return value.map((item: unknown) => redactValue(item, counts, undefined, false, ancestors));
+        return value.map((item: unknown) => redactValue(item, counts, undefined, false, seen));
       }
       const toJSON = (value as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') {
-        return redactValue(toJSON.call(value, key ?? ''), counts, undefined, false, ancestors);
+        return redactValue(toJSON.call(value, key ?? ''), counts, undefined, false, seen);
       }
+      const keys = Object.keys(value);
+      const names = redactNames(keys, counts) ?? keys;
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(value)) {
-        const v = redactValue((value as Record<string, unknown>)[k], counts, k, false, ancestors);
-        if (k === '__proto__') {
-          Object.defineProperty(out, k, {
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i] as string;
+        const v = redactValue((value as Record<string, unknown>)[k], counts, k, undefined, seen);
+        const name = names[i] as string;
+        if (name === '__proto__') {
+          Object.defineProperty(out, name, {
             value: v,
             enumerable: true,
             writable: true,
             configurable: true,
           });
         } else {
-          out[k] = v;
+          out[name] = v;
         }
       }
       return out;
     } finally {
-      ancestors.delete(value);
+      seen.delete(value);
     }
   };
 
   return {
     redactString(value, key) {
-      const counts: Record<string, number> = {};
-      if (key !== undefined && keyMatches(key)) {
-        add(counts, COLUMN_RULE);
-        return { value: COLUMN_RULE_MARKER, counts };
-      }
-      return { value: redactText(value, counts), counts };
+      return guard(() => {
+        const counts: Record<string, number> = {};
+        if (key !== undefined && keyMatches(key)) {
+          add(counts, COLUMN_RULE);
+          return { value: COLUMN_RULE_MARKER, counts };
+        }
+        return { value: redactText(value, counts), counts };
+      });
     },
     redactValue(value, counts, key) {
-      return redactValue(value, counts, key, false, new Set());
+      return guard(() => redactValue(value, counts, key, undefined, undefined));
     },
     redactTable(columns, rows, counts) {
-      const hits = columns.map((c) => keyMatches(c));
-      return rows.map((row) =>
-        row.map((cell, i) => redactValue(cell, counts, columns[i], hits[i] === true, new Set())),
-      );
+      return guard(() => {
+        const hits = columns.map((c) => keyMatches(c));
+        return rows.map((row) =>
+          row.map((cell, i) => redactValue(cell, counts, columns[i], hits[i] ?? false, undefined)),
+        );
+      });
+    },
+    redactColumnNames(columns, counts) {
+      return guard(() => redactNames(columns, counts) ?? [...columns]);
     },
     addKnownSecret(value) {
-      known.add(value);
+      guard(() => known.add(value));
+      cleanNames.clear();
     },
   };
 }

@@ -1,0 +1,230 @@
+/**
+ * Redaction throughput and linearity.
+ *
+ * Workloads (generated with a fixed seed, no external data):
+ *  - dense PII table cells: customer rows where most cells hold an e-mail, phone, card number,
+ *    IBAN or SSN, redacted with `redactTable` (the pipeline's path for SQL results);
+ *  - sparse text: prose in 4 KiB strings with one finding per ~16 KiB, redacted with
+ *    `redactString`;
+ *  - adversarial shapes (digit runs, `@` storms, long token-shaped strings, …) at two sizes:
+ *    the time ratio between the sizes shows whether the cost is linear (≈ the size ratio).
+ *
+ * MB/s counts UTF-8 bytes of the input (for tables: of `JSON.stringify(rows)`), 1 MB = 10^6
+ * bytes. Each workload prints the ratio against a baseline measured in the same run, on the
+ * same data: `JSON.stringify` of the rows for tables, a `String.prototype.indexOf` scan of
+ * every string for text. Times are the process's CPU time (user + system), so "per core" holds
+ * on a shared machine; rounds alternate baseline and redaction (A, B, A, B …) and the median
+ * round is reported.
+ *
+ * Run: pnpm bench:redaction (builds first). BENCH_ROUNDS (default 5) and BENCH_HUGE=1 (adds a
+ * 64 MiB adversarial input) tune it. No thresholds: this prints, tests never assert timings.
+ */
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
+import { createRedactor } from '../dist/index.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const MiB = 1024 * 1024;
+const redactor = createRedactor();
+
+/** Deterministic PRNG (mulberry32) so every run sees the same data. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = prng(20261207);
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+const digits = (n: number): string => Array.from({ length: n }, () => pick('0123456789')).join('');
+
+/** A Luhn-valid 16-digit Visa-range number (ISO/IEC 7812-1 Annex B check digit). */
+function cardNumber(): string {
+  const body = `4${digits(14)}`;
+  let sum = 0;
+  for (let i = 0; i < body.length; i++) {
+    let d = body.charCodeAt(body.length - 1 - i) - 48;
+    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+    sum += d;
+  }
+  return `${body}${(10 - (sum % 10)) % 10}`;
+}
+
+const FIRST = ['Luís', 'Leonie', 'François', 'Bjørn', 'František', 'Helena', 'Astrid', 'Daan'];
+const LAST = ['Gonçalves', 'Köhler', 'Tremblay', 'Hansen', 'Wichterlová', 'Holý', 'Gruber'];
+const CITY = ['São José dos Campos', 'Stuttgart', 'Montréal', 'Oslo', 'Prague', 'Vienne'];
+const DOMAIN = ['embraer.com.br', 'surfeu.de', 'gmail.com', 'jetbrains.com', 'yahoo.co.uk'];
+
+const TABLE_COLUMNS = ['id', 'name', 'city', 'email', 'phone', 'card', 'iban', 'ssn', 'note'];
+function tableRows(n: number): unknown[][] {
+  return Array.from({ length: n }, (_, i) => {
+    const first = pick(FIRST);
+    return [
+      i + 1,
+      `${first} ${pick(LAST)}`,
+      pick(CITY),
+      `${first.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '')}${i}@${pick(DOMAIN)}`,
+      pick([
+        `+55 (12) ${digits(4)}-${digits(4)}`,
+        `+49 0711 ${digits(7)}`,
+        `(555) ${digits(3)}-${digits(4)}`,
+      ]),
+      cardNumber(),
+      'GB82 WEST 1234 5698 7654 32',
+      `${pick(['123', '078', '219'])}-${digits(2).replace('00', '12')}-${digits(3)}7`,
+      `call ${first} at ${first.toLowerCase()}@${pick(DOMAIN)} about invoice ${digits(6)}`,
+    ];
+  });
+}
+
+const WORDS =
+  'the of and to in is was for on that with as by it from at his an were are which this be or has had not but they their one been all its new more other who also than after into first two when time'.split(
+    ' ',
+  );
+function sparseChunks(totalBytes: number, chunk: number): string[] {
+  const out: string[] = [];
+  let size = 0;
+  let sinceFinding = 0;
+  while (size < totalBytes) {
+    const words: string[] = [];
+    let len = 0;
+    while (len < chunk) {
+      let w = pick(WORDS);
+      if (sinceFinding > 16 * 1024) {
+        w = pick([`mail ${pick(FIRST).toLowerCase()}@example.org`, `card ${cardNumber()}`]);
+        sinceFinding = 0;
+      } else if (rand() < 0.02) {
+        w = pick(['2021-03-04', '12:30', '39.62', 'Total:', '(see p. 12)', 'v1.2.3']);
+      }
+      words.push(w);
+      len += w.length + 1;
+      sinceFinding += w.length + 1;
+    }
+    const s = words.join(' ');
+    out.push(s);
+    size += s.length;
+  }
+  return out;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+/** CPU time (user + system, ms) that `fn` takes: per-core cost, unaffected by waiting for a core. */
+function cpuMs(fn: () => unknown): number {
+  const start = process.cpuUsage();
+  fn();
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+/** Runs `a` and `b` alternately ROUNDS times (after one warm-up each); median CPU ms of each. */
+function pair(a: () => unknown, b: () => unknown): { a: number; b: number } {
+  a();
+  b();
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    ta.push(cpuMs(a));
+    tb.push(cpuMs(b));
+  }
+  return { a: median(ta), b: median(tb) };
+}
+
+const mbps = (bytes: number, ms: number): string =>
+  `${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s`;
+
+console.log(`redaction benchmark, Node ${process.version}, median of ${ROUNDS} alternating rounds`);
+
+// Dense PII table cells
+{
+  const rows = tableRows(20_000);
+  const bytes = Buffer.byteLength(JSON.stringify(rows));
+  const t = pair(
+    () => JSON.stringify(rows),
+    () => redactor.redactTable(TABLE_COLUMNS, rows, {}),
+  );
+  console.log(
+    `  dense PII cells   ${rows.length} rows, ${(bytes / 1e6).toFixed(1)} MB: redaction ${mbps(bytes, t.b)}; JSON.stringify ${mbps(bytes, t.a)}; redaction takes ${(t.b / t.a).toFixed(1)}× the baseline (target ≥ 50 MB/s)`,
+  );
+}
+
+// Sparse text
+{
+  const chunks = sparseChunks(16 * MiB, 4096);
+  const bytes = chunks.reduce((n, s) => n + Buffer.byteLength(s), 0);
+  const t = pair(
+    () => {
+      let n = 0;
+      for (const s of chunks) n += s.indexOf('\u0000');
+      return n;
+    },
+    () => {
+      for (const s of chunks) redactor.redactString(s);
+    },
+  );
+  console.log(
+    `  sparse text       ${chunks.length} × 4 KiB, ${(bytes / 1e6).toFixed(1)} MB: redaction ${mbps(bytes, t.b)}; indexOf scan ${mbps(bytes, t.a)}; redaction takes ${(t.b / t.a).toFixed(1)}× the baseline (target ≥ 100 MB/s)`,
+  );
+  const whole = chunks.join(' ');
+  const w = pair(
+    () => whole.indexOf('\u0000'),
+    () => redactor.redactString(whole),
+  );
+  console.log(
+    `  sparse text       one ${(whole.length / MiB).toFixed(0)} MiB string: redaction ${mbps(bytes, w.b)}; indexOf scan ${mbps(bytes, w.a)}; ${(w.b / w.a).toFixed(1)}× the baseline`,
+  );
+}
+
+// Adversarial shapes: time at 4 MiB and 16 MiB; linear cost shows a ratio near 4.
+{
+  const fill = (unit: string, size: number): string =>
+    unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+  const shapes: [string, (size: number) => string][] = [
+    ['digit run', (n) => fill('4', n)],
+    ['spaced digits', (n) => fill('1 ', n)],
+    ['@ storm', (n) => fill('a@', n)],
+    ['local part then @', (n) => `${fill('a.', n - 1)}@`],
+    ['dotted domain', (n) => `x@${fill('b.', n - 2)}`],
+    ['xoxb- token', (n) => `xoxb-${fill('a', n - 5)}`],
+    ['ghp_ token', (n) => `ghp_${fill('A', n - 4)}`],
+    ['sk- key', (n) => `sk-${fill('a1', n - 3)}`],
+    ['Bearer token', (n) => `Bearer ${fill('a1', n - 7)}`],
+    ['JWT-shaped', (n) => `eyJ${fill('a.', n - 3)}`],
+    ['password keys', (n) => fill('password=', n)],
+    ['plus digits', (n) => fill('+1 ', n)],
+    ['IBAN-like', (n) => fill('GB82 ', n)],
+    ['non-ASCII digits', (n) => fill('\u200b４', n)],
+  ];
+  if (process.env.BENCH_HUGE === '1') shapes.push(['64 MiB digit run', () => fill('4', 64 * MiB)]);
+  console.log('  adversarial inputs (4 MiB → 16 MiB; linear ≈ 4×):');
+  for (const [name, make] of shapes) {
+    const small = make(4 * MiB);
+    const large = make(16 * MiB);
+    const base = pair(
+      () => small.indexOf('\u0000'),
+      () => large.indexOf('\u0000'),
+    );
+    let t: { a: number; b: number };
+    try {
+      t = pair(
+        () => redactor.redactString(small),
+        () => redactor.redactString(large),
+      );
+    } catch (err) {
+      console.log(
+        `    ${name.padEnd(18)} FAILED: ${(err as Error).name}: ${(err as Error).message}`,
+      );
+      continue;
+    }
+    console.log(
+      `    ${name.padEnd(18)} ${mbps(Buffer.byteLength(large), t.b).padStart(12)}  16 MiB / 4 MiB time ${(t.b / t.a).toFixed(1)}× (indexOf ${(base.b / base.a).toFixed(1)}×)`,
+    );
+  }
+}
