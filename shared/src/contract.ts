@@ -221,8 +221,9 @@ export function describeConnectorContract(c: ConnectorContract): void {
       send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
       send({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: c.readCall });
       send({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: c.failingCall });
-      const deadline = Date.now() + 20_000;
-      while (!/"id":4[,}]/.test(stdout) && Date.now() < deadline)
+      // Calls run concurrently: wait for both answers, in whatever order they come.
+      const deadline = Date.now() + 30_000;
+      while (!(/"id":3[,}]/.test(stdout) && /"id":4[,}]/.test(stdout)) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 25));
       child.stdin.end();
       const code = await new Promise<number | null>((r) => child.once('exit', r));
