@@ -215,11 +215,12 @@ export async function assemble<S, C>(
       redactor,
       close,
       async serveStdio() {
-        logger.info(
-          { mode: config.mode, tools: pipeline.enabledTools, rateLimitStore },
-          `${def.bin} ${def.version} ready on stdio`,
+        await serveStdio(makeServer(), close, () =>
+          logger.info(
+            { mode: config.mode, tools: pipeline.enabledTools, rateLimitStore },
+            `${def.bin} ${def.version} ready on stdio`,
+          ),
         );
-        await serveStdio(makeServer(), close);
       },
       async serveHttp() {
         let resource = '';

@@ -106,14 +106,19 @@ export function createMcpServer(options: McpServerOptions): Server {
 /**
  * Serves MCP over stdio. stdout carries only protocol messages: `console.log`/`info`/`debug`
  * are redirected to stderr first, so a stray call in a dependency cannot corrupt the stream.
- * Resolves when the client closes stdin or on SIGINT/SIGTERM, after `onClose`.
+ * Resolves when the client closes stdin or on SIGINT/SIGTERM, after `onClose`. `onReady` runs once
+ * the transport is connected and the signal handlers are installed (the bin logs "ready" there).
  *
  * stdin passes a bounded line filter first ({@link guardStdioLines}): a message line over
  * `STDIO_MAX_LINE_BYTES` (8 MiB) or nested deeper than `STDIO_MAX_JSON_DEPTH` (64) is answered
  * with a JSON-RPC `-32600` error and dropped, and the server keeps serving (the SDK's own buffer
  * limit would close the transport, and deep nesting would overflow its schema validation).
  */
-export async function serveStdio(server: Server, onClose: () => Promise<void>): Promise<void> {
+export async function serveStdio(
+  server: Server,
+  onClose: () => Promise<void>,
+  onReady?: () => void,
+): Promise<void> {
   guardStdout();
   let transport: StdioServerTransport | undefined;
   const stdin = guardStdioLines(process.stdin, (refusal) => {
@@ -144,7 +149,9 @@ export async function serveStdio(server: Server, onClose: () => Promise<void>): 
     process.stdin.once('end', () => void close().then(resolve, reject));
     for (const sig of ['SIGINT', 'SIGTERM'] as const)
       process.once(sig, () => void close().then(resolve, reject));
-    server.connect(transport).catch(reject);
+    // "Ready" only once a signal is handled: a supervisor that signals right after it is told
+    // the server is ready gets a clean shutdown, not the default (fatal) signal action.
+    server.connect(transport).then(() => onReady?.(), reject);
   });
 }
 
