@@ -278,6 +278,8 @@ describe('configuredPrefixProblem', () => {
     ['${aws:username}/', /\*, \? or \$/],
     ['/reports/', /starts with \//],
     ['reports/../', /\.\. segment/],
+    ['reports/%2e%2e/', /percent-decoded, has a \.\. segment/],
+    ['reports%2f%2f/', /percent-decoded, has an empty segment/],
     ['cafe\u0301/', /NFC/],
   ])('refuses %j', (p, why) => {
     expect(configuredPrefixProblem(p)).toMatch(why);
