@@ -48,8 +48,33 @@ const SMALL_BINARY = Buffer.concat([
 ]);
 const LARGE_BINARY = Buffer.concat([Buffer.from([0, 0, 0]), randomBytes(10_000)]);
 
+/**
+ * Keys that percent-decode (once or repeatedly) to a `.`/`..`/empty segment, a backslash, a
+ * control character or invalid UTF-8 (issue 10 §5); each must be refused before any request
+ * reaches S3, as a key and as a listing prefix.
+ */
+const PERCENT_KEY_TRICKS: readonly string[] = [
+  'reports/%2e%2e/reports-private/salaries.csv',
+  'reports/%2E%2e/reports-private/salaries.csv',
+  'reports/..%2freports-private/salaries.csv',
+  'reports/%2e%2e%2Freports-private/salaries.csv',
+  'reports/%252e%252e%252freports-private/salaries.csv',
+  'reports/%25252e%25252e%25252freports-private/salaries.csv',
+  'reports/%%32e%%32e/reports-private/salaries.csv',
+  'reports/%2E%2e%5creports-private%5csalaries.csv',
+  'reports/%2e/2024/q1.txt',
+  'reports/2024%2f%2fq1.txt',
+  'reports/2024/q1%00.txt',
+  'reports/2024/q1%0a.txt',
+  'reports/2024/q1%25250D.txt',
+  'reports/%e2%80%aetxt.exe',
+  'reports/%c0%ae%c0%ae/reports-private/salaries.csv',
+  'reports/%ef%bc%8e%ef%bc%8e/reports-private/salaries.csv',
+];
+
 /** Every key trick from the issue; each must be refused before any request reaches S3. */
 const KEY_TRICKS: readonly string[] = [
+  ...PERCENT_KEY_TRICKS,
   'reports/../reports-private/salaries.csv',
   '../reports-private/salaries.csv',
   'reports/./2024/q1.txt',
@@ -759,5 +784,115 @@ describe('startup checks', () => {
     expect(wildcard.stderr).toMatch(
       /invalid configuration: s3\.buckets\.0\.prefixes\.0: prefix must not contain \*/,
     );
+  });
+});
+
+describe('keys that percent-decode to traversal (issue 10 §5)', () => {
+  // Objects written by others (straight to the store, not through the server) under a prefix of
+  // their own, so the other suites' listings are unchanged.
+  const WRITTEN_BY_OTHERS = [
+    'odd/%2e%2e/salaries.csv',
+    'odd/%252e%252e%252fsalaries.csv',
+    'odd/a%2f%2fb.txt',
+    'odd/%c0%ae%c0%ae/x.txt',
+    'odd/%2E%2E%5Cx.txt',
+  ];
+  const HONEST = ['odd/100%25-done.txt', 'odd/50% off.txt', 'odd/plain.txt'];
+  let s: ServerSession;
+  beforeAll(async () => {
+    for (const key of [...WRITTEN_BY_OTHERS, ...HONEST, 'odd/%2e%2e%2fdir/y.txt'])
+      await store.put(OTHER, key, 'x', 'text/plain');
+    s = await startS3Server({
+      config: {
+        identity: { principal: 'alice', roles: ['analyst'] },
+        roles: { analyst: ['s3:read'] },
+        s3: s3Config({
+          buckets: [...ALLOWLIST, { name: OTHER, prefixes: ['odd/'] }],
+          presign: { enabled: true, maxExpiresSeconds: 120 },
+        }),
+      },
+    });
+  });
+  afterAll(async () => s?.close());
+
+  it('refuses every spelling as a key (get, head, presign) and as a listing prefix, with no request to S3', async () => {
+    const before = proxy.requests.length;
+    for (const key of PERCENT_KEY_TRICKS) {
+      for (const [name, extra] of [
+        ['s3_get_object', {}],
+        ['s3_head_object', {}],
+        ['s3_presign_get', { expiresSeconds: 60 }],
+      ] as const) {
+        const r = await s.client.callTool({ name, arguments: { bucket: BUCKET, key, ...extra } });
+        expect(codeOf(r), `${name} ${JSON.stringify(key)}`).toBe('policy_denied');
+        expect(textOf(r)).toMatch(/percent-decode/);
+        expect(textOf(r)).not.toContain(key);
+      }
+      const list = await s.client.callTool({
+        name: 's3_list_objects',
+        arguments: { bucket: BUCKET, prefix: key },
+      });
+      expect(codeOf(list), `list ${JSON.stringify(key)}`).toBe('policy_denied');
+    }
+    for (const prefix of ['reports/%2e%2e/', 'reports/%252e%252e%252f', 'reports/a%2f%2f']) {
+      const r = await s.client.callTool({
+        name: 's3_list_objects',
+        arguments: { bucket: BUCKET, prefix, delimiter: '/' },
+      });
+      expect(codeOf(r), `list ${JSON.stringify(prefix)}`).toBe('policy_denied');
+    }
+    expect(proxy.requests.length).toBe(before);
+  });
+
+  it('reads honest keys with a literal %, sent to S3 as written', async () => {
+    for (const key of HONEST) {
+      const r = await s.client.callTool({
+        name: 's3_get_object',
+        arguments: { bucket: OTHER, key },
+      });
+      expect(r.isError, key).toBeFalsy();
+      expect(textOf(r)).toContain('x');
+    }
+  });
+
+  it('withholds listed keys and folders written by others that decode to traversal', async () => {
+    type Entry = { key: string | null; size: number; withheld?: string };
+    const r = await s.client.callTool({ name: 's3_list_objects', arguments: { bucket: OTHER } });
+    expect(r.isError).toBeFalsy();
+    const objects = dataOf<{ objects: Entry[] }>(r).objects;
+    const shown = objects.flatMap((o) => (o.key === null ? [] : [o.key]));
+    expect(shown.sort()).toEqual([...HONEST].sort());
+    const withheld = objects.filter((o) => o.key === null);
+    expect(withheld).toHaveLength(WRITTEN_BY_OTHERS.length + 1);
+    for (const o of withheld) {
+      expect(o.withheld).toMatch(/percent-decode/);
+      expect(o.size).toBe(1);
+    }
+    // Nothing listed decodes to a traversal, however often it is decoded.
+    const text = textOf(r);
+    for (const key of WRITTEN_BY_OTHERS) expect(text).not.toContain(key);
+    for (let decoded = text, i = 0; i < 4; i++) {
+      decoded = decoded.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+        try {
+          return decodeURIComponent(run);
+        } catch {
+          return run;
+        }
+      });
+      expect(decoded).not.toMatch(/odd\/[^"]*\.\.|odd\/a\/\/b/);
+    }
+
+    const folders = await s.client.callTool({
+      name: 's3_list_objects',
+      arguments: { bucket: OTHER, delimiter: '/' },
+    });
+    const d = dataOf<{ folders: string[]; withheldFolders?: number; objects: Entry[] }>(folders);
+    expect(d.folders).toEqual([]);
+    // `odd/%2e%2e/`, `odd/%c0%ae%c0%ae/` and `odd/%2e%2e%2fdir/` are folders under the
+    // delimiter: all withheld; the keys directly under `odd/` are listed or withheld as above.
+    expect(d.withheldFolders).toBe(3);
+    expect(d.objects.filter((o) => o.key !== null)).toHaveLength(HONEST.length);
+    expect(d.objects.filter((o) => o.key === null)).toHaveLength(3);
+    expect(textOf(folders)).not.toMatch(/%2e%2e|%c0%ae/i);
   });
 });

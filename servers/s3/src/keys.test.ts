@@ -9,6 +9,7 @@ import {
   escapeForDisplay,
   isValidBucketName,
   MAX_KEY_BYTES,
+  percentDecodedForms,
 } from './keys.js';
 
 const BUCKETS: BucketRule[] = [
@@ -89,6 +90,162 @@ describe('checkObjectKey', () => {
   });
 });
 
+/** `n` rounds of percent-encoding of `%` applied to an already encoded `%XX` form. */
+function encodeTimes(encoded: string, extraRounds: number): string {
+  let s = encoded;
+  for (let i = 0; i < extraRounds; i++) s = s.replaceAll('%', '%25');
+  return s;
+}
+
+describe('percent-decoding walls (issue 10 §5)', () => {
+  // Each row: a class, the reason it must give, and several spellings of it. Every spelling is
+  // refused as an object key and as a listing prefix, before any prefix check.
+  const TRAVERSAL: readonly [string, RegExp, readonly string[]][] = [
+    [
+      '.. segment',
+      /percent-decoded, has a \.\. segment/,
+      [
+        'reports/%2e%2e/secret.txt',
+        'reports/%2E%2E/secret.txt',
+        'reports/%2e%2E/secret.txt',
+        'reports/.%2e/secret.txt',
+        'reports/%2e./secret.txt',
+        'reports/..%2fsecret.txt',
+        'reports/..%2Fsecret.txt',
+        'reports/%2e%2e%2fsecret.txt',
+        'reports/%252e%252e%252fsecret.txt',
+        'reports/%25252e%25252e/secret.txt',
+        `reports/${encodeTimes('%2e%2e%2f', 5)}secret.txt`,
+        'reports/%%32e%%32e/secret.txt',
+        'reports/%ef%bc%8e%ef%bc%8e/secret.txt',
+        'reports/x/%2e%2e',
+      ],
+    ],
+    [
+      '. segment',
+      /percent-decoded, has a \. segment/,
+      ['reports/%2e/secret.txt', 'reports/.%2fsecret.txt', 'reports/%252E/secret.txt'],
+    ],
+    [
+      'empty segment',
+      /percent-decoded, has an empty segment/,
+      [
+        'reports/a%2f%2fb',
+        'reports/a%2F/b',
+        'reports/a/%2fb',
+        'reports/a%252f%252fb',
+        'reports/a%ef%bc%8f%ef%bc%8fb',
+      ],
+    ],
+    [
+      'backslash',
+      /percent-decoded, contains a backslash/,
+      [
+        'reports/%2E%2e%5csecret.txt',
+        'reports/..%5csecret.txt',
+        'reports/a%5Cb',
+        'reports/a%255cb',
+        `reports/${encodeTimes('%5c', 3)}x`,
+      ],
+    ],
+    [
+      'control character',
+      /percent-decoded, contains a control character/,
+      [
+        'reports/q1%00.txt',
+        'reports/q1%0a.txt',
+        'reports/q1%0D%0A.txt',
+        'reports/q1%7f.txt',
+        'reports/q1%c2%85.txt',
+        'reports/q1%2500.txt',
+        'reports/q1%25250A.txt',
+        'reports/q1%09.txt',
+      ],
+    ],
+    [
+      'bidi control',
+      /percent-decoded, contains a bidirectional control character/,
+      ['reports/%e2%80%aetxt.exe', 'reports/%25E2%2580%25AEtxt.exe'],
+    ],
+    [
+      'invalid UTF-8',
+      /percent-decodes to invalid UTF-8/,
+      [
+        'reports/%c0%ae%c0%ae/secret.txt',
+        'reports/%C0%AE./secret.txt',
+        'reports/%c0%af',
+        'reports/%e0%80%ae%e0%80%ae/x',
+        'reports/%c1%9c',
+        'reports/%c0%80',
+        'reports/%80',
+        'reports/%ed%a0%80',
+        'reports/%25c0%25ae%25c0%25ae/x',
+      ],
+    ],
+  ];
+
+  for (const [name, why, spellings] of TRAVERSAL) {
+    it.each(spellings)(`refuses a key that decodes to a ${name}: %j`, (key) => {
+      const r = checkObjectKey(key);
+      expect(r.ok).toBe(false);
+      expect(reason(r)).toMatch(why);
+      expect(reason(r)).not.toContain(key);
+      expect(reason(authorizeObject(BUCKETS, 'acme-reports', key))).toMatch(why);
+    });
+    it.each(spellings)(`refuses a listing prefix that decodes to a ${name}: %j`, (key) => {
+      expect(reason(checkListPrefix(key))).toMatch(why);
+      expect(reason(authorizeListing(BUCKETS, 'acme-reports', key))).toMatch(why);
+    });
+  }
+
+  it('refuses a decoded trailing or leading / in an object key, not in a listing prefix', () => {
+    expect(reason(checkObjectKey('reports/2024%2f'))).toMatch(/percent-decoded, ends with \//);
+    expect(reason(checkObjectKey('reports/2024%252F'))).toMatch(/percent-decoded, ends with \//);
+    expect(reason(checkObjectKey('%2freports/x'))).toMatch(/percent-decoded, starts with \//);
+    expect(checkListPrefix('reports/2024%2f').ok).toBe(true);
+    expect(reason(checkListPrefix('reports/2024%2f%2f'))).toMatch(/empty segment/);
+  });
+
+  it.each([
+    // a `%` not followed by two hex digits is a literal `%` (WHATWG percent-decode)
+    'reports/100%.txt',
+    'reports/50% off.pdf',
+    'reports/%zz.txt',
+    'reports/50%',
+    'reports/5%2',
+    // decodes to harmless text: accepted, and the key is sent as written
+    'reports/100%25-done.txt',
+    'reports/Q1%20summary.pdf',
+    'reports/a%2fb.txt',
+    'reports/caf%C3%A9.txt',
+    'reports/%e6%97%a5%e6%9c%ac.txt',
+    'reports/%2e%2ehidden',
+    'reports/..%2ehidden',
+    'reports/a%2e%2eb',
+    'reports/x%2e',
+    // `+` is a space only in form encoding, never a separator
+    'reports/a+b.txt',
+    'reports/%2b.txt',
+  ])('accepts the honest key %j unchanged', (key) => {
+    expect(checkObjectKey(key)).toEqual({ ok: true, value: key });
+    expect(authorizeObject(BUCKETS, 'acme-reports', key)).toMatchObject({ ok: true, key });
+  });
+
+  it('decodes to a fixed point, with malformed % kept literal and invalid UTF-8 reported', () => {
+    expect(percentDecodedForms('reports/q1.txt')).toEqual([]);
+    expect(percentDecodedForms('100%.txt')).toEqual([]);
+    expect(percentDecodedForms('%252e')).toEqual(['%2e', '.']);
+    expect(percentDecodedForms('%%32e')).toEqual(['%2e', '.']);
+    expect(percentDecodedForms('a+b%2B')).toEqual(['a+b+']);
+    expect(percentDecodedForms('%c0%ae')).toBeUndefined();
+    expect(percentDecodedForms('%2580')).toBeUndefined();
+    const deep = encodeTimes('%2e', 300);
+    const forms = percentDecodedForms(deep);
+    expect(forms).toHaveLength(301);
+    expect(forms?.at(-1)).toBe('.');
+  });
+});
+
 describe('checkListPrefix', () => {
   it('accepts prefixes ending with / or mid-segment', () => {
     expect(checkListPrefix('reports/').ok).toBe(true);
@@ -121,6 +278,8 @@ describe('configuredPrefixProblem', () => {
     ['${aws:username}/', /\*, \? or \$/],
     ['/reports/', /starts with \//],
     ['reports/../', /\.\. segment/],
+    ['reports/%2e%2e/', /percent-decoded, has a \.\. segment/],
+    ['reports%2f%2f/', /percent-decoded, has an empty segment/],
     ['cafe\u0301/', /NFC/],
   ])('refuses %j', (p, why) => {
     expect(configuredPrefixProblem(p)).toMatch(why);

@@ -16,6 +16,11 @@
  * - IAM User Guide, "IAM JSON policy elements: Resource" and "Condition operators" (`*` and `?`
  *   are wildcards in resource ARNs and `StringLike`; `${…}` is a policy variable) for
  *   {@link configuredPrefixProblem}: a configured prefix is embedded in the session policy.
+ * - Percent-encoding: RFC 3986 §2.1 and §2.4 (decode once, and only when building a URI), which
+ *   many consumers ignore by decoding keys once or repeatedly (CWE-174, double decoding); the
+ *   WHATWG URL Standard §1.3 "percent-decode" (a `%` not followed by two hex digits stays a
+ *   literal `%`); RFC 3629 §3 and §10 (overlong UTF-8 such as `%c0%ae` is invalid, but old
+ *   decoders read it as `.`: CVE-2000-0884). See {@link percentDecodedForms}.
  */
 
 /** Maximum key length in UTF-8 bytes (S3 User Guide, "Naming Amazon S3 objects"). */
@@ -73,10 +78,58 @@ function segmentProblem(s: string, allowTrailingSlash: boolean): string | undefi
   return undefined;
 }
 
+/** A run of well-formed percent-encoded octets (`%` and two hex digits, any case). */
+const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+
+/**
+ * Every form a consumer can see by percent-decoding `s` once, twice, … until nothing changes
+ * (in order; `s` itself not included; empty when `s` has no `%`). A round decodes each run of
+ * well-formed `%XX` octets as UTF-8 with the built-in `decodeURIComponent` and leaves a `%` not
+ * followed by two hex digits as a literal `%` (WHATWG URL Standard §1.3, as lenient decoders
+ * do), so `100%.txt` decodes to itself while `%%32e` decodes to `%2e` and then `.`. `+` is not
+ * decoded (it is a space only in form encoding, never a separator).
+ *
+ * Terminates without a round limit: a round that changes the string makes it strictly shorter
+ * (each `%XX` becomes at most one UTF-16 code unit), so a key of at most 1,024 bytes takes at
+ * most a few hundred rounds, each linear.
+ *
+ * @returns the decoded forms, or `undefined` when a round yields octets that are not
+ *   well-formed UTF-8 (RFC 3629: overlong forms like `%c0%ae`, lone continuation bytes,
+ *   encoded surrogates), which lenient legacy decoders may read as `.`, `/` or `\`.
+ */
+export function percentDecodedForms(s: string): string[] | undefined {
+  const forms: string[] = [];
+  let current = s;
+  while (current.includes('%')) {
+    let next: string;
+    try {
+      next = current.replace(PERCENT_RUN, (run) => decodeURIComponent(run));
+    } catch {
+      return undefined;
+    }
+    if (next === current) break;
+    forms.push(next);
+    current = next;
+  }
+  return forms;
+}
+
+/** The first character- or segment-level problem of one form of a key-like string, if any. */
+function formProblem(form: string, allowTrailingSlash: boolean): string | undefined {
+  return (
+    characterProblem(form) ??
+    segmentProblem(form, allowTrailingSlash) ??
+    segmentProblem(form.normalize('NFKC'), allowTrailingSlash)
+  );
+}
+
 /**
  * Normalizes and checks a key-like string (an object key, or a listing prefix when
  * `allowTrailingSlash`). The segment rules are applied to the NFKC form too, so compatibility
  * look-alikes (`．．`, fullwidth `／`) that a later consumer may fold into `..` or `/` are refused.
+ * Every percent-decoded form ({@link percentDecodedForms}) must pass the same character and
+ * segment rules (and their NFKC forms), so a consumer that URL-decodes the key, once or
+ * repeatedly, never sees a traversal, an empty segment, a backslash or a control character.
  */
 function checkKeyLike(raw: string, what: string, allowTrailingSlash: boolean): Checked<string> {
   if (!raw.isWellFormed()) return refuse(`the ${what} is not valid Unicode (a lone surrogate)`);
@@ -84,12 +137,17 @@ function checkKeyLike(raw: string, what: string, allowTrailingSlash: boolean): C
   if (value === '') return refuse(`the ${what} is empty`);
   if (Buffer.byteLength(value, 'utf8') > MAX_KEY_BYTES)
     return refuse(`the ${what} is longer than ${MAX_KEY_BYTES} bytes (UTF-8)`);
-  const chars = characterProblem(value);
-  if (chars) return refuse(`the ${what} ${chars}`);
-  const segments =
-    segmentProblem(value, allowTrailingSlash) ??
-    segmentProblem(value.normalize('NFKC'), allowTrailingSlash);
-  if (segments) return refuse(`the ${what} ${segments}`);
+  const problem = formProblem(value, allowTrailingSlash);
+  if (problem) return refuse(`the ${what} ${problem}`);
+  const decoded = percentDecodedForms(value);
+  if (decoded === undefined)
+    return refuse(
+      `the ${what} percent-decodes to invalid UTF-8 (e.g. an overlong form such as %c0%ae)`,
+    );
+  for (const form of decoded) {
+    const hidden = formProblem(form, allowTrailingSlash);
+    if (hidden) return refuse(`the ${what}, once percent-decoded, ${hidden}`);
+  }
   return { ok: true, value };
 }
 

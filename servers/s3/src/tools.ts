@@ -37,6 +37,7 @@ import {
   authorizeListing,
   authorizeObject,
   type BucketRule,
+  checkListPrefix,
   escapeForDisplay,
   type ListingTarget,
   type ObjectTarget,
@@ -395,9 +396,18 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
         ),
       );
       const budget = outputBudget(ctx.limits);
-      const folders = (page.CommonPrefixes ?? []).flatMap((p) =>
-        p.Prefix ? [escapeForDisplay(p.Prefix)] : [],
-      );
+      // A folder or key written by others (not through us) that fails the key walls, e.g. one
+      // that percent-decodes to a `..` segment, is withheld: never shown, even escaped, so a
+      // consumer that URL-decodes what we listed cannot see a traversal in it.
+      let withheldFolders = 0;
+      const folders = (page.CommonPrefixes ?? []).flatMap((p) => {
+        if (!p.Prefix) return [];
+        if (!checkListPrefix(p.Prefix).ok) {
+          withheldFolders++;
+          return [];
+        }
+        return [escapeForDisplay(p.Prefix)];
+      });
       let used = jsonBytes(folders) + 512;
       const objects: Record<string, unknown>[] = [];
       let lastKey: string | undefined;
@@ -408,14 +418,14 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
         if (!o.Key.startsWith(t.prefix)) continue;
         const checked = authorizeObject(buckets, t.bucket.name, o.Key);
         const entry: Record<string, unknown> = {
-          key: escapeForDisplay(o.Key),
+          key: checked.ok ? escapeForDisplay(o.Key) : null,
           size: o.Size ?? null,
           lastModified: o.LastModified?.toISOString() ?? null,
           etag: o.ETag ?? null,
           storageClass: o.StorageClass ?? null,
         };
-        if (!checked.ok || checked.key !== o.Key)
-          entry.unreadable = checked.ok ? 'the key is not NFC-normalized' : checked.reason;
+        if (!checked.ok) entry.withheld = checked.reason;
+        else if (checked.key !== o.Key) entry.unreadable = 'the key is not NFC-normalized';
         const size = jsonBytes(entry) + 1;
         if (used + size > budget && objects.length > 0) {
           cut = true;
@@ -436,6 +446,7 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
           prefix: t.prefix,
           objects,
           ...(input.delimiter ? { folders } : {}),
+          ...(withheldFolders > 0 ? { withheldFolders } : {}),
           nextCursor: next ? encodeCursor(cursors, next, ctx.identity.principal) : null,
         },
         rowCount: objects.length,
