@@ -34,7 +34,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, type HttpServerProcess, redisPing, startHttpServer } from '../support/http.ts';
+import {
+  freePort,
+  type HttpServerProcess,
+  haproxyConfig,
+  redisPing,
+  startHttpServer,
+} from '../support/http.ts';
 import { textOf } from '../support/server.ts';
 
 const missing = ['haproxy', 'redis-server'].filter(
@@ -131,25 +137,10 @@ beforeAll(async () => {
   const cfg = join(dir, 'haproxy.cfg');
   writeFileSync(
     cfg,
-    `global
-  maxconn 1024
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  option redispatch
-  retries 2
-frontend mcp
-  bind 127.0.0.1:${lbPort}
-  default_backend replicas
-backend replicas
-  balance roundrobin
-  stick-table type string len 64 size 100k expire 30m
-  stick match req.hdr(mcp-session-id)
-  stick store-response res.hdr(mcp-session-id)
-${replicas.map((r, i) => `  server r${i} 127.0.0.1:${new URL(r.url).port} check inter 300ms fall 2 rise 2`).join('\n')}
-`,
+    haproxyConfig(
+      lbPort,
+      replicas.map((r) => r.url),
+    ),
   );
   haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: 'ignore' });
   await waitUntil(

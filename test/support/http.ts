@@ -149,6 +149,35 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The HAProxy configuration of the supported replica mode (packages/core/README.md "Several
+ * replicas"): HTTP mode on `127.0.0.1:bindPort`, round-robin for new sessions, sticky on
+ * `Mcp-Session-Id` (learned from the `initialize` response), health checks every 300 ms, and
+ * redispatch of a request whose replica is down. `replicaUrls` are the replicas' bound URLs
+ * (`http://127.0.0.1:PORT/mcp`); only their ports are used.
+ */
+export function haproxyConfig(bindPort: number, replicaUrls: readonly string[]): string {
+  return `global
+  maxconn 1024
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  option redispatch
+  retries 2
+frontend mcp
+  bind 127.0.0.1:${bindPort}
+  default_backend replicas
+backend replicas
+  balance roundrobin
+  stick-table type string len 64 size 100k expire 30m
+  stick match req.hdr(mcp-session-id)
+  stick store-response res.hdr(mcp-session-id)
+${replicaUrls.map((url, i) => `  server r${i} 127.0.0.1:${new URL(url).port} check inter 300ms fall 2 rise 2`).join('\n')}
+`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Raw HTTP
 
