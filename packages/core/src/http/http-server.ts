@@ -117,6 +117,8 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
   const scheme = http.tls ? 'https' : 'http';
   const originAllowed = createOriginCheck(http.allowedOrigins);
   const trustedProxies: ReadonlySet<string> = new Set(http.trustedProxies);
+  /** The scheme clients use to reach this server (of `http.publicUrl`, else the listener's). */
+  let publicScheme: 'http' | 'https' = scheme;
   let hostAllowed: (a: { name: string; port: number }) => boolean = () => false;
   let location: ResourceLocation | undefined;
   const challenge = challenges(
@@ -268,9 +270,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
   /** `Host` (or a trusted proxy's `X-Forwarded-Host`) must be an allowed name on an allowed port. */
   function checkHost(req: IncomingMessage): void {
     const forwardedHost = forwardedHeader(req, 'x-forwarded-host', trustedProxies);
+    // A Host without a port means the default port of the scheme the client used: the public
+    // URL's (a TLS-terminating gateway forwards https requests as http with `Host: name`).
     const proto = forwardedHost
-      ? (forwardedHeader(req, 'x-forwarded-proto', trustedProxies) ?? scheme)
-      : scheme;
+      ? (forwardedHeader(req, 'x-forwarded-proto', trustedProxies) ?? publicScheme)
+      : publicScheme;
     const authority = parseAuthority(
       forwardedHost ?? req.headers.host ?? '',
       proto === 'https' ? 443 : 80,
@@ -339,6 +343,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
   location = resourceLocation(http.publicUrl, scheme, http.host, port);
   const publicUrl = new URL(location.resource);
   const publicPort = Number(publicUrl.port || (publicUrl.protocol === 'https:' ? 443 : 80));
+  publicScheme = publicUrl.protocol === 'https:' ? 'https' : 'http';
   hostAllowed = createHostAllowlist(http.allowedHosts, [...new Set([port, publicPort])]);
 
   let management: RunningManagement | undefined;
