@@ -21,7 +21,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -70,6 +70,25 @@ export function namesOf(name: string): ConnectorNames {
   };
 }
 
+/** The Dockerfile's per-server lines: `ARG SERVER`, `ARG DESCRIPTION` and the build comment. */
+export function renameDockerfile(text: string, names: ConnectorNames): string {
+  return text
+    .split('\n')
+    .map((line) =>
+      /^ARG (SERVER|DESCRIPTION)=|docker build -f servers\//.test(line)
+        ? line
+            .replaceAll('servers/example', `servers/${names.name}`)
+            .replaceAll('hardened-mcp/example', `hardened-mcp/${names.name}`)
+            .replace('ARG SERVER=example', `ARG SERVER=${names.name}`)
+            .replace(
+              /^ARG DESCRIPTION=.*$/,
+              `ARG DESCRIPTION="The ${names.name} connector, built on the hardened-mcp core."`,
+            )
+        : line,
+    )
+    .join('\n');
+}
+
 /** Rewrites one file of the template for `names`. */
 export function rename(text: string, names: ConnectorNames): string {
   const keep = new Map<string, string>();
@@ -111,7 +130,12 @@ export async function createConnector(names: ConnectorNames, out: string): Promi
   for (const entry of COPIED)
     await cp(join(TEMPLATE, entry), join(out, entry), { recursive: true });
   for await (const file of files(out)) {
-    await writeFile(file, rename(await readFile(file, 'utf8'), names));
+    const text = await readFile(file, 'utf8');
+    // The Dockerfile is the shape every server shares: only its per-server lines change.
+    await writeFile(
+      file,
+      basename(file) === 'Dockerfile' ? renameDockerfile(text, names) : rename(text, names),
+    );
   }
 }
 

