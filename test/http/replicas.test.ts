@@ -235,6 +235,8 @@ describe.skipIf(missing.length > 0)('three replicas behind HAProxy, one Redis', 
       ok: 0,
       okAfterKill: 0,
       reconnects: 0,
+      /** Calls refused by load shedding (no data returned). */
+      shed: 0,
       prompts: [] as string[],
       inserted: false,
     }));
@@ -276,6 +278,16 @@ describe.skipIf(missing.length > 0)('three replicas behind HAProxy, one Redis', 
           const r = await call('postgres_query', {
             sql: `SELECT count(*)::int AS n, '${tag}' AS tag FROM artist`,
           });
+          // Load shedding is an answer too: when every connection of a replica's pool stays busy
+          // past the fair gate's wait, the call is refused with no data (and audited); retry.
+          if (
+            r.isError &&
+            /^upstream_unavailable: every database connection is busy/.test(textOf(r))
+          ) {
+            stats.shed++;
+            await new Promise((res) => setTimeout(res, 50));
+            continue;
+          }
           expect(r.isError, textOf(r)).toBeFalsy();
           expect(textOf(r)).toContain(tag);
           returned.push(tag);
@@ -326,7 +338,9 @@ describe.skipIf(missing.length > 0)('three replicas behind HAProxy, one Redis', 
         }
     const unaudited = returned.filter((t) => !audited.has(t));
     expect(unaudited).toEqual([]);
-    expect(returned.length).toBeGreaterThan(CLIENTS * 2);
+    // Work got done (how much depends on the machine: no throughput is asserted); every client's
+    // own success after the kill is checked above.
+    expect(returned.length).toBeGreaterThanOrEqual(CLIENTS);
     // Every replica's chain verifies, the killed one's included.
     for (const file of auditFiles) {
       const v = await verifyAuditFile(file);
