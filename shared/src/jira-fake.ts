@@ -156,7 +156,10 @@ export const FAKE_JIRA_USERS: readonly FakeJiraUser[] = [
   },
 ];
 
-/** A planted secret (a GitHub token shape) pasted into a comment of SUP-1. */
+/**
+ * A planted secret pasted into a comment of SUP-1: a made-up value in the shape of a GitHub token
+ * (never a real credential), so the redactor's detector must catch it.
+ */
 export const FAKE_JIRA_PASTED_SECRET = 'ghp_R8x2Lq9TzV4mW7nK3pY6sD1fH5jB0cA2eG4i';
 
 /** A one-paragraph ADF document per line of text. */

@@ -19,7 +19,7 @@ import { createServerMetrics } from './metrics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { createMemoryRateLimiter, createRedisRateLimiter } from './rate-limit.js';
 import { createRedactor, type Redactor } from './redaction/index.js';
-import type { CredentialScope, SecretRegistry } from './tool.js';
+import { type CredentialScope, secretRegistry } from './tool.js';
 
 /** A parsed configuration of a connector: the core keys plus its own section. */
 export type ConnectorConfig = Readonly<CoreConfig> & { readonly [key: string]: unknown };
@@ -79,11 +79,7 @@ export async function assemble<S, C>(
   const registerSecret = (secret: Secret) => {
     for (const fragment of secretFragments(secret)) redactor.addKnownSecret(fragment);
   };
-  const secrets: SecretRegistry = {
-    register(value) {
-      if (value.length >= 8) redactor.addKnownSecret(value);
-    },
-  };
+  const secrets = secretRegistry(redactor);
   const ctx: ConnectorContext<S> = {
     config,
     settings: config[def.name] as S,

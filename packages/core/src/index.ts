@@ -140,6 +140,7 @@ export {
   type OutputLimits,
   type PolicyContext,
   type SecretRegistry,
+  secretRegistry,
   type Tool,
   type ToolAccess,
   type ToolAnnotations,

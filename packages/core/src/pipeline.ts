@@ -10,7 +10,7 @@ import { fenceUntrusted, jsonBytes } from './output.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { Redactor } from './redaction/index.js';
 import { type ContentBlock, shapeOutput } from './shape-output.js';
-import type { CredentialScope, OutputLimits, SecretRegistry, Tool } from './tool.js';
+import { type CredentialScope, type OutputLimits, secretRegistry, type Tool } from './tool.js';
 import { createToolRegistry, type ListedTool } from './tool-registry.js';
 import { neutralizeApprovalText } from './upstream/approval-text.js';
 
@@ -208,11 +208,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       ),
     ),
   });
-  const secrets: SecretRegistry = {
-    register(value) {
-      if (value.length >= 8) redactor.addKnownSecret(value);
-    },
-  };
+  const secrets = secretRegistry(redactor);
   const scopeCache = new WeakMap<Identity, ReadonlySet<string>>();
   const scopesOf = (identity: Identity): ReadonlySet<string> => {
     let scopes = scopeCache.get(identity);
@@ -409,6 +405,31 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
   }
 
   /** Step 10: the call's audit record. */
+  /**
+   * Who, what and where: the part every audit record shares, whether the pipeline ran the call or
+   * the HTTP edge refused it (`identity` absent: an unauthenticated peer).
+   */
+  function recordHead(identity: Identity | undefined, tool: Tool<C> | undefined, name: unknown) {
+    return {
+      server: options.server,
+      principal: identity?.principal ?? 'unauthenticated',
+      roles: identity ? [...identity.roles] : [],
+      client: identity ? { name: identity.client.name, version: identity.client.version } : {},
+      transport: identity?.transport ?? ('http' as const),
+      tool: tool ? tool.name : safeName(name),
+      access: tool ? tool.access : ('none' as const),
+    };
+  }
+
+  /** Metrics and other observers see every recorded entry; an observer failure is only logged. */
+  function observe(entry: AuditEntry): void {
+    try {
+      options.observer?.(entry);
+    } catch (err) {
+      logger.warn({ err }, 'call observer failed');
+    }
+  }
+
   function auditEntry(
     tool: Tool<C> | undefined,
     state: CallState,
@@ -421,13 +442,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       (text) => redactor.redactValue(text, state.counts) as string,
     );
     return {
-      server: options.server,
-      principal: req.identity.principal,
-      roles: [...req.identity.roles],
-      client: { name: req.identity.client.name, version: req.identity.client.version },
-      transport: req.identity.transport,
-      tool: tool ? tool.name : safeName(req.name),
-      access: tool ? tool.access : 'none',
+      ...recordHead(req.identity, tool, req.name),
       arguments: tool ? auditArguments(req.arguments) : { omitted: true },
       decision: outcome.decision,
       outcome: outcome.outcome,
@@ -471,16 +486,8 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       return tool.scopes.filter((s) => !held.has(s));
     },
     recordRefusal(refusal) {
-      const tool = registry.get(refusal.tool);
-      const who = refusal.identity;
       const entry: AuditEntry = {
-        server: options.server,
-        principal: who?.principal ?? 'unauthenticated',
-        roles: who ? [...who.roles] : [],
-        client: who ? { name: who.client.name, version: who.client.version } : {},
-        transport: who?.transport ?? 'http',
-        tool: tool ? tool.name : safeName(refusal.tool),
-        access: tool ? tool.access : 'none',
+        ...recordHead(refusal.identity, registry.get(refusal.tool), refusal.tool),
         arguments: auditArguments(refusal.arguments ?? {}),
         decision: { result: 'denied', reason: refusal.reason ?? refusal.code },
         outcome: 'denied',
@@ -499,11 +506,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
         logger.error({ err, correlationId: entry.correlationId }, 'refusal audit failed');
         return false;
       }
-      try {
-        options.observer?.(entry);
-      } catch (err) {
-        logger.warn({ err }, 'call observer failed');
-      }
+      observe(entry);
       return true;
     },
     async callTool(req) {
@@ -539,11 +542,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
           ),
         };
       }
-      try {
-        options.observer?.(entry);
-      } catch (err) {
-        logger.warn({ err }, 'call observer failed');
-      }
+      observe(entry);
       if (!tool) return { kind: 'unknown_tool' };
       return { kind: 'result', result: outcome.result };
     },

@@ -97,6 +97,18 @@ export interface SecretRegistry {
 }
 
 /**
+ * The {@link SecretRegistry} that registers values with `redactor` (values under 8 characters
+ * are ignored: too common to match by exact value).
+ */
+export function secretRegistry(redactor: { addKnownSecret(value: string): void }): SecretRegistry {
+  return Object.freeze({
+    register(value: string) {
+      if (value.length >= 8) redactor.addKnownSecret(value);
+    },
+  });
+}
+
+/**
  * What `execute` receives.
  *
  * @typeParam C - the connector's upstream client type (one per credential scope)
