@@ -1,14 +1,15 @@
 /**
  * Postgres walls, round two (issue 10 §1 and §3): what the guard allows must be what the catalog
- * says, and the approved write must be the whole write. Black-box: the built
+ * says, operators PostgreSQL cannot interrupt never run over values built in the query (§2.1), and
+ * the approved write must be the whole write. Black-box: the built
  * `hardened-mcp-postgres` bin over stdio with the MCP SDK client, against a real PostgreSQL with
  * Chinook (embedded 18, or `DATABASE_URL` with `HMCP_TEST_PG=external`).
  *
  * Every attack row must come back as a tool error with its stable code, never show the secret or
  * a denied relation's name, and leave the database exactly as it was (db-state.ts); a normal query
  * is served after each. Beside the attacks, a table of honest queries (ordered-set aggregates,
- * window functions, JSON functions, CTEs, joins, arrays, a view over allowed tables) must keep
- * passing, and honest writes (cascades into writable tables within the cap) must keep working.
+ * window functions, JSON functions, CTEs, joins, arrays, containment over stored arrays and jsonb,
+ * a view over allowed tables) must keep passing, and honest writes (cascades into writable tables within the cap) must keep working.
  *
  * Sessions: `ro` reads schema `public`; `sh` reads `public` and `shadow`, where user-defined
  * overloads, operators, casts and types wait for type resolution to pick them; `rw` is read-write
@@ -163,6 +164,73 @@ const VIEW_ATTACKS: readonly ReadAttack[] = [
 
 const READ_ATTACKS = [...OID_TYPE_ATTACKS, ...RESOLUTION_ATTACKS, ...VIEW_ATTACKS];
 
+/**
+ * §2.1 Operators PostgreSQL does not interrupt (array/jsonb containment and overlap, jsonb `?|`/
+ * `?&`) over values built in the query: each would keep its backend busy for seconds past the
+ * statement timeout (quadratic loops without an interrupt check). Every spelling is refused by
+ * the guard before PostgreSQL sees it; no backend of the server's roles is left running it.
+ */
+const UNINTERRUPTIBLE_ATTACKS: readonly ReadAttack[] = [
+  ro(
+    'array_agg of generate_series on both sides',
+    'SELECT (SELECT array_agg(g) FROM generate_series(1, 60000) g) @> (SELECT array_agg(g) FROM generate_series(60000, 1, -1) g)',
+  ),
+  ro(
+    'jsonb_agg of generate_series on both sides',
+    'SELECT (SELECT jsonb_agg(g) FROM generate_series(1, 30000) g) @> (SELECT jsonb_agg(g) FROM generate_series(30000, 1, -1) g)',
+  ),
+  ro('array_fill', 'SELECT array_fill(1, ARRAY[60000]) <@ array_fill(2, ARRAY[60000])'),
+  ro(
+    'string_to_array of repeat, schema-qualified operator',
+    "SELECT string_to_array(repeat('a,', 60000), ',') OPERATOR(pg_catalog.&&) string_to_array(repeat('b,', 60000), ',')",
+  ),
+  ro(
+    'regexp_split_to_array against a stored column',
+    "SELECT id FROM tagged WHERE tags <@ regexp_split_to_array(repeat('x ', 60000), ' ')",
+  ),
+  ro(
+    'array_cat',
+    'SELECT array_cat(ARRAY[0], array_fill(1, ARRAY[60000])) @> array_fill(2, ARRAY[60000])',
+  ),
+  ro(
+    '|| concatenation',
+    'SELECT (ARRAY[0] || array_fill(1, ARRAY[60000])) @> array_fill(2, ARRAY[60000])',
+  ),
+  ro(
+    'to_jsonb of a built array',
+    'SELECT to_jsonb(array_fill(1, ARRAY[30000])) @> to_jsonb(array_fill(2, ARRAY[30000]))',
+  ),
+  ro(
+    '?| over a built text array',
+    "SELECT doc ?| string_to_array(repeat('k,', 60000), ',') FROM tagged",
+  ),
+  ro(
+    'a CTE column',
+    'WITH x AS (SELECT array_agg(g) AS a, array_agg(-g) AS b FROM generate_series(1, 60000) g) SELECT x.a @> x.b FROM x',
+  ),
+  ro(
+    'a subquery column',
+    'SELECT a && b FROM (SELECT array_agg(g) AS a, array_agg(-g) AS b FROM generate_series(1, 60000) g) s',
+  ),
+  ro(
+    'a set-returning function in FROM',
+    "SELECT f @> f FROM string_to_array(repeat('a,', 60000), ',') AS f",
+  ),
+  ro(
+    'a range aggregate',
+    'SELECT range_agg(int4range(g, g + 1)) @> range_agg(int4range(g, g + 2)) FROM generate_series(1, 60000) g',
+  ),
+  ro('two 64 KiB parameters (the params are given below)', 'SELECT $1::text[] @> $2::text[]'),
+  explain(
+    'EXPLAIN of containment over aggregates',
+    'SELECT (SELECT array_agg(g) FROM generate_series(1, 60000) g) @> (SELECT array_agg(g) FROM generate_series(1, 60000) g)',
+    [],
+  ),
+];
+
+/** 64 KiB text arrays for the parameter row above: 32,768 elements each. */
+const BIG_TEXT_ARRAY = `{${Array.from({ length: 32_767 }, () => 'a').join(',')}}`;
+
 interface Honest {
   readonly name: string;
   readonly sql: string;
@@ -243,6 +311,23 @@ const HONEST: readonly Honest[] = [
   h(
     'string functions',
     "SELECT lower(name), upper(name), length(name), concat_ws('-', name, genre_id) FROM genre",
+  ),
+  h('@> on a stored array column with a literal', "SELECT id FROM tagged WHERE tags @> '{a}'"),
+  h(
+    '&& on a stored array column with a parameter',
+    'SELECT id FROM tagged WHERE tags && $1::text[]',
+    ['{a,c}'],
+  ),
+  h('jsonb @> on a stored column', 'SELECT id FROM tagged WHERE doc @> \'{"k": 1}\''),
+  h(
+    'jsonb extraction of a stored column <@ a literal',
+    "SELECT t.id FROM tagged t WHERE t.doc -> 'items' <@ '[1, 2, 3]'::jsonb",
+  ),
+  h('jsonb ?| an array of literals', "SELECT id FROM tagged WHERE doc ?| ARRAY['k', 'x']"),
+  h('range overlap', 'SELECT id FROM tagged WHERE int4range(id, id + 10) && int4range(1, 5)'),
+  h(
+    'two stored arrays in a self-join',
+    'SELECT a.id FROM tagged a JOIN tagged b ON a.tags @> b.tags',
   ),
   h(
     'row comparison and IN',
@@ -350,6 +435,20 @@ let rwSession: ServerSession;
 const approvals: string[] = [];
 const rateLimit = { points: 100_000, durationSeconds: 60 };
 
+/** One query as the database owner (a fresh connection); returns its rows. */
+async function pgAdminQuery<R extends pg.QueryResultRow>(
+  sql: string,
+  values: unknown[],
+): Promise<R[]> {
+  const c = new pg.Client({ connectionString: db.adminUrl });
+  await c.connect();
+  try {
+    return (await c.query<R>(sql, values)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
 async function admin(sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: db.adminUrl });
   await c.connect();
@@ -430,6 +529,11 @@ beforeAll(async () => {
     CREATE VIEW public.op_view AS SELECT genre_id FROM public.genre WHERE genre_id OPERATOR(shadow.=) '1';
     CREATE VIEW public.setting_view AS SELECT current_setting('data_directory') AS d;
     CREATE VIEW public.track_names AS SELECT track_id, name FROM public.track;
+
+    -- §2.1 stored arrays and jsonb for the honest containment queries
+    CREATE TABLE public.tagged (id int PRIMARY KEY, tags text[] NOT NULL, doc jsonb NOT NULL);
+    INSERT INTO public.tagged VALUES (1, '{a,b}', '{"k": 1, "items": [1, 2]}'),
+      (2, '{c}', '{"j": 2, "items": [3]}');
 
     -- §3 cascades and triggers
     CREATE TABLE public.parent_w (id int PRIMARY KEY, name text);
@@ -598,6 +702,28 @@ describe('reads: what the guard allows is what the catalog says', () => {
     await expectUnchanged(before);
     await expectServed(s);
   });
+
+  it.each(UNINTERRUPTIBLE_ATTACKS)(
+    '$tool: no operator PostgreSQL cannot interrupt over a built value: $name',
+    async (a) => {
+      const before = await probe.snapshot();
+      const s = sessionOf(a);
+      const params = a.sql.includes('$2') ? { params: [BIG_TEXT_ARRAY, BIG_TEXT_ARRAY] } : {};
+      const r = await s.client.callTool({ name: a.tool, arguments: { sql: a.sql, ...params } });
+      const text = expectRefused(r, 'policy_denied', ['generate_series', 'repeat(']);
+      expect(text).toMatch(
+        /operator (@>|<@|&&|\?\||\?&) is not allowed here: PostgreSQL cannot interrupt it/,
+      );
+      // Refused before execution: no backend ran (or runs) it.
+      const running = await pgAdminQuery<{ n: string }>(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE query = $1 OR (state = 'active' AND usename = ANY($2))",
+        [a.sql, [db.readRole, db.writeRole]],
+      );
+      expect(Number(running[0]?.n)).toBe(0);
+      await expectUnchanged(before);
+      await expectServed(s);
+    },
+  );
 
   it.each(HONEST)('honest query keeps passing: $name', async (q) => {
     const r = await roSession.client.callTool({

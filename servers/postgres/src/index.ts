@@ -16,6 +16,7 @@ export {
   checkReadOnlySql,
   initSqlGuard,
   type SqlGuardDecision,
+  type SqlGuardOptions,
   type SqlGuardPolicy,
 } from './sql-guard.js';
 export { createSqlGuardClient, type SqlGuardClient } from './sql-guard-client.js';

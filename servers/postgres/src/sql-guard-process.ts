@@ -45,7 +45,7 @@ process.on('message', (message: InitMessage | CheckMessage) => {
       // The rewritten text must pass the guard too.
       const generic = toGenericSql(message.sql);
       decision =
-        generic.ok && checkReadOnlySql(generic.sql, policy).ok
+        generic.ok && checkReadOnlySql(generic.sql, policy, { planOnly: true }).ok
           ? {
               ...(decision as object),
               generic: { sql: generic.sql, paramCount: generic.paramCount },

@@ -26,6 +26,13 @@ import {
   isDeniedFunctionName,
   TABLESAMPLE_METHOD_ALLOWLIST,
 } from './function-allowlist.js';
+import {
+  classifyOperand,
+  type OperandClass,
+  type StoredColumn,
+  UNINTERRUPTIBLE_OPERATORS,
+  uninterruptibleVerdict,
+} from './uninterruptible.js';
 
 /**
  * What a query is allowed to touch. Names are compared exactly (case-sensitively) with what
@@ -182,6 +189,16 @@ export async function initSqlGuard(): Promise<void> {
 // Public entry point
 // ---------------------------------------------------------------------------------------
 
+/** Options of {@link checkReadOnlySql}. */
+export interface SqlGuardOptions {
+  /**
+   * The statement is only planned, never executed (`postgres_explain`'s constants-as-parameters
+   * form): the size of constant operands of uninterruptible operators is not limited, as no
+   * value is evaluated. Values built in the query are refused all the same. Default false.
+   */
+  readonly planOnly?: boolean | undefined;
+}
+
 /**
  * Decides whether `sql` is a single read-only SELECT that respects `policy`.
  *
@@ -192,7 +209,9 @@ export async function initSqlGuard(): Promise<void> {
  * - `sql_not_single_statement`: empty/comment-only input or more than one statement;
  * - `sql_not_read_only`: not a SELECT, SELECT INTO, FOR UPDATE/SHARE, data-modifying CTE,
  *   or an AST node/field this guard does not know (fail closed);
- * - `sql_function_denied`: function, TABLESAMPLE method or schema-qualified operator not allowed;
+ * - `sql_function_denied`: function, TABLESAMPLE method or schema-qualified operator not allowed,
+ *   or an operator PostgreSQL does not interrupt (`@>`, `<@`, `&&`, `?|`, `?&`) over a value built
+ *   in the query or over two large constants (see ./uninterruptible.ts);
  * - `sql_relation_denied`: relation outside the allowed schemas/tables, denied, or db-qualified.
  *
  * Throws `Error` if {@link initSqlGuard} has not completed, and `TypeError` if `policy` is
@@ -203,7 +222,11 @@ export async function initSqlGuard(): Promise<void> {
  * data-modifying WITH per §7.8.4; functions per Chapter 9 (see ./function-allowlist.ts);
  * positional parameters `$n` per §4.2.2 and the PREPARE reference page.
  */
-export function checkReadOnlySql(sql: string, policy: SqlGuardPolicy): SqlGuardDecision {
+export function checkReadOnlySql(
+  sql: string,
+  policy: SqlGuardPolicy,
+  options: SqlGuardOptions = {},
+): SqlGuardDecision {
   if (!parserReady) {
     throw new Error('initSqlGuard() must be awaited before checkReadOnlySql() is called');
   }
@@ -284,6 +307,7 @@ export function checkReadOnlySql(sql: string, policy: SqlGuardPolicy): SqlGuardD
   const checker = new TreeChecker(compiled);
   try {
     checker.run(rawStmt.stmt);
+    checker.checkUninterruptible(options.planOnly === true);
   } catch (err) {
     if (err instanceof GuardViolation) return reject(err.code, err.message);
     if (err instanceof RangeError) {
@@ -1002,8 +1026,30 @@ class TreeChecker {
   private readonly relationMap = new Map<string, { ref: RelationRef; at: number }>();
   private readonly functionMap = new Map<string, number>();
   private readonly stack: WorkItem[] = [];
+  /** Uses of {@link UNINTERRUPTIBLE_OPERATORS}, checked once the range names are known. */
+  private readonly uninterruptible: { op: string; operands: OperandClass[] }[] = [];
+  /** True once a FROM item that is not a base relation (subquery, function, CTE, table function) was seen. */
+  private derivedRanges = false;
 
   constructor(private readonly policy: CompiledPolicy) {}
+
+  /**
+   * Refuses an operator PostgreSQL does not interrupt over an operand built in the query (see
+   * ./uninterruptible.ts). Throws {@link GuardViolation} `sql_function_denied`.
+   */
+  checkUninterruptible(planOnly: boolean): void {
+    if (this.uninterruptible.length === 0) return;
+    const opaque = new Set(this.opaqueAliases());
+    const base = new Set(this.relationAliases.map((r) => r.alias));
+    const isStored = (c: StoredColumn): boolean =>
+      c.qualifier === null
+        ? !this.derivedRanges
+        : base.has(c.qualifier) && !opaque.has(c.qualifier);
+    for (const use of this.uninterruptible) {
+      const why = uninterruptibleVerdict(use.operands, isStored, planOnly);
+      if (why !== null) throw uninterruptibleDenied(use.op, why);
+    }
+  }
 
   attributeRefs(): readonly AttributeRef[] {
     return [...this.attributeRefMap.values()];
@@ -1067,10 +1113,25 @@ class TreeChecker {
       case 'RangeTableSample':
         this.checkTablesampleMethod(nameList(body.method, type), locationOf(body));
         break;
-      case 'A_Expr':
-        this.recordOperator(nameList(body.name, type));
+      case 'A_Expr': {
+        const parts = nameList(body.name, type);
+        this.recordOperator(parts);
+        const op = parts[parts.length - 1];
+        if (op !== undefined && UNINTERRUPTIBLE_OPERATORS.has(op)) {
+          const operands = [body.lexpr, body.rexpr].filter((n) => n !== undefined);
+          this.uninterruptible.push({ op, operands: operands.map(classifyOperand) });
+        }
         for (const op of IMPLICIT_OPERATORS.get(String(body.kind)) ?? [])
           this.operatorNames.add(op);
+        break;
+      }
+      case 'RangeSubselect':
+      case 'RangeFunction':
+      case 'RangeTableFunc':
+      case 'JsonTable':
+      case 'CommonTableExpr':
+        this.derivedRanges = true;
+        if (type === 'CommonTableExpr') checkCteQuery(body.ctequery);
         break;
       case 'CaseExpr':
         // `CASE x WHEN y` compares with the operator `=` looked up by name (docs §9.18.1).
@@ -1085,7 +1146,14 @@ class TreeChecker {
           this.aliasCounts.set(body.aliasname, (this.aliasCounts.get(body.aliasname) ?? 0) + 1);
         break;
       case 'SubLink':
-        if (body.operName !== undefined) this.recordOperator(nameList(body.operName, type));
+        if (body.operName !== undefined) {
+          const parts = nameList(body.operName, type);
+          this.recordOperator(parts);
+          const op = parts[parts.length - 1];
+          if (op !== undefined && UNINTERRUPTIBLE_OPERATORS.has(op)) {
+            throw uninterruptibleDenied(op, 'its operand is built in the query (a subquery)');
+          }
+        }
         break;
       case 'SortBy':
         if (body.useOp !== undefined) this.recordOperator(nameList(body.useOp, type));
@@ -1101,9 +1169,6 @@ class TreeChecker {
         break;
       case 'TypeName':
         this.checkTypeName(body);
-        break;
-      case 'CommonTableExpr':
-        checkCteQuery(body.ctequery);
         break;
     }
     this.pushFields(type, body, fields, scope, depth, EMPTY_KEYS);
@@ -1489,6 +1554,17 @@ function nodeNotAllowed(type: string): GuardViolation {
     );
   }
   return unsupported(type);
+}
+
+/**
+ * The refusal of an operator PostgreSQL does not interrupt (see ./uninterruptible.ts): a stable
+ * sentence naming only the operator.
+ */
+function uninterruptibleDenied(op: string, why: string): GuardViolation {
+  return new GuardViolation(
+    'sql_function_denied',
+    `operator ${op} is not allowed here: PostgreSQL cannot interrupt it, and ${why}; compare a stored column with a literal or a parameter`,
+  );
 }
 
 function unsupported(type: string): GuardViolation {
