@@ -3,7 +3,8 @@
  * certificate made here by openssl) speaking the Splunk HEC and Elasticsearch bulk shapes goes
  * down (HTTP 503, then connection refused) and comes back; every record arrives once, in order,
  * and the receiver verifies the hash chain. A full spool fails closed (`required`) or drops and
- * counts (`best-effort`).
+ * counts (`best-effort`). The built server keeps serving calls while the SIEM is down for a real
+ * minute, and every record then arrives once, in order, with the chain verified by the receiver.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -341,4 +342,96 @@ describe.skipIf(!openssl)('configured on the server (audit.remote)', () => {
     expect(readdirSync(join(dir, 'server-audit.jsonl.spool'))).toEqual(['splunk']);
     await rx.stop();
   });
+
+  /** How long the SIEM is down in the minute-long outage test (a real minute, the only one). */
+  const OUTAGE_MS = 61_000;
+
+  it(
+    'the SIEM down for a minute while the server keeps serving calls: every record once, in order, chain verified',
+    async () => {
+      const rx = new Receiver('elasticsearch-bulk');
+      await rx.start();
+      const auditFile = join(dir, 'outage-audit.jsonl');
+      const s = await startPostgresServer({
+        env: { POSTGRES_URL: db.readUrl, SIEM_TOKEN: 'siem-secret-value' },
+        config: {
+          audit: {
+            stderr: false,
+            file: auditFile,
+            remote: [
+              {
+                type: 'https-json',
+                name: 'elastic',
+                shape: 'elasticsearch-bulk',
+                url: `https://127.0.0.1:${rx.port}/_bulk`,
+                token: { env: 'SIEM_TOKEN' },
+                caFile: join(dir, 'cert.pem'),
+              },
+            ],
+          },
+        },
+      });
+      /** Polls (no timing asserted) until `n` records arrived; the deadline only ends a hang. */
+      const arrived = async (n: number, deadlineMs: number) => {
+        const until = Date.now() + deadlineMs;
+        while (rx.lines.length < n && Date.now() < until) await sleep(100);
+        return rx.lines.length;
+      };
+      const call = async (i: number) => {
+        const r = await s.client.callTool({
+          name: 'postgres_query',
+          arguments: { sql: 'SELECT $1::int AS i', params: [i] },
+        });
+        expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+      };
+      let calls = 0;
+      try {
+        for (; calls < 5; calls++) await call(calls);
+        expect(await arrived(5, 30_000)).toBe(5);
+
+        // Down: not listening (connections refused) for a real minute, calls keep being served.
+        await rx.stop();
+        const downSince = Date.now();
+        while (Date.now() - downSince < OUTAGE_MS) {
+          await call(calls);
+          calls += 1;
+          await sleep(500);
+        }
+        expect(rx.lines).toHaveLength(5);
+        process.stderr.write(`siem outage: ${calls - 5} calls served while the SIEM was down\n`);
+        // Everything since is in the spool beside the audit file.
+        const spooled = readdirSync(join(`${auditFile}.spool`, 'elastic'));
+        expect(spooled.length).toBeGreaterThan(0);
+
+        // Back (same port): the spool drains in order. One more call after the return: delivery
+        // is in order, so once its record is there, everything before it has been delivered.
+        await rx.start();
+        await call(calls);
+        calls += 1;
+        expect(await arrived(calls, 180_000)).toBe(calls);
+      } finally {
+        await s.close();
+      }
+      await rx.stop();
+
+      const seqs = rx.lines.map((l) => (JSON.parse(l) as { seq: number }).seq);
+      // Exactly once, in order: 0, 1, 2, … with nothing repeated or missing.
+      expect(seqs).toEqual([...Array(calls).keys()]);
+      expect(
+        rx.lines.map((l) => (JSON.parse(l) as { arguments: { params?: unknown[] } }).arguments),
+      ).toEqual(
+        Array.from({ length: calls }, (_, i) => ({ sql: 'SELECT $1::int AS i', params: [i] })),
+      );
+      // The receiving side verifies the chain from what it got alone.
+      expect(await verifyAuditChain(rx.lines)).toMatchObject({ ok: true, records: calls });
+      // And what it got is what the server wrote (the file may end with a shutdown checkpoint).
+      const fileLines = readFileSync(auditFile, 'utf8').trimEnd().split('\n');
+      expect(rx.lines.map((l) => JSON.parse(l))).toEqual(
+        fileLines.slice(0, calls).map((l) => JSON.parse(l)),
+      );
+      expect(new Set(rx.auth)).toEqual(new Set(['ApiKey siem-secret-value']));
+      expect(s.stderr()).not.toContain('siem-secret-value');
+    },
+    OUTAGE_MS + 300_000,
+  );
 });
