@@ -24,7 +24,9 @@
  *
  * Resource exhaustion (generate_series over billions of rows, repeat()/lpad() with huge
  * lengths, catastrophic regular expressions) is intentionally not policed here: the
- * executor must bound it with statement_timeout, row limits and a memory-limited role.
+ * executor must bound it with statement_timeout, row limits and a memory-limited role. The
+ * exception, operators PostgreSQL does not interrupt (containment over values built in the
+ * query), is refused by the guard itself: see ./uninterruptible.ts.
  */
 
 /** §9.3 Mathematical Functions and Operators (random() is volatile but has no side effect beyond the session PRNG; setseed() is denied). */
