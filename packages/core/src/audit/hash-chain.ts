@@ -84,6 +84,41 @@ function serialize(input: unknown, key: string, stack: Set<object>): string | un
 }
 
 /**
+ * The record's canonical JSON without `hash` (what {@link computeRecordHash} hashes), its hash,
+ * and the canonical JSON of the record with that `hash` added: the line the audit file holds.
+ * One serialization instead of two (the `hash` member is spliced in at its sorted place).
+ *
+ * @param unsigned A record without `hash` (a `hash` property, if any, is ignored).
+ * @returns `hash` (64 lowercase hex characters) and `line` (canonical JSON, not yet escaped).
+ * @throws TypeError as {@link canonicalJson}.
+ */
+export function hashAndSerializeRecord(unsigned: object): { hash: string; line: string } {
+  // null prototypes keep a `__proto__` key an own property
+  const before = Object.create(null) as Record<string, unknown>;
+  const after = Object.create(null) as Record<string, unknown>;
+  for (const k of Object.keys(unsigned)) {
+    if (k === 'hash') continue;
+    if (k === 'toJSON') {
+      // not a plain record: hash and serialize the reference way
+      const hash = computeRecordHash(unsigned);
+      return { hash, line: canonicalJson({ ...unsigned, hash }) };
+    }
+    (k < 'hash' ? before : after)[k] = (unsigned as Record<string, unknown>)[k];
+  }
+  // canonical JSON of the record is `{` members sorted by key `}`: the members before `hash`
+  // and those after it, each serialized once
+  const head = canonicalJson(before).slice(1, -1);
+  const tail = canonicalJson(after).slice(1, -1);
+  const sep = head !== '' && tail !== '' ? ',' : '';
+  const hash = createHash('sha256').update(`{${head}${sep}${tail}}`, 'utf8').digest('hex');
+  const member = `"hash":"${hash}"`;
+  return {
+    hash,
+    line: `{${head}${head === '' ? '' : ','}${member}${tail === '' ? '' : ','}${tail}}`,
+  };
+}
+
+/**
  * Hex SHA-256 of the canonical JSON of `record` without its `hash` property.
  *
  * @param record A stamped record (or a parsed line); any `hash` property is ignored.
