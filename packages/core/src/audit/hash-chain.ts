@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash as sha } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { auditRecordSchema, GENESIS_HASH } from './audit-record.js';
 import { CHECKPOINT_TOOL, type CheckpointVerifier, checkpointMessage } from './checkpoint.js';
@@ -151,7 +151,7 @@ export function hashAndSerializeRecord(unsigned: object): { hash: string; line: 
   const head = canonicalJson(before).slice(1, -1);
   const tail = canonicalJson(after).slice(1, -1);
   const sep = head !== '' && tail !== '' ? ',' : '';
-  const hash = createHash('sha256').update(`{${head}${sep}${tail}}`, 'utf8').digest('hex');
+  const hash = sha('sha256', `{${head}${sep}${tail}}`, 'hex');
   const member = `"hash":"${hash}"`;
   return {
     hash,
