@@ -4,7 +4,7 @@
  * 5); each line prints the median of the rounds with its min–max spread, and the ratio of the
  * medians. The machine may be shared and loaded: read the ratios, not the absolute numbers.
  *
- * 1. In-process, per call: the pipeline (identity, enablement, scopes, strict zod input,
+ * 1. In-process, per call (CPU time; the audit-file pairs in wall time): the pipeline (identity, enablement, scopes, strict zod input,
  *    policy, rate limit, execute, caps, redaction, fence, hash-chained audit record) on a
  *    trivial tool vs the bare tool call (execute + JSON of its result); the same on a 20-row
  *    table tool; and the audit durability modes: audit to a file with group commit and with
@@ -182,8 +182,21 @@ function pipelineCall(pipeline: ReturnType<typeof pipelineWith>, name: string, a
   };
 }
 
-/** µs per call of `fn` over `n` sequential calls. */
+/**
+ * µs per call of `fn` over `n` sequential calls: the process's CPU time (user + system), so the
+ * number is per core and does not count time spent waiting for a core on a loaded machine.
+ */
 function perCall(fn: () => Promise<number>, n: number): () => Promise<number> {
+  return async () => {
+    const start = process.cpuUsage();
+    for (let i = 0; i < n; i++) await fn();
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) / n;
+  };
+}
+
+/** µs per call of `fn` over `n` sequential calls, wall clock (for calls that wait on a disk). */
+function perCallWall(fn: () => Promise<number>, n: number): () => Promise<number> {
   return async () => {
     const start = performance.now();
     for (let i = 0; i < n; i++) await fn();
@@ -221,7 +234,7 @@ async function inProcess(): Promise<void> {
     };
     await warm(Object.values(sides), 500);
     console.log(
-      `\n1. in-process, per call (${CALLS} calls per round; durable audit: ${CALLS / 20})`,
+      `\n1. in-process, per call: CPU µs (${CALLS} calls per round); durable audit: wall µs (${CALLS / 20} calls per round)`,
     );
     const [bareEcho = [], echo = []] = await interleave([
       perCall(sides.bareEcho, CALLS),
@@ -244,9 +257,9 @@ async function inProcess(): Promise<void> {
       'µs',
     );
     const [mem = [], group = [], fsync = []] = await interleave([
-      perCall(sides.echo, CALLS / 20),
-      perCall(sides.group, CALLS / 20),
-      perCall(sides.fsync, CALLS / 20),
+      perCallWall(sides.echo, CALLS / 20),
+      perCallWall(sides.group, CALLS / 20),
+      perCallWall(sides.fsync, CALLS / 20),
     ]);
     report(
       'durable audit (file), sequential calls: group commit (the default)',
