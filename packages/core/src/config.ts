@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { StartupError } from './errors.js';
 
@@ -474,7 +473,8 @@ export async function readConfigFile(path: string): Promise<unknown> {
     throw new StartupError(`cannot read config file ${path} (${code})`);
   }
   try {
-    return isJson ? JSON.parse(text) : parseYaml(text);
+    // YAML's parser is loaded only for a YAML file (startup cost, issue 14)
+    return isJson ? JSON.parse(text) : (await import('yaml')).parse(text);
   } catch (err) {
     const where = err instanceof Error && 'linePos' in err ? ' (YAML syntax error)' : '';
     throw new StartupError(`config file ${path} is not valid ${isJson ? 'JSON' : 'YAML'}${where}`);

@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Registry } from 'prom-client';
 import type { AuditEntry, RemoteSinkStats } from './audit/index.js';
 
 /** What the audit metrics read at each scrape. */
@@ -41,6 +42,40 @@ export interface ServerMetrics {
  * Tool names are bounded by the connector's tool list (unknown names are counted as `unknown`).
  */
 export function createServerMetrics(knownTools: readonly string[]): ServerMetrics {
+  // prom-client (and its default collectors) is loaded at the metrics' first use, not at
+  // startup: over stdio nothing scrapes them before the first call (startup cost, issue 14).
+  let real: ServerMetrics | undefined;
+  let auditSource: AuditMetricsSource | undefined;
+  const load = (): ServerMetrics => {
+    if (real === undefined) {
+      real = createPromMetrics(knownTools);
+      if (auditSource !== undefined) real.observeAudit(auditSource);
+    }
+    return real;
+  };
+  return {
+    get registry() {
+      return load().registry;
+    },
+    observeCall: (entry) => load().observeCall(entry),
+    setActiveSessions: (n) => load().setActiveSessions(n),
+    observeHttpRefusal: (reason) => load().observeHttpRefusal(reason),
+    observeAudit(source) {
+      if (real === undefined) auditSource = source;
+      else real.observeAudit(source);
+    },
+    observeAuditSinkError: (sink) => load().observeAuditSinkError(sink),
+    setReady: (ready) => load().setReady(ready),
+  };
+}
+
+const lazyRequire = createRequire(import.meta.url);
+
+/** {@link createServerMetrics} proper: loads prom-client and creates every metric. */
+function createPromMetrics(knownTools: readonly string[]): ServerMetrics {
+  const { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } = lazyRequire(
+    'prom-client',
+  ) as typeof import('prom-client');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'hmcp_' });
   const tools = new Set(knownTools);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { ColumnInfo } from './tool.js';
 
 /**
@@ -37,9 +37,25 @@ export function capRowsByBytes(
   return { rows: kept, truncated: false, bytes };
 }
 
-/** A fresh fence boundary: 32 hex characters. */
+/** Bytes of one fence boundary (128 bits). */
+const BOUNDARY_BYTES = 16;
+/**
+ * Pool of CSPRNG bytes for fence boundaries, refilled with one `randomFillSync` call (the same
+ * source as `randomBytes`) every 256 boundaries instead of one call each; every byte is handed
+ * out once, so boundaries stay independent and unpredictable.
+ */
+const boundaryPool = Buffer.alloc(BOUNDARY_BYTES * 256);
+let boundaryOffset = boundaryPool.length;
+
+/** A fresh fence boundary: 32 hex characters (128 random bits from the CSPRNG). */
 export function newBoundary(): string {
-  return randomBytes(16).toString('hex');
+  if (boundaryOffset + BOUNDARY_BYTES > boundaryPool.length) {
+    randomFillSync(boundaryPool);
+    boundaryOffset = 0;
+  }
+  const start = boundaryOffset;
+  boundaryOffset += BOUNDARY_BYTES;
+  return boundaryPool.toString('hex', start, start + BOUNDARY_BYTES);
 }
 
 /**

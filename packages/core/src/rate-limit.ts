@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
 import {
   type RateLimiterAbstract,
   RateLimiterMemory,
@@ -6,6 +6,9 @@ import {
   RateLimiterRes,
 } from 'rate-limiter-flexible';
 import { ALLOW, type Decision, deny, ErrorCode } from './errors.js';
+
+/** Synchronous `require` for modules loaded on first use only (CommonJS packages). */
+const lazyRequire = createRequire(import.meta.url);
 
 /** A fixed-window budget: `points` calls per `durationSeconds`. */
 export interface RateLimitRule {
@@ -65,6 +68,8 @@ export function createRedisRateLimiter(
   defaults: RateLimitRule,
   perTool: Readonly<Record<string, RateLimitRule | undefined>> = {},
 ): RateLimiter {
+  // ioredis is loaded only when a Redis store is configured (startup cost, issue 14)
+  const { Redis } = lazyRequire('ioredis') as typeof import('ioredis');
   const client = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,

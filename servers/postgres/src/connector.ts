@@ -14,8 +14,30 @@ import {
 } from './database.js';
 import { inspectRole, warnPrivileged } from './preflight.js';
 import type { SqlGuardPolicy } from './sql-guard.js';
-import { createSqlGuardClient } from './sql-guard-client.js';
+import { createSqlGuardClient, type SqlGuardClient } from './sql-guard-client.js';
 import { createPostgresTools } from './tools.js';
+
+/**
+ * The SQL checker start of each server being assembled (keyed by its connector context), so
+ * `openClient` can wait for it after the role check: the checker processes start while the
+ * database is reached, instead of one after the other (issue 14).
+ */
+const guardStarts = new WeakMap<object, Promise<SqlGuardClient>>();
+
+/**
+ * A {@link SqlGuardClient} whose checkers may still be starting: every method waits for `start`
+ * first (a failed start fails the method, so SQL is refused rather than unchecked).
+ */
+function pendingGuard(start: Promise<SqlGuardClient>): SqlGuardClient {
+  return {
+    check: async (sql, principal) => (await start).check(sql, principal),
+    checkGeneric: async (sql, principal) => (await start).checkGeneric(sql, principal),
+    close: async () => {
+      const guard = await start.catch(() => undefined);
+      await guard?.close();
+    },
+  };
+}
 
 /** Package version, kept in step with package.json. */
 export const VERSION = '0.1.0';
@@ -99,7 +121,12 @@ export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
       extraFunctions: settings.functions.allow,
     };
     // The parser runs in its own process (memory and fault isolation); see sql-guard-process.ts.
-    const guard = await createSqlGuardClient(guardPolicy);
+    // Its processes start now; openClient('read') waits for them after the role check, so a
+    // checker that cannot start still fails startup.
+    const start = createSqlGuardClient(guardPolicy);
+    start.catch(() => undefined); // awaited (and reported) by openClient or the tools
+    guardStarts.set(ctx, start);
+    const guard = pendingGuard(start);
     try {
       return { tools: await createPostgresTools(settings, guard), close: () => guard.close() };
     } catch (err) {
@@ -111,7 +138,14 @@ export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
     if (!credential) throw new StartupError(`no ${scope} credential`);
     const allowPrivileged =
       ctx.flags['allow-privileged-role'] === true || ctx.settings.allowPrivilegedRole;
-    return openHandle(scope, credential, ctx.settings, allowPrivileged, ctx.logger);
+    const handle = await openHandle(scope, credential, ctx.settings, allowPrivileged, ctx.logger);
+    try {
+      await guardStarts.get(ctx);
+    } catch (err) {
+      await handle.pool.end().catch(() => undefined);
+      throw err;
+    }
+    return handle;
   },
   async closeClient(handle) {
     await handle.pool.end().catch(() => undefined);

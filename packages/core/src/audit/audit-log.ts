@@ -16,7 +16,7 @@ import {
   GENESIS_HASH,
 } from './audit-record.js';
 import { CHECKPOINT_TOOL, type CheckpointSigner, checkpointMessage } from './checkpoint.js';
-import { canonicalJson, computeRecordHash } from './hash-chain.js';
+import { hashAndSerializeRecord } from './hash-chain.js';
 import { escapeAuditLine } from './line-escape.js';
 import { type AuditSink, createStderrSink } from './sinks.js';
 
@@ -280,7 +280,10 @@ export class AuditLog {
     try {
       // Snapshot as plain JSON data: the hash and the line must see the same value, whatever
       // getters, toJSON() or later mutation by the caller would do.
-      args = entry.arguments === undefined ? undefined : JSON.parse(canonicalJson(entry.arguments));
+      // (JSON.stringify reads and drops exactly what canonicalJson would; key order does not
+      // matter here, the record is serialized canonically when stamped)
+      args =
+        entry.arguments === undefined ? undefined : JSON.parse(JSON.stringify(entry.arguments));
     } catch (err) {
       const message = 'invalid audit entry: arguments: not JSON-serializable';
       return Promise.reject(new AuditLogError('invalid_entry', message, { cause: err }));
@@ -383,8 +386,8 @@ export class AuditLog {
     for (const p of batch) {
       try {
         const args = p.checkpoint ? this.#checkpointArgs(seq - 1, prevHash) : p.args;
-        const record = this.#stamp(p.entry, args, seq, prevHash);
-        lines.push(escapeAuditLine(canonicalJson(record)));
+        const { record, line } = this.#stamp(p.entry, args, seq, prevHash);
+        lines.push(escapeAuditLine(line));
         records.push(record);
         owners.push(p);
         prevHash = record.hash;
@@ -498,8 +501,9 @@ export class AuditLog {
         displacedTo: aside ?? null,
         previousSeq: this.#nextSeq - 1,
       });
-      const record = this.#stamp(event, event.arguments, this.#nextSeq, this.#lastHash);
-      const line = escapeAuditLine(canonicalJson(record));
+      const stamped = this.#stamp(event, event.arguments, this.#nextSeq, this.#lastHash);
+      const record = stamped.record;
+      const line = escapeAuditLine(stamped.line);
       await opened.file.append(Buffer.from(`${line}\n`, 'utf8'), true);
       this.#lastHash = record.hash;
       this.#nextSeq += 1;
@@ -578,7 +582,13 @@ export class AuditLog {
     };
   }
 
-  #stamp(entry: AuditEntry, args: unknown, seq: number, prevHash: string): AuditRecord {
+  /** The record for `entry` at `seq` after `prevHash`, and its canonical JSON line (unescaped). */
+  #stamp(
+    entry: AuditEntry,
+    args: unknown,
+    seq: number,
+    prevHash: string,
+  ): { record: AuditRecord; line: string } {
     const session = entry.session
       ? {
           mcpSessionId: entry.session.mcpSessionId,
@@ -623,7 +633,8 @@ export class AuditLog {
       session,
       resultSha256: entry.resultSha256,
     } as const;
-    return { ...unsigned, hash: computeRecordHash(unsigned) };
+    const { hash, line } = hashAndSerializeRecord(unsigned);
+    return { record: { ...unsigned, hash }, line };
   }
 
   #report(error: unknown, failure: AuditSinkFailure): void {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { MAX_AUDIT_INTENT_CHARS } from './audit-record.js';
 
 /**
@@ -26,7 +26,8 @@ export const AUDIT_INTENT_META_KEY = 'io.hardened-mcp/intent';
 export function resultDigest(result: unknown): string {
   const json = JSON.stringify(result);
   if (json === undefined) throw new TypeError('resultDigest: result is not JSON-serializable');
-  return createHash('sha256').update(json, 'utf8').digest('hex');
+  // one-shot hash (UTF-8 for a string input): no Hash object per call
+  return hash('sha256', json, 'hex');
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   type AuditChainVerification,
   canonicalJson,
   computeRecordHash,
+  hashAndSerializeRecord,
   verifyAuditChain,
   verifyAuditFile,
 } from './hash-chain.js';
@@ -274,5 +275,32 @@ describe('verifyAuditFile', () => {
     await expect(verifyAuditFile(tmp.file('missing.jsonl'))).rejects.toMatchObject({
       code: 'ENOENT',
     });
+  });
+});
+
+describe('hashAndSerializeRecord', () => {
+  const records: Record<string, unknown>[] = [
+    {
+      v: 1,
+      seq: 3,
+      prevHash: 'a'.repeat(64),
+      arguments: { z: 1, '10': 'ten', '9': [1, undefined, 'x'], __proto__x: null },
+      decision: { result: 'allowed', reason: undefined },
+      outcome: 'success',
+      errorClass: undefined,
+      time: new Date(0),
+    },
+    { access: 'read', arguments: { b: 2, a: 1 } },
+    { outcome: 'denied', zz: [] },
+    {},
+    { hash: 'stale', tool: 't' },
+  ];
+  it('gives the hash computeRecordHash gives and the canonical line with that hash', () => {
+    for (const r of records) {
+      const { hash, line } = hashAndSerializeRecord(r);
+      expect(hash).toBe(computeRecordHash(r));
+      expect(line).toBe(canonicalJson({ ...r, hash }));
+      expect(JSON.parse(line).hash).toBe(hash);
+    }
   });
 });

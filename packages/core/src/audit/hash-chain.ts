@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash as sha } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { auditRecordSchema, GENESIS_HASH } from './audit-record.js';
 import { CHECKPOINT_TOOL, type CheckpointVerifier, checkpointMessage } from './checkpoint.js';
@@ -37,12 +37,22 @@ export function canonicalJson(value: unknown): string {
 }
 
 function serialize(input: unknown, key: string, stack: Set<object>): string | undefined {
-  let value = input;
-  if (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'bigint') &&
-    typeof (value as { toJSON?: unknown }).toJSON === 'function'
-  ) {
+  // primitives first: they have no toJSON step (only objects and bigints do) and are most values
+  switch (typeof input) {
+    case 'string':
+      return JSON.stringify(input);
+    case 'number':
+      return Number.isFinite(input) ? JSON.stringify(input) : 'null';
+    case 'boolean':
+      return input ? 'true' : 'false';
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+  }
+  if (input === null) return 'null';
+  let value: unknown = input;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
     value = (value as { toJSON: (key: string) => unknown }).toJSON(key);
   }
   if (value instanceof Number || value instanceof String || value instanceof Boolean) {
@@ -68,19 +78,85 @@ function serialize(input: unknown, key: string, stack: Set<object>): string | un
   stack.add(obj);
   try {
     if (Array.isArray(obj)) {
-      const items = obj.map((item, i) => serialize(item, String(i), stack) ?? 'null');
-      return `[${items.join(',')}]`;
+      let out = '[';
+      for (let i = 0; i < obj.length; i++) {
+        if (i > 0) out += ',';
+        out += serialize(obj[i], String(i), stack) ?? 'null';
+      }
+      return `${out}]`;
     }
     const record = obj as Record<string, unknown>;
-    const parts: string[] = [];
-    for (const k of Object.keys(record).sort()) {
+    let out = '{';
+    for (const k of sortedKeys(record)) {
       const v = serialize(record[k], k, stack);
-      if (v !== undefined) parts.push(`${JSON.stringify(k)}:${v}`);
+      if (v === undefined) continue;
+      if (out.length > 1) out += ',';
+      out += `${quotedKey(k)}:${v}`;
     }
-    return `{${parts.join(',')}}`;
+    return `${out}}`;
   } finally {
     stack.delete(obj);
   }
+}
+
+/** UTF-16 code unit order, the order of `Array.prototype.sort` without a comparator. */
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Own enumerable keys of `record` in {@link byCodeUnits} order (no sort when already in order). */
+function sortedKeys(record: object): string[] {
+  const keys = Object.keys(record);
+  for (let i = 1; i < keys.length; i++) {
+    if ((keys[i - 1] as string) > (keys[i] as string)) return keys.sort(byCodeUnits);
+  }
+  return keys;
+}
+
+/** `JSON.stringify(key)` of recently seen keys (audit records repeat the same few dozen). */
+const QUOTED_KEYS = new Map<string, string>();
+const QUOTED_KEYS_LIMIT = 1024;
+function quotedKey(key: string): string {
+  let quoted = QUOTED_KEYS.get(key);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key);
+    if (QUOTED_KEYS.size >= QUOTED_KEYS_LIMIT) QUOTED_KEYS.clear();
+    if (key.length <= 64) QUOTED_KEYS.set(key, quoted);
+  }
+  return quoted;
+}
+
+/**
+ * The record's canonical JSON without `hash` (what {@link computeRecordHash} hashes), its hash,
+ * and the canonical JSON of the record with that `hash` added: the line the audit file holds.
+ * One serialization instead of two (the `hash` member is spliced in at its sorted place).
+ *
+ * @param unsigned A record without `hash` (a `hash` property, if any, is ignored).
+ * @returns `hash` (64 lowercase hex characters) and `line` (canonical JSON, not yet escaped).
+ * @throws TypeError as {@link canonicalJson}.
+ */
+export function hashAndSerializeRecord(unsigned: object): { hash: string; line: string } {
+  // null prototypes keep a `__proto__` key an own property
+  const before = Object.create(null) as Record<string, unknown>;
+  const after = Object.create(null) as Record<string, unknown>;
+  for (const k of Object.keys(unsigned)) {
+    if (k === 'hash') continue;
+    if (k === 'toJSON') {
+      // not a plain record: hash and serialize the reference way
+      const hash = computeRecordHash(unsigned);
+      return { hash, line: canonicalJson({ ...unsigned, hash }) };
+    }
+    (k < 'hash' ? before : after)[k] = (unsigned as Record<string, unknown>)[k];
+  }
+  // canonical JSON of the record is `{` members sorted by key `}`: the members before `hash`
+  // and those after it, each serialized once
+  const head = canonicalJson(before).slice(1, -1);
+  const tail = canonicalJson(after).slice(1, -1);
+  const sep = head !== '' && tail !== '' ? ',' : '';
+  const hash = sha('sha256', `{${head}${sep}${tail}}`, 'hex');
+  const member = `"hash":"${hash}"`;
+  return {
+    hash,
+    line: `{${head}${head === '' ? '' : ','}${member}${tail === '' ? '' : ','}${tail}}`,
+  };
 }
 
 /**

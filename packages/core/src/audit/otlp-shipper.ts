@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { SeverityNumber } from '@opentelemetry/api-logs';
-import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { createRequire } from 'node:module';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { AuditShipper } from './remote-sink.js';
+
+const lazyRequire = createRequire(import.meta.url);
 
 /** Options of {@link createOtlpLogsShipper}. */
 export interface OtlpLogsShipperOptions {
@@ -37,6 +37,17 @@ export const AUDIT_OTLP_SCOPE = { name: 'hardened-mcp.audit', version: '1' } as 
  * exporter retries 429/502/503/504 within its timeout) and rejects otherwise.
  */
 export function createOtlpLogsShipper(options: OtlpLogsShipperOptions): AuditShipper {
+  // The OpenTelemetry packages are loaded only when an OTLP sink is configured (startup cost,
+  // issue 14); their CommonJS builds load synchronously.
+  const { SeverityNumber } = lazyRequire(
+    '@opentelemetry/api-logs',
+  ) as typeof import('@opentelemetry/api-logs');
+  const { OTLPLogExporter } = lazyRequire(
+    '@opentelemetry/exporter-logs-otlp-proto',
+  ) as typeof import('@opentelemetry/exporter-logs-otlp-proto');
+  const { resourceFromAttributes } = lazyRequire(
+    '@opentelemetry/resources',
+  ) as typeof import('@opentelemetry/resources');
   const exporter = new OTLPLogExporter({
     url: options.url,
     headers: { ...options.headers },

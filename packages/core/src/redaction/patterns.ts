@@ -60,6 +60,29 @@ export const HINT_LETTER = 16;
  * detector can match
  */
 export const HINT_KEYWORD = 32;
+/**
+ * {@link TextHints.flags} bit: two ASCII letters are immediately followed by two ASCII digits
+ * somewhere in the text (`GB82`), the head every IBAN starts with (ISO 13616-1 §5.1); for long
+ * texts set whenever the text has both a letter and a digit
+ */
+export const HINT_IBAN_HEAD = 64;
+
+/**
+ * Code units that may sit between the digits of one digit-gated finding: space, `.`, `-`, `(`,
+ * `)`, `+` and the dashes U+2010–U+2015 (phone, card, SSN and NINO separators, a decimal point,
+ * a sign). {@link TextHints.maxDigits} counts digits per run of digits and these.
+ */
+export function isDigitGroupSeparator(c: number): boolean {
+  return (
+    c === 32 ||
+    c === 46 ||
+    c === 45 ||
+    c === 40 ||
+    c === 41 ||
+    c === 43 ||
+    (c >= 0x2010 && c <= 0x2015)
+  );
+}
 
 /**
  * Cheap facts about the normalized text, computed once per string and shared by detectors as
@@ -69,7 +92,13 @@ export const HINT_KEYWORD = 32;
 export interface TextHints {
   /** `HINT_*` bits */
   flags: number;
-  /** upper bound on the number of ASCII digits in the text (exact for short texts) */
+  /**
+   * upper bound on the number of ASCII digits in one run of digits and digit-group separators
+   * ({@link isDigitGroupSeparator}); every digit-gated detector's finding (cards, SSNs, NINOs,
+   * phone numbers, an IBAN's check digits, a decimal card) lies inside one such run, so a
+   * detector needing `n` digits cannot match when this is below `n` (for long texts the bound
+   * is the text's length)
+   */
   maxDigits: number;
   /**
    * ASCII characters that may occur in the text, as a 128-bit set: bit `c & 31` of word
@@ -83,7 +112,7 @@ export interface TextHints {
  * fails one cannot contain a finding of this detector.
  */
 export interface DetectorGate {
-  /** fewest ASCII digits a finding needs (0: no requirement) */
+  /** fewest ASCII digits a finding needs in one digit run (see {@link TextHints.maxDigits}; 0: none) */
   readonly digits: number;
   /** `HINT_*` bits that must all be set */
   readonly flags: number;
@@ -302,23 +331,41 @@ const IBAN_LENGTHS: ReadonlyMap<string, number> = new Map(
  * Z=35, the number mod 97 must be 1). Spaces are ignored; letters are case-insensitive.
  */
 export function isValidIban(iban: string): boolean {
-  // shape check in one pass (letters, check digits, alphanumerics; spaces skipped) …
+  return isValidIbanRange(iban, 0, iban.length);
+}
+
+/** {@link IBAN_LENGTHS} keyed by the two upper-case code units of the country code (`c0 * 128 + c1`). */
+const IBAN_LENGTH_BY_CODE: ReadonlyMap<number, number> = new Map(
+  [...IBAN_LENGTHS].map(([cc, len]): [number, number] => [
+    cc.charCodeAt(0) * 128 + cc.charCodeAt(1),
+    len,
+  ]),
+);
+/** Longest registry IBAN length plus one: a longer candidate is rejected before buffering. */
+const IBAN_BUFFER = new Uint8Array(Math.max(...IBAN_LENGTHS.values()) + 1);
+
+/** {@link isValidIban} of `text.slice(from, to)`, without building the slice. */
+function isValidIbanRange(text: string, from: number, to: number): boolean {
+  // shape check in one pass (letters, check digits, alphanumerics; spaces skipped), copying
+  // the upper-cased characters into a small reused buffer …
+  const buf = IBAN_BUFFER;
   let length = 0;
-  for (let i = 0; i < iban.length; i++) {
-    const c = upperAscii(iban.charCodeAt(i));
+  for (let i = from; i < to; i++) {
+    const c = upperAscii(text.charCodeAt(i));
     if (c === 32) continue;
     const digit = c >= 48 && c <= 57;
     const letter = c >= 65 && c <= 90;
     if (length < 2 ? !letter : length < 4 ? !digit : !digit && !letter) return false;
-    length++;
+    if (length === buf.length) return false;
+    buf[length++] = c;
   }
-  const s = length === iban.length ? iban : iban.replace(/ /g, '');
-  const expected = IBAN_LENGTHS.get(s.slice(0, 2).toUpperCase());
+  if (length < 2) return false;
+  const expected = IBAN_LENGTH_BY_CODE.get((buf[0] as number) * 128 + (buf[1] as number));
   if (expected === undefined || length !== expected) return false;
   // … then MOD 97-10 over characters 5… followed by 1–4, without building the rearranged string
   let rem = 0;
   for (let k = 0; k < length; k++) {
-    const c = upperAscii(s.charCodeAt((k + 4) % length));
+    const c = buf[(k + 4) % length] as number;
     // digits contribute one decimal digit, letters two (A=10 … Z=35)
     rem = c <= 57 ? (rem * 10 + (c - 48)) % 97 : (rem * 100 + (c - 55)) % 97;
   }
@@ -919,17 +966,37 @@ interface PhoneGroup {
   readonly end: number;
 }
 
+const isAsciiDigit = (c: number): boolean => c >= 48 && c <= 57;
+
+/**
+ * Splits a phone candidate into digit groups: each group is a parenthesized digit run `(12)` or
+ * a bare digit run, preceded by the shortest run of non-digits before it (its separator). The
+ * same result as matching `/(\D*?)(\((\d+)\)|\d+)/g` repeatedly, by hand, in one pass.
+ */
 function phoneGroups(s: string): PhoneGroup[] {
   const groups: PhoneGroup[] = [];
-  const re = /(\D*?)(\((\d+)\)|\d+)/g;
-  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-    const paren = m[3] !== undefined;
-    groups.push({
-      sep: m[1] ?? '',
-      digits: paren ? (m[3] ?? '') : (m[2] ?? ''),
-      paren,
-      end: m.index + m[0].length,
-    });
+  const n = s.length;
+  let pos = 0;
+  outer: while (pos < n) {
+    for (let q = pos; q < n; q++) {
+      const c = s.charCodeAt(q);
+      if (c === 40 /* ( */) {
+        let d = q + 1;
+        while (d < n && isAsciiDigit(s.charCodeAt(d))) d++;
+        if (d > q + 1 && s.charCodeAt(d) === 41 /* ) */) {
+          groups.push({ sep: s.slice(pos, q), digits: s.slice(q + 1, d), paren: true, end: d + 1 });
+          pos = d + 1;
+          continue outer;
+        }
+      } else if (isAsciiDigit(c)) {
+        let d = q + 1;
+        while (d < n && isAsciiDigit(s.charCodeAt(d))) d++;
+        groups.push({ sep: s.slice(pos, q), digits: s.slice(q, d), paren: false, end: d });
+        pos = d;
+        continue outer;
+      }
+    }
+    break;
   }
   return groups;
 }
@@ -994,7 +1061,9 @@ function acceptCard(m: RegExpExecArray): Verdict {
  */
 function acceptIban(m: RegExpExecArray): Verdict {
   const s = m[0];
-  const length = IBAN_LENGTHS.get(s.slice(0, 2).toUpperCase());
+  const length = IBAN_LENGTH_BY_CODE.get(
+    upperAscii(s.charCodeAt(0)) * 128 + upperAscii(s.charCodeAt(1)),
+  );
   if (length === undefined) return null;
   let seen = 0;
   let end = 0;
@@ -1003,7 +1072,7 @@ function acceptIban(m: RegExpExecArray): Verdict {
     end++;
   }
   if (seen < length || (end < s.length && s[end] !== ' ')) return null;
-  return isValidIban(s.slice(0, end)) ? { start: m.index, end: m.index + end } : null;
+  return isValidIbanRange(s, 0, end) ? { start: m.index, end: m.index + end } : null;
 }
 
 const EMAIL_LOCAL_ASCII = asciiClass('A-Za-z0-9._%+-');
@@ -1111,7 +1180,7 @@ export function createPiiDetectors(): Detector[] {
       type: 'iban',
       category: 'pii',
       minLength: 15,
-      gate: gate({ flags: HINT_LETTER, digits: 2 }),
+      gate: gate({ flags: HINT_LETTER | HINT_IBAN_HEAD, digits: 2 }),
       // one pass for both formats (they differ right after the check digits)
       patterns: [
         /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?)(?![A-Za-z0-9])/,

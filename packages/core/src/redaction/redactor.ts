@@ -12,6 +12,7 @@ import {
   type Detector,
   HINT_AT,
   HINT_DIGIT,
+  HINT_IBAN_HEAD,
   HINT_KEYWORD,
   HINT_LETTER,
   HINT_PAREN,
@@ -223,29 +224,6 @@ function normalizeAlways(text: string): string {
   return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '');
 }
 
-/**
- * {@link normalizeForMatching} for short texts: the same test as {@link MAY_CHANGE_UNDER_NFKC}
- * as a loop, which is cheaper than a regex call on a table cell.
- */
-function normalizeShort(text: string): string {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (
-      c >= 0x80 &&
-      (c < 0xc0 ||
-        c > 0x17e ||
-        c === 0x132 ||
-        c === 0x133 ||
-        c === 0x13f ||
-        c === 0x140 ||
-        c === 0x149)
-    ) {
-      return normalizeAlways(text);
-    }
-  }
-  return text;
-}
-
 /** Shortest text any detector can match (`a@b.co`), in UTF-16 code units. */
 const MIN_DETECTABLE_LENGTH = 6;
 /** Findings per text checked for overlap by list; beyond this a per-code-unit bitmap is used. */
@@ -264,10 +242,6 @@ const MIN_KNOWN_SECRET_LENGTH = 8;
 const MAX_DEPTH = 512;
 const KEY_CACHE_LIMIT = 4096;
 const KEYWORD = /pass|pwd|secret|token|key|auth|bearer/i;
-const DIGIT = /\d/;
-const LETTER = /[A-Za-z]/;
-/** Texts up to this many UTF-16 code units get their hints from one loop, longer ones from native scans. */
-const SHORT_TEXT = 512;
 /** ASCII set (see {@link TextHints.ascii}) of `chars`. */
 function asciiSet(chars: string): Uint32Array {
   const set = new Uint32Array(4);
@@ -297,46 +271,120 @@ const has = (set: Uint32Array, c: number): boolean =>
   (((set[c >> 5] as number) >>> (c & 31)) & 1) === 1;
 
 /**
- * Fills `hints` with pre-filter facts about normalized `text` (see {@link TextHints}): one pass
- * for short texts, native scans for long ones; no allocation.
+ * Whether code unit `c` (≥ 0x80) is outside the set described at {@link MAY_CHANGE_UNDER_NFKC},
+ * i.e. text containing it may change under normalization.
  */
-function fillHints(text: string, hints: TextHints): void {
+const mayChange = (c: number): boolean =>
+  c < 0xc0 || c > 0x17e || c === 0x132 || c === 0x133 || c === 0x13f || c === 0x140 || c === 0x149;
+
+/**
+ * Texts longer than this (UTF-16 code units) get their hints from native searches
+ * ({@link fillHintsNative}), shorter ones from one loop in {@link fillHints}: per code unit the
+ * loop costs more than a native search, per call less.
+ */
+const SHORT_TEXT = 512;
+const DIGIT = /\d/;
+const LETTER = /[A-Za-z]/;
+
+/**
+ * {@link fillHints} for long texts, by native searches: the ASCII set is all ones, the digit
+ * bound is the text length, and {@link HINT_IBAN_HEAD} is set whenever a digit and a letter occur.
+ */
+function fillHintsNative(text: string, hints: TextHints): void {
+  hints.ascii.fill(0xffffffff);
+  const hasDigit = DIGIT.test(text);
+  const hasLetter = LETTER.test(text);
+  hints.maxDigits = hasDigit ? text.length : 0;
+  hints.flags =
+    (hasDigit ? HINT_DIGIT : 0) |
+    (text.includes('@') ? HINT_AT : 0) |
+    (text.includes('+') ? HINT_PLUS : 0) |
+    (text.includes('(') ? HINT_PAREN : 0) |
+    (hasLetter ? HINT_LETTER : 0) |
+    (hasLetter && hasDigit ? HINT_IBAN_HEAD : 0) |
+    ((
+      text.includes(':') || text.includes('=') || text.includes('<')
+        ? KEYWORD.test(text)
+        : BEARER.test(text)
+    )
+      ? HINT_KEYWORD
+      : 0);
+}
+
+/**
+ * Fills `hints` with pre-filter facts about `text` (see {@link TextHints}); for short texts in
+ * one pass over its code units, without allocating (long ones: {@link fillHintsNative}); keyword presence is then checked by a native regex search
+ * only when an assignment or blank character occurs. Returns `false`, with `hints` unusable, as
+ * soon as it meets a code unit that may change under {@link normalizeForMatching} unless
+ * `normalized` is true (the caller then normalizes and calls again with `true`): one loop both
+ * proves the text is already normalized and gathers the hints, so a table cell is read once.
+ */
+function fillHints(text: string, hints: TextHints, normalized: boolean): boolean {
   const ascii = hints.ascii;
   if (text.length > SHORT_TEXT) {
-    ascii.fill(0xffffffff);
-    const hasDigit = DIGIT.test(text);
-    hints.maxDigits = hasDigit ? text.length : 0;
-    hints.flags =
-      (hasDigit ? HINT_DIGIT : 0) |
-      (text.includes('@') ? HINT_AT : 0) |
-      (text.includes('+') ? HINT_PLUS : 0) |
-      (text.includes('(') ? HINT_PAREN : 0) |
-      (LETTER.test(text) ? HINT_LETTER : 0) |
-      ((
-        text.includes(':') || text.includes('=') || text.includes('<')
-          ? KEYWORD.test(text)
-          : BEARER.test(text)
-      )
-        ? HINT_KEYWORD
-        : 0);
-    return;
+    if (!normalized && MAY_CHANGE_UNDER_NFKC.test(text)) return false;
+    fillHintsNative(text, hints);
+    return true;
   }
-  ascii.fill(0);
-  let digits = 0;
+  let w0 = 0;
+  let w1 = 0;
+  let w2 = 0;
+  let w3 = 0;
+  let runDigits = 0;
+  let maxDigits = 0;
+  let letterRun = 0;
+  let ibanHalf = false;
+  let ibanHead = false;
+  let anyDigit = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 128) {
-      ascii[c >> 5] = (ascii[c >> 5] as number) | (1 << (c & 31));
-      if (c >= 48 && c <= 57) digits++;
+      const bit = 1 << (c & 31);
+      if (c < 64) {
+        if (c < 32) w0 |= bit;
+        else w1 |= bit;
+        if (c >= 48 && c <= 57) {
+          anyDigit = true;
+          runDigits++;
+          if (runDigits > maxDigits) maxDigits = runDigits;
+          if (ibanHalf) ibanHead = true;
+          ibanHalf = letterRun >= 2;
+          letterRun = 0;
+          continue;
+        }
+        if (!(c === 32 || c === 46 || c === 45 || c === 40 || c === 41 || c === 43)) runDigits = 0;
+        letterRun = 0;
+        ibanHalf = false;
+        continue;
+      }
+      if (c < 96) w2 |= bit;
+      else w3 |= bit;
+      runDigits = 0;
+      ibanHalf = false;
+      const lower = c | 0x20;
+      if (lower >= 97 && lower <= 122) letterRun++;
+      else letterRun = 0;
+      continue;
     }
+    if (!normalized && mayChange(c)) return false;
+    // the dashes U+2010–U+2015 (only in normalized text) continue a digit run; other code
+    // units here (e.g. Latin-1 letters) end it
+    if (c < 0x2010 || c > 0x2015) runDigits = 0;
+    letterRun = 0;
+    ibanHalf = false;
   }
-  hints.maxDigits = digits;
+  ascii[0] = w0;
+  ascii[1] = w1;
+  ascii[2] = w2;
+  ascii[3] = w3;
+  hints.maxDigits = maxDigits;
   hints.flags =
-    (digits > 0 ? HINT_DIGIT : 0) |
+    (anyDigit ? HINT_DIGIT : 0) |
     (has(ascii, AT) ? HINT_AT : 0) |
     (has(ascii, PLUS) ? HINT_PLUS : 0) |
     (has(ascii, PAREN) ? HINT_PAREN : 0) |
     (intersects(ascii, LETTERS) ? HINT_LETTER : 0) |
+    (ibanHead ? HINT_IBAN_HEAD : 0) |
     ((
       intersects(ascii, ASSIGNMENT_CONTEXT)
         ? KEYWORD.test(text)
@@ -344,6 +392,7 @@ function fillHints(text: string, hints: TextHints): void {
     )
       ? HINT_KEYWORD
       : 0);
+  return true;
 }
 
 const COLUMN_RULE: RedactionType = 'column_rule';
@@ -434,6 +483,11 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     ...createSecretDetectors(),
     ...(options.pii === false ? [] : createPiiDetectors()),
   ];
+  // the cheap gate facts of every detector as flat arrays, so the per-text loop reads numbers
+  // instead of properties of differently shaped detector objects
+  const gateMinLength = Int32Array.from(detectors, (d) => d.minLength);
+  const gateDigits = Int32Array.from(detectors, (d) => d.gate.digits);
+  const gateFlags = Int32Array.from(detectors, (d) => d.gate.flags);
   const keyMatches = compileKeyRules([...DEFAULT_KEY_RULES, ...(options.keyRules ?? [])]);
   const cleanNames = new Set<string>();
 
@@ -444,25 +498,33 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
   // Per-call state of redactText, kept here so a call allocates nothing it does not return
   // (redactText is synchronous and never re-entered).
   const hints: TextHints = { flags: 0, maxDigits: 0, ascii: new Uint32Array(4) };
-  let spans: Span[] = [];
+  /** findings of the current text: the first `spanCount` entries (slots reused across calls) */
+  const spans: Span[] = [];
+  let spanCount = 0;
   let covered: Uint8Array | undefined;
   let coveredCount = 0;
   let textLength = 0;
   /** Records a finding unless it overlaps an earlier one (earlier detectors have priority). */
   const sink = (start: number, end: number, type: RedactionType): void => {
     if (start < 0 || end > textLength || end <= start) return;
-    if (covered === undefined && spans.length >= SPAN_LIST_LIMIT) {
+    if (covered === undefined && spanCount >= SPAN_LIST_LIMIT) {
       covered = new Uint8Array(textLength);
-      for (const s of spans) covered.fill(1, s.start, s.end);
+      for (let k = 0; k < spanCount; k++) {
+        const s = spans[k] as Span;
+        covered.fill(1, s.start, s.end);
+      }
     }
     if (covered === undefined) {
-      for (const s of spans) if (start < s.end && s.start < end) return;
+      for (let k = 0; k < spanCount; k++) {
+        const s = spans[k] as Span;
+        if (start < s.end && s.start < end) return;
+      }
     } else {
       for (let i = start; i < end; i++) if (covered[i] === 1) return;
       covered.fill(1, start, end);
     }
     coveredCount += end - start;
-    spans.push({ start, end, type });
+    spans[spanCount++] = { start, end, type };
   };
 
   /**
@@ -470,21 +532,31 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
    * `raw.length` (see patterns.ts); stops early once findings cover the whole text.
    */
   const redactText = (raw: string, counts: Record<string, number>): string => {
-    const text = raw.length <= SHORT_TEXT ? normalizeShort(raw) : normalizeForMatching(raw);
+    let text = raw;
+    if (!fillHints(raw, hints, false)) {
+      text = normalizeAlways(raw);
+      fillHints(text, hints, true);
+    }
     const n = text.length;
     if (n < MIN_DETECTABLE_LENGTH) return raw;
-    fillHints(text, hints);
-    spans = [];
+    spanCount = 0;
     covered = undefined;
     coveredCount = 0;
     textLength = n;
-    for (const d of detectors) {
-      const g = d.gate;
+    const maxDigits = hints.maxDigits;
+    const absent = ~hints.flags;
+    for (let k = 0; k < detectors.length; k++) {
       if (
-        n < d.minLength ||
-        hints.maxDigits < g.digits ||
-        (g.flags & ~hints.flags) !== 0 ||
-        (g.anyOf !== null && !passesAnyOf(text, g, n > SHORT_TEXT ? null : hints.ascii)) ||
+        n < (gateMinLength[k] as number) ||
+        maxDigits < (gateDigits[k] as number) ||
+        ((gateFlags[k] as number) & absent) !== 0
+      ) {
+        continue;
+      }
+      const d = detectors[k] as Detector;
+      if (
+        (d.gate.anyOf !== null &&
+          !passesAnyOf(text, d.gate, n > SHORT_TEXT ? null : hints.ascii)) ||
         (d.applies !== null && !d.applies(text))
       ) {
         continue;
@@ -492,17 +564,19 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
       d.scan(text, sink);
       if (coveredCount === n) break;
     }
-    const found = spans;
-    spans = [];
     covered = undefined;
-    if (found.length === 0) return raw;
-    if (found.length === 1) {
-      const only = found[0] as Span;
+    if (spanCount === 0) return raw;
+    if (spanCount === 1) {
+      const only = spans[0] as Span;
+      spanCount = 0;
       add(counts, only.type);
       const marker = markerFor(only.type);
       if (only.start === 0 && only.end === n) return marker;
       return text.slice(0, only.start) + marker + text.slice(only.end);
     }
+    const found = spans.slice(0, spanCount);
+    spanCount = 0;
+    if (spans.length > SPAN_LIST_LIMIT) spans.length = SPAN_LIST_LIMIT;
     found.sort((a, b) => a.start - b.start);
     const parts: string[] = [];
     let pos = 0;
