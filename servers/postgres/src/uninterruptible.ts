@@ -236,3 +236,171 @@ function built(what: string): OperandClass {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+// ---------------------------------------------------------------------------------------
+// Value builders: one call, a value far larger than its arguments
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Largest value (characters, or array elements weighted by their text length) one call of a
+ * value builder may produce: 1 MiB. Per-character functions PostgreSQL does not interrupt
+ * (measured on PostgreSQL 15: `upper` ≈ 190 ns, `translate` ≈ 100 ns, a `~` match ≈ 60 ns per
+ * character, see the README's table) then cost at most about 0.2 s on such a value.
+ */
+export const MAX_BUILT_WEIGHT = 1_048_576;
+
+/**
+ * Longest replacement (characters) of `replace`/`regexp_replace`: a longer one (a 64 KiB
+ * parameter) multiplies the input's size in one call; 32 characters grow it at most 33-fold (an empty match replaced at every position).
+ */
+export const MAX_REPLACEMENT_WEIGHT = 32;
+
+/**
+ * Most repeated `$n` references one statement may contain (references beyond the first of each
+ * number): each stands for up to {@link PARAM_WEIGHT} characters, so with the tools' 100
+ * parameters at most (100 + 256) × 64 KiB ≈ 22 MiB can be assembled from parameters in one call
+ * (`concat($1, $1, …)`, `$1 || $1 || …`). A long `IN ($1, …, $n)` list repeats nothing.
+ */
+export const MAX_PARAM_REFERENCES = 256;
+
+/**
+ * Functions whose result can be far larger than their arguments' text, and what bounds them
+ * (PostgreSQL docs §9.4 String Functions, §9.19 Array Functions). `lpad`/`rpad` and
+ * `array_fill` build their result without an interrupt check (measured: `lpad` to 200 M
+ * characters and `array_fill` of 10^8 elements run 8 s and 12 s past a 1 s timeout);
+ * `repeat`, `replace` and `regexp_replace` check for interrupts, but their result then feeds
+ * functions that do not (`upper`, `translate`, `~`, containment).
+ */
+export const VALUE_BUILDERS: ReadonlySet<string> = new Set([
+  'repeat',
+  'lpad',
+  'rpad',
+  'array_fill',
+  'format',
+  'replace',
+  'regexp_replace',
+]);
+
+/**
+ * Decides whether one call of a {@link VALUE_BUILDERS} function is bounded: its size arguments
+ * must be integer literals and its result at most {@link MAX_BUILT_WEIGHT} (`repeat(s, n)`:
+ * n × weight of s, a non-constant s weighing {@link PARAM_WEIGHT}; `lpad`/`rpad(s, n)`: n;
+ * `array_fill(v, dims)`: the product of the literal dimensions × weight of v); `format` needs
+ * a literal format string with widths at most {@link MAX_BUILT_WEIGHT} and no `*` width;
+ * `replace`/`regexp_replace` need a constant replacement of at most
+ * {@link MAX_REPLACEMENT_WEIGHT} characters. `name` is the call's last name part; `call` the
+ * `FuncCall` body. Returns null when bounded (or not a builder), else the reason (names no SQL
+ * text). Pure; never throws.
+ */
+export function valueBuilderVerdict(name: string, call: Record<string, unknown>): string | null {
+  if (!VALUE_BUILDERS.has(name)) return null;
+  const args = Array.isArray(call.args) ? (call.args as unknown[]) : [];
+  if (args.some((a) => isRecord(a) && a.NamedArgExpr !== undefined)) {
+    return 'its arguments are named (pass them by position)';
+  }
+  const tooBig = `its result may exceed ${MAX_BUILT_WEIGHT} characters`;
+  switch (name) {
+    case 'repeat': {
+      const n = integerLiteral(args[1]);
+      if (n === null) return 'its count is not an integer literal';
+      return n * unitWeight(args[0]) > MAX_BUILT_WEIGHT ? tooBig : null;
+    }
+    case 'lpad':
+    case 'rpad': {
+      const n = integerLiteral(args[1]);
+      if (n === null) return 'its length is not an integer literal';
+      return n > MAX_BUILT_WEIGHT ? tooBig : null;
+    }
+    case 'array_fill': {
+      const dims = literalDimensions(args[1]);
+      if (dims === null) return 'its dimensions are not integer literals';
+      const count = dims.reduce((p, d) => p * Math.max(0, d), 1);
+      return count * unitWeight(args[0]) > MAX_BUILT_WEIGHT ? tooBig : null;
+    }
+    case 'format': {
+      const fmt = stringLiteral(args[0]);
+      if (fmt === null) return 'its format string is not a literal';
+      return formatWidthsBounded(fmt) ? null : tooBig;
+    }
+    default: {
+      // replace(s, from, to), regexp_replace(s, pattern, replacement [, …])
+      const replacement = classifyOperand(args[2]);
+      if (replacement.kind !== 'constant') return 'its replacement is not a constant';
+      return replacement.weight > MAX_REPLACEMENT_WEIGHT + 2
+        ? `its replacement is longer than ${MAX_REPLACEMENT_WEIGHT} characters`
+        : null;
+    }
+  }
+}
+
+/** Weight of the repeated unit: a constant's text length, anything else a parameter's. */
+function unitWeight(node: unknown): number {
+  const c = classifyOperand(node);
+  return c.kind === 'constant' ? Math.max(1, c.weight - 2) : PARAM_WEIGHT;
+}
+
+/** `n`, `'n'`, `n::int` → n; anything else (column, parameter, expression) → null. */
+function integerLiteral(node: unknown): number | null {
+  if (!isRecord(node)) return null;
+  if (isRecord(node.TypeCast)) return integerLiteral(node.TypeCast.arg);
+  const c = node.A_Const;
+  if (!isRecord(c)) return null;
+  if (isRecord(c.ival)) {
+    const v = c.ival.ival;
+    return v === undefined ? 0 : typeof v === 'number' ? v : null;
+  }
+  const text = isRecord(c.fval) ? c.fval.fval : isRecord(c.sval) ? c.sval.sval : undefined;
+  if (typeof text !== 'string' || !/^\s*[+-]?\d+(\.\d*)?\s*$/.test(text)) return null;
+  const v = Math.round(Number(text));
+  return Number.isFinite(v) ? v : null;
+}
+
+/** `ARRAY[n, m]` or `'{n,m}'` (possibly cast) of integer literals → [n, m]; else null. */
+function literalDimensions(node: unknown): number[] | null {
+  if (!isRecord(node)) return null;
+  if (isRecord(node.TypeCast)) return literalDimensions(node.TypeCast.arg);
+  if (isRecord(node.A_ArrayExpr)) {
+    const elements = node.A_ArrayExpr.elements;
+    if (!Array.isArray(elements) || elements.length === 0) return null;
+    const out: number[] = [];
+    for (const e of elements) {
+      const n = integerLiteral(e);
+      if (n === null) return null;
+      out.push(n);
+    }
+    return out;
+  }
+  const text = stringLiteral(node);
+  if (text === null || !/^\s*\{\s*[+-]?\d+(\s*,\s*[+-]?\d+)*\s*\}\s*$/.test(text)) return null;
+  return text
+    .replace(/[{}\s]/g, '')
+    .split(',')
+    .map((s) => Number(s));
+}
+
+function stringLiteral(node: unknown): string | null {
+  if (!isRecord(node)) return null;
+  if (isRecord(node.TypeCast)) return stringLiteral(node.TypeCast.arg);
+  const c = node.A_Const;
+  const s = isRecord(c) && isRecord(c.sval) ? c.sval.sval : undefined;
+  return typeof s === 'string' ? s : null;
+}
+
+/**
+ * True when every conversion of a `format` string (`%[position][flags][width]type`, PostgreSQL
+ * docs §9.4.1) has no `*` width and a width of at most {@link MAX_BUILT_WEIGHT}.
+ */
+function formatWidthsBounded(fmt: string): boolean {
+  for (let i = fmt.indexOf('%'); i !== -1; i = fmt.indexOf('%', i + 1)) {
+    if (fmt[i + 1] === '%') {
+      i += 1;
+      continue;
+    }
+    const spec = /^%(\d+\$)?(-*)(\*(\d+\$)?|\d+)?/.exec(fmt.slice(i));
+    const width = spec?.[3];
+    if (width === undefined) continue;
+    if (width.startsWith('*')) return false;
+    if (Number(width) > MAX_BUILT_WEIGHT) return false;
+  }
+  return true;
+}
