@@ -267,6 +267,12 @@ const VALUE_BUILDER_ATTACKS: readonly ReadAttack[] = [
     "SELECT length(upper(replace(repeat('a', 50000), 'a', $1)))",
   ),
   ro('regexp_replace at every position', "SELECT regexp_replace(name, '', $1, 'g') FROM genre"),
+  ro('a cast to char(10485760), then upper', "SELECT length(upper('x'::char(10485760)))"),
+  ro('a cast to bit(83886080)', 'SELECT length(0::bit(83886080))'),
+  ro(
+    'array_fill of a padded char',
+    "SELECT pg_column_size(array_fill(CAST('x' AS character(1000000)), ARRAY[100]))",
+  ),
   ro(
     '300 references to one parameter',
     `SELECT length(upper(concat(${Array.from({ length: 300 }, () => '$1').join(', ')})))`,
@@ -814,7 +820,7 @@ describe('reads: what the guard allows is what the catalog says', () => {
         BIG_TEXT.slice(0, 64),
       ]);
       expect(text).toMatch(
-        /: (function (repeat|lpad|rpad|array_fill|format|replace|regexp_replace) is not allowed here: its result feeds work PostgreSQL cannot interrupt|a statement may repeat parameter references at most 256 times)/,
+        /: ((function (repeat|lpad|rpad|array_fill|format|replace|regexp_replace)|type (bpchar|bit)) is not allowed here: its result feeds work PostgreSQL cannot interrupt|a statement may repeat parameter references at most 256 times)/,
       );
       // Refused before execution: no backend ran (or runs) it.
       const running = await pgAdminQuery<{ n: string }>(

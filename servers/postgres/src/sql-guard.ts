@@ -31,6 +31,7 @@ import {
   MAX_BUILT_WEIGHT,
   MAX_PARAM_REFERENCES,
   type OperandClass,
+  paddedTypeVerdict,
   type StoredColumn,
   UNINTERRUPTIBLE_OPERATORS,
   uninterruptibleVerdict,
@@ -1132,7 +1133,7 @@ class TreeChecker {
         const name = parts[parts.length - 1];
         const why = name === undefined ? null : valueBuilderVerdict(name, body);
         if (why !== null && this.builderDenied === null) {
-          this.builderDenied = builderDenied(name ?? '', why);
+          this.builderDenied = builderDenied(`function ${name ?? ''}`, why);
         }
         break;
       }
@@ -1195,9 +1196,14 @@ class TreeChecker {
       case 'A_Indirection':
         this.checkAttributeNames(body.indirection, 0, null);
         break;
-      case 'TypeName':
+      case 'TypeName': {
         this.checkTypeName(body);
+        const why = paddedTypeVerdict(body);
+        if (why !== null && this.builderDenied === null) {
+          this.builderDenied = builderDenied(`type ${lastTypeName(body)}`, why);
+        }
         break;
+      }
     }
     this.pushFields(type, body, fields, scope, depth, EMPTY_KEYS);
   }
@@ -1596,14 +1602,23 @@ function uninterruptibleDenied(op: string, why: string): GuardViolation {
 }
 
 /**
- * The refusal of an unbounded value builder (see `valueBuilderVerdict` in ./uninterruptible.ts):
- * a stable sentence naming only the function.
+ * The refusal of an unbounded value builder or padded type (see `valueBuilderVerdict` and
+ * `paddedTypeVerdict` in ./uninterruptible.ts): a stable sentence naming only the function or type
+ * (`what`: "function repeat", "type bpchar").
  */
-function builderDenied(name: string, why: string): GuardViolation {
+function builderDenied(what: string, why: string): GuardViolation {
   return new GuardViolation(
     'sql_function_denied',
-    `function ${name} is not allowed here: its result feeds work PostgreSQL cannot interrupt, and ${why}; use integer literals for sizes (at most ${MAX_BUILT_WEIGHT} characters)`,
+    `${what} is not allowed here: its result feeds work PostgreSQL cannot interrupt, and ${why}; use integer literals for sizes (at most ${MAX_BUILT_WEIGHT} characters)`,
   );
+}
+
+/** A `TypeName`'s last name part, for messages (`bpchar`, `bit`). */
+function lastTypeName(body: Record<string, unknown>): string {
+  const names = Array.isArray(body.names) ? body.names : [];
+  const last: unknown = names[names.length - 1];
+  const s = isRecord(last) && isRecord(last.String) ? last.String.sval : undefined;
+  return typeof s === 'string' ? s : 'type';
 }
 
 function unsupported(type: string): GuardViolation {

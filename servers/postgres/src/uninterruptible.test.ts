@@ -202,6 +202,10 @@ const BUILDER_ATTACKS: readonly [string, string][] = [
     'regexp_replace with a column replacement',
     "SELECT regexp_replace(title, 'a', title, 'g') FROM tagged",
   ],
+  ['a cast to char(10485760)', "SELECT upper('x'::char(10485760))"],
+  ['a cast to character(n), CAST spelling', "SELECT length(CAST('x' AS character(5000000)))"],
+  ['a cast to bit(83886080)', 'SELECT 0::bit(83886080)'],
+  ['array_fill of a padded char', "SELECT array_fill('x'::char(1000000), ARRAY[100])"],
 ];
 
 /** Honest uses of the same functions: small literal sizes, short literal replacements. */
@@ -212,6 +216,8 @@ const BUILDER_HONEST: readonly [string, string][] = [
   ['lpad of an id', "SELECT lpad(id::text, 6, '0') FROM tagged"],
   ['rpad without a fill', 'SELECT rpad(title, 30) FROM tagged'],
   ['array_fill small', 'SELECT array_fill(0, ARRAY[3, 4])'],
+  ['a cast to char(10)', "SELECT 'x'::char(10), CAST(id AS character(8)) FROM tagged"],
+  ['a cast to bit(8)', 'SELECT 5::bit(8)'],
   ['array_fill with text dimensions', "SELECT array_fill('x'::text, '{5}')"],
   ['format with conversions', "SELECT format('%s <%s>', title, id) FROM tagged"],
   ['format with a small width', "SELECT format('%-10s|%5s|%%', title, id) FROM tagged"],
@@ -246,7 +252,7 @@ describe('value builders: bounded in one call, whatever consumes them', () => {
     if (d.ok) return;
     expect(d.code).toBe('sql_function_denied');
     expect(d.message).toMatch(
-      /^function (repeat|lpad|rpad|array_fill|format|replace|regexp_replace) is not allowed here: its result feeds work PostgreSQL cannot interrupt, and /,
+      /^(function (repeat|lpad|rpad|array_fill|format|replace|regexp_replace)|type (bpchar|bit)) is not allowed here: its result feeds work PostgreSQL cannot interrupt, and /,
     );
     expect(d.message).not.toMatch(/100000|'x'|title/);
   });

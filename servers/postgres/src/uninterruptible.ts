@@ -88,7 +88,11 @@ export function classifyOperand(node: unknown): OperandClass {
       return constant(constWeight(body));
     case 'ParamRef':
       return constant(PARAM_WEIGHT);
-    case 'TypeCast':
+    case 'TypeCast': {
+      const inner = classifyOperand(body.arg);
+      const width = paddedWidth(body.typeName);
+      return inner.kind === 'constant' && width > inner.weight ? constant(width) : inner;
+    }
     case 'CollateClause':
       return classifyOperand(body.arg);
     case 'ColumnRef':
@@ -403,4 +407,32 @@ function formatWidthsBounded(fmt: string): boolean {
     if (Number(width) > MAX_BUILT_WEIGHT) return false;
   }
   return true;
+}
+
+/** Types whose values are padded to their length modifier: `char(n)` (bpchar, blanks), `bit(n)`. */
+const PADDED_TYPES: ReadonlySet<string> = new Set(['bpchar', 'bit']);
+
+/**
+ * The width a cast to `char(n)`/`bit(n)` pads a value to (n; 0 for other types or no
+ * modifier), from a raw `TypeName` body. `'x'::char(10485760)` is a 10 MB value.
+ */
+function paddedWidth(typeName: unknown): number {
+  if (!isRecord(typeName)) return 0;
+  const name = lastName(typeName.names);
+  if (name === null || !PADDED_TYPES.has(name) || !Array.isArray(typeName.typmods)) return 0;
+  let width = 0;
+  for (const m of typeName.typmods) width = Math.max(width, integerLiteral(m) ?? Infinity);
+  return width;
+}
+
+/**
+ * Decides whether a type name with a length modifier is bounded: `char(n)`/`bit(n)` pad every
+ * value cast to them to n characters or bits (PostgreSQL docs §8.3, §8.10; at most 10,485,760
+ * and 83,886,080), so n must be an integer literal of at most {@link MAX_BUILT_WEIGHT}. `body`
+ * is a raw `TypeName` body. Returns null when bounded, else the reason. Pure; never throws.
+ */
+export function paddedTypeVerdict(body: Record<string, unknown>): string | null {
+  return paddedWidth(body) > MAX_BUILT_WEIGHT
+    ? `its length pads every value beyond ${MAX_BUILT_WEIGHT} characters`
+    : null;
 }
