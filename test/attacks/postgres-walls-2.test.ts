@@ -271,7 +271,19 @@ const VALUE_BUILDER_ATTACKS: readonly ReadAttack[] = [
   ro('a cast to bit(83886080)', 'SELECT length(0::bit(83886080))'),
   ro(
     'array_fill of a padded char',
-    "SELECT pg_column_size(array_fill(CAST('x' AS character(1000000)), ARRAY[100]))",
+    "SELECT cardinality(array_fill(CAST('x' AS character(1000000)), ARRAY[100]))",
+  ),
+  ro(
+    'jsonb minus a text array, both aggregated',
+    "SELECT (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 20000) g) - (SELECT array_agg('x' || g) FROM generate_series(1, 20000) g)",
+  ),
+  ro(
+    'jsonb minus ARRAY(SELECT …)',
+    "SELECT doc - ARRAY(SELECT 'k' || g FROM generate_series(1, 60000) g) FROM tagged",
+  ),
+  ro(
+    'jsonb minus a built text array',
+    "SELECT jsonb_typeof(doc - string_to_array(repeat('k,', 60000), ',')) FROM tagged",
   ),
   ro(
     '300 references to one parameter',
@@ -388,6 +400,7 @@ const HONEST: readonly Honest[] = [
     "SELECT name, ts_rank(to_tsvector('english', name), plainto_tsquery('english', 'love')) FROM track WHERE to_tsvector('english', name) @@ plainto_tsquery('english', 'love')",
   ),
   h('array_position over a stored array', "SELECT array_position(tags, 'a') FROM tagged"),
+  h('jsonb minus an array literal and one key', "SELECT doc - ARRAY['k'] - 'items' FROM tagged"),
   h(
     'IN list of distinct parameters',
     'SELECT name FROM genre WHERE genre_id IN ($1, $2, $3)',
@@ -820,7 +833,7 @@ describe('reads: what the guard allows is what the catalog says', () => {
         BIG_TEXT.slice(0, 64),
       ]);
       expect(text).toMatch(
-        /: ((function (repeat|lpad|rpad|array_fill|format|replace|regexp_replace)|type (bpchar|bit)) is not allowed here: its result feeds work PostgreSQL cannot interrupt|a statement may repeat parameter references at most 256 times)/,
+        /: ((function (repeat|lpad|rpad|array_fill|format|replace|regexp_replace)|type (bpchar|bit)) is not allowed here: its result feeds work PostgreSQL cannot interrupt|a statement may repeat parameter references at most 256 times|operator - is not allowed here: PostgreSQL cannot interrupt it)/,
       );
       // Refused before execution: no backend ran (or runs) it.
       const running = await pgAdminQuery<{ n: string }>(

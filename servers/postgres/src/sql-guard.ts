@@ -28,6 +28,7 @@ import {
 } from './function-allowlist.js';
 import {
   classifyOperand,
+  isArraySpelling,
   MAX_BUILT_WEIGHT,
   MAX_PARAM_REFERENCES,
   type OperandClass,
@@ -1144,7 +1145,10 @@ class TreeChecker {
         const parts = nameList(body.name, type);
         this.recordOperator(parts);
         const op = parts[parts.length - 1];
-        if (op !== undefined && UNINTERRUPTIBLE_OPERATORS.has(op)) {
+        if (
+          op !== undefined &&
+          (UNINTERRUPTIBLE_OPERATORS.has(op) || (op === '-' && isArraySpelling(body.rexpr)))
+        ) {
           const operands = [body.lexpr, body.rexpr].filter((n) => n !== undefined);
           this.uninterruptible.push({ op, operands: operands.map(classifyOperand) });
         }

@@ -293,3 +293,49 @@ describe('value builders: bounded in one call, whatever consumes them', () => {
     }
   });
 });
+
+/** `jsonb - text[]` deletes every listed key by comparing each with every object key, uninterruptibly. */
+describe('jsonb - text[]', () => {
+  const attacks: readonly [string, string][] = [
+    [
+      'an aggregated object minus an aggregated array',
+      "SELECT (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 20000) g) - (SELECT array_agg('x' || g) FROM generate_series(1, 20000) g)",
+    ],
+    [
+      'a stored object minus a built array',
+      "SELECT doc - string_to_array(repeat('k,', 60000), ',') FROM tagged",
+    ],
+    [
+      'a stored object minus ARRAY(SELECT …)',
+      "SELECT doc - ARRAY(SELECT 'k' || g FROM generate_series(1, 60000) g) FROM tagged",
+    ],
+    [
+      'a built object minus a cast parameter',
+      "SELECT jsonb_object_agg('k' || g, g) - $1::text[] FROM generate_series(1, 20000) g",
+    ],
+    ['two 64 KiB parameters', 'SELECT $1::jsonb - $2::_text'],
+    [
+      'COALESCE of a built array',
+      "SELECT doc - COALESCE(array_agg('k'), '{}') FROM tagged GROUP BY doc",
+    ],
+  ];
+  it.each(attacks)('refuses %s', (_name, sql) => {
+    expect(checkReadOnlySql(sql, POLICY)).toMatchObject({
+      ok: false,
+      code: 'sql_function_denied',
+      message: expect.stringMatching(
+        /^operator - is not allowed here: PostgreSQL cannot interrupt it/,
+      ),
+    });
+  });
+  const honest: readonly [string, string][] = [
+    ['a stored object minus an array literal', "SELECT doc - ARRAY['a', 'b'] FROM tagged"],
+    ['a stored object minus a parameter array', 'SELECT doc - $1::text[] FROM tagged'],
+    ['a stored object minus one key', "SELECT doc - 'k' FROM tagged"],
+    ['a built object minus one key', "SELECT jsonb_build_object('a', 1, 'b', 2) - 'a'"],
+    ['arithmetic on aggregates', 'SELECT count(*) - 1, max(id) - min(id) FROM tagged'],
+  ];
+  it.each(honest)('allows %s', (_name, sql) => {
+    expect(checkReadOnlySql(sql, POLICY)).toMatchObject({ ok: true });
+  });
+});
