@@ -26,7 +26,7 @@
  * lengths, catastrophic regular expressions) is intentionally not policed here: the
  * executor must bound it with statement_timeout, row limits and a memory-limited role. The
  * exceptions, work PostgreSQL does not interrupt (containment over values built in the query,
- * `repeat`/`lpad`/`rpad`/`array_fill`/`format` beyond 1 MiB or with non-literal sizes,
+ * `repeat`/`lpad`/`rpad`/`array_fill`/`format` beyond 1 MiB or with non-literal sizes, `jsonb - text[]`,
  * `replace`/`regexp_replace` with long replacements), are refused by the guard itself: see
  * ./uninterruptible.ts.
  */

@@ -23,7 +23,13 @@
  * {@link MAX_CONSTANT_PRODUCT}. Anything else (an aggregate such as `array_agg`/`jsonb_agg`, a
  * function call such as `array_fill`/`repeat`/`string_to_array`/`array_cat`/
  * `regexp_split_to_array`, `||`, a subquery, a column of a CTE, subquery, function or join alias)
- * is a value built in the query and is refused, whatever its spelling.
+ * is a value built in the query and is refused, whatever its spelling. The same holds for
+ * `jsonb - text[]` (`jsonb_delete_array`), recognised by the array's spelling
+ * ({@link isArraySpelling}).
+ *
+ * Value builders are bounded per call ({@link valueBuilderVerdict}, {@link paddedTypeVerdict},
+ * {@link MAX_PARAM_REFERENCES}): per-character functions such as `upper`, `translate` and a
+ * regex match do not check for interrupts either, so what one call can build must stay small.
  *
  * @module
  */
