@@ -228,6 +228,72 @@ const UNINTERRUPTIBLE_ATTACKS: readonly ReadAttack[] = [
   ),
 ];
 
+/**
+ * §2.1 Value builders whose one call makes a value far larger than its arguments (`lpad`/`rpad`
+ * and `array_fill` without an interrupt check; `repeat`, `replace` feeding `upper`, `translate`,
+ * `~` that have none), whatever consumes the value: refused unless their sizes are integer
+ * literals and the result at most 1 MiB (servers/postgres/src/uninterruptible.ts). Also more
+ * than 256 repeated `$n` references (a `concat` of one 64 KiB parameter).
+ */
+const VALUE_BUILDER_ATTACKS: readonly ReadAttack[] = [
+  ro('repeat to 2 GB', "SELECT length(repeat('x', 2000000000))"),
+  ro('repeat, schema-qualified, into upper', "SELECT upper(pg_catalog.repeat('ab', 600000))"),
+  ro('repeat with a computed count', "SELECT repeat('x', 1000 * 1000 * 1000)"),
+  ro('repeat with a column count', 'SELECT repeat(name, milliseconds) FROM track LIMIT 1'),
+  ro('repeat with named arguments', "SELECT repeat(number => 300000000, str => 'x')"),
+  ro(
+    'repeat into a CTE column, then upper',
+    "WITH a AS (SELECT repeat('x', 100000000) AS s) SELECT length(upper(s)) FROM a",
+  ),
+  ro(
+    'repeat into a LATERAL column, then translate',
+    "SELECT length(translate(l.s, 'x', 'y')) FROM genre, LATERAL (SELECT repeat('x', 90000000) AS s) l",
+  ),
+  ro(
+    'repeat in a scalar subquery, then a regex match',
+    "SELECT (SELECT repeat('x', 90000000)) ~ 'zq'",
+  ),
+  ro('lpad to 200 M characters', "SELECT length(lpad('x', 200000000, 'ab'))"),
+  ro('rpad to 200 M characters', "SELECT length(pg_catalog.rpad('', 200000000))"),
+  ro('lpad to a computed length', "SELECT lpad('x', milliseconds * 1000) FROM track LIMIT 1"),
+  ro('array_fill of 10^8 elements', 'SELECT cardinality(array_fill(1, ARRAY[100000000]))'),
+  ro('array_fill, 2-D text dimensions', "SELECT cardinality(array_fill(1, '{10000,10000}'))"),
+  ro('array_fill with a parameter dimension', 'SELECT cardinality(array_fill(1, ARRAY[$1::int]))'),
+  ro('format with a 1 G width', "SELECT length(format('%1000000000s', 'x'))"),
+  ro('format with a * width', "SELECT length(format('%*s', 1000000000, 'x'))"),
+  ro('format with a parameter format string', "SELECT format($1, 'x')"),
+  ro(
+    'replace with a 64 KiB parameter replacement',
+    "SELECT length(upper(replace(repeat('a', 50000), 'a', $1)))",
+  ),
+  ro('regexp_replace at every position', "SELECT regexp_replace(name, '', $1, 'g') FROM genre"),
+  ro('a cast to char(10485760), then upper', "SELECT length(upper('x'::char(10485760)))"),
+  ro('a cast to bit(83886080)', 'SELECT length(0::bit(83886080))'),
+  ro(
+    'array_fill of a padded char',
+    "SELECT cardinality(array_fill(CAST('x' AS character(1000000)), ARRAY[100]))",
+  ),
+  ro(
+    'jsonb minus a text array, both aggregated',
+    "SELECT (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 20000) g) - (SELECT array_agg('x' || g) FROM generate_series(1, 20000) g)",
+  ),
+  ro(
+    'jsonb minus ARRAY(SELECT …)',
+    "SELECT doc - ARRAY(SELECT 'k' || g FROM generate_series(1, 60000) g) FROM tagged",
+  ),
+  ro(
+    'jsonb minus a built text array',
+    "SELECT jsonb_typeof(doc - string_to_array(repeat('k,', 60000), ',')) FROM tagged",
+  ),
+  ro(
+    '300 references to one parameter',
+    `SELECT length(upper(concat(${Array.from({ length: 300 }, () => '$1').join(', ')})))`,
+  ),
+];
+
+/** One 64 KiB parameter for the builder rows that take `$1`. */
+const BIG_TEXT = 'a'.repeat(65_536);
+
 /** 64 KiB text arrays for the parameter row above: 32,768 elements each. */
 const BIG_TEXT_ARRAY = `{${Array.from({ length: 32_767 }, () => 'a').join(',')}}`;
 
@@ -311,6 +377,34 @@ const HONEST: readonly Honest[] = [
   h(
     'string functions',
     "SELECT lower(name), upper(name), length(name), concat_ws('-', name, genre_id) FROM genre",
+  ),
+  h('lpad of an id', "SELECT lpad(genre_id::text, 6, '0') FROM genre"),
+  h('repeat for a bar chart', "SELECT name, repeat('*', 20) FROM genre"),
+  h('format with widths', "SELECT format('%-20s|%5s', name, genre_id) FROM genre"),
+  h(
+    'replace and regexp_replace with literals',
+    "SELECT replace(name, ' ', '_'), regexp_replace(name, '[^A-Za-z]', '', 'g') FROM genre",
+  ),
+  h('array_fill small', 'SELECT array_fill(0, ARRAY[3, 4]) FROM genre LIMIT 1'),
+  h(
+    'upper of an aggregate of stored rows',
+    "SELECT upper(string_agg(name, ', ' ORDER BY name)) FROM genre",
+  ),
+  h('regex over stored text', "SELECT count(*) FROM track WHERE name ~* '^(love|the)'"),
+  h(
+    'jsonpath exists over a stored column',
+    "SELECT id FROM tagged WHERE jsonb_path_exists(doc, '$.k ? (@ >= 1)')",
+  ),
+  h(
+    'ts_rank over stored text',
+    "SELECT name, ts_rank(to_tsvector('english', name), plainto_tsquery('english', 'love')) FROM track WHERE to_tsvector('english', name) @@ plainto_tsquery('english', 'love')",
+  ),
+  h('array_position over a stored array', "SELECT array_position(tags, 'a') FROM tagged"),
+  h('jsonb minus an array literal and one key', "SELECT doc - ARRAY['k'] - 'items' FROM tagged"),
+  h(
+    'IN list of distinct parameters',
+    'SELECT name FROM genre WHERE genre_id IN ($1, $2, $3)',
+    [1, 2, 3],
   ),
   h('@> on a stored array column with a literal', "SELECT id FROM tagged WHERE tags @> '{a}'"),
   h(
@@ -713,6 +807,33 @@ describe('reads: what the guard allows is what the catalog says', () => {
       const text = expectRefused(r, 'policy_denied', ['generate_series', 'repeat(']);
       expect(text).toMatch(
         /operator (@>|<@|&&|\?\||\?&) is not allowed here: PostgreSQL cannot interrupt it/,
+      );
+      // Refused before execution: no backend ran (or runs) it.
+      const running = await pgAdminQuery<{ n: string }>(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE query = $1 OR (state = 'active' AND usename = ANY($2))",
+        [a.sql, [db.readRole, db.writeRole]],
+      );
+      expect(Number(running[0]?.n)).toBe(0);
+      await expectUnchanged(before);
+      await expectServed(s);
+    },
+  );
+
+  it.each(VALUE_BUILDER_ATTACKS)(
+    '$tool: no value builder beyond 1 MiB in one call: $name',
+    async (a) => {
+      const before = await probe.snapshot();
+      const s = sessionOf(a);
+      const params = a.sql.includes('$1') ? { params: [BIG_TEXT] } : {};
+      const r = await s.client.callTool({ name: a.tool, arguments: { sql: a.sql, ...params } });
+      const text = expectRefused(r, 'policy_denied', [
+        '2000000000',
+        '100000000',
+        "'x'",
+        BIG_TEXT.slice(0, 64),
+      ]);
+      expect(text).toMatch(
+        /: ((function (repeat|lpad|rpad|array_fill|format|replace|regexp_replace)|type (bpchar|bit)) is not allowed here: its result feeds work PostgreSQL cannot interrupt|a statement may repeat parameter references at most 256 times|operator - is not allowed here: PostgreSQL cannot interrupt it)/,
       );
       // Refused before execution: no backend ran (or runs) it.
       const running = await pgAdminQuery<{ n: string }>(

@@ -625,7 +625,10 @@ describe('security review regressions', () => {
   it('stops a row larger than maxMessageBytes without crashing, and serves the next call', async () => {
     const r = await s.client.callTool({
       name: 'postgres_query',
-      arguments: { sql: "SELECT repeat('x', 40000000) AS huge" },
+      // 40 MB from 40 one-MB repeats: a single repeat() above 1 MiB is refused by the guard.
+      arguments: {
+        sql: "SELECT string_agg(repeat('x', 1000000), '') AS huge FROM generate_series(1, 40)",
+      },
     });
     expect(textOf(r)).toMatch(
       /^limit_exceeded: a row or message from the database exceeded 16777216 bytes/,

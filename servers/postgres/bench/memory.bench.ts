@@ -2,7 +2,8 @@
  * Peak memory of the Postgres server under worst-case calls at the default caps, against the
  * stated ceiling (README "Memory ceiling"). Four calls run at once, several rounds:
  *
- * 1. 100 rows of 15 MB each (`repeat('x', 15000000)`): the byte cap per result, as rows arrive;
+ * 1. 100 rows of 15 MB each (15 one-MB `repeat`s aggregated once; the guard refuses a single
+ *    `repeat` above 1 MiB): the byte cap per result, as rows arrive;
  * 2. `SELECT *` over a large table (`big_events`): the row and byte caps through the cursor;
  * 3. a data error whose server message embeds a 15 MB value: the error text cap;
  * 4. `postgres_explain` of a 90,000-character statement: the plan cap and the SQL checkers.
@@ -112,10 +113,12 @@ try {
 
   // 1,500 output columns (PostgreSQL allows 1,664) and an IN list of 8,000 values: ~90,000 characters.
   const longSql = `SELECT ${Array.from({ length: 1_500 }, (_, i) => `(genre_id + ${i}) * 2 AS c${i}`).join(', ')} FROM genre WHERE genre_id IN (${Array.from({ length: 8_000 }, (_, i) => i).join(', ')})`;
+  // A 15 MB value: one repeat() may build at most 1 MiB (src/uninterruptible.ts), an aggregate more.
+  const mb15 = "(SELECT string_agg(repeat('x', 1000000), '') FROM generate_series(1, 15))";
   const worst: [string, object][] = [
-    ['postgres_query', { sql: "SELECT repeat('x', 15000000) AS big FROM generate_series(1, 100)" }],
+    ['postgres_query', { sql: `SELECT ${mb15} AS big FROM generate_series(1, 100)` }],
     ['postgres_query', { sql: 'SELECT * FROM big_events', maxRows: 500 }],
-    ['postgres_query', { sql: "SELECT repeat('x', 15000000)::int AS n" }],
+    ['postgres_query', { sql: `SELECT ${mb15}::int AS n` }],
     ['postgres_explain', { sql: longSql }],
   ];
   const outcomes: string[] = [];

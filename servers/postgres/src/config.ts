@@ -59,7 +59,7 @@ export const postgresSectionSchema = z
     maxAffectedRows: z.int().min(1).max(1_000_000).default(100),
     /**
      * Largest single message (e.g. one result row) accepted from the server, in bytes. A larger
-     * one (`SELECT repeat('x', 500000000)`) closes the connection before it is buffered.
+     * one (a 40 MB `string_agg` in one row) closes the connection before it is buffered.
      */
     maxMessageBytes: z
       .int()

@@ -25,8 +25,10 @@
  * Resource exhaustion (generate_series over billions of rows, repeat()/lpad() with huge
  * lengths, catastrophic regular expressions) is intentionally not policed here: the
  * executor must bound it with statement_timeout, row limits and a memory-limited role. The
- * exception, operators PostgreSQL does not interrupt (containment over values built in the
- * query), is refused by the guard itself: see ./uninterruptible.ts.
+ * exceptions, work PostgreSQL does not interrupt (containment over values built in the query,
+ * `repeat`/`lpad`/`rpad`/`array_fill`/`format` beyond 1 MiB or with non-literal sizes, `jsonb - text[]`,
+ * `replace`/`regexp_replace` with long replacements), are refused by the guard itself: see
+ * ./uninterruptible.ts.
  */
 
 /** §9.3 Mathematical Functions and Operators (random() is volatile but has no side effect beyond the session PRNG; setseed() is denied). */

@@ -39,7 +39,8 @@ process.on('message', (message: InitMessage | CheckMessage) => {
   if (!policy) return;
   let decision: unknown;
   try {
-    decision = checkReadOnlySql(message.sql, policy);
+    // postgres_explain only plans: value-builder sizes and constant weights are not limited.
+    decision = checkReadOnlySql(message.sql, policy, { planOnly: message.type === 'generic' });
     if (message.type === 'generic' && (decision as { ok?: unknown }).ok === true) {
       // For postgres_explain: plan without evaluating any client value (see generic-sql.ts).
       // The rewritten text must pass the guard too.

@@ -28,10 +28,15 @@ import {
 } from './function-allowlist.js';
 import {
   classifyOperand,
+  isArraySpelling,
+  MAX_BUILT_WEIGHT,
+  MAX_PARAM_REFERENCES,
   type OperandClass,
+  paddedTypeVerdict,
   type StoredColumn,
   UNINTERRUPTIBLE_OPERATORS,
   uninterruptibleVerdict,
+  valueBuilderVerdict,
 } from './uninterruptible.js';
 
 /**
@@ -211,7 +216,9 @@ export interface SqlGuardOptions {
  *   or an AST node/field this guard does not know (fail closed);
  * - `sql_function_denied`: function, TABLESAMPLE method or schema-qualified operator not allowed,
  *   or an operator PostgreSQL does not interrupt (`@>`, `<@`, `&&`, `?|`, `?&`) over a value built
- *   in the query or over two large constants (see ./uninterruptible.ts);
+ *   in the query or over two large constants, a value builder (`repeat`, `lpad`, `rpad`,
+ *   `array_fill`, `format`, `replace`, `regexp_replace`) whose result is not bounded by literal
+ *   sizes, or more than 256 repeated `$n` references (see ./uninterruptible.ts);
  * - `sql_relation_denied`: relation outside the allowed schemas/tables, denied, or db-qualified.
  *
  * Throws `Error` if {@link initSqlGuard} has not completed, and `TypeError` if `policy` is
@@ -1028,17 +1035,23 @@ class TreeChecker {
   private readonly stack: WorkItem[] = [];
   /** Uses of {@link UNINTERRUPTIBLE_OPERATORS}, checked once the range names are known. */
   private readonly uninterruptible: { op: string; operands: OperandClass[] }[] = [];
+  /** The first unbounded value-builder call (see ./uninterruptible.ts), checked after the operators. */
+  private builderDenied: GuardViolation | null = null;
+  /** Number of `$n` references, and the distinct numbers among them. */
+  private paramReferences = 0;
+  private readonly paramNumbers = new Set<unknown>();
   /** True once a FROM item that is not a base relation (subquery, function, CTE, table function) was seen. */
   private derivedRanges = false;
 
   constructor(private readonly policy: CompiledPolicy) {}
 
   /**
-   * Refuses an operator PostgreSQL does not interrupt over an operand built in the query (see
-   * ./uninterruptible.ts). Throws {@link GuardViolation} `sql_function_denied`.
+   * Refuses an operator PostgreSQL does not interrupt over an operand built in the query, then
+   * (unless `planOnly`) an unbounded value builder (`repeat`, `lpad`, `array_fill`, …) and more
+   * than `MAX_PARAM_REFERENCES` repeated `$n` references (see ./uninterruptible.ts). Throws
+   * {@link GuardViolation} `sql_function_denied`.
    */
   checkUninterruptible(planOnly: boolean): void {
-    if (this.uninterruptible.length === 0) return;
     const opaque = new Set(this.opaqueAliases());
     const base = new Set(this.relationAliases.map((r) => r.alias));
     const isStored = (c: StoredColumn): boolean =>
@@ -1048,6 +1061,14 @@ class TreeChecker {
     for (const use of this.uninterruptible) {
       const why = uninterruptibleVerdict(use.operands, isStored, planOnly);
       if (why !== null) throw uninterruptibleDenied(use.op, why);
+    }
+    if (planOnly) return; // nothing is evaluated: a generic plan's sizes are parameters
+    if (this.builderDenied !== null) throw this.builderDenied;
+    if (this.paramReferences - this.paramNumbers.size > MAX_PARAM_REFERENCES) {
+      throw new GuardViolation(
+        'sql_function_denied',
+        `a statement may repeat parameter references at most ${MAX_PARAM_REFERENCES} times: each stands for up to 64 KiB, and PostgreSQL cannot interrupt the work on a value assembled from them`,
+      );
     }
   }
 
@@ -1107,9 +1128,16 @@ class TreeChecker {
       case 'RangeVar':
         this.checkRelation(body, scope);
         break;
-      case 'FuncCall':
-        this.checkFunction(nameList(body.funcname, type), locationOf(body));
+      case 'FuncCall': {
+        const parts = nameList(body.funcname, type);
+        this.checkFunction(parts, locationOf(body));
+        const name = parts[parts.length - 1];
+        const why = name === undefined ? null : valueBuilderVerdict(name, body);
+        if (why !== null && this.builderDenied === null) {
+          this.builderDenied = builderDenied(`function ${name ?? ''}`, why);
+        }
         break;
+      }
       case 'RangeTableSample':
         this.checkTablesampleMethod(nameList(body.method, type), locationOf(body));
         break;
@@ -1117,7 +1145,10 @@ class TreeChecker {
         const parts = nameList(body.name, type);
         this.recordOperator(parts);
         const op = parts[parts.length - 1];
-        if (op !== undefined && UNINTERRUPTIBLE_OPERATORS.has(op)) {
+        if (
+          op !== undefined &&
+          (UNINTERRUPTIBLE_OPERATORS.has(op) || (op === '-' && isArraySpelling(body.rexpr)))
+        ) {
           const operands = [body.lexpr, body.rexpr].filter((n) => n !== undefined);
           this.uninterruptible.push({ op, operands: operands.map(classifyOperand) });
         }
@@ -1159,6 +1190,8 @@ class TreeChecker {
         if (body.useOp !== undefined) this.recordOperator(nameList(body.useOp, type));
         break;
       case 'ParamRef':
+        this.paramReferences += 1;
+        this.paramNumbers.add(body.number);
         this.countParam(body.number);
         break;
       case 'ColumnRef':
@@ -1167,9 +1200,14 @@ class TreeChecker {
       case 'A_Indirection':
         this.checkAttributeNames(body.indirection, 0, null);
         break;
-      case 'TypeName':
+      case 'TypeName': {
         this.checkTypeName(body);
+        const why = paddedTypeVerdict(body);
+        if (why !== null && this.builderDenied === null) {
+          this.builderDenied = builderDenied(`type ${lastTypeName(body)}`, why);
+        }
         break;
+      }
     }
     this.pushFields(type, body, fields, scope, depth, EMPTY_KEYS);
   }
@@ -1565,6 +1603,26 @@ function uninterruptibleDenied(op: string, why: string): GuardViolation {
     'sql_function_denied',
     `operator ${op} is not allowed here: PostgreSQL cannot interrupt it, and ${why}; compare a stored column with a literal or a parameter`,
   );
+}
+
+/**
+ * The refusal of an unbounded value builder or padded type (see `valueBuilderVerdict` and
+ * `paddedTypeVerdict` in ./uninterruptible.ts): a stable sentence naming only the function or type
+ * (`what`: "function repeat", "type bpchar").
+ */
+function builderDenied(what: string, why: string): GuardViolation {
+  return new GuardViolation(
+    'sql_function_denied',
+    `${what} is not allowed here: its result feeds work PostgreSQL cannot interrupt, and ${why}; use integer literals for sizes (at most ${MAX_BUILT_WEIGHT} characters)`,
+  );
+}
+
+/** A `TypeName`'s last name part, for messages (`bpchar`, `bit`). */
+function lastTypeName(body: Record<string, unknown>): string {
+  const names = Array.isArray(body.names) ? body.names : [];
+  const last: unknown = names[names.length - 1];
+  const s = isRecord(last) && isRecord(last.String) ? last.String.sval : undefined;
+  return typeof s === 'string' ? s : 'type';
 }
 
 function unsupported(type: string): GuardViolation {

@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkReadOnlySql, initSqlGuard, type SqlGuardPolicy } from './sql-guard.js';
+import { MAX_PARAM_REFERENCES } from './uninterruptible.js';
 
 const POLICY: SqlGuardPolicy = { allowedSchemas: ['public'] };
 
@@ -148,5 +149,193 @@ describe('postgres_explain plans, never executes', () => {
     expect(
       checkReadOnlySql('SELECT array_fill($1, ARRAY[$2]) @> $3', POLICY, { planOnly: true }),
     ).toMatchObject({ ok: false, code: 'sql_function_denied' });
+  });
+});
+
+/**
+ * Value builders whose one call makes a value far larger than its arguments: refused unless
+ * their sizes are integer literals and the result at most 1 MiB, whatever consumes the value
+ * (a CTE column, a subquery, LATERAL, a function argument or nothing at all).
+ */
+const BUILDER_ATTACKS: readonly [string, string][] = [
+  ['repeat to 2 GB', "SELECT length(repeat('x', 2000000000))"],
+  ['repeat, schema-qualified', "SELECT upper(pg_catalog.repeat('ab', 600000))"],
+  ['repeat with a parameter count', "SELECT upper(repeat('x', $1))"],
+  ['repeat with a column count', "SELECT repeat('x', g) FROM generate_series(1, 3) g"],
+  ['repeat with a computed count', "SELECT repeat('x', 1000 * 1000 * 1000)"],
+  ['repeat with a string-literal count', "SELECT repeat('x', '5000000')"],
+  ['repeat with a cast count', "SELECT repeat('x', 5000000::int)"],
+  ['repeat with named arguments', "SELECT repeat(number => 3, str => 'x')"],
+  ['repeat of a column, many times', 'SELECT repeat(title, 100000) FROM tagged'],
+  ['repeat of a parameter, many times', 'SELECT repeat($1, 1000)'],
+  [
+    'repeat into a CTE column',
+    "WITH a AS (SELECT repeat('x', 100000000) AS s) SELECT upper(s) FROM a",
+  ],
+  [
+    'repeat into a LATERAL column',
+    "SELECT translate(l.s, 'x', 'y') FROM tagged, LATERAL (SELECT repeat('x', 90000000) AS s) l",
+  ],
+  ['repeat in a scalar subquery', "SELECT (SELECT repeat('x', 90000000)) ~ 'zq'"],
+  ['lpad to 200 M characters', "SELECT length(lpad('x', 200000000, 'ab'))"],
+  ['rpad to 200 M characters', "SELECT length(pg_catalog.rpad('', 200000000))"],
+  ['lpad to a computed length', "SELECT lpad('x', length(title) * 100000) FROM tagged"],
+  ['array_fill of 10^8 elements', 'SELECT cardinality(array_fill(1, ARRAY[100000000]))'],
+  ['array_fill, 2-D text dimensions', "SELECT array_fill(1, '{10000,10000}')"],
+  ['array_fill, 3-D', 'SELECT array_fill(0, ARRAY[1000, 1000, 10])'],
+  ['array_fill with a parameter dimension', 'SELECT array_fill(1, ARRAY[$1::int])'],
+  ['array_fill with computed dimensions', "SELECT array_fill(1, ARRAY[length(repeat('x', 9))])"],
+  ['array_fill of a column value', 'SELECT array_fill(title, ARRAY[100000]) FROM tagged'],
+  ['format with a 1 G width', "SELECT format('%1000000000s', 'x')"],
+  ['format with a * width', "SELECT format('%*s', 1000000000, 'x')"],
+  ['format with a positional * width and a flag', "SELECT format('%-*2$s', 'x', 1000000000)"],
+  ['format with a parameter format string', "SELECT format($1, 'x')"],
+  ['format with a column format string', "SELECT format(title, 'x') FROM tagged"],
+  ['replace with a parameter replacement', "SELECT upper(replace(repeat('a', 50000), 'a', $1))"],
+  ['replace with a built replacement', "SELECT replace(title, 'a', repeat('b', 1000)) FROM tagged"],
+  [
+    'replace with a long literal replacement',
+    `SELECT replace(title, 'a', '${'b'.repeat(100)}') FROM tagged`,
+  ],
+  ['regexp_replace of every position', "SELECT regexp_replace(title, '', $1, 'g') FROM tagged"],
+  [
+    'regexp_replace with a column replacement',
+    "SELECT regexp_replace(title, 'a', title, 'g') FROM tagged",
+  ],
+  ['a cast to char(10485760)', "SELECT upper('x'::char(10485760))"],
+  ['a cast to character(n), CAST spelling', "SELECT length(CAST('x' AS character(5000000)))"],
+  ['a cast to bit(83886080)', 'SELECT 0::bit(83886080)'],
+  ['array_fill of a padded char', "SELECT array_fill('x'::char(1000000), ARRAY[100])"],
+];
+
+/** Honest uses of the same functions: small literal sizes, short literal replacements. */
+const BUILDER_HONEST: readonly [string, string][] = [
+  ['repeat for a bar', "SELECT repeat('*', 20)"],
+  ['repeat at the bound', "SELECT repeat('ab', 524288)"],
+  ['repeat of a column, twice', 'SELECT repeat(title, 2) FROM tagged'],
+  ['lpad of an id', "SELECT lpad(id::text, 6, '0') FROM tagged"],
+  ['rpad without a fill', 'SELECT rpad(title, 30) FROM tagged'],
+  ['array_fill small', 'SELECT array_fill(0, ARRAY[3, 4])'],
+  ['a cast to char(10)', "SELECT 'x'::char(10), CAST(id AS character(8)) FROM tagged"],
+  ['a cast to bit(8)', 'SELECT 5::bit(8)'],
+  ['array_fill with text dimensions', "SELECT array_fill('x'::text, '{5}')"],
+  ['format with conversions', "SELECT format('%s <%s>', title, id) FROM tagged"],
+  ['format with a small width', "SELECT format('%-10s|%5s|%%', title, id) FROM tagged"],
+  ['replace with a literal', "SELECT replace(title, ' ', '_') FROM tagged"],
+  ['regexp_replace digits only', "SELECT regexp_replace(title, '[^0-9]', '', 'g') FROM tagged"],
+  [
+    'regexp_replace with a back-reference',
+    "SELECT regexp_replace(title, '(a)(b)', '\\2\\1') FROM tagged",
+  ],
+  ['upper of a stored column', 'SELECT upper(title) FROM tagged'],
+  ['string_agg over rows', "SELECT string_agg(title, ', ' ORDER BY id) FROM tagged"],
+  [
+    'full-text match',
+    "SELECT id FROM tagged WHERE to_tsvector('simple', title) @@ to_tsquery('simple', 'a')",
+  ],
+  [
+    'jsonpath over a stored column',
+    "SELECT jsonb_path_query_array(doc, '$.items[*] ? (@ > 1)') FROM tagged",
+  ],
+  ['= ANY of an array', 'SELECT id FROM tagged WHERE id = ANY($1::int[])'],
+  ['array_position over a stored array', "SELECT array_position(tags, 'a') FROM tagged"],
+  [
+    '100 parameters, once each',
+    `SELECT ${Array.from({ length: 100 }, (_, i) => `$${i + 1}`).join(', ')}`,
+  ],
+];
+
+describe('value builders: bounded in one call, whatever consumes them', () => {
+  it.each(BUILDER_ATTACKS)('refuses %s', (_name, sql) => {
+    const d = checkReadOnlySql(sql, POLICY);
+    expect(d.ok, JSON.stringify(d)).toBe(false);
+    if (d.ok) return;
+    expect(d.code).toBe('sql_function_denied');
+    expect(d.message).toMatch(
+      /^(function (repeat|lpad|rpad|array_fill|format|replace|regexp_replace)|type (bpchar|bit)) is not allowed here: its result feeds work PostgreSQL cannot interrupt, and /,
+    );
+    expect(d.message).not.toMatch(/100000|'x'|title/);
+  });
+
+  it.each(BUILDER_HONEST)('allows %s', (_name, sql) => {
+    const d = checkReadOnlySql(sql, POLICY);
+    expect(d, JSON.stringify(d)).toMatchObject({ ok: true });
+  });
+
+  it('refuses more than MAX_PARAM_REFERENCES repeated parameter references (concat of one parameter)', () => {
+    const refs = (n: number) => Array.from({ length: n }, () => '$1').join(', ');
+    expect(
+      checkReadOnlySql(`SELECT upper(concat(${refs(MAX_PARAM_REFERENCES + 1)}))`, POLICY),
+    ).toMatchObject({
+      ok: true,
+    });
+    for (const sql of [
+      `SELECT upper(concat(${refs(MAX_PARAM_REFERENCES + 2)}))`,
+      `SELECT ${Array.from({ length: MAX_PARAM_REFERENCES + 2 }, () => '$1').join(' || ')}`,
+      `SELECT length(concat_ws(${refs(MAX_PARAM_REFERENCES + 2)}))`,
+    ]) {
+      expect(checkReadOnlySql(sql, POLICY)).toMatchObject({
+        ok: false,
+        code: 'sql_function_denied',
+        message: expect.stringMatching(
+          /^a statement may repeat parameter references at most 256 times/,
+        ),
+      });
+    }
+  });
+
+  it('a plan-only statement (postgres_explain) is not limited: nothing is evaluated', () => {
+    for (const sql of [
+      "SELECT length(repeat('x', 2000000000))",
+      'SELECT array_fill(1, ARRAY[$1])',
+    ]) {
+      expect(checkReadOnlySql(sql, POLICY, { planOnly: true })).toMatchObject({ ok: true });
+    }
+  });
+});
+
+/** `jsonb - text[]` deletes every listed key by comparing each with every object key, uninterruptibly. */
+describe('jsonb - text[]', () => {
+  const attacks: readonly [string, string][] = [
+    [
+      'an aggregated object minus an aggregated array',
+      "SELECT (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 20000) g) - (SELECT array_agg('x' || g) FROM generate_series(1, 20000) g)",
+    ],
+    [
+      'a stored object minus a built array',
+      "SELECT doc - string_to_array(repeat('k,', 60000), ',') FROM tagged",
+    ],
+    [
+      'a stored object minus ARRAY(SELECT …)',
+      "SELECT doc - ARRAY(SELECT 'k' || g FROM generate_series(1, 60000) g) FROM tagged",
+    ],
+    [
+      'a built object minus a cast parameter',
+      "SELECT jsonb_object_agg('k' || g, g) - $1::text[] FROM generate_series(1, 20000) g",
+    ],
+    ['two 64 KiB parameters', 'SELECT $1::jsonb - $2::_text'],
+    [
+      'COALESCE of a built array',
+      "SELECT doc - COALESCE(array_agg('k'), '{}') FROM tagged GROUP BY doc",
+    ],
+  ];
+  it.each(attacks)('refuses %s', (_name, sql) => {
+    expect(checkReadOnlySql(sql, POLICY)).toMatchObject({
+      ok: false,
+      code: 'sql_function_denied',
+      message: expect.stringMatching(
+        /^operator - is not allowed here: PostgreSQL cannot interrupt it/,
+      ),
+    });
+  });
+  const honest: readonly [string, string][] = [
+    ['a stored object minus an array literal', "SELECT doc - ARRAY['a', 'b'] FROM tagged"],
+    ['a stored object minus a parameter array', 'SELECT doc - $1::text[] FROM tagged'],
+    ['a stored object minus one key', "SELECT doc - 'k' FROM tagged"],
+    ['a built object minus one key', "SELECT jsonb_build_object('a', 1, 'b', 2) - 'a'"],
+    ['arithmetic on aggregates', 'SELECT count(*) - 1, max(id) - min(id) FROM tagged'],
+  ];
+  it.each(honest)('allows %s', (_name, sql) => {
+    expect(checkReadOnlySql(sql, POLICY)).toMatchObject({ ok: true });
   });
 });
