@@ -79,6 +79,10 @@ export async function runConnectorCli<S, C>(
     );
     const server = await assemble(def, config, { flags });
     redact = (text) => server.redactor.redactString(text).value;
+    // SIGHUP reloads the Cedar policies (an invalid set keeps the old one); calls keep running.
+    process.on('SIGHUP', () => {
+      void server.reloadPolicies();
+    });
     if (config.transport === 'stdio') {
       await server.serveStdio();
       return 0;

@@ -109,6 +109,7 @@ export {
   TABLE_OUTPUT_SCHEMA,
   type ToolSettings,
 } from './pipeline.js';
+export * from './policy/index.js';
 export {
   createMemoryRateLimiter,
   createRedisRateLimiter,
@@ -139,6 +140,9 @@ export {
   type ExecuteContext,
   type OutputLimits,
   type PolicyContext,
+  type ResourceAttributeType,
+  type ResourceDeclaration,
+  type ResourceRef,
   type SecretRegistry,
   secretRegistry,
   type Tool,

@@ -33,7 +33,7 @@ export interface ServerMetrics {
  * Creates the metrics: `hmcp_tool_calls_total{tool,outcome}`, `hmcp_tool_call_duration_seconds{tool}`,
  * `hmcp_denials_total{reason}`, `hmcp_redactions_total{type}`, `hmcp_rate_limited_total{tool}`,
  * `hmcp_active_sessions`, `hmcp_http_refusals_total{reason}`, `hmcp_denials_by_principal_total{principal}`,
- * `hmcp_approvals_total{result}`, `hmcp_audit_sink_errors_total{sink}`, `hmcp_ready`, and after
+ * `hmcp_approvals_total{result}`, `hmcp_classified_calls_total{label,tool,result}`, `hmcp_audit_sink_errors_total{sink}`, `hmcp_ready`, and after
  * {@link ServerMetrics.observeAudit}: `hmcp_audit_healthy`, `hmcp_audit_spool_bytes{sink}`,
  * `hmcp_audit_delivery_lag_seconds{sink}`, `hmcp_audit_delivery_failures_total{sink}`,
  * `hmcp_audit_records_delivered_total{sink}`, `hmcp_audit_records_dropped_total{sink}`; plus
@@ -91,6 +91,12 @@ export function createServerMetrics(knownTools: readonly string[]): ServerMetric
     name: 'hmcp_denials_by_principal_total',
     help: `Refused tool calls by principal (the first ${MAX_PRINCIPAL_LABELS} principals; others as "other")`,
     labelNames: ['principal'],
+    registers: [registry],
+  });
+  const classified = new Counter({
+    name: 'hmcp_classified_calls_total',
+    help: 'Calls touching confidential or restricted data, by label, tool and decision',
+    labelNames: ['label', 'tool', 'result'],
     registers: [registry],
   });
   const approvals = new Counter({
@@ -182,6 +188,9 @@ export function createServerMetrics(knownTools: readonly string[]): ServerMetric
       if (approval && approval !== 'not_required') approvals.inc({ result: approval });
       if (entry.decision.reason === 'rate_limited') rateLimited.inc({ tool });
       for (const [type, n] of Object.entries(entry.redactions)) redactions.inc({ type }, n);
+      const label = entry.classification?.label;
+      if (label === 'confidential' || label === 'restricted')
+        classified.inc({ label, tool, result: entry.decision.result });
     },
     setActiveSessions: (n) => sessions.set(n),
     observeHttpRefusal: (reason) => refusals.inc({ reason }),
