@@ -159,7 +159,8 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
       };
     }
     return {
-      epoch: Math.floor(ms / 1000),
+      // Minute resolution: policies are written in minutes, and repeated requests hit the cache.
+      epoch: minute * 60,
       hour: minuteCache.hour,
       minute: minuteCache.min,
       weekday: minuteCache.weekday,

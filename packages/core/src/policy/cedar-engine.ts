@@ -5,6 +5,9 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { StartupError } from '../errors.js';
 import { CEDAR_NAMESPACE } from './cedar-schema.js';
 
+/** Cached decisions per policy set at most (the cache restarts empty past it). */
+const MAX_CACHED_DECISIONS = 10_000;
+
 /** One loaded policy, for audit ids and the printed policy. */
 export interface LoadedPolicy {
   /** `@id("…")` annotation, else `<file name>#<n>` (1-based). */
@@ -172,40 +175,54 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
     throw new StartupError((err as Error).message);
   }
   const actionType = `${CEDAR_NAMESPACE}::Action`;
+  // Cedar is deterministic: the same request against the same policy set gets the same answer.
+  // Requests repeat (same principal, tool, resource, and a context at minute resolution), so
+  // answers are cached per policy set, keyed by the request's JSON; a reload starts a new cache.
+  let decisions = new Map<string, CedarDecision>();
+  const evaluate = (request: CedarRequest): CedarDecision => {
+    const answer = cedar.statefulIsAuthorized({
+      principal: request.principal,
+      action: { type: actionType, id: request.action },
+      resource: request.resource,
+      context: request.context as cedar.Context,
+      entities: request.entities as cedar.Entities,
+      preparsedPolicySetId: current.id,
+      preparsedSchemaName: schemaName,
+      validateRequest: false,
+    });
+    // A request Cedar cannot evaluate (malformed entity) is a denial: fail closed.
+    if (answer.type !== 'success')
+      return { allowed: false, policies: [], approvable: false, errored: ['request'] };
+    const { decision, diagnostics } = answer.response;
+    const reasons = diagnostics.reason;
+    const allowed = decision === 'allow';
+    return {
+      allowed,
+      policies: reasons,
+      approvable:
+        !allowed &&
+        reasons.length > 0 &&
+        reasons.every((id) => current.byId.get(id)?.approvable === true),
+      errored: diagnostics.errors.map((e) => e.policyId),
+    };
+  };
   return {
     get policies() {
       return current.policies;
     },
     authorize(request) {
-      const answer = cedar.statefulIsAuthorized({
-        principal: request.principal,
-        action: { type: actionType, id: request.action },
-        resource: request.resource,
-        context: request.context as cedar.Context,
-        entities: request.entities as cedar.Entities,
-        preparsedPolicySetId: current.id,
-        preparsedSchemaName: schemaName,
-        validateRequest: false,
-      });
-      // A request Cedar cannot evaluate (malformed entity) is a denial: fail closed.
-      if (answer.type !== 'success')
-        return { allowed: false, policies: [], approvable: false, errored: ['request'] };
-      const { decision, diagnostics } = answer.response;
-      const reasons = diagnostics.reason;
-      const allowed = decision === 'allow';
-      return {
-        allowed,
-        policies: reasons,
-        approvable:
-          !allowed &&
-          reasons.length > 0 &&
-          reasons.every((id) => current.byId.get(id)?.approvable === true),
-        errored: diagnostics.errors.map((e) => e.policyId),
-      };
+      const key = JSON.stringify(request);
+      const hit = decisions.get(key);
+      if (hit) return hit;
+      const decision = Object.freeze(evaluate(request));
+      if (decisions.size >= MAX_CACHED_DECISIONS) decisions = new Map();
+      decisions.set(key, decision);
+      return decision;
     },
     async reload() {
       try {
         current = await loadPolicySet(options.files, options.schema);
+        decisions = new Map();
         return { ok: true as const, count: current.policies.length };
       } catch (err) {
         const reason = (err as Error).message;

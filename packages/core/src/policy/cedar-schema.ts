@@ -31,7 +31,7 @@ const CORE_RESOURCE_ATTRIBUTES = {
  *   (long) and `label`, and `Hmcp::Server` (`name`) for tools that declare none;
  * - one action per tool, member of the action groups `read` or `write`, and `egress` for egress
  *   tools;
- * - the common type `Context`: `time` (`epoch` seconds, `hour`, `minute`, `weekday` 0 = Sunday,
+ * - the common type `Context`: `time` (`epoch` seconds at minute resolution, `hour`, `minute`, `weekday` 0 = Sunday,
  *   in `policies.timeZone`), `transport`, `client`, `classification`, `label`, `approval`
  *   (`approved` after a human approved this call, else `none`), `tainted` (the session received
  *   data at or above the taint threshold).
