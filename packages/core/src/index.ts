@@ -137,6 +137,7 @@ export {
   annotationsFor,
   type ColumnInfo,
   type CredentialScope,
+  type ExecuteClassification,
   type ExecuteContext,
   type OutputLimits,
   type PolicyContext,

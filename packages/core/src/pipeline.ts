@@ -11,7 +11,13 @@ import type { AccessControl, AccessVerdict } from './policy/access-control.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { Redactor } from './redaction/index.js';
 import { type ContentBlock, shapeOutput } from './shape-output.js';
-import { type CredentialScope, type OutputLimits, secretRegistry, type Tool } from './tool.js';
+import {
+  type CredentialScope,
+  type ExecuteClassification,
+  type OutputLimits,
+  secretRegistry,
+  type Tool,
+} from './tool.js';
 import { createToolRegistry, type ListedTool } from './tool-registry.js';
 import { neutralizeApprovalText } from './upstream/approval-text.js';
 
@@ -337,8 +343,16 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     authorized: unknown,
     state: CallState,
     callLimits: OutputLimits,
+    late?: ExecuteClassification | undefined,
   ): Promise<Outcome> {
-    const limits = callLimits;
+    let limits = callLimits;
+    const classification: ExecuteClassification | undefined = late && {
+      labelOf: late.labelOf,
+      async classify(paths) {
+        limits = await late.classify(paths);
+        return limits;
+      },
+    };
     const output = await tool.execute(input, {
       identity: state.req.identity,
       client: options.clients[tool.credential] as C,
@@ -347,6 +361,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       signal: state.req.signal,
       correlationId: state.correlationId,
       secrets,
+      classification,
     });
     const shaped = shapeOutput(output, {
       tool: tool as Tool<unknown>,
@@ -398,12 +413,38 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       if ('refused' in again) return denied(deny(ErrorCode.PolicyDenied, again.refused), state);
       verdict = again;
     }
+    const access = options.access;
+    const late: ExecuteClassification | undefined =
+      access?.classifying && verdict
+        ? {
+            labelOf: (path) => access.labelOf(path),
+            async classify(paths) {
+              const current = verdict as AccessVerdict;
+              const next = access.classifyLate(current, paths, req.identity);
+              state.access = next;
+              if ('refused' in next) throw new ToolError(ErrorCode.PolicyDenied, next.refused);
+              if (next.approvalReasons.length > 0 && state.approval !== 'approved') {
+                const declined = await obtainApproval(
+                  tool,
+                  valid.input,
+                  policy.authorized,
+                  state,
+                  next,
+                );
+                if (declined) throw new ToolError(ErrorCode.PolicyDenied, declined.message);
+              }
+              verdict = next;
+              return next.limits;
+            },
+          }
+        : undefined;
     const outcome = await execute(
       tool,
       valid.input,
       policy.authorized,
       state,
       verdict?.limits ?? limits,
+      late,
     );
     // The session has now received this call's data: taint it (fail closed: a taint that cannot
     // be recorded withholds the result, see callTool's catch).

@@ -157,6 +157,27 @@ export interface ExecuteContext<C, A = undefined> {
   readonly signal: AbortSignal;
   readonly correlationId: string;
   readonly secrets: SecretRegistry;
+  /**
+   * Classification of what only the upstream can tell (e.g. the columns a SQL statement reads,
+   * resolved by the database's planner): present when classification labels are configured.
+   * Call it BEFORE reading the data.
+   */
+  readonly classification?: ExecuteClassification | undefined;
+}
+
+/** See {@link ExecuteContext.classification}. */
+export interface ExecuteClassification {
+  /**
+   * Classifies the call by `paths` (e.g. `schema.table.column`): refuses (throws) when one is
+   * above the caller's clearance, asks the human when one is `restricted` and the call was not
+   * approved yet, and otherwise raises the call's label (audit record, taint, restricted caps).
+   *
+   * @returns the output limits of the call from now on (smaller once it touches restricted data)
+   * @throws ToolError `policy_denied` (above clearance, or approval declined / unavailable)
+   */
+  classify(paths: readonly string[]): Promise<OutputLimits>;
+  /** The label of one path (for connectors that report labels, e.g. a startup warning). */
+  labelOf(path: string): 'public' | 'internal' | 'confidential' | 'restricted';
 }
 
 /**

@@ -1,7 +1,9 @@
 import {
   type CredentialHandle,
   defineConnector,
+  type Label,
   type Logger,
+  labelRank,
   StartupError,
 } from '@hardened-mcp/core';
 import { type PostgresSettings, postgresSectionSchema } from './config.js';
@@ -12,7 +14,7 @@ import {
   openPool,
   type PgHandle,
 } from './database.js';
-import { inspectRole, warnPrivileged } from './preflight.js';
+import { classificationGrants, inspectRole, warnPrivileged } from './preflight.js';
 import type { SqlGuardPolicy } from './sql-guard.js';
 import { createSqlGuardClient } from './sql-guard-client.js';
 import { createPostgresTools } from './tools.js';
@@ -26,6 +28,10 @@ async function openHandle(
   settings: PostgresSettings,
   allowPrivileged: boolean,
   logger: Logger,
+  classification?: {
+    readonly labels: Readonly<Record<string, Label>>;
+    readonly clearance: Label;
+  },
 ): Promise<PgHandle> {
   const what = `${scope} credential (${credential.source})`;
   const onAuthFailure = (event: AuthFailureEvent) => {
@@ -56,6 +62,20 @@ async function openHandle(
       warnPrivileged(logger, { ...report, problems }, scope);
     }
     for (const w of report.warnings) logger.warn({ role: report.role }, `the ${scope} role ${w}`);
+    if (scope === 'read' && classification) {
+      // The classification is enforced by the server's column check; say when the database
+      // would hand out the same columns to this role anyway (no second wall).
+      const granted = await classificationGrants(
+        pool,
+        classification.labels,
+        (label) => labelRank(label as Label) > labelRank(classification.clearance),
+      );
+      if (granted.length > 0)
+        logger.warn(
+          { role: report.role, columns: granted },
+          `the read role can SELECT data classified above the default clearance (${classification.clearance}): ${granted.join(', ')}; only the server's classification check refuses it. Grant column privileges (GRANT SELECT (col, …)) to make the database a second wall`,
+        );
+    }
     logger.info(
       { role: report.role, serverVersion: report.serverVersion },
       `${scope} credential connected`,
@@ -101,7 +121,11 @@ export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
     // The parser runs in its own process (memory and fault isolation); see sql-guard-process.ts.
     const guard = await createSqlGuardClient(guardPolicy);
     try {
-      return { tools: await createPostgresTools(settings, guard), close: () => guard.close() };
+      const classifying = Object.keys(ctx.config.classification.labels).length > 0;
+      return {
+        tools: await createPostgresTools(settings, guard, { classifying }),
+        close: () => guard.close(),
+      };
     } catch (err) {
       await guard.close();
       throw err;
@@ -111,7 +135,17 @@ export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
     if (!credential) throw new StartupError(`no ${scope} credential`);
     const allowPrivileged =
       ctx.flags['allow-privileged-role'] === true || ctx.settings.allowPrivilegedRole;
-    return openHandle(scope, credential, ctx.settings, allowPrivileged, ctx.logger);
+    const labels = ctx.config.classification.labels;
+    return openHandle(
+      scope,
+      credential,
+      ctx.settings,
+      allowPrivileged,
+      ctx.logger,
+      Object.keys(labels).length > 0
+        ? { labels, clearance: ctx.config.classification.clearance.default }
+        : undefined,
+    );
   },
   async closeClient(handle) {
     await handle.pool.end().catch(() => undefined);

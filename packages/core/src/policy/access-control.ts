@@ -46,6 +46,20 @@ export interface AccessControl {
   recheckApproved(call: AccessCall, verdict: AccessVerdict): AccessVerdict | AccessRefusal;
   /** After a successful call: taints the session when its label reaches the threshold. */
   recordRead(call: AccessCall, verdict: AccessVerdict): Promise<void>;
+  /**
+   * Classifies a call by paths only the upstream can tell (during execute, before data is read):
+   * a refusal above clearance, else the verdict with the raised label and, when the paths are
+   * `restricted` and restricted data needs approval, `approvalReasons` naming them.
+   */
+  classifyLate(
+    verdict: AccessVerdict,
+    paths: readonly string[],
+    identity: Identity,
+  ): AccessVerdict | AccessRefusal;
+  /** The label of one path. */
+  labelOf(path: string): Label;
+  /** Labels are configured: connectors resolve execute-time paths (e.g. SQL columns) only then. */
+  readonly classifying: boolean;
   /** The Cedar engine, when policies are configured. */
   readonly engine: PolicyEngine | undefined;
 }
@@ -230,6 +244,34 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
 
   return {
     engine,
+    classifying: classifier.configured,
+    labelOf: (path) => classifier.labelOf(path),
+    classifyLate(verdict, paths, identity) {
+      const label =
+        paths.length > 0 ? maxLabel(verdict.label, classifier.highest(paths)) : verdict.label;
+      const all = [...verdict.paths, ...paths.filter((p) => !verdict.paths.includes(p))];
+      const { clearance } = principalOf(identity);
+      if (labelRank(label) > labelRank(clearance)) {
+        const above = paths.filter((p) => labelRank(classifier.labelOf(p)) > labelRank(clearance));
+        return {
+          refused: `the call reads ${above.slice(0, 20).join(', ')}, classified above the principal's clearance (${clearance})`,
+          label,
+          paths: all,
+          policies: verdict.policies,
+        };
+      }
+      const restricted = paths.filter((p) => classifier.labelOf(p) === 'restricted');
+      return {
+        ...verdict,
+        label,
+        paths: all,
+        approvalReasons:
+          restricted.length > 0 && classification.restricted.approval
+            ? [`the call reads restricted data: ${restricted.slice(0, 20).join(', ')}.`]
+            : [],
+        limits: label === 'restricted' ? restrictedLimits : verdict.limits,
+      };
+    },
     async check(call) {
       const resource = resourceOf(call);
       const label =
