@@ -32,6 +32,13 @@ export {
   policiesConfigSchema,
 } from './policy-config.js';
 export {
+  describeCredentialSource,
+  type EffectivePolicy,
+  effectivePolicy,
+  type PrintedTool,
+  policyToMarkdown,
+} from './print-policy.js';
+export {
   CONVERSATION_META_KEY,
   conversationIdFromMeta,
   createMemoryTaintStore,
