@@ -242,6 +242,38 @@ describe.skipIf(!haveChinook)('postgres_query: column classification before exec
     }
   });
 
+  it('restricted columns need an approval even to read, asked before the statement runs', async () => {
+    const sql = 'SELECT first_name, birth_date FROM employee';
+    const restricted = { claims: { clearance: 'restricted' } };
+    const before = sent.length;
+    const refused = await call(sql, restricted);
+    expect(code(refused)).toBe('policy_denied');
+    expect(text(refused)).toMatch(/approval/);
+    expect(sent.slice(before)).not.toContain(sql);
+    const prompts: string[] = [];
+    const approved = await hmcp.pipeline.callTool({
+      name: 'postgres_query',
+      arguments: { sql },
+      identity: {
+        principal: 'hr',
+        roles: ['reader'],
+        transport: 'stdio',
+        client: {},
+        ...restricted,
+      },
+      approval: {
+        supported: true,
+        async request(prompt) {
+          prompts.push(prompt);
+          return 'approved';
+        },
+      },
+      signal: new AbortController().signal,
+    });
+    expect(code(approved)).toBe('ok');
+    expect(prompts.join('\n')).toContain('public.employee.birth_date');
+  });
+
   it('a principal cleared for confidential reads the e-mails (and the record lists the label)', async () => {
     const r = await call("SELECT reverse(email) FROM customer WHERE country = 'Brazil'", {
       claims: { clearance: 'confidential' },
