@@ -17,9 +17,10 @@ import { createLogger, type Logger } from './logger.js';
 import { createMcpServer, serveStdio } from './mcp-server.js';
 import { createServerMetrics } from './metrics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
+import { createAccessControlFromConfig } from './policy/from-config.js';
 import { createMemoryRateLimiter, createRedisRateLimiter } from './rate-limit.js';
 import { createRedactor, type Redactor } from './redaction/index.js';
-import { type CredentialScope, secretRegistry } from './tool.js';
+import { type CredentialScope, secretRegistry, type Tool } from './tool.js';
 
 /** A parsed configuration of a connector: the core keys plus its own section. */
 export type ConnectorConfig = Readonly<CoreConfig> & { readonly [key: string]: unknown };
@@ -42,6 +43,12 @@ export interface AssembledServer {
   serveStdio(): Promise<void>;
   /** Starts the Streamable HTTP listener (and the management listener); resolves when listening. */
   serveHttp(): Promise<RunningHttpServer>;
+  /**
+   * Reads the Cedar policy files again (SIGHUP): a valid set replaces the one in force between
+   * calls; an invalid one keeps it and the reason is logged. False when it was rejected or no
+   * policies are configured.
+   */
+  reloadPolicies(): Promise<boolean>;
   /** Closes clients, tool helpers, the rate-limit store and the audit trail. Idempotent. */
   close(): Promise<void>;
 }
@@ -172,6 +179,14 @@ export async function assemble<S, C>(
     const metrics = createServerMetrics(tools.map((t) => t.name));
     metrics.observeAudit({ healthy: () => audit.healthy, remotes: trail.remotes });
     countAuditError = (sink) => metrics.observeAuditSinkError(sink);
+    const access = await createAccessControlFromConfig({
+      config,
+      serverName: def.bin,
+      tools: tools as readonly Tool<unknown>[],
+      redisUrl: redisUrl?.reveal(),
+      logger,
+    });
+    closers.push(() => access.close());
     const pipeline = createPipeline<C>({
       server: { name: def.bin, version: def.version },
       dataSource: def.dataSource,
@@ -186,6 +201,7 @@ export async function assemble<S, C>(
       audit,
       rateLimiter,
       logger,
+      access: access.control,
       observer: (entry) => metrics.observeCall(entry),
     });
     const rateLimitStore = redisUrl ? 'redis' : 'memory';
@@ -210,6 +226,21 @@ export async function assemble<S, C>(
       logger,
       redactor,
       close,
+      async reloadPolicies() {
+        const engine = access.control?.engine;
+        if (!engine) {
+          logger.info('SIGHUP: no policy files are configured; nothing to reload');
+          return false;
+        }
+        const result = await engine.reload();
+        if (result.ok) logger.info({ policies: result.count }, 'policies reloaded');
+        else
+          logger.error(
+            { reason: result.reason },
+            'policy reload rejected; the previous policies stay in force',
+          );
+        return result.ok;
+      },
       async serveStdio() {
         await serveStdio(makeServer(), close, () =>
           logger.info(

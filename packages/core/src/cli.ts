@@ -4,6 +4,7 @@ import { type CoreConfig, defineConfigSchema, parseConfig, readConfigFile } from
 import type { ConnectorDefinition } from './connector.js';
 import { StartupError } from './errors.js';
 import { isLoopback } from './http/http-server.js';
+import { effectivePolicy, policyToMarkdown } from './policy/print-policy.js';
 import { createRedactor } from './redaction/index.js';
 
 /**
@@ -35,6 +36,8 @@ export async function runConnectorCli<S, C>(
           mode: { type: 'string' },
           transport: { type: 'string' },
           healthcheck: { type: 'boolean' },
+          'print-policy': { type: 'boolean' },
+          format: { type: 'string' },
           help: { type: 'boolean', short: 'h' },
           version: { type: 'boolean' },
           ...flagOptions,
@@ -65,6 +68,19 @@ export async function runConnectorCli<S, C>(
       merged,
     ) as unknown as ConnectorConfig;
     if (args.healthcheck) return await healthcheck(config);
+    if (args['print-policy']) {
+      const format = typeof args.format === 'string' ? args.format : 'md';
+      if (format !== 'md' && format !== 'json') {
+        process.stderr.write(`${def.bin}: --format must be md or json\n${usage(def)}`);
+        return 2;
+      }
+      // Nothing is started and no credential is read: the policy is computed from configuration.
+      const policy = await effectivePolicy(def, config);
+      process.stdout.write(
+        format === 'json' ? `${JSON.stringify(policy, null, 2)}\n` : policyToMarkdown(policy),
+      );
+      return 0;
+    }
     if (
       config.transport === 'http' &&
       !isLoopback(config.http.host) &&
@@ -79,6 +95,10 @@ export async function runConnectorCli<S, C>(
     );
     const server = await assemble(def, config, { flags });
     redact = (text) => server.redactor.redactString(text).value;
+    // SIGHUP reloads the Cedar policies (an invalid set keeps the old one); calls keep running.
+    process.on('SIGHUP', () => {
+      void server.reloadPolicies();
+    });
     if (config.transport === 'stdio') {
       await server.serveStdio();
       return 0;
@@ -128,6 +148,8 @@ function usage(def: {
     '  --mode MODE                 read-only (default) or read-write\n' +
     '  --transport T               stdio (default) or http (Streamable HTTP on /mcp)\n' +
     "  --healthcheck               probe the running HTTP server's /healthz and exit 0 or 1\n" +
+    '  --print-policy              print the effective access-control policy and exit (nothing starts)\n' +
+    '  --format md|json            format of --print-policy (default md)\n' +
     flags +
     '  --help, --version\n' +
     (def.usage ?? '')

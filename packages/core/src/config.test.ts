@@ -31,6 +31,18 @@ const DEFAULTS = {
   roles: {},
   tools: { settings: {} },
   rateLimit: { points: 120, durationSeconds: 60 },
+  policies: {
+    files: [],
+    claims: { groups: 'groups', department: 'department', clearance: 'clearance' },
+    timeZone: 'UTC',
+  },
+  classification: {
+    labels: {},
+    default: 'internal',
+    clearance: { default: 'internal', roles: {} },
+    restricted: { maxRows: 50, maxBytes: 64 * 1024, approval: true },
+    taint: { threshold: 'confidential', egress: 'refuse', ttlSeconds: 86_400 },
+  },
   output: { maxRows: 500, maxBytes: 256 * 1024, redaction: { pii: true, keyRules: [] } },
   audit: {
     stderr: true,
@@ -135,9 +147,11 @@ describe('parseConfig: defaults', () => {
       [
         'audit',
         'auth',
+        'classification',
         'credentials',
         'defaultRoles',
         'http',
+        'policies',
         'redis',
         'transport',
         'identity',

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { z } from 'zod';
 import { StartupError } from './errors.js';
+import { classificationConfigSchema, policiesConfigSchema } from './policy/policy-config.js';
 
 /** A role name: lower-case identifier. */
 export const roleNameSchema = z
@@ -328,6 +329,16 @@ export const coreConfigShape = {
     .strictObject({
       principal: z.string().min(1).max(256).optional(),
       roles: z.array(roleNameSchema).max(32).optional(),
+      /**
+       * The stdio principal's attributes for policies and classification, under the claim names
+       * of `policies.claims` (e.g. `{ department: sales, groups: [ops], clearance: confidential }`).
+       */
+      claims: z
+        .record(
+          z.string().min(1).max(128),
+          z.union([z.string().max(256), z.array(z.string().max(256)).max(64)]),
+        )
+        .optional(),
     })
     .prefault({}),
   /** Roles given to a stdio principal that has no configured roles. */
@@ -342,6 +353,10 @@ export const coreConfigShape = {
       settings: z.record(toolNameSchema, toolSettingsSchema).default({}),
     })
     .prefault({}),
+  /** Cedar policies as code (see README "Policies"). */
+  policies: policiesConfigSchema,
+  /** Data classification labels and their enforcement (see README "Classification"). */
+  classification: classificationConfigSchema,
   /** Default rate limit per principal and tool. */
   rateLimit: rateLimitSchema.default({ points: 120, durationSeconds: 60 }),
   output: z

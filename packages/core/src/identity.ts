@@ -22,6 +22,11 @@ export interface Identity {
   readonly scopes?: readonly string[] | undefined;
   readonly transport: Transport;
   readonly client: ClientInfo;
+  /**
+   * Attributes for policies and classification: the verified JWT claims (HTTP, OAuth) or
+   * `identity.claims` from configuration (stdio). Read through `policies.claims` names.
+   */
+  readonly claims?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**
@@ -33,6 +38,7 @@ export function resolveStdioIdentity(
   configured: {
     readonly principal?: string | undefined;
     readonly roles?: readonly string[] | undefined;
+    readonly claims?: Readonly<Record<string, unknown>> | undefined;
   },
   defaultRoles: readonly string[],
   client: ClientInfo = {},
@@ -42,6 +48,7 @@ export function resolveStdioIdentity(
     roles: Object.freeze([...(configured.roles ?? defaultRoles)]),
     transport: 'stdio' as const,
     client: Object.freeze({ ...client }),
+    ...(configured.claims ? { claims: configured.claims } : {}),
   });
 }
 

@@ -109,6 +109,7 @@ export {
   TABLE_OUTPUT_SCHEMA,
   type ToolSettings,
 } from './pipeline.js';
+export * from './policy/index.js';
 export {
   createMemoryRateLimiter,
   createRedisRateLimiter,
@@ -136,9 +137,13 @@ export {
   annotationsFor,
   type ColumnInfo,
   type CredentialScope,
+  type ExecuteClassification,
   type ExecuteContext,
   type OutputLimits,
   type PolicyContext,
+  type ResourceAttributeType,
+  type ResourceDeclaration,
+  type ResourceRef,
   type SecretRegistry,
   secretRegistry,
   type Tool,

@@ -34,7 +34,7 @@ export interface ServerMetrics {
  * Creates the metrics: `hmcp_tool_calls_total{tool,outcome}`, `hmcp_tool_call_duration_seconds{tool}`,
  * `hmcp_denials_total{reason}`, `hmcp_redactions_total{type}`, `hmcp_rate_limited_total{tool}`,
  * `hmcp_active_sessions`, `hmcp_http_refusals_total{reason}`, `hmcp_denials_by_principal_total{principal}`,
- * `hmcp_approvals_total{result}`, `hmcp_audit_sink_errors_total{sink}`, `hmcp_ready`, and after
+ * `hmcp_approvals_total{result}`, `hmcp_classified_calls_total{label,tool,result}`, `hmcp_audit_sink_errors_total{sink}`, `hmcp_ready`, and after
  * {@link ServerMetrics.observeAudit}: `hmcp_audit_healthy`, `hmcp_audit_spool_bytes{sink}`,
  * `hmcp_audit_delivery_lag_seconds{sink}`, `hmcp_audit_delivery_failures_total{sink}`,
  * `hmcp_audit_records_delivered_total{sink}`, `hmcp_audit_records_dropped_total{sink}`; plus
@@ -128,6 +128,12 @@ function createPromMetrics(knownTools: readonly string[]): ServerMetrics {
     labelNames: ['principal'],
     registers: [registry],
   });
+  const classified = new Counter({
+    name: 'hmcp_classified_calls_total',
+    help: 'Calls touching confidential or restricted data, by label, tool and decision',
+    labelNames: ['label', 'tool', 'result'],
+    registers: [registry],
+  });
   const approvals = new Counter({
     name: 'hmcp_approvals_total',
     help: 'Human approval outcomes of write calls (approved, declined, cancelled, unavailable)',
@@ -217,6 +223,9 @@ function createPromMetrics(knownTools: readonly string[]): ServerMetrics {
       if (approval && approval !== 'not_required') approvals.inc({ result: approval });
       if (entry.decision.reason === 'rate_limited') rateLimited.inc({ tool });
       for (const [type, n] of Object.entries(entry.redactions)) redactions.inc({ type }, n);
+      const label = entry.classification?.label;
+      if (label === 'confidential' || label === 'restricted')
+        classified.inc({ label, tool, result: entry.decision.result });
     },
     setActiveSessions: (n) => sessions.set(n),
     observeHttpRefusal: (reason) => refusals.inc({ reason }),

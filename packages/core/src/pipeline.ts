@@ -7,10 +7,17 @@ import { type Denial, deny, ErrorCode, type ErrorCodeValue, ToolError } from './
 import type { Identity } from './identity.js';
 import type { Logger } from './logger.js';
 import { fenceUntrusted, jsonBytes } from './output.js';
+import type { AccessControl, AccessVerdict } from './policy/access-control.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { Redactor } from './redaction/index.js';
 import { type ContentBlock, shapeOutput } from './shape-output.js';
-import { type CredentialScope, type OutputLimits, secretRegistry, type Tool } from './tool.js';
+import {
+  type CredentialScope,
+  type ExecuteClassification,
+  type OutputLimits,
+  secretRegistry,
+  type Tool,
+} from './tool.js';
 import { createToolRegistry, type ListedTool } from './tool-registry.js';
 import { neutralizeApprovalText } from './upstream/approval-text.js';
 
@@ -53,6 +60,11 @@ export interface PipelineOptions<C> {
   readonly audit: AuditRecorder;
   readonly rateLimiter: RateLimiter;
   readonly logger: Logger;
+  /**
+   * The Cedar policy step, classification and session taint (`packages/core/src/policy`); runs
+   * after the connector's policy step, before approval. Absent: scopes and allowlists alone decide.
+   */
+  readonly access?: AccessControl | undefined;
   /** Called with every audit entry after it is recorded (metrics). Must not throw. */
   readonly observer?: ((entry: AuditEntry) => void) | undefined;
 }
@@ -151,6 +163,8 @@ interface CallState {
   /** Redaction counts of the call. */
   readonly counts: Record<string, number>;
   approval?: ApprovalResult | 'not_required';
+  /** What the access-control step decided (classification label, paths, Cedar policy ids). */
+  access?: { label: AccessVerdict['label']; paths: readonly string[]; policies: readonly string[] };
 }
 
 /** The refusal result every step returns: `code: message (correlation id …)`. */
@@ -180,9 +194,10 @@ function errorResult(
 
 function denied(d: Denial, state: CallState): Outcome {
   const approval = state.approval === undefined ? {} : { approval: state.approval };
+  const policies = state.access?.policies.length ? { policies: state.access.policies } : {};
   return {
     result: errorResult(d.code, d.message, state.correlationId, d.retryAfterMs),
-    decision: { result: 'denied', reason: d.code, ...approval },
+    decision: { result: 'denied', reason: d.code, ...approval, ...policies },
     outcome: 'denied',
     errorClass: d.code,
   };
@@ -279,9 +294,14 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     input: never,
     authorized: unknown,
     state: CallState,
+    verdict: AccessVerdict | undefined,
   ): Promise<Denial | undefined> {
     state.approval = 'not_required';
-    if (tool.access !== 'write' || options.toolSettings?.[tool.name]?.approval === 'none')
+    const reasons = verdict?.approvalReasons ?? [];
+    if (
+      reasons.length === 0 &&
+      (tool.access !== 'write' || options.toolSettings?.[tool.name]?.approval === 'none')
+    )
       return undefined;
     if (!state.req.approval.supported) {
       state.approval = 'unavailable';
@@ -290,14 +310,19 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
         `${tool.name} needs human approval and this client cannot ask for it (no elicitation support)`,
       );
     }
-    const what = tool.describeChange
-      ? tool.describeChange(input, authorized)
-      : `${tool.name} will modify data.`;
+    const change =
+      tool.access !== 'write'
+        ? `${tool.name} will read data.`
+        : tool.describeChange
+          ? tool.describeChange(input, authorized)
+          : `${tool.name} will modify data.`;
+    const what =
+      reasons.length > 0 ? `${change}\nWhy approval is needed:\n${reasons.join('\n')}` : change;
     // Whatever the connector built, nothing invisible or reordering reaches the human, and the
     // prompt is bounded (a cut is marked, never silent).
     const answer = await state.req.approval.request(
       neutralizeApprovalText(
-        `${tool.name} (principal ${state.req.identity.principal}) asks to make this change:\n${what}`,
+        `${tool.name} (principal ${state.req.identity.principal}) asks ${tool.access === 'write' ? 'to make this change' : 'to read'}:\n${what}`,
         MAX_APPROVAL_CHARS,
       ),
       state.req.signal,
@@ -317,7 +342,17 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     input: never,
     authorized: unknown,
     state: CallState,
+    callLimits: OutputLimits,
+    late?: ExecuteClassification | undefined,
   ): Promise<Outcome> {
+    let limits = callLimits;
+    const classification: ExecuteClassification | undefined = late && {
+      labelOf: late.labelOf,
+      async classify(paths) {
+        limits = await late.classify(paths);
+        return limits;
+      },
+    };
     const output = await tool.execute(input, {
       identity: state.req.identity,
       client: options.clients[tool.credential] as C,
@@ -326,6 +361,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       signal: state.req.signal,
       correlationId: state.correlationId,
       secrets,
+      classification,
     });
     const shaped = shapeOutput(output, {
       tool: tool as Tool<unknown>,
@@ -334,9 +370,10 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       dataSource: options.dataSource,
       counts: state.counts,
     });
+    const policies = state.access?.policies.length ? { policies: state.access.policies } : {};
     return {
       result: { content: shaped.content, structuredContent: shaped.structuredContent },
-      decision: { result: 'allowed', approval: state.approval },
+      decision: { result: 'allowed', approval: state.approval, ...policies },
       outcome: 'success',
       rows: shaped.rows,
       bytes: shaped.bytes,
@@ -354,9 +391,65 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     if (!('input' in valid)) return denied(valid, state);
     const policy = await applyPolicy(tool, valid.input, req.identity);
     if (!('authorized' in policy)) return denied(policy, state);
-    const declined = await obtainApproval(tool, valid.input, policy.authorized, state);
+    const call = {
+      tool: tool as Tool<unknown>,
+      input: valid.input as unknown,
+      authorized: policy.authorized,
+      identity: req.identity,
+      session: { mcpSessionId: req.origin?.mcpSessionId, meta: req.origin?.meta },
+    };
+    let verdict: AccessVerdict | undefined;
+    if (options.access) {
+      const checked = await options.access.check(call);
+      state.access = checked;
+      if ('refused' in checked) return denied(deny(ErrorCode.PolicyDenied, checked.refused), state);
+      verdict = checked;
+    }
+    const declined = await obtainApproval(tool, valid.input, policy.authorized, state, verdict);
     if (declined) return denied(declined, state);
-    return execute(tool, valid.input, policy.authorized, state);
+    if (options.access && verdict?.cedarNeedsApproval) {
+      const again = options.access.recheckApproved(call, verdict);
+      state.access = again;
+      if ('refused' in again) return denied(deny(ErrorCode.PolicyDenied, again.refused), state);
+      verdict = again;
+    }
+    const access = options.access;
+    const late: ExecuteClassification | undefined =
+      access?.classifying && verdict
+        ? {
+            labelOf: (path) => access.labelOf(path),
+            async classify(paths) {
+              const current = verdict as AccessVerdict;
+              const next = access.classifyLate(current, paths, req.identity);
+              state.access = next;
+              if ('refused' in next) throw new ToolError(ErrorCode.PolicyDenied, next.refused);
+              if (next.approvalReasons.length > 0 && state.approval !== 'approved') {
+                const declined = await obtainApproval(
+                  tool,
+                  valid.input,
+                  policy.authorized,
+                  state,
+                  next,
+                );
+                if (declined) throw new ToolError(ErrorCode.PolicyDenied, declined.message);
+              }
+              verdict = next;
+              return next.limits;
+            },
+          }
+        : undefined;
+    const outcome = await execute(
+      tool,
+      valid.input,
+      policy.authorized,
+      state,
+      verdict?.limits ?? limits,
+      late,
+    );
+    // The session has now received this call's data: taint it (fail closed: a taint that cannot
+    // be recorded withholds the result, see callTool's catch).
+    if (options.access && verdict) await options.access.recordRead(call, verdict);
+    return outcome;
   }
 
   /** Step 11: anything a tool threw, as a sanitized result (upstream detail redacted and fenced). */
@@ -445,6 +538,10 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       ...recordHead(req.identity, tool, req.name),
       arguments: tool ? auditArguments(req.arguments) : { omitted: true },
       decision: outcome.decision,
+      classification: state.access && {
+        label: state.access.label,
+        paths: state.access.label === 'restricted' ? state.access.paths.slice(0, 256) : undefined,
+      },
       outcome: outcome.outcome,
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       rows: outcome.rows,

@@ -64,6 +64,38 @@ export interface OutputLimits {
   readonly maxBytes: number;
 }
 
+/** Cedar attribute types a resource declaration may use (`StringSet` is Cedar `Set<String>`). */
+export type ResourceAttributeType = 'String' | 'Long' | 'Boolean' | 'StringSet';
+
+/** One resource a call touches, as the connector declares it. */
+export interface ResourceRef {
+  /** Cedar entity id, e.g. `public.customer` or `bucket/prefix/`. */
+  readonly id: string;
+  /** Attribute values; every attribute the declaration lists must be present. */
+  readonly attrs?:
+    | Readonly<Record<string, string | number | boolean | readonly string[]>>
+    | undefined;
+  /**
+   * Classification paths the call reads or writes (e.g. every column `schema.table.column` a
+   * statement can read). Default: `[id]`. The call's label is the highest of their labels.
+   */
+  readonly classify?: readonly string[] | undefined;
+}
+
+/**
+ * What a tool touches, for the Cedar policy step and classification: the Cedar entity type (one
+ * per connector resource kind, e.g. `Table`, `Folder`, `Bucket`), its attribute types (the core
+ * generates the Cedar schema from them) and, per call, which resource.
+ */
+export interface ResourceDeclaration<I = never, A = unknown> {
+  /** Unqualified Cedar entity type name (`[A-Z][A-Za-z0-9]*`); it lives in namespace `Hmcp`. */
+  readonly type: string;
+  /** Attribute name → type. */
+  readonly attributes?: Readonly<Record<string, ResourceAttributeType>> | undefined;
+  /** The resource of one call, from the validated input and what the connector's policy step authorized. */
+  of(input: I, authorized: A): ResourceRef;
+}
+
 /** What the policy step sees. */
 export interface PolicyContext {
   readonly identity: Identity;
@@ -125,6 +157,27 @@ export interface ExecuteContext<C, A = undefined> {
   readonly signal: AbortSignal;
   readonly correlationId: string;
   readonly secrets: SecretRegistry;
+  /**
+   * Classification of what only the upstream can tell (e.g. the columns a SQL statement reads,
+   * resolved by the database's planner): present when classification labels are configured.
+   * Call it BEFORE reading the data.
+   */
+  readonly classification?: ExecuteClassification | undefined;
+}
+
+/** See {@link ExecuteContext.classification}. */
+export interface ExecuteClassification {
+  /**
+   * Classifies the call by `paths` (e.g. `schema.table.column`): refuses (throws) when one is
+   * above the caller's clearance, asks the human when one is `restricted` and the call was not
+   * approved yet, and otherwise raises the call's label (audit record, taint, restricted caps).
+   *
+   * @returns the output limits of the call from now on (smaller once it touches restricted data)
+   * @throws ToolError `policy_denied` (above clearance, or approval declined / unavailable)
+   */
+  classify(paths: readonly string[]): Promise<OutputLimits>;
+  /** The label of one path (for connectors that report labels, e.g. a startup warning). */
+  labelOf(path: string): 'public' | 'internal' | 'confidential' | 'restricted';
 }
 
 /**
@@ -167,6 +220,13 @@ export interface ToolDefinition<I = unknown, C = unknown, A = unknown> {
    * credential was issued (with its SHA-256, never its value).
    */
   readonly bearerField?: string | undefined;
+  /** What the tool touches (Cedar resource, classification paths). Undefined: the server itself. */
+  readonly resource?: ResourceDeclaration<I, A> | undefined;
+  /**
+   * The tool sends data out of the system (a post, a comment, an upload): refused or approved
+   * with what was read once the session is tainted by classified data.
+   */
+  readonly egress?: boolean | undefined;
   /** Pipeline step: resource allowlists and other constraints, from configuration only. */
   policy?(input: I, ctx: PolicyContext): Authorization<A> | Promise<Authorization<A>>;
   /** For approval: what will change, shown to the human (the core escapes and bounds it). */
@@ -193,6 +253,10 @@ export interface ToolSpec<S extends z.ZodType, C, A> {
   readonly bearerField?: string | undefined;
   readonly idempotent?: boolean | undefined;
   readonly destructive?: boolean | undefined;
+  /** See {@link ToolDefinition.resource}. */
+  readonly resource?: ResourceDeclaration<z.output<S>, A> | undefined;
+  /** See {@link ToolDefinition.egress}. */
+  readonly egress?: boolean | undefined;
   readonly policy?: (
     input: z.output<S>,
     ctx: PolicyContext,

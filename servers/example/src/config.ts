@@ -18,6 +18,14 @@ export const exampleSectionSchema = z
         write: z.array(folderIdSchema).max(256).default(['support']),
       })
       .prefault({}),
+    /**
+     * Folder → owning department, for policies (`resource.department` of the Cedar `Folder`
+     * entity; `""` when unset). Classification labels of folders go under `classification.labels`
+     * with the folder id as path.
+     */
+    departments: z.record(folderIdSchema, z.string().min(1).max(64)).default({}),
+    /** Channels `example_send_note` may post to (the fake outbound: an egress tool). */
+    channels: z.array(folderIdSchema).max(64).default(['team-chat']),
     /** The store's first content: `demo` (realistic notes: PII, a pasted key, an injection attempt) or `empty`. */
     seed: z.enum(['demo', 'empty']).default('demo'),
     /** Longest note body the write tool accepts, in characters. */

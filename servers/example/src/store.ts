@@ -29,15 +29,27 @@ export interface NoteReader {
   getNote(id: string): Note | undefined;
 }
 
+/** A message posted to the outbound channel (a stand-in for a chat post or an e-mail). */
+export interface OutboundMessage {
+  readonly channel: string;
+  readonly text: string;
+  readonly author: string;
+  readonly sentAt: string;
+}
+
 /** What only the write client can do. */
 export interface NoteWriter {
   createNote(note: { folder: string; title: string; body: string; author: string }): Note;
+  /** Sends a message out of the store (the fake outbound channel keeps it in {@link NoteStore.outbox}). */
+  send(message: { channel: string; text: string; author: string }): OutboundMessage;
 }
 
 /** The store: notes by id, ids `n-0001`, `n-0002`, … in creation order. */
 export class NoteStore implements NoteReader, NoteWriter {
   readonly #notes = new Map<string, Note>();
   #next = 1;
+  /** Messages sent out, oldest first: what left the system. */
+  readonly outbox: OutboundMessage[] = [];
 
   constructor(seed: readonly Omit<Note, 'id'>[] = []) {
     for (const n of seed) this.#insert(n);
@@ -71,6 +83,12 @@ export class NoteStore implements NoteReader, NoteWriter {
 
   createNote(note: { folder: string; title: string; body: string; author: string }): Note {
     return this.#insert({ ...note, updatedAt: new Date().toISOString() });
+  }
+
+  send(message: { channel: string; text: string; author: string }): OutboundMessage {
+    const sent = Object.freeze({ ...message, sentAt: new Date().toISOString() });
+    this.outbox.push(sent);
+    return sent;
   }
 }
 

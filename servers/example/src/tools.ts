@@ -47,6 +47,16 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
   const writable = new Set(settings.folders.write);
   // Cursors are sealed (AES-256-GCM) and bound to the tool, the principal and the folder.
   const cursors = new CursorSealer();
+  const channels = new Set(settings.channels);
+  /** The Cedar `Folder` resource of a call on one folder (classification path: the folder id). */
+  const folderResource = (folder: string) => ({
+    id: folder,
+    attrs: { folder, department: settings.departments[folder] ?? '' },
+  });
+  const folderType = {
+    type: 'Folder',
+    attributes: { folder: 'String', department: 'String' },
+  } as const;
 
   const listFolders = kit.read({
     name: 'list_folders',
@@ -83,6 +93,7 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
       cursor: z.string().min(1).max(4096).optional().describe('nextCursor of the previous page.'),
       limit: z.int().min(1).max(500).optional().describe('Notes per page (capped by the server).'),
     }),
+    resource: { ...folderType, of: (input) => folderResource(input.folder) },
     policy(input, { identity }) {
       if (!readable.has(input.folder))
         return deny(ErrorCode.PolicyDenied, `folder ${input.folder} is not in the allowed folders`);
@@ -129,14 +140,28 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
   const getNote = kit.read({
     name: 'get_note',
     title: 'Read a note',
-    description: 'Reads one note: title, author, body and last update.',
+    description:
+      'Reads one note: title, author, body and last update. Give its folder when known (a classified folder may require it).',
     output: 'json',
-    input: z.strictObject({ id: noteIdArg }),
+    input: z.strictObject({ id: noteIdArg, folder: folderArg.optional() }),
+    // Without a folder the note could be in any readable folder: the call is classified as the
+    // highest of them (fail closed), so a principal cleared for less must name the folder.
+    resource: {
+      ...folderType,
+      of: (input) =>
+        input.folder !== undefined
+          ? folderResource(input.folder)
+          : { id: '*', attrs: { folder: '*', department: '' }, classify: [...readable] },
+    },
     async execute(input, ctx) {
       const note = ctx.client.notes.getNote(input.id);
       // The folder is only known once the note is fetched: check the result, and answer the same
-      // for "absent" and "not allowed" so the model cannot probe other folders.
-      if (!note || !readable.has(note.folder))
+      // for "absent", "not allowed" and "not in the folder given" so the model cannot probe.
+      if (
+        !note ||
+        !readable.has(note.folder) ||
+        (input.folder !== undefined && note.folder !== input.folder)
+      )
         throw new ToolError(
           ErrorCode.UpstreamError,
           `note ${input.id} does not exist in an allowed folder`,
@@ -156,6 +181,7 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
       title: z.string().min(1).max(200),
       body: z.string().min(1).max(100_000),
     }),
+    resource: { ...folderType, of: (input) => folderResource(input.folder) },
     // Refused before the human is asked: an approval prompt only shows a change that would run.
     policy(input) {
       if (!writable.has(input.folder))
@@ -181,5 +207,43 @@ export function createExampleTools(settings: ExampleSettings): Tool<ExampleClien
     },
   });
 
-  return [listFolders, listNotes, getNote, createNote];
+  const sendNote = kit.write({
+    name: 'send_note',
+    title: 'Send a message out',
+    description:
+      'Posts a message to an outbound channel (like a chat post or an e-mail; needs approval). Refused in a session that has read confidential data.',
+    destructive: false,
+    egress: true,
+    output: 'json',
+    input: z.strictObject({
+      channel: z.string().min(1).max(63).describe('An outbound channel id.'),
+      text: z.string().min(1).max(4000),
+    }),
+    resource: {
+      type: 'Channel',
+      attributes: { channel: 'String' },
+      of: (input) => ({ id: input.channel, attrs: { channel: input.channel } }),
+    },
+    policy(input) {
+      return channels.has(input.channel)
+        ? ALLOW
+        : deny(
+            ErrorCode.PolicyDenied,
+            `channel ${input.channel} is not an allowed outbound channel`,
+          );
+    },
+    describeChange: (input) =>
+      new ApprovalText()
+        .line('Send a message out to channel', input.channel)
+        .field('text', input.text)
+        .toString(),
+    async execute(input, ctx) {
+      const writer = ctx.client.writer;
+      if (!writer) throw new ToolError(ErrorCode.Internal, 'internal error; see the server log');
+      const sent = writer.send({ ...input, author: ctx.identity.principal });
+      return { kind: 'json', data: { channel: sent.channel, sentAt: sent.sentAt } };
+    },
+  });
+
+  return [listFolders, listNotes, getNote, createNote, sendNote];
 }

@@ -1,7 +1,9 @@
 import {
   type CredentialHandle,
   defineConnector,
+  type Label,
   type Logger,
+  labelRank,
   StartupError,
 } from '@hardened-mcp/core';
 import { type PostgresSettings, postgresSectionSchema } from './config.js';
@@ -12,7 +14,7 @@ import {
   openPool,
   type PgHandle,
 } from './database.js';
-import { inspectRole, warnPrivileged } from './preflight.js';
+import { classificationGrants, inspectRole, warnPrivileged } from './preflight.js';
 import type { SqlGuardPolicy } from './sql-guard.js';
 import { createSqlGuardClient, type SqlGuardClient } from './sql-guard-client.js';
 import { createPostgresTools } from './tools.js';
@@ -48,6 +50,10 @@ async function openHandle(
   settings: PostgresSettings,
   allowPrivileged: boolean,
   logger: Logger,
+  classification?: {
+    readonly labels: Readonly<Record<string, Label>>;
+    readonly clearance: Label;
+  },
 ): Promise<PgHandle> {
   const what = `${scope} credential (${credential.source})`;
   const onAuthFailure = (event: AuthFailureEvent) => {
@@ -78,6 +84,20 @@ async function openHandle(
       warnPrivileged(logger, { ...report, problems }, scope);
     }
     for (const w of report.warnings) logger.warn({ role: report.role }, `the ${scope} role ${w}`);
+    if (scope === 'read' && classification) {
+      // The classification is enforced by the server's column check; say when the database
+      // would hand out the same columns to this role anyway (no second wall).
+      const granted = await classificationGrants(
+        pool,
+        classification.labels,
+        (label) => labelRank(label as Label) > labelRank(classification.clearance),
+      );
+      if (granted.length > 0)
+        logger.warn(
+          { role: report.role, columns: granted },
+          `the read role can SELECT data classified above the default clearance (${classification.clearance}): ${granted.join(', ')}; only the server's classification check refuses it. Grant column privileges (GRANT SELECT (col, …)) to make the database a second wall`,
+        );
+    }
     logger.info(
       { role: report.role, serverVersion: report.serverVersion },
       `${scope} credential connected`,
@@ -128,7 +148,11 @@ export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
     guardStarts.set(ctx, start);
     const guard = pendingGuard(start);
     try {
-      return { tools: await createPostgresTools(settings, guard), close: () => guard.close() };
+      const classifying = Object.keys(ctx.config.classification.labels).length > 0;
+      return {
+        tools: await createPostgresTools(settings, guard, { classifying }),
+        close: () => guard.close(),
+      };
     } catch (err) {
       await guard.close();
       throw err;
@@ -138,7 +162,17 @@ export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
     if (!credential) throw new StartupError(`no ${scope} credential`);
     const allowPrivileged =
       ctx.flags['allow-privileged-role'] === true || ctx.settings.allowPrivilegedRole;
-    const handle = await openHandle(scope, credential, ctx.settings, allowPrivileged, ctx.logger);
+    const labels = ctx.config.classification.labels;
+    const handle = await openHandle(
+      scope,
+      credential,
+      ctx.settings,
+      allowPrivileged,
+      ctx.logger,
+      Object.keys(labels).length > 0
+        ? { labels, clearance: ctx.config.classification.clearance.default }
+        : undefined,
+    );
     try {
       await guardStarts.get(ctx);
     } catch (err) {

@@ -11,7 +11,7 @@ export {
 export { postgresConnector, VERSION } from './connector.js';
 export { openPool, type PgHandle, toToolError, withTransaction } from './database.js';
 export { READ_SCOPE, WRITE_SCOPE } from './define.js';
-export { inspectRole, type RoleReport } from './preflight.js';
+export { classificationGrants, inspectRole, type RoleReport } from './preflight.js';
 export {
   checkReadOnlySql,
   initSqlGuard,

@@ -117,3 +117,43 @@ export function warnPrivileged(logger: Logger, report: RoleReport, what: string)
     `DANGER: the ${what} role ${report.role} ${report.problems.join('; ')}. Started anyway because --allow-privileged-role is set; the SQL checks and READ ONLY transactions still apply, but the database is no longer the first wall.`,
   );
 }
+
+/**
+ * Classified columns and tables (labels above `clearance`, the default clearance) that the
+ * connected role can SELECT: the database itself does not enforce what the classification
+ * forbids, so only the server's column check stands in the way. Label paths are
+ * `schema.table` or `schema.table.column`; paths that name no existing relation are skipped.
+ *
+ * @returns one `schema.table[.column] (label)` per finding, at most 20
+ */
+export async function classificationGrants(
+  pool: pg.Pool,
+  labels: Readonly<Record<string, string>>,
+  above: (label: string) => boolean,
+): Promise<string[]> {
+  const paths = Object.entries(labels)
+    .filter(([, label]) => above(label))
+    .map(([path, label]) => ({ parts: path.split('.'), path, label }))
+    .filter((p) => p.parts.length === 2 || p.parts.length === 3);
+  if (paths.length === 0) return [];
+  const r = await pool.query<{ path: string }>({
+    text: `SELECT p.path
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS p(path, s, t, c)
+             JOIN pg_namespace n ON n.nspname = p.s
+             JOIN pg_class cl ON cl.relnamespace = n.oid AND cl.relname = p.t
+            WHERE has_schema_privilege(n.oid, 'USAGE')
+              AND CASE WHEN p.c = '' THEN has_table_privilege(cl.oid, 'SELECT')
+                       ELSE EXISTS (SELECT 1 FROM pg_attribute a
+                                     WHERE a.attrelid = cl.oid AND a.attname = p.c AND NOT a.attisdropped)
+                            AND has_column_privilege(cl.oid, p.c, 'SELECT') END
+            ORDER BY 1 LIMIT 20`,
+    values: [
+      paths.map((p) => p.path),
+      paths.map((p) => p.parts[0]),
+      paths.map((p) => p.parts[1]),
+      paths.map((p) => p.parts[2] ?? ''),
+    ],
+  });
+  const labelOf = new Map(paths.map((p) => [p.path, p.label]));
+  return r.rows.map((row) => `${row.path} (${labelOf.get(row.path)})`);
+}

@@ -22,6 +22,7 @@ import {
   sqlValueArg,
 } from './define.js';
 import { BUILTIN_FUNCTION_ALLOWLIST, isDeniedFunctionName } from './function-allowlist.js';
+import { columnsOfPreparedStatement } from './plan-columns.js';
 import { readCursor, type SqlValue } from './query.js';
 import { createSavedQueryTools } from './saved-queries.js';
 import type { GenericStatement, SqlGuardClient } from './sql-guard-client.js';
@@ -123,9 +124,12 @@ function schemaDecision(tables: TablePolicy, schema: string | undefined): Decisi
 export async function createPostgresTools(
   settings: PostgresSettings,
   guard: SqlGuardClient,
+  options: { readonly classifying?: boolean | undefined } = {},
 ): Promise<Tool<PgHandle>[]> {
   const tables = createTablePolicy(settings);
-  const sqlPolicy = createSqlPolicy(guard);
+  // With classification labels, the query's columns are resolved by the planner over the
+  // statement's generic form (plan-columns.ts), so the verdict carries that form too.
+  const sqlPolicy = createSqlPolicy(guard, options.classifying === true);
   const explainPolicy = createSqlPolicy(guard, true);
   const extraFunctions = new Set(settings.functions.allow);
   const isAllowedFunction = (name: string) =>
@@ -233,17 +237,46 @@ export async function createPostgresTools(
         .describe('Rows to return at most (capped by the server).'),
     }),
     policy: sqlPolicy,
+    resource: {
+      type: 'Statement',
+      attributes: { tables: 'StringSet' },
+      // The relations as written; the columns are classified in execute, before any row is read.
+      of: (_input, verdict) => ({
+        id: 'statement',
+        attrs: {
+          tables: verdict.relations.map((r) => (r.schema ? `${r.schema}.${r.name}` : r.name)),
+        },
+        classify: [],
+      }),
+    },
     async execute(input, ctx) {
       const verdict = ctx.authorized;
-      const maxRows = Math.min(input.maxRows ?? 100, ctx.limits.maxRows);
       const result = await withTransaction(
         ctx.client,
         { readOnly: true, signal: ctx.signal, principal: ctx.identity.principal },
         async (c) => {
           await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+          let limits = ctx.limits;
+          const classification = ctx.classification;
+          if (classification) {
+            // Column-level classification before execution: every column the statement can
+            // read, resolved by the planner; a column above the caller's clearance refuses the
+            // call before the statement runs.
+            const generic = verdict.generic;
+            if (!generic)
+              throw new ToolError(ErrorCode.Internal, 'internal error; see the server log', {
+                cause: new Error('query verdict without its generic form'),
+              });
+            await c.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
+            await prepareGeneric(c, generic);
+            const columns = await columnsOfPreparedStatement(c, generic.paramCount);
+            await c.query('DEALLOCATE hmcp_explain');
+            await c.query("SELECT set_config('plan_cache_mode', 'auto', true)");
+            limits = await classification.classify(columns);
+          }
           return readCursor(c, input.sql, input.params ?? [], {
-            maxRows,
-            maxBytes: ctx.limits.maxBytes,
+            maxRows: Math.min(input.maxRows ?? 100, limits.maxRows),
+            maxBytes: limits.maxBytes,
             fetchRows,
           });
         },

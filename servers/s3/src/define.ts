@@ -1,7 +1,15 @@
-import { type Authorization, allow, deny, ErrorCode, ToolError, toolKit } from '@hardened-mcp/core';
+import {
+  type Authorization,
+  allow,
+  deny,
+  ErrorCode,
+  type ResourceDeclaration,
+  ToolError,
+  toolKit,
+} from '@hardened-mcp/core';
 import { z } from 'zod';
 import type { S3Handle } from './client.js';
-import { authorizeObject, type BucketRule, type ObjectTarget } from './keys.js';
+import { authorizeListing, authorizeObject, type BucketRule, type ObjectTarget } from './keys.js';
 
 /** The S3 tool kit: `s3_` names, `s3:read`/`s3:write` scopes, an {@link S3Handle} per scope. */
 export const kit = toolKit<S3Handle>('s3');
@@ -65,4 +73,33 @@ export function ownerOf(target: { readonly bucket: BucketRule }): {
   ExpectedBucketOwner?: string;
 } {
   return target.bucket.expectedOwner ? { ExpectedBucketOwner: target.bucket.expectedOwner } : {};
+}
+
+/**
+ * The Cedar resource of a call on one object (type `Object`, id `bucket/key`), for policies and
+ * classification: label paths are `bucket/prefix/…`, the most specific wins (e.g.
+ * `reports/payroll/: restricted`).
+ */
+export const objectResource: ResourceDeclaration<unknown, ObjectTarget> = Object.freeze({
+  type: 'Object',
+  attributes: { bucket: 'String', key: 'String' } as const,
+  of: (_input: unknown, t: ObjectTarget) => ({
+    id: `${t.bucket.name}/${t.key}`,
+    attrs: { bucket: t.bucket.name, key: t.key },
+  }),
+});
+
+/** The Cedar resource of a listing (type `Prefix`, id `bucket/prefix`). */
+export function listingResource(
+  buckets: readonly BucketRule[],
+): ResourceDeclaration<{ readonly bucket: string; readonly prefix?: string | undefined }, unknown> {
+  return Object.freeze({
+    type: 'Prefix',
+    attributes: { bucket: 'String', prefix: 'String' } as const,
+    of: (input: { readonly bucket: string; readonly prefix?: string | undefined }) => {
+      const t = authorizeListing(buckets, input.bucket, input.prefix);
+      const prefix = t.ok ? t.prefix : (input.prefix ?? '');
+      return { id: `${input.bucket}/${prefix}`, attrs: { bucket: input.bucket, prefix } };
+    },
+  });
 }

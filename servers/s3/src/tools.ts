@@ -32,7 +32,16 @@ import {
 } from './body.js';
 import { type S3Handle, toToolError } from './client.js';
 import type { S3Settings } from './config.js';
-import { bucketArg, keyArg, kit, objectPolicy, ownerOf, s3Url } from './define.js';
+import {
+  bucketArg,
+  keyArg,
+  kit,
+  listingResource,
+  objectPolicy,
+  objectResource,
+  ownerOf,
+  s3Url,
+} from './define.js';
 import {
   authorizeListing,
   authorizeObject,
@@ -360,6 +369,7 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
         .describe('Objects per page (default 100, capped by the server).'),
       delimiter: z.literal('/').optional().describe('"/" groups keys into folders.'),
     }),
+    resource: listingResource(buckets),
     policy(input, ctx) {
       const t = authorizeListing(buckets, input.bucket, input.prefix);
       if (!t.ok) return deny(ErrorCode.PolicyDenied, t.reason);
@@ -466,6 +476,7 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
     output: 'json',
     input: z.strictObject({ bucket: bucketArg, key: keyArg }),
     policy,
+    resource: objectResource,
     async execute(_input, ctx) {
       const t = ctx.authorized;
       const h = await headObject(ctx.client.client, t, ctx.signal);
@@ -508,6 +519,7 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
         .describe('HTTP byte range: bytes=first-last, bytes=first- or bytes=-suffixLength.'),
     }),
     policy,
+    resource: objectResource,
     async execute(input, ctx) {
       const t = ctx.authorized;
       const r = await getObject(
@@ -551,6 +563,7 @@ export function createS3Tools(settings: S3Settings): Tool<S3Handle>[] {
           .describe(`Lifetime of the URL in seconds (at most ${maxExpires}).`),
       }),
       policy,
+      resource: objectResource,
       async execute(input, ctx) {
         const t = ctx.authorized;
         const creds = await send(() => ctx.client.resolveCredentials());

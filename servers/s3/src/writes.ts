@@ -9,7 +9,7 @@ import { deny, ErrorCode, type Tool, ToolError } from '@hardened-mcp/core';
 import { z } from 'zod';
 import { type S3Handle, toToolError } from './client.js';
 import type { S3Settings } from './config.js';
-import { bucketArg, keyArg, kit, objectPolicy, ownerOf, s3Url } from './define.js';
+import { bucketArg, keyArg, kit, objectPolicy, objectResource, ownerOf, s3Url } from './define.js';
 import { type BucketRule, escapeForDisplay, type ObjectTarget } from './keys.js';
 
 /** Content type of a put without one. */
@@ -86,6 +86,9 @@ export function createWriteTools(
         : 'Refuses to replace an existing object (the write is conditional: If-None-Match: *).'),
     destructive: overwrite,
     idempotent: overwrite,
+    // An upload sends data out of the conversation: refused once the session is tainted.
+    egress: true,
+    resource: objectResource,
     output: 'json',
     input: z.strictObject({
       bucket: bucketArg,
@@ -172,6 +175,7 @@ export function createWriteTools(
     output: 'json',
     input: z.strictObject({ bucket: bucketArg, key: keyArg }),
     policy,
+    resource: objectResource,
     describeChange(_input, t) {
       return `DELETE ${s3Url(t)}\n  the object is removed (on a versioned bucket a delete marker hides it)`;
     },

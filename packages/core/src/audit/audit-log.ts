@@ -617,6 +617,11 @@ export class AuditLog {
         result: entry.decision.result,
         reason: entry.decision.reason,
         approval: entry.decision.approval,
+        policies: entry.decision.policies && [...entry.decision.policies],
+      },
+      classification: entry.classification && {
+        label: entry.classification.label,
+        paths: entry.classification.paths && [...entry.classification.paths],
       },
       outcome: entry.outcome,
       durationMs: entry.durationMs,

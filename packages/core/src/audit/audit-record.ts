@@ -35,6 +35,15 @@ export interface AuditDecision {
   /** Stable reason code (e.g. `forbidden`, `policy_denied`), never a free-text message. */
   readonly reason?: string | undefined;
   readonly approval?: AuditApproval | undefined;
+  /** Ids of the Cedar policies that determined the decision (the permits that allowed, the forbids that denied). */
+  readonly policies?: readonly string[] | undefined;
+}
+
+/** The classification of what a call touched (see README "Classification"). */
+export interface AuditClassification {
+  readonly label: 'public' | 'internal' | 'confidential' | 'restricted';
+  /** The classified paths touched (e.g. `schema.table.column`); recorded for `restricted` calls. */
+  readonly paths?: readonly string[] | undefined;
 }
 
 /**
@@ -70,6 +79,8 @@ export interface AuditRecord {
   /** The call's arguments, already redacted by the caller. */
   readonly arguments: unknown;
   readonly decision: AuditDecision;
+  /** What the call touched, by classification label (absent when classification is not in use). */
+  readonly classification?: AuditClassification | undefined;
   /** `denied` when the pipeline refused the call; otherwise whether the tool succeeded. */
   readonly outcome: 'success' | 'error' | 'denied';
   /** Wall-clock duration of the call in milliseconds (≥ 0). */
@@ -146,7 +157,14 @@ export const auditEntrySchema = z.object({
     approval: z
       .enum(['approved', 'declined', 'cancelled', 'unavailable', 'not_required'])
       .optional(),
+    policies: z.array(z.string().max(128)).max(64).optional(),
   }),
+  classification: z
+    .object({
+      label: z.enum(['public', 'internal', 'confidential', 'restricted']),
+      paths: z.array(z.string().max(1024)).max(256).optional(),
+    })
+    .optional(),
   outcome: z.enum(['success', 'error', 'denied']),
   durationMs: z.number().nonnegative().finite(),
   rows: nonNegativeInt.optional(),

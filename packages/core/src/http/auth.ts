@@ -30,6 +30,8 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** Seconds since the epoch. */
   readonly expiresAt?: number | undefined;
+  /** The verified token's claims (OAuth), for policy attributes (`policies.claims`). */
+  readonly claims?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** An authentication failure, mapped to RFC 6750 §3 responses. */
@@ -158,6 +160,7 @@ function principalFromClaims(
     roles: [...roles],
     scopes,
     expiresAt: payload.exp,
+    claims: payload,
   };
 }
 

@@ -124,7 +124,11 @@ export function withAuthInfo(req: IncomingMessage, principal: Principal): Incomi
     clientId: principal.clientId ?? principal.principal,
     scopes: [...principal.scopes],
     expiresAt: principal.expiresAt,
-    extra: { principal: principal.principal, roles: [...principal.roles] },
+    extra: {
+      principal: principal.principal,
+      roles: [...principal.roles],
+      ...(principal.claims ? { claims: principal.claims } : {}),
+    },
   };
   return req;
 }
@@ -137,7 +141,17 @@ export function identityFromAuthInfo(
   const principal = auth?.extra?.principal;
   if (typeof principal !== 'string') return undefined;
   const roles = Array.isArray(auth?.extra?.roles) ? (auth.extra.roles as string[]) : [];
-  return { principal, roles, scopes: auth?.scopes ?? [], transport: 'http', client };
+  const claims = auth?.extra?.claims;
+  return {
+    principal,
+    roles,
+    scopes: auth?.scopes ?? [],
+    transport: 'http',
+    client,
+    ...(claims !== null && typeof claims === 'object'
+      ? { claims: claims as Readonly<Record<string, unknown>> }
+      : {}),
+  };
 }
 
 /**
