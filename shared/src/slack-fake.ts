@@ -381,7 +381,10 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
           messages: pg.items.map(messageJson),
           has_more: pg.more,
           pin_count: 0,
-          response_metadata: { next_cursor: pg.next },
+          channel_actions_ts: null,
+          channel_actions_count: 0,
+          // Only with a next page (the 2020 description knows no response_metadata here).
+          ...(pg.next ? { response_metadata: { next_cursor: pg.next } } : {}),
         };
       }
       case 'conversations.replies': {
@@ -400,7 +403,7 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
           ok: true,
           messages: pg.items.map(messageJson),
           has_more: pg.more,
-          response_metadata: { next_cursor: pg.next },
+          ...(pg.next ? { response_metadata: { next_cursor: pg.next } } : {}),
         };
       }
       case 'users.info': {
