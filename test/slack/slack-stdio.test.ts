@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import {
+  auditRecordsIn,
   FAKE_SLACK_BOT_SCOPES,
   FAKE_SLACK_MOVED_THREAD_TS,
   FAKE_SLACK_PASTED_SECRET,
@@ -18,6 +19,7 @@ import {
   startSlackFake,
   startStdioServer,
   textOf,
+  waitFor,
   writeTempConfig,
 } from '@hardened-mcp/test-kit';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';

@@ -215,6 +215,7 @@ export function createReadTools(settings: SlackSettings, state: SlackState): Too
           ...(dropped > 0 ? { droppedFromOtherConversations: dropped } : {}),
         },
         rowCount: messages.length,
+        withheld: { other_conversation: dropped },
         note: next
           ? `${messages.length} messages, newest first; older messages exist: pass nextCursor`
           : `${messages.length} messages, newest first; no older messages in range`,
@@ -294,6 +295,7 @@ export function createReadTools(settings: SlackSettings, state: SlackState): Too
             : {}),
         },
         rowCount: messages.length,
+        withheld: { other_conversation: raw.length - kept.length },
       };
     },
   });
@@ -423,6 +425,7 @@ function createSearchTool(settings: SlackSettings, state: SlackState) {
           droppedFromOtherConversations: dropped,
         },
         rowCount: rendered.length,
+        withheld: { other_conversation: dropped },
         note: `${rendered.length} results; ${dropped} from conversations outside the allowlist dropped`,
       };
     },
