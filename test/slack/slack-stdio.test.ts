@@ -207,6 +207,14 @@ describe('reads: history, threads, rendering', () => {
       await call('slack_search_messages', { query: 'in:#payroll salaries' }),
       'invalid_input',
     );
+    // The dropped results are counted in the audit record of the call.
+    const searches = () =>
+      auditRecordsIn(session.stderr()).filter(
+        (a) => a.tool === 'slack_search_messages' && a.outcome === 'success',
+      );
+    await waitFor(() => searches().length > 0);
+    const record = searches().at(-1) as { redactions: Record<string, number> } | undefined;
+    expect(record?.redactions['withheld:other_conversation']).toBe(d.droppedFromOtherConversations);
   });
 });
 
