@@ -277,7 +277,7 @@ export function createReadTools(settings: SlackSettings, state: SlackState): Too
         )
           throw new ToolError(ErrorCode.PolicyDenied, 'the thread is not in this conversation');
       }
-      const { kept, dropped } = inChannel(
+      const { kept } = inChannel(
         raw.filter((m) => m.thread_ts === undefined || m.thread_ts === input.ts),
         channel.id,
       );
@@ -290,7 +290,7 @@ export function createReadTools(settings: SlackSettings, state: SlackState): Too
           threadTs: input.ts,
           messages,
           nextCursor: next ? state.cursors.seal(binding, { c: next }) : null,
-          ...(dropped + (raw.length - kept.length - dropped) > 0
+          ...(raw.length > kept.length
             ? { droppedFromOtherConversations: raw.length - kept.length }
             : {}),
         },
