@@ -11,6 +11,7 @@
  * `POST /api/<method>` with a form-encoded body and `Authorization: Bearer <token>`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** A user of the fake workspace. */
@@ -90,6 +91,12 @@ export interface SlackFakeOptions {
   readonly tokens: readonly FakeSlackToken[];
   /** Page size when a call gives no `limit` (Slack's default is 100). */
   readonly defaultLimit?: number | undefined;
+  /**
+   * Serve HTTPS with this key and certificate (PEM) instead of plain HTTP, e.g. for a server in
+   * a container that reaches the host by a non-loopback address (the connector allows `http:`
+   * only to loopback).
+   */
+  readonly tls?: { readonly key: string; readonly cert: string } | undefined;
 }
 
 /** A token pasted into a message of the seed (a secret the redactor must catch). */
@@ -557,17 +564,20 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
     answer(200, call(method, params, token), scopeHeader);
   }
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
-  });
+  };
+  const server = options.tls
+    ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, listener)
+    : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/api/`,
-    origin: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}/api/`,
+    origin: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     conversations,
     messages,
     users,
