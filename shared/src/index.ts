@@ -70,6 +70,21 @@ export {
   startFakeSecretsManager,
 } from './secrets-manager-fake.js';
 export {
+  FAKE_SLACK_BOT_SCOPES,
+  FAKE_SLACK_CONVERSATIONS,
+  FAKE_SLACK_MOVED_THREAD_TS,
+  FAKE_SLACK_PASTED_SECRET,
+  FAKE_SLACK_USERS,
+  type FakeSlackConversation,
+  type FakeSlackMessage,
+  type FakeSlackRequest,
+  type FakeSlackToken,
+  type FakeSlackUser,
+  type SlackFake,
+  type SlackFakeOptions,
+  startSlackFake,
+} from './slack-fake.js';
+export {
   auditRecordsIn,
   runBinToExit,
   type ServerSession,

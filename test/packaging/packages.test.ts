@@ -227,6 +227,7 @@ describe('the published packages', () => {
       '@hardened-mcp/core',
       '@hardened-mcp/postgres',
       '@hardened-mcp/s3',
+      '@hardened-mcp/slack',
     ]);
   });
 

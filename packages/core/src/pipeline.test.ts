@@ -1715,6 +1715,19 @@ describe('no side channels out of the pipeline', () => {
     expect(last(h.entries).redactions).toMatchObject({ email: 1 });
   });
 
+  it('counts results a tool withheld in the audit record, never in the result', async () => {
+    const h = harness({
+      tools: [
+        readTool([], {
+          result: { ...EMPTY_TABLE, withheld: { other_conversation: 3, none: 0 } },
+        }),
+      ],
+    });
+    const result = resultOf(await h.call('test_list_rows', {}));
+    expect(JSON.stringify(result)).not.toContain('withheld');
+    expect(last(h.entries).redactions).toEqual({ 'withheld:other_conversation': 3 });
+  });
+
   it('redacts an e-mail in a ToolError message', async () => {
     const ex: Execution[] = [];
     const h = harness({

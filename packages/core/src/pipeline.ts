@@ -363,6 +363,11 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       secrets,
       classification,
     });
+    // Results the tool withheld (e.g. search hits outside an allowlist) are counted in the
+    // audit record beside the redactions, as `withheld:<reason>`.
+    for (const [reason, n] of Object.entries(output.withheld ?? {}))
+      if (Number.isSafeInteger(n) && n > 0)
+        state.counts[`withheld:${reason}`] = (state.counts[`withheld:${reason}`] ?? 0) + n;
     const shaped = shapeOutput(output, {
       tool: tool as Tool<unknown>,
       redactor,

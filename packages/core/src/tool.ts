@@ -27,7 +27,7 @@ export interface ColumnInfo {
  *   any other tool. Binary values inside `table`/`json` output (`Uint8Array`, `Buffer`) are
  *   never rendered: they become `{ "binary": true, "bytes": n }`.
  */
-export type ToolOutput =
+export type ToolOutput = (
   | {
       readonly kind: 'table';
       readonly columns: readonly ColumnInfo[];
@@ -54,7 +54,15 @@ export type ToolOutput =
       readonly metadata?: Readonly<Record<string, unknown>> | undefined;
       readonly truncated?: boolean | undefined;
       readonly note?: string | undefined;
-    };
+    }
+) & {
+  /**
+   * Results the tool dropped by policy after the upstream returned them, counted per reason
+   * (e.g. `{ other_conversation: 2 }` for search hits outside the allowlist). Recorded in the
+   * audit record's `redactions` as `withheld:<reason>`; never shown to the client.
+   */
+  readonly withheld?: Readonly<Record<string, number>> | undefined;
+};
 
 /** Limits a tool must honour while producing output (the core re-checks after). */
 export interface OutputLimits {
