@@ -79,3 +79,9 @@ export {
   waitFor,
   writeTempConfig,
 } from './stdio-server.js';
+export {
+  startTokenEndpoint,
+  type TokenEndpoint,
+  type TokenEndpointOptions,
+  type TokenExchangeRequest,
+} from './token-endpoint.js';

@@ -1,6 +1,7 @@
 import { openAuditTrail } from './audit/index.js';
 import type { CoreConfig } from './config.js';
 import type { ConnectorContext, ConnectorDefinition, ConnectorTools } from './connector.js';
+import { createPrincipalClients } from './credentials/principal-clients.js';
 import {
   type CredentialHandle,
   type Credentials,
@@ -138,6 +139,22 @@ export async function assemble<S, C>(
           'mode is read-write but no write credential is configured: write tools are disabled',
         );
     }
+    const principalClients = config.principalCredentials
+      ? await createPrincipalClients(def, ctx, config.principalCredentials, {
+          env,
+          onSecret: registerSecret,
+        })
+      : undefined;
+    if (principalClients) {
+      closers.push(() => principalClients.close());
+      logger.info(
+        {
+          scopes: config.principalCredentials?.scopes,
+          fallback: config.principalCredentials?.fallback,
+        },
+        'calls use per-principal upstream credentials (principalCredentials)',
+      );
+    }
     // Set once the metrics exist (they need the tool list).
     let countAuditError: (sink: string) => void = () => {};
     const trail = await openAuditTrail(config.audit, {
@@ -181,6 +198,7 @@ export async function assemble<S, C>(
       toolSettings: config.tools.settings,
       roles,
       clients,
+      clientFor: principalClients?.clientFor,
       limits: { maxRows: config.output.maxRows, maxBytes: config.output.maxBytes },
       redactor,
       audit,

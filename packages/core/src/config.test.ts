@@ -144,6 +144,7 @@ describe('parseConfig: defaults', () => {
         'log',
         'mode',
         'output',
+        'principalCredentials',
         'rateLimit',
         'roles',
         'tools',

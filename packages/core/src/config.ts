@@ -84,6 +84,88 @@ export type CredentialSource = z.infer<typeof credentialSourceSchema>;
 /** A credential source before defaults are applied (what a caller may pass to `loadCredentials`). */
 export type CredentialSourceInput = z.input<typeof credentialSourceSchema>;
 
+/**
+ * `principalCredentials.tokenExchange`: where and how the caller's access token is exchanged
+ * (RFC 8693) for a downstream token. The client authenticates to the token endpoint with
+ * `client_secret_basic` (RFC 6749 §2.3.1) using `clientSecret` from a credential source.
+ */
+export const tokenExchangeSchema = z.strictObject({
+  /** The authorization server's issuer identifier (metadata for the client library). */
+  issuer: z.url().max(2048),
+  /** Token endpoint; `https://`, or plain http on a loopback host (tests, a sidecar). */
+  tokenEndpoint: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .refine((u) => {
+      const url = new URL(u);
+      return url.protocol === 'https:' || isLoopbackHostname(url.hostname);
+    }, 'the token endpoint must use https:// (plain http only on a loopback host)'),
+  /** RFC 8693 §2.1 `audience`: the downstream service the token is for. */
+  audience: z.string().min(1).max(2048),
+  /** RFC 8693 §2.1 `scope` asked for (space-separated), if any. */
+  scope: z.string().min(1).max(1024).optional(),
+  /** This server's client id at the authorization server. */
+  clientId: z.string().min(1).max(256),
+  /** The client secret, from a credential source (never in the configuration itself). */
+  clientSecret: credentialSourceSchema,
+  /** A token is exchanged again this many seconds before its `expires_in` runs out. */
+  expirySkewSeconds: z.int().min(0).max(600).default(30),
+  /** Lifetime assumed when the response has no `expires_in` (RFC 8693 §2.2.1: RECOMMENDED), s. */
+  defaultLifetimeSeconds: z.int().min(1).max(3_600).default(60),
+  /** Time allowed for one token request, ms (rounded up to whole seconds). */
+  timeoutMs: z.int().min(100).max(60_000).default(5_000),
+  /** Most (principal, audience) tokens kept; the oldest is dropped beyond it. */
+  maxCachedTokens: z.int().min(1).max(100_000).default(1_000),
+});
+/** See {@link tokenExchangeSchema}. */
+export type TokenExchangeSettings = z.infer<typeof tokenExchangeSchema>;
+
+/**
+ * `principalCredentials.secretTemplate`: a per-principal Secrets Manager secret. `secretIdTemplate`
+ * contains `{principal}`, replaced by the principal id (which must match
+ * `[A-Za-z0-9_+=.@-]{1,128}`, the secret-name charset without `/` — a principal can never
+ * reach another path).
+ */
+export const secretTemplateSchema = z.strictObject({
+  secretsManager: secretsManagerSourceSchema.omit({ secretId: true }).extend({
+    secretIdTemplate: z
+      .string()
+      .min(1)
+      .max(2048)
+      .regex(/^[A-Za-z0-9/_+=.@:{}-]+$/, 'not a secret name template')
+      .refine((t) => t.includes('{principal}'), 'the template must contain {principal}'),
+  }),
+});
+
+/**
+ * `principalCredentials`: each call's upstream client uses a credential of the caller's own
+ * (RFC 8693 token exchange, or a per-principal secret), never the shared service credential
+ * unless `fallback: service` says so.
+ */
+export const principalCredentialsSchema = z
+  .strictObject({
+    /** The credential scopes that get per-principal credentials. */
+    scopes: z
+      .array(z.enum(['read', 'write']))
+      .min(1)
+      .max(2)
+      .default(['read', 'write']),
+    tokenExchange: tokenExchangeSchema.optional(),
+    secretTemplate: secretTemplateSchema.optional(),
+    /**
+     * `refuse` (default): a call with no per-principal credential (no caller token to exchange,
+     * a refused exchange, no secret) fails. `service`: it uses the shared service credential.
+     */
+    fallback: z.enum(['refuse', 'service']).default('refuse'),
+    /** Most per-principal upstream clients kept open; the least recently used is closed beyond it. */
+    maxClients: z.int().min(1).max(10_000).default(100),
+  })
+  .refine((p) => (p.tokenExchange === undefined) !== (p.secretTemplate === undefined), {
+    message: 'configure exactly one of tokenExchange or secretTemplate',
+  });
+/** See {@link principalCredentialsSchema}. */
+export type PrincipalCredentialsSettings = z.infer<typeof principalCredentialsSchema>;
+
 const auditRemoteBase = {
   /** Names the sink in metrics, logs and its spool directory. */
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lowercase letters, digits, _ and -'),
@@ -444,6 +526,8 @@ export const coreConfigShape = {
       write: credentialSourceSchema.optional(),
     })
     .prefault({}),
+  /** Per-principal upstream credentials (see {@link principalCredentialsSchema}); absent: the service credential. */
+  principalCredentials: principalCredentialsSchema.optional(),
 };
 
 /** The core's part of a parsed configuration. */

@@ -28,13 +28,17 @@ export {
   deepFreeze,
   defineConfigSchema,
   httpConfigSchema,
+  type PrincipalCredentialsSettings,
   parseConfig,
+  principalCredentialsSchema,
   readConfigFile,
   roleNameSchema,
   type SecretsManagerSource,
   type SecretsManagerSourceInput,
   scopeSchema,
   secretsManagerSourceSchema,
+  type TokenExchangeSettings,
+  tokenExchangeSchema,
   toolNameSchema,
 } from './config.js';
 export {
@@ -43,6 +47,19 @@ export {
   type ConnectorTools,
   defineConnector,
 } from './connector.js';
+export {
+  createPrincipalClients,
+  type PrincipalClients,
+  type PrincipalClientsOptions,
+} from './credentials/principal-clients.js';
+export { attachSubjectToken, subjectTokenOf } from './credentials/subject-token.js';
+export {
+  ACCESS_TOKEN_TYPE,
+  type ExchangedToken,
+  TOKEN_EXCHANGE_GRANT,
+  TokenExchanger,
+  type TokenExchangerOptions,
+} from './credentials/token-exchange.js';
 export {
   type CredentialHandle,
   type CredentialSources,

@@ -15,6 +15,7 @@ import {
 } from 'jose';
 import type { z } from 'zod';
 import type { authConfigSchema } from '../config.js';
+import { Secret } from '../credentials.js';
 import { StartupError } from '../errors.js';
 
 /** The `auth:` configuration section. */
@@ -30,6 +31,11 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** Seconds since the epoch. */
   readonly expiresAt?: number | undefined;
+  /**
+   * The verified OAuth access token itself (oauth mode), for RFC 8693 token exchange only
+   * (`principalCredentials.tokenExchange`); never handed to a connector or forwarded upstream.
+   */
+  readonly accessToken?: Secret | undefined;
 }
 
 /** An authentication failure, mapped to RFC 6750 §3 responses. */
@@ -119,7 +125,13 @@ export async function createAuthenticator(
           // RFC 9068 §4: the typ header is checked by jose (media type, `application/` optional).
           ...(oauth.accessTokenType === 'at+jwt' ? { typ: 'at+jwt' } : {}),
         });
-        return { ok: true, principal: principalFromClaims(payload, oauth.scopeRoles) };
+        return {
+          ok: true,
+          principal: {
+            ...principalFromClaims(payload, oauth.scopeRoles),
+            accessToken: new Secret(token.value, 'caller access token'),
+          },
+        };
       } catch (err) {
         return {
           ok: false,

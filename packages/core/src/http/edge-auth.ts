@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { attachSubjectToken } from '../credentials/subject-token.js';
+import { Secret } from '../credentials.js';
 import { ErrorCode } from '../errors.js';
 import type { Identity } from '../identity.js';
 import type { Pipeline } from '../pipeline.js';
@@ -124,7 +126,12 @@ export function withAuthInfo(req: IncomingMessage, principal: Principal): Incomi
     clientId: principal.clientId ?? principal.principal,
     scopes: [...principal.scopes],
     expiresAt: principal.expiresAt,
-    extra: { principal: principal.principal, roles: [...principal.roles] },
+    extra: {
+      principal: principal.principal,
+      roles: [...principal.roles],
+      // Kept in-process for token exchange only (credentials/subject-token.ts).
+      ...(principal.accessToken ? { subjectToken: principal.accessToken } : {}),
+    },
   };
   return req;
 }
@@ -137,7 +144,15 @@ export function identityFromAuthInfo(
   const principal = auth?.extra?.principal;
   if (typeof principal !== 'string') return undefined;
   const roles = Array.isArray(auth?.extra?.roles) ? (auth.extra.roles as string[]) : [];
-  return { principal, roles, scopes: auth?.scopes ?? [], transport: 'http', client };
+  const identity: Identity = {
+    principal,
+    roles,
+    scopes: auth?.scopes ?? [],
+    transport: 'http',
+    client,
+  };
+  const token = auth?.extra?.subjectToken;
+  return token instanceof Secret ? attachSubjectToken(identity, token) : identity;
 }
 
 /**
