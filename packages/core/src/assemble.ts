@@ -13,6 +13,7 @@ import {
 import { StartupError } from './errors.js';
 import { createAuthenticator } from './http/auth.js';
 import { identityFromAuthInfo, type RunningHttpServer, serveHttp } from './http/http-server.js';
+import { mtlsServerOptions } from './http/mtls.js';
 import { resolveStdioIdentity } from './identity.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMcpServer, serveStdio } from './mcp-server.js';
@@ -240,8 +241,15 @@ export async function assemble<S, C>(
         let resource = '';
         const authenticator = await createAuthenticator(config.auth, () => resource);
         const read = clients.read as C;
+        const mtlsConfig = config.auth.mtls;
+        const mtls = mtlsConfig
+          ? await mtlsServerOptions(mtlsConfig, async () =>
+              (await loadCredential(mtlsConfig.ca, env, credentialOptions))?.current().reveal(),
+            )
+          : undefined;
         const running = await serveHttp({
           http: config.http,
+          mtls,
           authenticator,
           oauth:
             config.auth.mode === 'oauth' && config.auth.oauth

@@ -309,11 +309,55 @@ const staticKeySchema = z.union([
   }),
 ]);
 
+/**
+ * One rule mapping a verified client certificate to a principal (`auth.mtls.rules[]`): the first
+ * rule whose `pattern` (a regular expression matched against the whole value) matches a value of
+ * `field` gives the principal (that value) and its roles and scopes.
+ */
+export const mtlsRuleSchema = z.strictObject({
+  /** Where the value comes from: the subject's common name, or a subjectAltName of a type. */
+  field: z.enum(['subject.CN', 'san.dns', 'san.uri', 'san.email']),
+  /** Regular expression, anchored at both ends (e.g. `spiffe://example\\.org/billing`). */
+  pattern: z
+    .string()
+    .min(1)
+    .max(512)
+    .refine((p) => {
+      try {
+        new RegExp(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not a regular expression'),
+  roles: z.array(roleNameSchema).max(32).default([]),
+  scopes: z.array(z.string().min(1).max(256)).max(256).default([]),
+});
+
+/**
+ * Mutual TLS (`auth.mtls`). With `auth.mode: mtls` the verified client certificate is the
+ * credential (principal from `rules`); with `auth.mode: oauth` a verified client certificate is
+ * required too and a certificate-bound token (RFC 8705 `cnf.x5t#S256`) must be bound to it.
+ * Needs `http.tls`.
+ */
+export const mtlsConfigSchema = z.strictObject({
+  /** PEM bundle of the CAs that issue client certificates, from a credential source. */
+  ca: credentialSourceSchema,
+  /** PEM CRL file(s) of those CAs: a revoked certificate is refused. Read at startup. */
+  crlFile: z.string().min(1).max(4096).optional(),
+  /** Certificate → principal rules (required for `auth.mode: mtls`). */
+  rules: z.array(mtlsRuleSchema).max(256).default([]),
+  /** oauth mode: refuse tokens that are not certificate-bound (no `cnf.x5t#S256`). */
+  requireBoundTokens: z.boolean().default(false),
+});
+
 /** Authentication of HTTP requests. */
 export const authConfigSchema = z
   .strictObject({
     /** `none` (loopback only), `oauth` (OAuth 2.1 resource server, JWT access tokens) or `api-key`. */
-    mode: z.enum(['none', 'oauth', 'api-key']).default('none'),
+    mode: z.enum(['none', 'oauth', 'api-key', 'mtls']).default('none'),
+    /** Mutual TLS: the credential of `mode: mtls`, or a second factor with `mode: oauth`. */
+    mtls: mtlsConfigSchema.optional(),
     oauth: z
       .strictObject({
         /** Expected `iss`; also listed as the authorization server in the RFC 9728 metadata. */
@@ -391,6 +435,18 @@ export const authConfigSchema = z
     ) {
       ctx.addIssue({ code: 'custom', path: ['oauth'], message: 'give jwksUrl or keys' });
     }
+    if (auth.mode === 'mtls' && (!auth.mtls || auth.mtls.rules.length === 0))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mtls'],
+        message: 'auth.mode mtls needs auth.mtls with at least one rule',
+      });
+    if (auth.mtls && auth.mode !== 'mtls' && auth.mode !== 'oauth')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mtls'],
+        message: 'auth.mtls is used with auth.mode mtls or oauth',
+      });
     if (auth.mode === 'api-key' && auth.apiKeys.length === 0)
       ctx.addIssue({
         code: 'custom',

@@ -28,6 +28,8 @@ export {
   deepFreeze,
   defineConfigSchema,
   httpConfigSchema,
+  mtlsConfigSchema,
+  mtlsRuleSchema,
   type PrincipalCredentialsSettings,
   parseConfig,
   principalCredentialsSchema,
@@ -98,6 +100,18 @@ export {
   type RunningHttpServer,
   serveHttp,
 } from './http/http-server.js';
+export {
+  type CertificatePrincipal,
+  certificateThumbprint,
+  describeCertificateFailure,
+  type MtlsConfig,
+  type MtlsRule,
+  type MtlsServerOptions,
+  mtlsServerOptions,
+  type PeerTls,
+  peerTlsOf,
+  principalFromCertificate,
+} from './http/mtls.js';
 export {
   type ClientInfo,
   type Identity,

@@ -17,6 +17,12 @@ import type { z } from 'zod';
 import type { authConfigSchema } from '../config.js';
 import { Secret } from '../credentials.js';
 import { StartupError } from '../errors.js';
+import {
+  certificateThumbprint,
+  describeCertificateFailure,
+  type PeerTls,
+  principalFromCertificate,
+} from './mtls.js';
 
 /** The `auth:` configuration section. */
 export type AuthConfig = z.infer<typeof authConfigSchema>;
@@ -49,11 +55,12 @@ export interface AuthFailure {
   readonly description: string;
 }
 
-/** Authenticates one HTTP request from its `Authorization` header. */
+/** Authenticates one HTTP request from its `Authorization` header and its TLS client certificate. */
 export interface Authenticator {
   readonly mode: AuthConfig['mode'];
   authenticate(
     authorization: string | undefined,
+    tls?: PeerTls | undefined,
   ): Promise<{ ok: true; principal: Principal } | AuthFailure>;
 }
 
@@ -88,6 +95,8 @@ export async function createAuthenticator(
     };
   }
   if (config.mode === 'api-key') return apiKeyAuthenticator(config.apiKeys);
+  if (config.mode === 'mtls') return mtlsAuthenticator(config.mtls!);
+  const mtls = config.mtls;
   const oauth = config.oauth!;
   const keySources: JWTVerifyGetKey[] = [];
   if (oauth.jwksUrl)
@@ -112,7 +121,10 @@ export async function createAuthenticator(
   };
   return {
     mode: 'oauth',
-    async authenticate(authorization) {
+    async authenticate(authorization, tls) {
+      // With auth.mtls, a verified client certificate is required before any token is looked at.
+      if (mtls && !tls?.authorized)
+        return { ok: false, status: 401, description: describeCertificateFailure(tls) };
       const token = bearerToken(authorization);
       if (!token.ok) return token;
       try {
@@ -125,6 +137,9 @@ export async function createAuthenticator(
           // RFC 9068 §4: the typ header is checked by jose (media type, `application/` optional).
           ...(oauth.accessTokenType === 'at+jwt' ? { typ: 'at+jwt' } : {}),
         });
+        const binding = checkCertificateBinding(payload, tls, mtls?.requireBoundTokens === true);
+        if (binding)
+          return { ok: false, status: 401, error: 'invalid_token', description: binding };
         return {
           ok: true,
           principal: {
@@ -140,6 +155,59 @@ export async function createAuthenticator(
           description: describeJoseError(err),
         };
       }
+    },
+  };
+}
+
+/**
+ * RFC 8705 §3: a token carrying `cnf.x5t#S256` is bound to the client certificate with that
+ * SHA-256 thumbprint, and is refused over a connection without that (verified) certificate.
+ * With `required`, a token without the confirmation is refused too.
+ *
+ * @returns the refusal reason, or undefined when the token may be used.
+ */
+function checkCertificateBinding(
+  payload: JWTPayload,
+  tls: PeerTls | undefined,
+  required: boolean,
+): string | undefined {
+  const cnf = payload.cnf as Record<string, unknown> | undefined;
+  const bound = cnf && typeof cnf === 'object' ? cnf['x5t#S256'] : undefined;
+  if (bound === undefined)
+    return required ? 'the token is not bound to a client certificate (cnf.x5t#S256)' : undefined;
+  if (typeof bound !== 'string') return 'the token has an invalid certificate binding (cnf)';
+  if (!tls?.authorized || !tls.certificate)
+    return 'the token is bound to a client certificate the connection does not present';
+  const actual = Buffer.from(certificateThumbprint(tls.certificate));
+  const expected = Buffer.from(bound);
+  if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
+    return 'the token is bound to another client certificate (cnf.x5t#S256)';
+  return undefined;
+}
+
+/** `auth.mode: mtls`: the verified client certificate is the credential (see mtls.ts). */
+function mtlsAuthenticator(mtls: NonNullable<AuthConfig['mtls']>): Authenticator {
+  return {
+    mode: 'mtls',
+    async authenticate(_authorization, tls) {
+      if (!tls?.authorized || !tls.certificate)
+        return { ok: false, status: 401, description: describeCertificateFailure(tls) };
+      const mapped = principalFromCertificate(tls.certificate, mtls.rules);
+      if (!mapped)
+        return {
+          ok: false,
+          status: 401,
+          description: 'the client certificate maps to no principal',
+        };
+      return {
+        ok: true,
+        principal: {
+          principal: mapped.principal,
+          clientId: `x5t#S256:${certificateThumbprint(tls.certificate)}`,
+          roles: mapped.roles,
+          scopes: mapped.scopes,
+        },
+      };
     },
   };
 }

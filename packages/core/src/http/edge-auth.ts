@@ -7,6 +7,7 @@ import type { Pipeline } from '../pipeline.js';
 import type { Authenticator, Principal } from './auth.js';
 import { readBody } from './body.js';
 import { HttpRefusal, plainError } from './http-refusal.js';
+import { peerTlsOf } from './mtls.js';
 import type { RefusalAggregator } from './refusal-audit.js';
 import { mediaType, peerAddress, singleCredential } from './request-guards.js';
 import type { Challenges, OAuthMetadataOptions } from './resource-metadata.js';
@@ -65,7 +66,7 @@ export function createEdgeAuth(opts: EdgeAuthOptions): EdgeAuth {
           refusals.refuse(peer, 'invalid_request');
         throw err;
       }
-      const result = await authenticator.authenticate(header);
+      const result = await authenticator.authenticate(header, peerTlsOf(req));
       if (result.ok) {
         return authenticator.mode === 'none'
           ? { ...result.principal, roles: opts.anonymousRoles }

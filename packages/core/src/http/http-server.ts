@@ -20,6 +20,7 @@ import { readJsonBody } from './body.js';
 import { createEdgeAuth, initialScope, withAuthInfo } from './edge-auth.js';
 import { HttpRefusal, jsonRpcError, plainError, sendJson } from './http-refusal.js';
 import { type RunningManagement, serveManagement } from './management.js';
+import type { MtlsServerOptions } from './mtls.js';
 import { createRefusalAggregator } from './refusal-audit.js';
 import {
   checkProtocolVersion,
@@ -50,6 +51,8 @@ export type HttpConfig = z.infer<typeof httpConfigSchema>;
 export interface HttpServeOptions {
   readonly http: HttpConfig;
   readonly authenticator: Authenticator;
+  /** Mutual TLS listener options (`auth.mtls`); needs `http.tls`. */
+  readonly mtls?: MtlsServerOptions | undefined;
   /** For the RFC 9728 metadata (oauth mode). */
   readonly oauth?: OAuthMetadataOptions | undefined;
   /** Roles of the anonymous principal (`auth.mode: none`). */
@@ -114,6 +117,8 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
       `refusing to listen on ${http.host} without authentication: set auth.mode to oauth or api-key, or bind to 127.0.0.1`,
     );
   }
+  if (opts.mtls && !http.tls)
+    throw new StartupError('auth.mtls needs in-process TLS: set http.tls (certFile, keyFile)');
   const scheme = http.tls ? 'https' : 'http';
   const originAllowed = createOriginCheck(http.allowedOrigins);
   const trustedProxies: ReadonlySet<string> = new Set(http.trustedProxies);
@@ -151,7 +156,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
   let draining = false;
 
   const node = http.tls
-    ? createHttpsServer({ ...(await readTls(http.tls)), minVersion: 'TLSv1.3' })
+    ? createHttpsServer({ ...(await readTls(http.tls)), ...opts.mtls, minVersion: 'TLSv1.3' })
     : createHttpServer();
   node.requestTimeout = 60_000;
   node.headersTimeout = 20_000;
