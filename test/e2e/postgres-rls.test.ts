@@ -47,6 +47,7 @@ const LOGIN = `hmcp_login_${tag}`;
 const REP = `hmcp_rep_${tag}`;
 const MANAGER = `hmcp_mgr_${tag}`;
 const BYPASS = `hmcp_bypass_${tag}`;
+const REP_WRITER = `hmcp_repw_${tag}`;
 const LOGIN_PASSWORD = randomBytes(16).toString('hex');
 let loginUrl: string;
 /** customer_id of each customer, by support_rep_id, as the superuser sees them. */
@@ -74,12 +75,21 @@ beforeAll(async () => {
       `GRANT USAGE ON SCHEMA public TO ${ident(REP)}, ${ident(MANAGER)}, ${ident(BYPASS)}`,
       `GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${ident(REP)}, ${ident(MANAGER)}, ${ident(BYPASS)}`,
       `GRANT ${ident(REP)}, ${ident(MANAGER)}, ${ident(BYPASS)} TO ${ident(LOGIN)}`,
+      // A rep's write role: may change the company of the customers they support, nothing else.
+      `CREATE ROLE ${ident(REP_WRITER)} NOLOGIN`,
+      `GRANT USAGE ON SCHEMA public TO ${ident(REP_WRITER)}`,
+      `GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${ident(REP_WRITER)}`,
+      `GRANT UPDATE (company) ON customer TO ${ident(REP_WRITER)}`,
+      `GRANT ${ident(REP_WRITER)} TO ${ident(LOGIN)}`,
       // The policy of the README: a rep sees the customers they support.
       'ALTER TABLE customer ENABLE ROW LEVEL SECURITY',
       `CREATE POLICY rep_own_customers ON customer FOR SELECT TO ${ident(REP)}
          USING (support_rep_id = (SELECT e.employee_id FROM employee e
                                    WHERE e.email = current_setting('hardened_mcp.principal', true)))`,
       `CREATE POLICY manager_all_customers ON customer FOR SELECT TO ${ident(MANAGER)} USING (true)`,
+      `CREATE POLICY rep_writes_own_customers ON customer FOR ALL TO ${ident(REP_WRITER)}
+         USING (support_rep_id = (SELECT e.employee_id FROM employee e
+                                   WHERE e.email = current_setting('hardened_mcp.principal', true)))`,
       // A SECURITY DEFINER function owned by the superuser that would read past the policy.
       `CREATE FUNCTION public.all_customer_ids() RETURNS SETOF int LANGUAGE sql SECURITY DEFINER
          AS 'SELECT customer_id FROM public.customer'`,
@@ -106,7 +116,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.drop();
   if (server) {
-    for (const role of [LOGIN, REP, MANAGER, BYPASS])
+    for (const role of [LOGIN, REP, MANAGER, BYPASS, REP_WRITER])
       await queryAs(server.adminUrl, `DROP ROLE IF EXISTS ${ident(role)}`).catch(() => undefined);
   }
   await server?.stop();
@@ -272,6 +282,88 @@ describe('stdio: the principal from configuration', () => {
       // The plan of a rep's query carries the policy's filter (its subplan on employee).
       expect(JSON.stringify(r.structuredContent)).toMatch(/employee/);
     });
+  });
+});
+
+describe('writes run as the principal write role, under its policy', () => {
+  const sessions: ServerSession[] = [];
+  afterAll(async () => {
+    for (const s of sessions) await s.close();
+  });
+  const start = async (principal: string) => {
+    const s = await startPostgresServer({
+      env: { POSTGRES_URL: loginUrl, POSTGRES_WRITE_URL: loginUrl },
+      config: {
+        mode: 'read-write',
+        identity: { principal, roles: ['rep'] },
+        roles: { rep: ['postgres:read', 'postgres:write'] },
+        tools: { settings: { postgres_update_rows: { approval: 'none' } } },
+        postgres: {
+          tables: { writable: ['customer'] },
+          databaseRoles: {
+            rules: [
+              { principal: JANE, read: REP, write: REP_WRITER },
+              { principal: STEVE, read: REP },
+            ],
+          },
+        },
+      },
+    });
+    sessions.push(s);
+    return s;
+  };
+  const companyOf = async (id: number) =>
+    (
+      await queryAs<{ company: string | null }>(
+        db.adminUrl,
+        'SELECT company FROM customer WHERE customer_id = $1',
+        [id],
+      )
+    )[0]?.company;
+
+  it("a rep changes their own customer; another rep's customer is out of reach", async () => {
+    const jane = await start(JANE);
+    const own = customersByRep.get(3)?.[0] ?? 0;
+    const theirs = customersByRep.get(5)?.[0] ?? 0;
+    const before = await companyOf(theirs);
+    const mine = await jane.client.callTool({
+      name: 'postgres_update_rows',
+      arguments: { table: 'customer', key: { customer_id: own }, set: { company: `Jane ${tag}` } },
+    });
+    expect(mine.isError, textOf(mine)).toBeFalsy();
+    expect(await companyOf(own)).toBe(`Jane ${tag}`);
+    const other = await jane.client.callTool({
+      name: 'postgres_update_rows',
+      arguments: { table: 'customer', key: { customer_id: theirs }, set: { company: 'hijacked' } },
+    });
+    // The policy hides the row from the write role: nothing matches, nothing changes.
+    expect(JSON.stringify(other.structuredContent ?? textOf(other))).not.toMatch(
+      /"affectedRows":1/,
+    );
+    expect(await companyOf(theirs)).toBe(before);
+    // A column the write role holds no privilege on is refused by the database.
+    const email = await jane.client.callTool({
+      name: 'postgres_update_rows',
+      arguments: { table: 'customer', key: { customer_id: own }, set: { email: 'x@example.com' } },
+    });
+    expect(email.isError).toBe(true);
+    expect(textOf(email)).toMatch(/^policy_denied: permission denied by the database/);
+  });
+
+  it('a principal mapped without a write role cannot write', async () => {
+    const steve = await start(STEVE);
+    const r = await steve.client.callTool({
+      name: 'postgres_update_rows',
+      arguments: {
+        table: 'customer',
+        key: { customer_id: customersByRep.get(5)?.[0] ?? 0 },
+        set: { company: 'x' },
+      },
+    });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(
+      /^forbidden: no database role is mapped for this principal \(write\)/,
+    );
   });
 });
 
