@@ -1,4 +1,4 @@
-import * as oidc from 'openid-client';
+import type * as Oidc from 'openid-client';
 import type { TokenExchangeSettings } from '../config.js';
 import type { CredentialHandle } from '../credentials.js';
 import { Secret } from '../credentials.js';
@@ -92,6 +92,8 @@ export class TokenExchanger {
 
   async #exchange(subjectToken: Secret): Promise<ExchangedToken> {
     const s = this.#settings;
+    // Loaded on demand: servers without token exchange never load the OAuth client.
+    const oidc = await loadOidc();
     const config = new oidc.Configuration(
       { issuer: s.issuer, token_endpoint: s.tokenEndpoint },
       s.clientId,
@@ -108,7 +110,7 @@ export class TokenExchanger {
     };
     if (s.scope) parameters.scope = s.scope;
     const started = this.#now();
-    let response: Awaited<ReturnType<typeof oidc.genericGrantRequest>>;
+    let response: Awaited<ReturnType<typeof Oidc.genericGrantRequest>>;
     try {
       response = await oidc.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT, parameters);
     } catch (err) {
@@ -133,6 +135,13 @@ export class TokenExchanger {
     const lifetime = response.expiresIn() ?? s.defaultLifetimeSeconds;
     return { token, usableUntil: started + (lifetime - s.expirySkewSeconds) * 1000 };
   }
+}
+
+let oidcModule: Promise<typeof Oidc> | undefined;
+/** `openid-client`, imported once on first use. */
+function loadOidc(): Promise<typeof Oidc> {
+  oidcModule ??= import('openid-client');
+  return oidcModule;
 }
 
 /** An OAuth error code as sent (RFC 6749 §5.2 charset), or `error` when it is not one. */

@@ -192,7 +192,7 @@ function mtlsAuthenticator(mtls: NonNullable<AuthConfig['mtls']>): Authenticator
     async authenticate(_authorization, tls) {
       if (!tls?.authorized || !tls.certificate)
         return { ok: false, status: 401, description: describeCertificateFailure(tls) };
-      const mapped = principalFromCertificate(tls.certificate, mtls.rules);
+      const mapped = await principalFromCertificate(tls.certificate, mtls.rules);
       if (!mapped)
         return {
           ok: false,

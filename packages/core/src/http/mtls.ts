@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import type { z } from 'zod';
 import type { mtlsConfigSchema, mtlsRuleSchema } from '../config.js';
 import { StartupError } from '../errors.js';
@@ -113,8 +113,19 @@ export function describeCertificateFailure(peer: PeerTls | undefined): string {
   }
 }
 
+let x509Module: Promise<typeof X509> | undefined;
+/** `@peculiar/x509`, imported once on first use (servers without mTLS never load it). */
+function loadX509(): Promise<typeof X509> {
+  x509Module ??= import('@peculiar/x509');
+  return x509Module;
+}
+
 /** The values of `field` in a certificate (parsed with `@peculiar/x509`). */
-function valuesOf(cert: x509.X509Certificate, field: MtlsRule['field']): string[] {
+function valuesOf(
+  x509: typeof X509,
+  cert: X509.X509Certificate,
+  field: MtlsRule['field'],
+): string[] {
   if (field === 'subject.CN') return cert.subjectName.getField('CN');
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   if (!san) return [];
@@ -136,11 +147,12 @@ export interface CertificatePrincipal {
  * @returns undefined when no rule matches (the request is refused) or the certificate cannot be
  *   parsed.
  */
-export function principalFromCertificate(
+export async function principalFromCertificate(
   der: Buffer,
   rules: readonly MtlsRule[],
-): CertificatePrincipal | undefined {
-  let cert: x509.X509Certificate;
+): Promise<CertificatePrincipal | undefined> {
+  const x509 = await loadX509();
+  let cert: X509.X509Certificate;
   try {
     cert = new x509.X509Certificate(new Uint8Array(der));
   } catch {
@@ -148,7 +160,7 @@ export function principalFromCertificate(
   }
   for (const rule of rules) {
     const re = new RegExp(`^(?:${rule.pattern})$`, 'u');
-    const value = valuesOf(cert, rule.field).find((v) => re.test(v));
+    const value = valuesOf(x509, cert, rule.field).find((v) => re.test(v));
     if (value !== undefined)
       return { principal: value, roles: [...rule.roles], scopes: [...rule.scopes] };
   }
