@@ -48,11 +48,14 @@ const REP = `hmcp_rep_${tag}`;
 const MANAGER = `hmcp_mgr_${tag}`;
 const BYPASS = `hmcp_bypass_${tag}`;
 const REP_WRITER = `hmcp_repw_${tag}`;
+const REGIONAL = `hmcp_region_${tag}`;
 const LOGIN_PASSWORD = randomBytes(16).toString('hex');
 let loginUrl: string;
 /** customer_id of each customer, by support_rep_id, as the superuser sees them. */
 let customersByRep: Map<number, number[]>;
 let allCustomers: number[];
+/** customer_id of each customer, by country, as the superuser sees them. */
+let customersByCountry: Map<string, number[]>;
 
 const JANE = 'jane@chinookcorp.com'; // employee 3
 const STEVE = 'steve@chinookcorp.com'; // employee 5
@@ -90,6 +93,13 @@ beforeAll(async () => {
       `CREATE POLICY rep_writes_own_customers ON customer FOR ALL TO ${ident(REP_WRITER)}
          USING (support_rep_id = (SELECT e.employee_id FROM employee e
                                    WHERE e.email = current_setting('hardened_mcp.principal', true)))`,
+      // A policy on a forwarded claim: a regional analyst sees the customers of their country.
+      `CREATE ROLE ${ident(REGIONAL)} NOLOGIN`,
+      `GRANT USAGE ON SCHEMA public TO ${ident(REGIONAL)}`,
+      `GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${ident(REGIONAL)}`,
+      `GRANT ${ident(REGIONAL)} TO ${ident(LOGIN)}`,
+      `CREATE POLICY region_own_country ON customer FOR SELECT TO ${ident(REGIONAL)}
+         USING (country = current_setting('hardened_mcp.claims', true)::jsonb ->> 'country')`,
       // A SECURITY DEFINER function owned by the superuser that would read past the policy.
       `CREATE FUNCTION public.all_customer_ids() RETURNS SETOF int LANGUAGE sql SECURITY DEFINER
          AS 'SELECT customer_id FROM public.customer'`,
@@ -100,10 +110,16 @@ beforeAll(async () => {
   url.username = LOGIN;
   url.password = LOGIN_PASSWORD;
   loginUrl = url.toString();
-  const rows = await queryAs<{ customer_id: number; support_rep_id: number }>(
+  const rows = await queryAs<{ customer_id: number; support_rep_id: number; country: string }>(
     db.adminUrl,
-    'SELECT customer_id, support_rep_id FROM customer ORDER BY customer_id',
+    'SELECT customer_id, support_rep_id, country FROM customer ORDER BY customer_id',
   );
+  customersByCountry = new Map();
+  for (const r of rows)
+    customersByCountry.set(r.country, [
+      ...(customersByCountry.get(r.country) ?? []),
+      r.customer_id,
+    ]);
   customersByRep = new Map();
   for (const r of rows)
     customersByRep.set(r.support_rep_id, [
@@ -116,7 +132,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.drop();
   if (server) {
-    for (const role of [LOGIN, REP, MANAGER, BYPASS, REP_WRITER])
+    for (const role of [LOGIN, REP, MANAGER, BYPASS, REP_WRITER, REGIONAL])
       await queryAs(server.adminUrl, `DROP ROLE IF EXISTS ${ident(role)}`).catch(() => undefined);
   }
   await server?.stop();
@@ -127,6 +143,7 @@ function databaseRoles(extra: Record<string, unknown> = {}) {
   return {
     rules: [
       { identityRole: 'manager', read: MANAGER },
+      { identityRole: 'regional', read: REGIONAL },
       { principal: JANE, read: REP },
       { principal: STEVE, read: REP },
     ],
@@ -223,6 +240,46 @@ describe('stdio: the principal from configuration', () => {
     expect(r.isError, textOf(r)).toBeFalsy();
     // Michael (employee 6) supports no customer: the policy shows him none.
     expect(idsOf(r)).toEqual([]);
+  });
+
+  it('a policy reads a configured claim (identity.claims.country) from hardened_mcp.claims', async () => {
+    const startRegional = async (country: string) => {
+      const s = await startPostgresServer({
+        env: { POSTGRES_URL: loginUrl },
+        config: {
+          identity: { principal: 'analyst@example.com', roles: ['regional'], claims: { country } },
+          roles: { regional: ['postgres:read'] },
+          postgres: { databaseRoles: databaseRoles() },
+        },
+      });
+      sessions.push(s);
+      return s;
+    };
+    const brazil = await startRegional('Brazil');
+    const canada = await startRegional('Canada');
+    for (const [s, country] of [
+      [brazil, 'Brazil'],
+      [canada, 'Canada'],
+    ] as const) {
+      const r = await s.client.callTool({
+        name: 'postgres_query',
+        arguments: { sql: CUSTOMERS_SQL, maxRows: 1000 },
+      });
+      expect(r.isError, textOf(r)).toBeFalsy();
+      expect(customersByCountry.get(country)?.length).toBeGreaterThan(0);
+      expect(idsOf(r)).toEqual(customersByCountry.get(country));
+    }
+  });
+
+  it('refuses to start with a reserved or oversized identity claim', async () => {
+    for (const claims of [{ principal: 'steve@chinookcorp.com' }, { country: 'x'.repeat(257) }]) {
+      const r = await runBin({ POSTGRES_URL: loginUrl }, [
+        '--config',
+        writeConfig({ identity: { principal: JANE, roles: ['rep'], claims } }),
+      ]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/identity\.claims/);
+    }
   });
 
   describe('the caller cannot read or change the settings, nor escape the role', () => {
@@ -382,7 +439,10 @@ describe('startup checks the shape of the roles', () => {
 
   it('refuses a login role that holds privileges itself', async () => {
     // The stock read role of the test database holds SELECT itself; make it a member too.
-    await queryAs(db.adminUrl, `GRANT ${ident(REP)}, ${ident(MANAGER)} TO ${ident(db.readRole)}`);
+    await queryAs(
+      db.adminUrl,
+      `GRANT ${ident(REP)}, ${ident(MANAGER)}, ${ident(REGIONAL)} TO ${ident(db.readRole)}`,
+    );
     try {
       const r = await runBin({ POSTGRES_URL: db.readUrl }, [
         '--config',
@@ -393,7 +453,7 @@ describe('startup checks the shape of the roles', () => {
     } finally {
       await queryAs(
         db.adminUrl,
-        `REVOKE ${ident(REP)}, ${ident(MANAGER)} FROM ${ident(db.readRole)}`,
+        `REVOKE ${ident(REP)}, ${ident(MANAGER)}, ${ident(REGIONAL)} FROM ${ident(db.readRole)}`,
       );
     }
   });
@@ -425,10 +485,19 @@ describe('HTTP: the principal from the token', () => {
           oauth: {
             issuer: jwks.origin,
             jwksUrl: jwks.jwksUrl('rls'),
-            scopeRoles: { 'sales.manager': ['manager'], 'postgres:read': ['rep'] },
+            scopeRoles: {
+              'sales.manager': ['manager'],
+              'postgres:read': ['rep'],
+              'sales.regional': ['regional'],
+            },
+            forwardClaims: ['country', 'department'],
           },
         },
-        roles: { rep: ['postgres:read'], manager: ['postgres:read'] },
+        roles: {
+          rep: ['postgres:read'],
+          manager: ['postgres:read'],
+          regional: ['postgres:read'],
+        },
         // One pooled connection: every call below reuses the connection of the one before,
         // so nothing of one principal's transaction may survive into the next.
         postgres: { databaseRoles: databaseRoles(), pool: { max: 1 } },
@@ -440,10 +509,84 @@ describe('HTTP: the principal from the token', () => {
     await jwks?.close();
   });
 
-  const clientFor = async (sub: string, scope = 'postgres:read') => {
-    const token = await mintToken(key, { sub, iss: jwks.origin, aud: http.resource, scope });
+  const clientFor = async (
+    sub: string,
+    scope = 'postgres:read',
+    claims: Record<string, unknown> = {},
+  ) => {
+    const token = await mintToken(key, {
+      sub,
+      iss: jwks.origin,
+      aud: http.resource,
+      scope,
+      ...claims,
+    });
     return (await connectHttpClient(http.url, { Authorization: `Bearer ${token}` })).client;
   };
+
+  it('a policy reads an allowlisted token claim (country); other claims are not forwarded', async () => {
+    const scope = 'postgres:read sales.regional';
+    const brazil = await clientFor('ana-br', scope, {
+      country: 'Brazil',
+      secret_note: 'never forwarded',
+    });
+    const canada = await clientFor('bob-ca', scope, { country: 'Canada' });
+    const nowhere = await clientFor('eve-none', scope);
+    try {
+      // Alternating on one pooled connection: no claim survives into the next transaction.
+      for (let round = 0; round < 2; round++) {
+        for (const [c, expected] of [
+          [brazil, customersByCountry.get('Brazil')],
+          [canada, customersByCountry.get('Canada')],
+          [nowhere, []],
+        ] as const) {
+          const r = await c.callTool({
+            name: 'postgres_query',
+            arguments: { sql: CUSTOMERS_SQL, maxRows: 1000 },
+          });
+          expect(r.isError, textOf(r)).toBeFalsy();
+          expect(idsOf(r)).toEqual(expected);
+        }
+      }
+      expect(customersByCountry.get('Brazil')?.length).toBeGreaterThan(0);
+      // Only the allowlisted claims reach hardened_mcp.claims: a view owned by the superuser
+      // shows the document to the test (the caller's own SQL cannot read settings).
+      await queryAs(
+        db.adminUrl,
+        `CREATE OR REPLACE VIEW public.claims_doc_${tag} AS
+           SELECT current_setting('hardened_mcp.claims', true) AS doc;
+         GRANT SELECT ON public.claims_doc_${tag} TO ${ident(REGIONAL)}`,
+      );
+      const doc = await brazil.callTool({
+        name: 'postgres_query',
+        arguments: { sql: `SELECT doc FROM claims_doc_${tag}` },
+      });
+      expect(doc.isError, textOf(doc)).toBeFalsy();
+      const parsed = JSON.parse(String((doc.structuredContent as Table).rows[0]?.[0]));
+      expect(parsed).toEqual({
+        country: 'Brazil',
+        principal: 'ana-br',
+        roles: ['rep', 'regional'],
+        scopes: ['postgres:read', 'sales.regional'],
+        transport: 'http',
+      });
+    } finally {
+      for (const c of [brazil, canada, nowhere]) await c.close();
+    }
+  });
+
+  it('a token whose forwarded claim has another shape is refused', async () => {
+    const token = await mintToken(key, {
+      sub: 'ana-br',
+      iss: jwks.origin,
+      aud: http.resource,
+      scope: 'postgres:read sales.regional',
+      country: { name: 'Brazil' },
+    });
+    await expect(
+      connectHttpClient(http.url, { Authorization: `Bearer ${token}` }),
+    ).rejects.toThrow();
+  });
 
   it('each token subject sees its own customers on one shared connection', async () => {
     const jane = await clientFor(JANE);

@@ -335,6 +335,36 @@ export const mtlsRuleSchema = z.strictObject({
 });
 
 /**
+ * Names the core itself puts into a forwarded-claims document (e.g. Postgres
+ * `hardened_mcp.claims`); a forwarded claim may not shadow them.
+ */
+export const RESERVED_CLAIM_NAMES: readonly string[] = Object.freeze([
+  'principal',
+  'roles',
+  'scopes',
+  'transport',
+]);
+
+/** A claim name that may be forwarded (a JSON member name; not a reserved one). */
+export const forwardedClaimNameSchema = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/, 'claim names are identifiers of up to 64 characters')
+  .refine(
+    (n) => !RESERVED_CLAIM_NAMES.includes(n),
+    'principal, roles, scopes, transport are reserved',
+  );
+
+/**
+ * One forwarded claim value, bounded: a string (≤ 256 characters), a finite number, or an array
+ * of ≤ 32 such strings. Used for stdio `identity.claims` and to check token claims.
+ */
+export const forwardedClaimValueSchema = z.union([
+  z.string().max(256),
+  z.number().finite(),
+  z.array(z.string().max(256)).max(32),
+]);
+
+/**
  * Mutual TLS (`auth.mtls`). With `auth.mode: mtls` the verified client certificate is the
  * credential (principal from `rules`); with `auth.mode: oauth` a verified client certificate is
  * required too and a certificate-bound token (RFC 8705 `cnf.x5t#S256`) must be bound to it.
@@ -401,6 +431,13 @@ export const authConfigSchema = z
           .default({}),
         /** Scopes advertised in the protected resource metadata. */
         scopesSupported: z.array(z.string().min(1).max(256)).max(256).optional(),
+        /**
+         * Token claims carried into the identity (`Identity.claims`, e.g. Postgres
+         * `hardened_mcp.claims`) for row-level security: an allowlist of names, never the whole
+         * token. A listed claim that is absent is left out; one that is not a string, a number or
+         * an array of strings, or is over the size bounds, makes the token refused.
+         */
+        forwardClaims: z.array(forwardedClaimNameSchema).max(32).default([]),
       })
       .optional(),
     /** API keys, stored only as SHA-256 hashes (hex) of the key. */
@@ -467,6 +504,11 @@ export const coreConfigShape = {
     .strictObject({
       principal: z.string().min(1).max(256).optional(),
       roles: z.array(roleNameSchema).max(32).optional(),
+      /** Caller attributes for row-level security (the stdio counterpart of `auth.oauth.forwardClaims`). */
+      claims: z
+        .record(forwardedClaimNameSchema, forwardedClaimValueSchema)
+        .refine((c) => Object.keys(c).length <= 32, 'at most 32 claims')
+        .optional(),
     })
     .prefault({}),
   /** Roles given to a stdio principal that has no configured roles. */

@@ -22,17 +22,31 @@ export interface Identity {
   readonly scopes?: readonly string[] | undefined;
   readonly transport: Transport;
   readonly client: ClientInfo;
+  /**
+   * Allowlisted caller attributes (e.g. `department`, `tenant`): over HTTP the token claims named
+   * by `auth.oauth.forwardClaims`, over stdio `identity.claims` from configuration. Never the
+   * whole token. Connectors may hand them to the data source (e.g. Postgres row-level security
+   * reads them from `hardened_mcp.claims`).
+   */
+  readonly claims?: ForwardedClaims | undefined;
 }
+
+/** One forwarded claim value: a string, a number, or an array of strings. */
+export type ForwardedClaim = string | number | readonly string[];
+
+/** Forwarded claims by name; see {@link Identity.claims}. */
+export type ForwardedClaims = Readonly<Record<string, ForwardedClaim>>;
 
 /**
  * The stdio identity: `identity.principal`/`identity.roles` from configuration, defaulting to
- * the OS user and the configured default roles. The OS user lookup can fail in minimal
+ * the OS user and the configured default roles; `identity.claims` become {@link Identity.claims}. The OS user lookup can fail in minimal
  * containers (no passwd entry); then the principal is `uid:<n>`.
  */
 export function resolveStdioIdentity(
   configured: {
     readonly principal?: string | undefined;
     readonly roles?: readonly string[] | undefined;
+    readonly claims?: ForwardedClaims | undefined;
   },
   defaultRoles: readonly string[],
   client: ClientInfo = {},
@@ -42,6 +56,9 @@ export function resolveStdioIdentity(
     roles: Object.freeze([...(configured.roles ?? defaultRoles)]),
     transport: 'stdio' as const,
     client: Object.freeze({ ...client }),
+    ...(configured.claims && Object.keys(configured.claims).length > 0
+      ? { claims: Object.freeze({ ...configured.claims }) }
+      : {}),
   });
 }
 

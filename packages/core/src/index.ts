@@ -114,6 +114,8 @@ export {
 } from './http/mtls.js';
 export {
   type ClientInfo,
+  type ForwardedClaim,
+  type ForwardedClaims,
   type Identity,
   resolveStdioIdentity,
   type Transport,

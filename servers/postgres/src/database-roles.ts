@@ -14,7 +14,10 @@ export interface CallSession {
   readonly principal: string;
   /**
    * `hardened_mcp.claims`: JSON `{"principal": string, "roles": string[], "scopes": string[],
-   * "transport": "stdio"|"http"}`.
+   * "transport": "stdio"|"http", …forwarded}`: the identity's allowlisted claims
+   * (`auth.oauth.forwardClaims` over HTTP, `identity.claims` over stdio) as top-level members, so a
+   * policy reads e.g. `current_setting('hardened_mcp.claims', true)::jsonb ->> 'country'`. The four
+   * named members are reserved (config rejects forwarding them) and always win.
    */
   readonly claims: string;
 }
@@ -67,6 +70,7 @@ export function callSessionFor(
     role,
     principal: identity.principal,
     claims: JSON.stringify({
+      ...(identity.claims ?? {}),
       principal: identity.principal,
       roles: [...identity.roles],
       scopes: [...(identity.scopes ?? [])],

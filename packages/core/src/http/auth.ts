@@ -14,9 +14,10 @@ import {
   jwtVerify,
 } from 'jose';
 import type { z } from 'zod';
-import type { authConfigSchema } from '../config.js';
+import { type authConfigSchema, forwardedClaimValueSchema } from '../config.js';
 import { Secret } from '../credentials.js';
 import { StartupError } from '../errors.js';
+import type { ForwardedClaims } from '../identity.js';
 import {
   certificateThumbprint,
   describeCertificateFailure,
@@ -42,6 +43,8 @@ export interface Principal {
    * (`principalCredentials.tokenExchange`); never handed to a connector or forwarded upstream.
    */
   readonly accessToken?: Secret | undefined;
+  /** The token claims allowlisted by `auth.oauth.forwardClaims` (oauth mode). */
+  readonly claims?: ForwardedClaims | undefined;
 }
 
 /** An authentication failure, mapped to RFC 6750 §3 responses. */
@@ -140,11 +143,15 @@ export async function createAuthenticator(
         const binding = checkCertificateBinding(payload, tls, mtls?.requireBoundTokens === true);
         if (binding)
           return { ok: false, status: 401, error: 'invalid_token', description: binding };
+        const claims = forwardedClaims(payload, oauth.forwardClaims);
+        if (typeof claims === 'string')
+          return { ok: false, status: 401, error: 'invalid_token', description: claims };
         return {
           ok: true,
           principal: {
             ...principalFromClaims(payload, oauth.scopeRoles),
             accessToken: new Secret(token.value, 'caller access token'),
+            ...(claims ? { claims } : {}),
           },
         };
       } catch (err) {
@@ -210,6 +217,29 @@ function mtlsAuthenticator(mtls: NonNullable<AuthConfig['mtls']>): Authenticator
       };
     },
   };
+}
+
+/**
+ * The claims of `payload` named by `auth.oauth.forwardClaims`, frozen; absent claims are left
+ * out. Fails closed: a listed claim of another shape (object, boolean, …) or over the bounds of
+ * `forwardedClaimValueSchema` refuses the token rather than being dropped or truncated.
+ *
+ * @returns the claims (undefined when none are present), or the refusal reason (claim name only,
+ *   never its value).
+ */
+function forwardedClaims(
+  payload: JWTPayload,
+  names: readonly string[],
+): ForwardedClaims | undefined | string {
+  const out: Record<string, string | number | readonly string[]> = {};
+  for (const name of names) {
+    if (!Object.hasOwn(payload, name) || payload[name] === undefined) continue;
+    const parsed = forwardedClaimValueSchema.safeParse(payload[name]);
+    if (!parsed.success)
+      return `the token claim ${name} is not a bounded string, number or array of strings`;
+    out[name] = Array.isArray(parsed.data) ? Object.freeze([...parsed.data]) : parsed.data;
+  }
+  return Object.keys(out).length > 0 ? Object.freeze(out) : undefined;
 }
 
 function principalFromClaims(

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { attachSubjectToken } from '../credentials/subject-token.js';
 import { Secret } from '../credentials.js';
 import { ErrorCode } from '../errors.js';
-import type { Identity } from '../identity.js';
+import type { ForwardedClaims, Identity } from '../identity.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Authenticator, Principal } from './auth.js';
 import { readBody } from './body.js';
@@ -114,6 +114,7 @@ function identityOf(principal: Principal): Identity {
     scopes: principal.scopes,
     transport: 'http',
     client: {},
+    ...(principal.claims ? { claims: principal.claims } : {}),
   };
 }
 
@@ -130,6 +131,7 @@ export function withAuthInfo(req: IncomingMessage, principal: Principal): Incomi
     extra: {
       principal: principal.principal,
       roles: [...principal.roles],
+      ...(principal.claims ? { claims: principal.claims } : {}),
       // Kept in-process for token exchange only (credentials/subject-token.ts).
       ...(principal.accessToken ? { subjectToken: principal.accessToken } : {}),
     },
@@ -151,9 +153,15 @@ export function identityFromAuthInfo(
     scopes: auth?.scopes ?? [],
     transport: 'http',
     client,
+    ...(isClaims(auth?.extra?.claims) ? { claims: auth.extra.claims } : {}),
   };
   const token = auth?.extra?.subjectToken;
   return token instanceof Secret ? attachSubjectToken(identity, token) : identity;
+}
+
+/** The claims `withAuthInfo` stored (a frozen record built by the authenticator). */
+function isClaims(value: unknown): value is ForwardedClaims {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
