@@ -4,11 +4,12 @@
  * certificate can be revoked and a CRL issued): a valid client certificate mapped by its SAN URI,
  * one mapped by its subject CN, an expired one, a revoked one (CRL), one from another CA, one no
  * rule maps; and, with OAuth, certificate-bound tokens (RFC 8705 `cnf.x5t#S256`) over the right
- * and the wrong certificate.
+ * and the wrong certificate. A third server proves the SIGHUP reload of the CRL: a certificate
+ * revoked after startup is refused once the server is signalled; an unparsable CRL keeps the old.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +138,8 @@ function post(
       url,
       {
         method: 'POST',
+        // A fresh connection (and handshake) per request: a reused one keeps its verification.
+        agent: false,
         ca: read('server-ca.pem'),
         servername: 'localhost',
         ...(client ? { cert: read(`${client}.pem`), key: read(`${client}.key`) } : {}),
@@ -169,6 +172,8 @@ function post(
 
 let mtlsServer: HttpServerProcess;
 let oauthServer: HttpServerProcess;
+/** Serves with `reload.crl`, which the reload test rewrites. */
+let reloadServer: HttpServerProcess;
 let jwks: JwksServer;
 let key: SigningKey;
 
@@ -189,8 +194,10 @@ beforeAll(async () => {
   });
   makeLeaf('client-ca', 'revoked', { cn: 'revoked', san: 'URI:spiffe://test.internal/billing' });
   makeLeaf('other-ca', 'foreign', { cn: 'foreign', san: 'URI:spiffe://test.internal/billing' });
+  makeLeaf('client-ca', 'later', { cn: 'later', san: 'URI:spiffe://test.internal/billing' });
   run('ca', '-config', `${file('client-ca')}.cnf`, '-revoke', file('revoked.pem'));
   run('ca', '-config', `${file('client-ca')}.cnf`, '-gencrl', '-out', file('client-ca.crl'));
+  copyFileSync(file('client-ca.crl'), file('reload.crl'));
 
   // A credential source file must not be readable by others (core credentials.ts).
   chmodSync(file('client-ca.pem'), 0o600);
@@ -206,7 +213,7 @@ beforeAll(async () => {
   key = await makeSigningKey('mtls');
   jwks = await startJwksServer([key.publicJwk]);
   const env = { EXAMPLE_READ_TOKEN: 'example-service-token' };
-  [mtlsServer, oauthServer] = await Promise.all([
+  [mtlsServer, oauthServer, reloadServer] = await Promise.all([
     startHttpServer({
       bin: EXAMPLE_BIN,
       env,
@@ -225,12 +232,22 @@ beforeAll(async () => {
         log: { level: 'info' },
       },
     }),
+    startHttpServer({
+      bin: EXAMPLE_BIN,
+      env,
+      config: {
+        auth: { mode: 'mtls', mtls: { ...mtls, crlFile: file('reload.crl') } },
+        http: { tls },
+        log: { level: 'info' },
+      },
+    }),
   ]);
 });
 
 afterAll(async () => {
   await mtlsServer?.stop();
   await oauthServer?.stop();
+  await reloadServer?.stop();
   await jwks?.close();
 });
 
@@ -325,5 +342,54 @@ describe.skipIf(!openssl)('OAuth over mutual TLS with certificate-bound tokens (
     });
     expect(expired.status).toBe(401);
     expect(expired.body).toMatch(/expired/);
+  });
+});
+
+/** Sends SIGHUP and waits until the server logs the outcome of its `n`-th reload of the CRL. */
+async function hangUp(server: HttpServerProcess, n: number): Promise<void> {
+  const outcomes = () =>
+    (
+      server
+        .stderr()
+        .match(/"(reloaded auth\.mtls ca\/crl|reload of auth\.mtls ca\/crl failed[^"]*)"/g) ?? []
+    ).length;
+  expect(outcomes()).toBe(n - 1);
+  server.child.kill('SIGHUP');
+  for (let i = 0; i < 600 && outcomes() < n; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(outcomes()).toBe(n);
+}
+
+describe.skipIf(!openssl)('SIGHUP reloads the CRL', () => {
+  it('a certificate revoked after startup is refused after SIGHUP; others are still served', async () => {
+    // startHttpServer spawns process.execPath: the real node binary (node_modules/node/bin/node
+    // resolved), not the .bin/node wrapper, so the signal reaches the server.
+    expect((await post(reloadServer.url, 'later')).status).toBe(200);
+    run('ca', '-config', `${file('client-ca')}.cnf`, '-revoke', file('later.pem'));
+    run('ca', '-config', `${file('client-ca')}.cnf`, '-gencrl', '-out', file('reload.crl'));
+    await hangUp(reloadServer, 1);
+    expect(reloadServer.stderr()).toContain('reloaded auth.mtls ca/crl');
+    const later = await post(reloadServer.url, 'later');
+    expect(later.status).toBe(401);
+    expect(later.body).toMatch(/the client certificate is revoked/);
+    expect((await post(reloadServer.url, 'billing')).status).toBe(200);
+    expect((await post(reloadServer.url, 'reports')).status).toBe(200);
+    expect((await post(reloadServer.url, 'revoked')).status).toBe(401);
+  });
+
+  it('an unparsable new CRL keeps the old one in force and logs why', async () => {
+    writeFileSync(
+      file('reload.crl'),
+      '-----BEGIN X509 CRL-----\nnot a crl\n-----END X509 CRL-----\n',
+    );
+    await hangUp(reloadServer, 2);
+    expect(reloadServer.stderr()).toMatch(
+      /reload of auth\.mtls ca\/crl failed: keeping the previous one/,
+    );
+    expect(reloadServer.stderr()).toMatch(/"reason":"[^"]*CRL/);
+    expect(reloadServer.child.exitCode).toBeNull();
+    const later = await post(reloadServer.url, 'later');
+    expect(later.status).toBe(401);
+    expect(later.body).toMatch(/the client certificate is revoked/);
+    expect((await post(reloadServer.url, 'billing')).status).toBe(200);
   });
 });

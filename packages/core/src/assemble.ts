@@ -242,14 +242,17 @@ export async function assemble<S, C>(
         const authenticator = await createAuthenticator(config.auth, () => resource);
         const read = clients.read as C;
         const mtlsConfig = config.auth.mtls;
-        const mtls = mtlsConfig
-          ? await mtlsServerOptions(mtlsConfig, async () =>
-              (await loadCredential(mtlsConfig.ca, env, credentialOptions))?.current().reveal(),
-            )
+        const loadMtls = mtlsConfig
+          ? () =>
+              mtlsServerOptions(mtlsConfig, async () =>
+                (await loadCredential(mtlsConfig.ca, env, credentialOptions))?.current().reveal(),
+              )
           : undefined;
+        const mtls = loadMtls ? await loadMtls() : undefined;
         const running = await serveHttp({
           http: config.http,
           mtls,
+          reloadMtls: loadMtls,
           authenticator,
           oauth:
             config.auth.mode === 'oauth' && config.auth.oauth

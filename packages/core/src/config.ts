@@ -373,7 +373,10 @@ export const forwardedClaimValueSchema = z.union([
 export const mtlsConfigSchema = z.strictObject({
   /** PEM bundle of the CAs that issue client certificates, from a credential source. */
   ca: credentialSourceSchema,
-  /** PEM CRL file(s) of those CAs: a revoked certificate is refused. Read at startup. */
+  /**
+   * PEM CRL file(s) of those CAs: a revoked certificate is refused. Read at startup and again
+   * on SIGHUP (with `ca`); an unreadable or unparsable new CRL keeps the old one.
+   */
   crlFile: z.string().min(1).max(4096).optional(),
   /** Certificate → principal rules (required for `auth.mode: mtls`). */
   rules: z.array(mtlsRuleSchema).max(256).default([]),

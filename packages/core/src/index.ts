@@ -149,6 +149,7 @@ export {
   type RateLimitRule,
 } from './rate-limit.js';
 export * from './redaction/index.js';
+export { type Reloadable, reloadAll } from './reload.js';
 export {
   CredentialError,
   openSecretsManagerCredential,
