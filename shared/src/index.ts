@@ -94,3 +94,9 @@ export {
   waitFor,
   writeTempConfig,
 } from './stdio-server.js';
+export {
+  startTokenEndpoint,
+  type TokenEndpoint,
+  type TokenEndpointOptions,
+  type TokenExchangeRequest,
+} from './token-endpoint.js';

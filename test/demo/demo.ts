@@ -7,7 +7,9 @@
  * starts the built `hardened-mcp-postgres` over stdio and drives it with the MCP SDK client like
  * an agent would: list, describe, a useful query (customer e-mails, phones and, on the generated
  * data, card numbers redacted), the planted API keys (generated data only, redacted), a blocked
- * `COMMIT; DROP TABLE` attempt, a refused write, then prints and verifies the audit trail.
+ * `COMMIT; DROP TABLE` attempt, a refused write, then prints and verifies the audit trail; last,
+ * row-level security: two principals mapped to different database roles (one by a forwarded
+ * `country` claim) see different customers.
  *
  * Environment: `HMCP_DEMO_DATASET` = `auto` (default: Chinook if present, else generated),
  * `chinook` (fail when the kit is missing) or `generated`; plus the test kit's `DATABASE_URL`,
@@ -16,6 +18,7 @@
  * Any failure ends the demo within a bounded time with one line on stderr and exit code 1, with
  * PostgreSQL stopped (see `run.ts`).
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +30,8 @@ import {
   SAMPLE_DEFAULT_CUSTOMERS,
   startTestPostgres,
 } from '@hardened-mcp/test-kit';
+import pg from 'pg';
+import { queryAs } from '../support/db.ts';
 import { startPostgresServer, textOf } from '../support/server.ts';
 import { type Defer, runDemo } from './run.ts';
 import { indent, printAuditTrail, printTools, step } from './ui.ts';
@@ -177,7 +182,95 @@ async function main(defer: Defer): Promise<void> {
   await session.close();
   session = undefined;
 
+  await rowLevelSecurity(db, defer);
   await printAuditTrail(auditFile);
+}
+
+/**
+ * Per-principal database roles and row-level security (Postgres README, "Per-principal roles and
+ * row-level security"): a NOINHERIT login role holding nothing, a regional role whose policy reads
+ * the forwarded `country` claim from `hardened_mcp.claims`, a manager role that sees all.
+ */
+async function rowLevelSecurity(
+  db: { adminUrl: string; readUrl: string; database: string },
+  defer: Defer,
+): Promise<void> {
+  step('Row-level security: each principal runs as its own database role');
+  const ident = pg.escapeIdentifier;
+  const tag = randomBytes(4).toString('hex');
+  const login = `hmcp_demo_login_${tag}`;
+  const regional = `hmcp_demo_region_${tag}`;
+  const manager = `hmcp_demo_mgr_${tag}`;
+  const password = randomBytes(16).toString('hex');
+  // Roles are cluster-wide: dropped (with their grants and policies) before the database goes.
+  defer(async () => {
+    for (const role of [login, regional, manager])
+      await queryAs(db.adminUrl, `DROP OWNED BY ${ident(role)}; DROP ROLE ${ident(role)}`).catch(
+        () => undefined,
+      );
+  });
+  await queryAs(
+    db.adminUrl,
+    [
+      `CREATE ROLE ${ident(login)} LOGIN NOINHERIT PASSWORD '${password}' CONNECTION LIMIT 8`,
+      `GRANT CONNECT ON DATABASE ${ident(db.database)} TO ${ident(login)}`,
+      `CREATE ROLE ${ident(regional)} NOLOGIN`,
+      `CREATE ROLE ${ident(manager)} NOLOGIN`,
+      `GRANT USAGE ON SCHEMA public TO ${ident(regional)}, ${ident(manager)}`,
+      `GRANT SELECT ON customer TO ${ident(regional)}, ${ident(manager)}`,
+      `GRANT ${ident(regional)}, ${ident(manager)} TO ${ident(login)}`,
+      'ALTER TABLE customer ENABLE ROW LEVEL SECURITY',
+      `CREATE POLICY region_own_country ON customer FOR SELECT TO ${ident(regional)}
+         USING (country = current_setting('hardened_mcp.claims', true)::jsonb ->> 'country')`,
+      `CREATE POLICY manager_all ON customer FOR SELECT TO ${ident(manager)} USING (true)`,
+    ].join(';\n'),
+  );
+  const url = new URL(db.readUrl);
+  url.username = login;
+  url.password = password;
+  const sql =
+    'SELECT country, count(*) AS customers FROM customer GROUP BY country ORDER BY 2 DESC, 1 LIMIT 5';
+  for (const [principal, identity, note] of [
+    [
+      'bruna',
+      { roles: ['regional'], claims: { country: 'Brazil' } },
+      `role ${regional}, claim country=Brazil`,
+    ],
+    ['max', { roles: ['manager'] }, `role ${manager}`],
+  ] as const) {
+    const s = await startPostgresServer({
+      env: { POSTGRES_URL: url.toString() },
+      config: {
+        identity: { principal, ...identity },
+        roles: { regional: ['postgres:read'], manager: ['postgres:read'] },
+        postgres: {
+          databaseRoles: {
+            rules: [
+              { identityRole: 'regional', read: regional },
+              { identityRole: 'manager', read: manager },
+            ],
+          },
+        },
+        audit: {
+          stderr: false,
+          file: join(mkdtempSync(join(tmpdir(), 'hmcp-demo-rls-')), 'audit.jsonl'),
+        },
+        log: { level: 'warn' },
+      },
+      clientName: 'demo-agent',
+    });
+    try {
+      const r = await s.client.callTool({ name: 'postgres_query', arguments: { sql } });
+      if (r.isError) throw new Error(`RLS step failed for ${principal}: ${textOf(r)}`);
+      const countries = (r.structuredContent as { rows: unknown[][] }).rows.map((row) => row[0]);
+      if (principal === 'bruna' && countries.some((c) => c !== 'Brazil'))
+        throw new Error(`RLS step: bruna saw customers outside Brazil (${countries.join(', ')})`);
+      console.log(`    ${principal} (${note}):`);
+      console.log(indent(textOf(r), 8));
+    } finally {
+      await s.close();
+    }
+  }
 }
 
 await runDemo(main);

@@ -52,6 +52,8 @@ export interface StartHttpOptions {
   /** Written to a temp file and passed as `--config`; `transport: http` and port 0 are filled in. */
   readonly config: Record<string, unknown>;
   readonly args?: readonly string[];
+  /** The server bin to run (default: the Postgres server). */
+  readonly bin?: string;
 }
 
 /**
@@ -69,7 +71,7 @@ export async function startHttpServer(opts: StartHttpOptions): Promise<HttpServe
   };
   const child = spawn(
     process.execPath,
-    [POSTGRES_BIN, '--config', writeTempConfig(config), ...(opts.args ?? [])],
+    [opts.bin ?? POSTGRES_BIN, '--config', writeTempConfig(config), ...(opts.args ?? [])],
     {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],

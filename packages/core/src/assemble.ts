@@ -1,6 +1,7 @@
 import { openAuditTrail } from './audit/index.js';
 import type { CoreConfig } from './config.js';
 import type { ConnectorContext, ConnectorDefinition, ConnectorTools } from './connector.js';
+import { createPrincipalClients } from './credentials/principal-clients.js';
 import {
   type CredentialHandle,
   type Credentials,
@@ -12,6 +13,7 @@ import {
 import { StartupError } from './errors.js';
 import { createAuthenticator } from './http/auth.js';
 import { identityFromAuthInfo, type RunningHttpServer, serveHttp } from './http/http-server.js';
+import { mtlsServerOptions } from './http/mtls.js';
 import { resolveStdioIdentity } from './identity.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMcpServer, serveStdio } from './mcp-server.js';
@@ -145,6 +147,22 @@ export async function assemble<S, C>(
           'mode is read-write but no write credential is configured: write tools are disabled',
         );
     }
+    const principalClients = config.principalCredentials
+      ? await createPrincipalClients(def, ctx, config.principalCredentials, {
+          env,
+          onSecret: registerSecret,
+        })
+      : undefined;
+    if (principalClients) {
+      closers.push(() => principalClients.close());
+      logger.info(
+        {
+          scopes: config.principalCredentials?.scopes,
+          fallback: config.principalCredentials?.fallback,
+        },
+        'calls use per-principal upstream credentials (principalCredentials)',
+      );
+    }
     // Set once the metrics exist (they need the tool list).
     let countAuditError: (sink: string) => void = () => {};
     const trail = await openAuditTrail(config.audit, {
@@ -196,6 +214,7 @@ export async function assemble<S, C>(
       toolSettings: config.tools.settings,
       roles,
       clients,
+      clientFor: principalClients?.clientFor,
       limits: { maxRows: config.output.maxRows, maxBytes: config.output.maxBytes },
       redactor,
       audit,
@@ -253,8 +272,18 @@ export async function assemble<S, C>(
         let resource = '';
         const authenticator = await createAuthenticator(config.auth, () => resource);
         const read = clients.read as C;
+        const mtlsConfig = config.auth.mtls;
+        const loadMtls = mtlsConfig
+          ? () =>
+              mtlsServerOptions(mtlsConfig, async () =>
+                (await loadCredential(mtlsConfig.ca, env, credentialOptions))?.current().reveal(),
+              )
+          : undefined;
+        const mtls = loadMtls ? await loadMtls() : undefined;
         const running = await serveHttp({
           http: config.http,
+          mtls,
+          reloadMtls: loadMtls,
           authenticator,
           oauth:
             config.auth.mode === 'oauth' && config.auth.oauth

@@ -6,11 +6,12 @@ import { StartupError } from './errors.js';
 import { isLoopback } from './http/http-server.js';
 import { effectivePolicy, policyToMarkdown } from './policy/print-policy.js';
 import { createRedactor } from './redaction/index.js';
+import { reloadAll } from './reload.js';
 
 /**
  * The bin entry point of every connector: parses `argv`, reads and validates configuration,
  * {@link assemble}s the server and serves the configured transport until stdin closes (stdio) or
- * SIGTERM/SIGINT (http).
+ * SIGTERM/SIGINT (http). SIGHUP reloads the Cedar policies (both transports) and, on http, the server's reloadables (`reload.ts`).
  *
  * Exit codes: 0 on a clean shutdown; 1 on a startup error (one line on stderr, no stack trace,
  * no secret); 2 on a usage error.
@@ -113,12 +114,19 @@ export async function runConnectorCli<S, C>(
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         server.logger.info({ signal }, 'shutting down: draining in-flight calls');
+        process.off('SIGHUP', hangup);
         void running
           .close()
           .then(() => server.close())
           .catch((err: unknown) => server.logger.error({ err }, 'shutdown failed'))
           .finally(resolve);
       };
+      // SIGHUP re-reads what can change without a restart (reload.ts), e.g. the mTLS CRL.
+      const hangup = () => {
+        server.logger.info({ signal: 'SIGHUP' }, 'reloading');
+        void reloadAll(running.reloadables, server.logger);
+      };
+      process.on('SIGHUP', hangup);
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });

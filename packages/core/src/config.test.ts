@@ -158,6 +158,7 @@ describe('parseConfig: defaults', () => {
         'log',
         'mode',
         'output',
+        'principalCredentials',
         'rateLimit',
         'roles',
         'tools',
@@ -561,5 +562,31 @@ describe('readConfigFile', () => {
       await file('merge.yaml', 'base: &b\n  stderr: false\naudit:\n  <<: *b\n'),
     );
     expect(problems(raw)).toContain('(top level): unknown key base');
+  });
+});
+
+describe('forwarded claims (identity.claims, auth.oauth.forwardClaims)', () => {
+  const oauth = { issuer: 'https://auth.example.com', jwksUrl: 'https://auth.example.com/jwks' };
+
+  it('accepts bounded strings, numbers and arrays of strings', () => {
+    const config = parseConfig(schema, {
+      identity: { principal: 'ana', claims: { country: 'Brazil', level: 3, groups: ['a', 'b'] } },
+      auth: { mode: 'oauth', oauth: { ...oauth, forwardClaims: ['country', 'tenant'] } },
+    });
+    expect(config.identity.claims).toEqual({ country: 'Brazil', level: 3, groups: ['a', 'b'] });
+    expect(config.auth.oauth?.forwardClaims).toEqual(['country', 'tenant']);
+  });
+
+  it('refuses reserved names, other shapes and oversized values', () => {
+    expect(problems({ identity: { claims: { principal: 'steve' } } })).toMatch(/identity\.claims/);
+    expect(problems({ identity: { claims: { nested: { a: 1 } } } })).toMatch(/identity\.claims/);
+    expect(problems({ identity: { claims: { flag: true } } })).toMatch(/identity\.claims/);
+    expect(problems({ identity: { claims: { c: 'x'.repeat(257) } } })).toMatch(/identity\.claims/);
+    expect(
+      problems({ identity: { claims: { g: Array.from({ length: 33 }, () => 'x') } } }),
+    ).toMatch(/identity\.claims/);
+    expect(
+      problems({ auth: { mode: 'oauth', oauth: { ...oauth, forwardClaims: ['roles'] } } }),
+    ).toMatch(/forwardClaims/);
   });
 });

@@ -84,6 +84,88 @@ export type CredentialSource = z.infer<typeof credentialSourceSchema>;
 /** A credential source before defaults are applied (what a caller may pass to `loadCredentials`). */
 export type CredentialSourceInput = z.input<typeof credentialSourceSchema>;
 
+/**
+ * `principalCredentials.tokenExchange`: where and how the caller's access token is exchanged
+ * (RFC 8693) for a downstream token. The client authenticates to the token endpoint with
+ * `client_secret_basic` (RFC 6749 §2.3.1) using `clientSecret` from a credential source.
+ */
+export const tokenExchangeSchema = z.strictObject({
+  /** The authorization server's issuer identifier (metadata for the client library). */
+  issuer: z.url().max(2048),
+  /** Token endpoint; `https://`, or plain http on a loopback host (tests, a sidecar). */
+  tokenEndpoint: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .refine((u) => {
+      const url = new URL(u);
+      return url.protocol === 'https:' || isLoopbackHostname(url.hostname);
+    }, 'the token endpoint must use https:// (plain http only on a loopback host)'),
+  /** RFC 8693 §2.1 `audience`: the downstream service the token is for. */
+  audience: z.string().min(1).max(2048),
+  /** RFC 8693 §2.1 `scope` asked for (space-separated), if any. */
+  scope: z.string().min(1).max(1024).optional(),
+  /** This server's client id at the authorization server. */
+  clientId: z.string().min(1).max(256),
+  /** The client secret, from a credential source (never in the configuration itself). */
+  clientSecret: credentialSourceSchema,
+  /** A token is exchanged again this many seconds before its `expires_in` runs out. */
+  expirySkewSeconds: z.int().min(0).max(600).default(30),
+  /** Lifetime assumed when the response has no `expires_in` (RFC 8693 §2.2.1: RECOMMENDED), s. */
+  defaultLifetimeSeconds: z.int().min(1).max(3_600).default(60),
+  /** Time allowed for one token request, ms (rounded up to whole seconds). */
+  timeoutMs: z.int().min(100).max(60_000).default(5_000),
+  /** Most (principal, audience) tokens kept; the oldest is dropped beyond it. */
+  maxCachedTokens: z.int().min(1).max(100_000).default(1_000),
+});
+/** See {@link tokenExchangeSchema}. */
+export type TokenExchangeSettings = z.infer<typeof tokenExchangeSchema>;
+
+/**
+ * `principalCredentials.secretTemplate`: a per-principal Secrets Manager secret. `secretIdTemplate`
+ * contains `{principal}`, replaced by the principal id (which must match
+ * `[A-Za-z0-9_+=.@-]{1,128}`, the secret-name charset without `/` — a principal can never
+ * reach another path).
+ */
+export const secretTemplateSchema = z.strictObject({
+  secretsManager: secretsManagerSourceSchema.omit({ secretId: true }).extend({
+    secretIdTemplate: z
+      .string()
+      .min(1)
+      .max(2048)
+      .regex(/^[A-Za-z0-9/_+=.@:{}-]+$/, 'not a secret name template')
+      .refine((t) => t.includes('{principal}'), 'the template must contain {principal}'),
+  }),
+});
+
+/**
+ * `principalCredentials`: each call's upstream client uses a credential of the caller's own
+ * (RFC 8693 token exchange, or a per-principal secret), never the shared service credential
+ * unless `fallback: service` says so.
+ */
+export const principalCredentialsSchema = z
+  .strictObject({
+    /** The credential scopes that get per-principal credentials. */
+    scopes: z
+      .array(z.enum(['read', 'write']))
+      .min(1)
+      .max(2)
+      .default(['read', 'write']),
+    tokenExchange: tokenExchangeSchema.optional(),
+    secretTemplate: secretTemplateSchema.optional(),
+    /**
+     * `refuse` (default): a call with no per-principal credential (no caller token to exchange,
+     * a refused exchange, no secret) fails. `service`: it uses the shared service credential.
+     */
+    fallback: z.enum(['refuse', 'service']).default('refuse'),
+    /** Most per-principal upstream clients kept open; the least recently used is closed beyond it. */
+    maxClients: z.int().min(1).max(10_000).default(100),
+  })
+  .refine((p) => (p.tokenExchange === undefined) !== (p.secretTemplate === undefined), {
+    message: 'configure exactly one of tokenExchange or secretTemplate',
+  });
+/** See {@link principalCredentialsSchema}. */
+export type PrincipalCredentialsSettings = z.infer<typeof principalCredentialsSchema>;
+
 const auditRemoteBase = {
   /** Names the sink in metrics, logs and its spool directory. */
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lowercase letters, digits, _ and -'),
@@ -227,11 +309,88 @@ const staticKeySchema = z.union([
   }),
 ]);
 
+/**
+ * One rule mapping a verified client certificate to a principal (`auth.mtls.rules[]`): the first
+ * rule whose `pattern` (a regular expression matched against the whole value) matches a value of
+ * `field` gives the principal (that value) and its roles and scopes.
+ */
+export const mtlsRuleSchema = z.strictObject({
+  /** Where the value comes from: the subject's common name, or a subjectAltName of a type. */
+  field: z.enum(['subject.CN', 'san.dns', 'san.uri', 'san.email']),
+  /** Regular expression, anchored at both ends (e.g. `spiffe://example\\.org/billing`). */
+  pattern: z
+    .string()
+    .min(1)
+    .max(512)
+    .refine((p) => {
+      try {
+        new RegExp(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not a regular expression'),
+  roles: z.array(roleNameSchema).max(32).default([]),
+  scopes: z.array(z.string().min(1).max(256)).max(256).default([]),
+});
+
+/**
+ * Names the core itself puts into a forwarded-claims document (e.g. Postgres
+ * `hardened_mcp.claims`); a forwarded claim may not shadow them.
+ */
+export const RESERVED_CLAIM_NAMES: readonly string[] = Object.freeze([
+  'principal',
+  'roles',
+  'scopes',
+  'transport',
+]);
+
+/** A claim name that may be forwarded (a JSON member name; not a reserved one). */
+export const forwardedClaimNameSchema = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/, 'claim names are identifiers of up to 64 characters')
+  .refine(
+    (n) => !RESERVED_CLAIM_NAMES.includes(n),
+    'principal, roles, scopes, transport are reserved',
+  );
+
+/**
+ * One forwarded claim value, bounded: a string (≤ 256 characters), a finite number, or an array
+ * of ≤ 32 such strings. Used for stdio `identity.claims` and to check token claims.
+ */
+export const forwardedClaimValueSchema = z.union([
+  z.string().max(256),
+  z.number().finite(),
+  z.array(z.string().max(256)).max(32),
+]);
+
+/**
+ * Mutual TLS (`auth.mtls`). With `auth.mode: mtls` the verified client certificate is the
+ * credential (principal from `rules`); with `auth.mode: oauth` a verified client certificate is
+ * required too and a certificate-bound token (RFC 8705 `cnf.x5t#S256`) must be bound to it.
+ * Needs `http.tls`.
+ */
+export const mtlsConfigSchema = z.strictObject({
+  /** PEM bundle of the CAs that issue client certificates, from a credential source. */
+  ca: credentialSourceSchema,
+  /**
+   * PEM CRL file(s) of those CAs: a revoked certificate is refused. Read at startup and again
+   * on SIGHUP (with `ca`); an unreadable or unparsable new CRL keeps the old one.
+   */
+  crlFile: z.string().min(1).max(4096).optional(),
+  /** Certificate → principal rules (required for `auth.mode: mtls`). */
+  rules: z.array(mtlsRuleSchema).max(256).default([]),
+  /** oauth mode: refuse tokens that are not certificate-bound (no `cnf.x5t#S256`). */
+  requireBoundTokens: z.boolean().default(false),
+});
+
 /** Authentication of HTTP requests. */
 export const authConfigSchema = z
   .strictObject({
     /** `none` (loopback only), `oauth` (OAuth 2.1 resource server, JWT access tokens) or `api-key`. */
-    mode: z.enum(['none', 'oauth', 'api-key']).default('none'),
+    mode: z.enum(['none', 'oauth', 'api-key', 'mtls']).default('none'),
+    /** Mutual TLS: the credential of `mode: mtls`, or a second factor with `mode: oauth`. */
+    mtls: mtlsConfigSchema.optional(),
     oauth: z
       .strictObject({
         /** Expected `iss`; also listed as the authorization server in the RFC 9728 metadata. */
@@ -275,6 +434,13 @@ export const authConfigSchema = z
           .default({}),
         /** Scopes advertised in the protected resource metadata. */
         scopesSupported: z.array(z.string().min(1).max(256)).max(256).optional(),
+        /**
+         * Token claims carried into the identity (`Identity.claims`, e.g. Postgres
+         * `hardened_mcp.claims`) for row-level security: an allowlist of names, never the whole
+         * token. A listed claim that is absent is left out; one that is not a string, a number or
+         * an array of strings, or is over the size bounds, makes the token refused.
+         */
+        forwardClaims: z.array(forwardedClaimNameSchema).max(32).default([]),
       })
       .optional(),
     /** API keys, stored only as SHA-256 hashes (hex) of the key. */
@@ -309,6 +475,18 @@ export const authConfigSchema = z
     ) {
       ctx.addIssue({ code: 'custom', path: ['oauth'], message: 'give jwksUrl or keys' });
     }
+    if (auth.mode === 'mtls' && (!auth.mtls || auth.mtls.rules.length === 0))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mtls'],
+        message: 'auth.mode mtls needs auth.mtls with at least one rule',
+      });
+    if (auth.mtls && auth.mode !== 'mtls' && auth.mode !== 'oauth')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mtls'],
+        message: 'auth.mtls is used with auth.mode mtls or oauth',
+      });
     if (auth.mode === 'api-key' && auth.apiKeys.length === 0)
       ctx.addIssue({
         code: 'custom',
@@ -330,14 +508,14 @@ export const coreConfigShape = {
       principal: z.string().min(1).max(256).optional(),
       roles: z.array(roleNameSchema).max(32).optional(),
       /**
-       * The stdio principal's attributes for policies and classification, under the claim names
-       * of `policies.claims` (e.g. `{ department: sales, groups: [ops], clearance: confidential }`).
+       * The stdio principal's attributes: read by policies and classification under the claim
+       * names of `policies.claims` (e.g. `{ department: sales, groups: [ops], clearance:
+       * confidential }`), and handed to the data source (e.g. Postgres `hardened_mcp.claims` for
+       * row-level security) — the stdio counterpart of `auth.oauth.forwardClaims`.
        */
       claims: z
-        .record(
-          z.string().min(1).max(128),
-          z.union([z.string().max(256), z.array(z.string().max(256)).max(64)]),
-        )
+        .record(forwardedClaimNameSchema, forwardedClaimValueSchema)
+        .refine((c) => Object.keys(c).length <= 32, 'at most 32 claims')
         .optional(),
     })
     .prefault({}),
@@ -458,6 +636,8 @@ export const coreConfigShape = {
       write: credentialSourceSchema.optional(),
     })
     .prefault({}),
+  /** Per-principal upstream credentials (see {@link principalCredentialsSchema}); absent: the service credential. */
+  principalCredentials: principalCredentialsSchema.optional(),
 };
 
 /** The core's part of a parsed configuration. */

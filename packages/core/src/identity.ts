@@ -23,22 +23,36 @@ export interface Identity {
   readonly transport: Transport;
   readonly client: ClientInfo;
   /**
-   * Attributes for policies and classification: the verified JWT claims (HTTP, OAuth) or
-   * `identity.claims` from configuration (stdio). Read through `policies.claims` names.
+   * Allowlisted caller attributes (e.g. `department`, `tenant`): over HTTP the token claims named
+   * by `auth.oauth.forwardClaims`, over stdio `identity.claims` from configuration. Never the
+   * whole token. Connectors may hand them to the data source (e.g. Postgres row-level security
+   * reads them from `hardened_mcp.claims`).
    */
-  readonly claims?: Readonly<Record<string, unknown>> | undefined;
+  readonly claims?: ForwardedClaims | undefined;
+  /**
+   * Attributes for policies and classification (in-process only, never forwarded): over HTTP
+   * the verified token's claims, over stdio `identity.claims` from configuration. Read through
+   * the `policies.claims` names.
+   */
+  readonly attributes?: Readonly<Record<string, unknown>> | undefined;
 }
+
+/** One forwarded claim value: a string, a number, or an array of strings. */
+export type ForwardedClaim = string | number | readonly string[];
+
+/** Forwarded claims by name; see {@link Identity.claims}. */
+export type ForwardedClaims = Readonly<Record<string, ForwardedClaim>>;
 
 /**
  * The stdio identity: `identity.principal`/`identity.roles` from configuration, defaulting to
- * the OS user and the configured default roles. The OS user lookup can fail in minimal
+ * the OS user and the configured default roles; `identity.claims` become {@link Identity.claims}. The OS user lookup can fail in minimal
  * containers (no passwd entry); then the principal is `uid:<n>`.
  */
 export function resolveStdioIdentity(
   configured: {
     readonly principal?: string | undefined;
     readonly roles?: readonly string[] | undefined;
-    readonly claims?: Readonly<Record<string, unknown>> | undefined;
+    readonly claims?: ForwardedClaims | undefined;
   },
   defaultRoles: readonly string[],
   client: ClientInfo = {},
@@ -48,7 +62,12 @@ export function resolveStdioIdentity(
     roles: Object.freeze([...(configured.roles ?? defaultRoles)]),
     transport: 'stdio' as const,
     client: Object.freeze({ ...client }),
-    ...(configured.claims ? { claims: configured.claims } : {}),
+    ...(configured.claims && Object.keys(configured.claims).length > 0
+      ? { claims: Object.freeze({ ...configured.claims }) }
+      : {}),
+    ...(configured.claims && Object.keys(configured.claims).length > 0
+      ? { attributes: Object.freeze({ ...configured.claims }) }
+      : {}),
   });
 }
 

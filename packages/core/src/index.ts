@@ -28,13 +28,19 @@ export {
   deepFreeze,
   defineConfigSchema,
   httpConfigSchema,
+  mtlsConfigSchema,
+  mtlsRuleSchema,
+  type PrincipalCredentialsSettings,
   parseConfig,
+  principalCredentialsSchema,
   readConfigFile,
   roleNameSchema,
   type SecretsManagerSource,
   type SecretsManagerSourceInput,
   scopeSchema,
   secretsManagerSourceSchema,
+  type TokenExchangeSettings,
+  tokenExchangeSchema,
   toolNameSchema,
 } from './config.js';
 export {
@@ -43,6 +49,19 @@ export {
   type ConnectorTools,
   defineConnector,
 } from './connector.js';
+export {
+  createPrincipalClients,
+  type PrincipalClients,
+  type PrincipalClientsOptions,
+} from './credentials/principal-clients.js';
+export { attachSubjectToken, subjectTokenOf } from './credentials/subject-token.js';
+export {
+  ACCESS_TOKEN_TYPE,
+  type ExchangedToken,
+  TOKEN_EXCHANGE_GRANT,
+  TokenExchanger,
+  type TokenExchangerOptions,
+} from './credentials/token-exchange.js';
 export {
   type CredentialHandle,
   type CredentialSources,
@@ -82,7 +101,21 @@ export {
   serveHttp,
 } from './http/http-server.js';
 export {
+  type CertificatePrincipal,
+  certificateThumbprint,
+  describeCertificateFailure,
+  type MtlsConfig,
+  type MtlsRule,
+  type MtlsServerOptions,
+  mtlsServerOptions,
+  type PeerTls,
+  peerTlsOf,
+  principalFromCertificate,
+} from './http/mtls.js';
+export {
   type ClientInfo,
+  type ForwardedClaim,
+  type ForwardedClaims,
   type Identity,
   resolveStdioIdentity,
   type Transport,
@@ -117,6 +150,7 @@ export {
   type RateLimitRule,
 } from './rate-limit.js';
 export * from './redaction/index.js';
+export { type Reloadable, reloadAll } from './reload.js';
 export {
   CredentialError,
   openSecretsManagerCredential,

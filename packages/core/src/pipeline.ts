@@ -54,6 +54,14 @@ export interface PipelineOptions<C> {
   readonly roles: Readonly<Record<string, readonly string[]>>;
   /** Upstream clients by credential scope; a missing `write` client means no write tools. */
   readonly clients: Readonly<Partial<Record<CredentialScope, C>>>;
+  /**
+   * Per-principal clients (`principalCredentials`): when set, each call executes with the client
+   * this returns for the tool's scope and the caller (given the shared client of the scope).
+   * A ToolError it throws is the call's sanitized error.
+   */
+  readonly clientFor?:
+    | ((scope: CredentialScope, identity: Identity, shared: C | undefined) => Promise<C>)
+    | undefined;
   /** Output ceilings. */
   readonly limits: OutputLimits;
   readonly redactor: Redactor;
@@ -353,9 +361,13 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
         return limits;
       },
     };
+    const shared = options.clients[tool.credential];
+    const client = options.clientFor
+      ? await options.clientFor(tool.credential, state.req.identity, shared)
+      : (shared as C);
     const output = await tool.execute(input, {
       identity: state.req.identity,
-      client: options.clients[tool.credential] as C,
+      client,
       authorized,
       limits,
       signal: state.req.signal,

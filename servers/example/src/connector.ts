@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { defineConnector, StartupError } from '@hardened-mcp/core';
 import type { ExampleClient } from './client.js';
 import { type ExampleSettings, exampleSectionSchema } from './config.js';
@@ -45,7 +46,13 @@ export const exampleConnector = defineConnector<ExampleSettings, ExampleClient>(
       store = new NoteStore(ctx.settings.seed === 'demo' ? DEMO_NOTES : []);
       stores.set(ctx.config, store);
     }
-    ctx.logger.info({ scope, source: credential.source }, `${scope} client opened`);
+    // A fingerprint (not the value) shows which credential a client was opened with; with
+    // per-principal credentials (core `principalCredentials`) there is one client per principal.
+    const fingerprint = createHash('sha256')
+      .update(credential.current().reveal())
+      .digest('hex')
+      .slice(0, 16);
+    ctx.logger.info({ scope, source: credential.source, fingerprint }, `${scope} client opened`);
     // The read client gets the store as a reader only; the writer exists on the write client.
     const notes = {
       listFolders: () => store.listFolders(),

@@ -34,6 +34,45 @@ export const savedQuerySchema = z.strictObject({
 /** See {@link savedQuerySchema}. */
 export type SavedQuery = z.infer<typeof savedQuerySchema>;
 
+/** The database roles of one mapping rule (or of the default). */
+const databaseRolePairSchema = z.strictObject({
+  /** The role `SET LOCAL ROLE` switches to for read tools (a role the login role is a member of). */
+  read: identifier,
+  /** The role for write tools; without it this principal's write calls are refused. */
+  write: identifier.optional(),
+});
+
+/**
+ * One rule of `postgres.databaseRoles.rules`: who it matches (exactly one of a principal id or
+ * one of the principal's roles) and the database roles that principal runs as.
+ */
+export const databaseRoleRuleSchema = databaseRolePairSchema
+  .extend({
+    /** Matches this exact principal id (stdio: `identity.principal`; HTTP: the token `sub`). */
+    principal: z.string().min(1).max(256).optional(),
+    /** Matches a principal holding this role (the core's role names, e.g. from `auth.oauth.scopeRoles`). */
+    identityRole: z.string().min(1).max(64).optional(),
+  })
+  .refine((r) => (r.principal === undefined) !== (r.identityRole === undefined), {
+    message: 'a rule matches exactly one of principal or identityRole',
+  });
+/** See {@link databaseRoleRuleSchema}. */
+export type DatabaseRoleRule = z.infer<typeof databaseRoleRuleSchema>;
+
+/**
+ * `postgres.databaseRoles`: per-principal database roles. When present, every call runs
+ * `SET LOCAL ROLE` to the role of the first matching rule (in order), with
+ * `hardened_mcp.principal` and `hardened_mcp.claims` set for the transaction; a principal no rule
+ * matches is refused unless `default` is set. Never runs a call as the login role itself.
+ */
+export const databaseRolesSchema = z.strictObject({
+  rules: z.array(databaseRoleRuleSchema).min(1).max(1_000),
+  /** Roles for principals no rule matches; absent: such principals are refused. */
+  default: databaseRolePairSchema.optional(),
+});
+/** See {@link databaseRolesSchema}. */
+export type DatabaseRolesSettings = z.infer<typeof databaseRolesSchema>;
+
 /** The `postgres:` section of the configuration file. Every key has a safe default. */
 export const postgresSectionSchema = z
   .strictObject({
@@ -81,6 +120,8 @@ export const postgresSectionSchema = z
       .prefault({}),
     /** Start even when the read credential's role is privileged (warns loudly). Same as `--allow-privileged-role`. */
     allowPrivilegedRole: z.boolean().default(false),
+    /** Per-principal database roles (see {@link databaseRolesSchema}); absent: calls run as the login role. */
+    databaseRoles: databaseRolesSchema.optional(),
     /** Named queries the operator vouches for. */
     savedQueries: z
       .record(

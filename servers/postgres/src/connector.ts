@@ -14,7 +14,13 @@ import {
   openPool,
   type PgHandle,
 } from './database.js';
-import { classificationGrants, inspectRole, warnPrivileged } from './preflight.js';
+import { mappedRoles } from './database-roles.js';
+import {
+  classificationGrants,
+  inspectMappedRoles,
+  inspectRole,
+  warnPrivileged,
+} from './preflight.js';
 import type { SqlGuardPolicy } from './sql-guard.js';
 import { createSqlGuardClient, type SqlGuardClient } from './sql-guard-client.js';
 import { createPostgresTools } from './tools.js';
@@ -71,10 +77,27 @@ async function openHandle(
     const report = await inspectRole(pool).catch((err: unknown) => {
       throw describeConnectFailure(err, credential, what);
     });
-    const problems =
-      scope === 'read'
+    const problems = [
+      ...(scope === 'read'
         ? report.problems
-        : report.problems.filter((p) => !p.startsWith('can write'));
+        : report.problems.filter((p) => !p.startsWith('can write'))),
+    ];
+    const warnings = [...report.warnings];
+    if (settings.databaseRoles) {
+      const roles = mappedRoles(settings.databaseRoles, scope);
+      const mapped = await inspectMappedRoles(pool, roles, scope).catch((err: unknown) => {
+        throw new StartupError(
+          `refusing to start: postgres.databaseRoles: ${err instanceof Error ? err.message : 'the mapped roles could not be checked'}`,
+          { cause: err },
+        );
+      });
+      problems.push(...mapped.problems);
+      warnings.push(...mapped.warnings);
+      logger.info(
+        { roles },
+        `${scope} calls run as per-principal database roles (postgres.databaseRoles)`,
+      );
+    }
     if (problems.length > 0) {
       if (!allowPrivileged) {
         throw new StartupError(
@@ -83,7 +106,7 @@ async function openHandle(
       }
       warnPrivileged(logger, { ...report, problems }, scope);
     }
-    for (const w of report.warnings) logger.warn({ role: report.role }, `the ${scope} role ${w}`);
+    for (const w of warnings) logger.warn({ role: report.role }, `the ${scope} role ${w}`);
     if (scope === 'read' && classification) {
       // The classification is enforced by the server's column check; say when the database
       // would hand out the same columns to this role anyway (no second wall).

@@ -1,6 +1,13 @@
-import { type CredentialHandle, ErrorCode, StartupError, ToolError } from '@hardened-mcp/core';
+import {
+  type CredentialHandle,
+  ErrorCode,
+  type Identity,
+  StartupError,
+  ToolError,
+} from '@hardened-mcp/core';
 import pg from 'pg';
 import type { PostgresSettings } from './config.js';
+import { type CallSession, callSessionFor } from './database-roles.js';
 
 /** The handle a tool gets for its credential scope. */
 export interface PgHandle {
@@ -316,6 +323,11 @@ export interface TransactionOptions {
   readonly sqlText?: string | undefined;
   /** Whose call this is: connections are shared fairly between principals ({@link FairGate}). */
   readonly principal?: string | undefined;
+  /**
+   * The caller. Required when `postgres.databaseRoles` is configured: the transaction runs as
+   * the principal's mapped role (see database-roles.ts); without it the call is refused.
+   */
+  readonly identity?: Identity | undefined;
 }
 
 /**
@@ -336,6 +348,12 @@ export const WATCHDOG_GRACE_MS = 1_000;
  * {@link connectPooled} (one credential refresh and retry when the database refuses a login),
  * after a turn at the pool's {@link FairGate} for `opts.principal`.
  *
+ * With `postgres.databaseRoles`, the same `set_config` round trip also switches the transaction
+ * to the principal's database role (`set_config('role', …, true)`, which is `SET LOCAL ROLE`:
+ * PostgreSQL docs §9.28.1 and SET ROLE) and sets `hardened_mcp.principal` and
+ * `hardened_mcp.claims` transaction-locally; no round trip is added. A principal with no mapped
+ * role is refused before a connection is taken (`forbidden`).
+ *
  * Time is bounded on the server's side too: PostgreSQL does not interrupt everything at the
  * statement timeout (a backend blocked writing to its socket ignores query cancels; some
  * operators run long loops without an interrupt check). `statementTimeoutMs` +
@@ -355,6 +373,10 @@ export async function withTransaction<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const s = handle.settings;
+  // Resolved before a connection is taken: an unmapped principal never reaches the database.
+  const session: CallSession | undefined = s.databaseRoles
+    ? callSessionFor(s.databaseRoles, opts.identity, handle.scope)
+    : undefined;
   const gate = poolGates.get(handle.pool);
   let leave: (() => void) | undefined;
   try {
@@ -401,17 +423,7 @@ export async function withTransaction<T>(
   const run = async (): Promise<T> => {
     try {
       await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE');
-      await client.query({
-        text:
-          "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
-          " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)",
-        values: [
-          String(s.statementTimeoutMs),
-          String(s.lockTimeoutMs),
-          String(s.idleInTransactionTimeoutMs),
-          (opts.searchPath ?? s.schemas).map((n) => pg.escapeIdentifier(n)).join(', '),
-        ],
-      });
+      await client.query(transactionSettings(s, opts.searchPath, session));
       const result = await fn(client);
       if (abandoned.has(client)) {
         // Only readers abandon (query.ts); a write transaction must never be cut short.
@@ -486,6 +498,36 @@ export async function withTransaction<T>(
     clearTimeout(timer);
     release();
   }
+}
+
+/**
+ * The one `SELECT set_config(…, true), …` statement that opens every transaction: timeouts,
+ * search_path and, with a {@link CallSession}, the role and the principal settings. Every value
+ * is a bound parameter. `set_config('role', r, true)` fails (SQLSTATE 42501) unless the login
+ * role is a member of `r` (with the SET option on PostgreSQL 16+), so a misconfigured mapping
+ * refuses the call rather than running it as the login role.
+ */
+function transactionSettings(
+  s: PostgresSettings,
+  searchPath: readonly string[] | undefined,
+  session: CallSession | undefined,
+): pg.QueryConfig {
+  const values: string[] = [
+    String(s.statementTimeoutMs),
+    String(s.lockTimeoutMs),
+    String(s.idleInTransactionTimeoutMs),
+    (searchPath ?? s.schemas).map((n) => pg.escapeIdentifier(n)).join(', '),
+  ];
+  let text =
+    "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
+    " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)";
+  if (session) {
+    text +=
+      ", set_config('role', $5, true), set_config('hardened_mcp.principal', $6, true)," +
+      " set_config('hardened_mcp.claims', $7, true)";
+    values.push(session.role, session.principal, session.claims);
+  }
+  return { text, values };
 }
 
 /** The backend process id of a connected client (node-pg keeps it from BackendKeyData). */

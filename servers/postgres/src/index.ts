@@ -10,6 +10,14 @@ export {
 } from './config.js';
 export { postgresConnector, VERSION } from './connector.js';
 export { openPool, type PgHandle, toToolError, withTransaction } from './database.js';
+export {
+  type CallSession,
+  CLAIMS_SETTING,
+  callSessionFor,
+  databaseRoleOf,
+  mappedRoles,
+  PRINCIPAL_SETTING,
+} from './database-roles.js';
 export { READ_SCOPE, WRITE_SCOPE } from './define.js';
 export { classificationGrants, inspectRole, type RoleReport } from './preflight.js';
 export {

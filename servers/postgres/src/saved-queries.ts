@@ -167,7 +167,12 @@ export async function createSavedQueryTools(
           const verdict = q.verdict;
           const result = await withTransaction(
             ctx.client,
-            { readOnly: true, signal: ctx.signal, principal: ctx.identity.principal },
+            {
+              readOnly: true,
+              signal: ctx.signal,
+              principal: ctx.identity.principal,
+              identity: ctx.identity,
+            },
             async (c) => {
               await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
               return readCursor(c, q.query.sql, values, {
@@ -198,7 +203,12 @@ export async function createSavedQueryTools(
           const { query: q, values } = ctx.authorized;
           const affected = await withTransaction(
             ctx.client,
-            { readOnly: false, signal: ctx.signal, principal: ctx.identity.principal },
+            {
+              readOnly: false,
+              signal: ctx.signal,
+              principal: ctx.identity.principal,
+              identity: ctx.identity,
+            },
             async (c) => {
               const before = await readTableCounters(c);
               const r = await queryExtended(c, q.query.sql, values);

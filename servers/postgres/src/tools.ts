@@ -144,8 +144,10 @@ export async function createPostgresTools(
     output: 'table',
     input: z.strictObject({}),
     async execute(_input, ctx) {
-      const rows = await withTransaction(ctx.client, { readOnly: true, signal: ctx.signal }, (c) =>
-        listSchemas(c, tables.schemas),
+      const rows = await withTransaction(
+        ctx.client,
+        { readOnly: true, signal: ctx.signal, identity: ctx.identity },
+        (c) => listSchemas(c, tables.schemas),
       );
       return {
         kind: 'table',
@@ -168,8 +170,10 @@ export async function createPostgresTools(
     policy: (input) => schemaDecision(tables, input.schema),
     async execute(input, ctx) {
       const schema = input.schema ?? tables.schemas[0]!;
-      const rows = await withTransaction(ctx.client, { readOnly: true, signal: ctx.signal }, (c) =>
-        listTables(c, schema),
+      const rows = await withTransaction(
+        ctx.client,
+        { readOnly: true, signal: ctx.signal, identity: ctx.identity },
+        (c) => listTables(c, schema),
       );
       const visible = rows.filter((r) => tables.readable(schema, r.table));
       return {
@@ -206,8 +210,10 @@ export async function createPostgresTools(
     },
     async execute(input, ctx) {
       const schema = input.schema ?? tables.schemas[0]!;
-      const d = await withTransaction(ctx.client, { readOnly: true, signal: ctx.signal }, (c) =>
-        describeTable(c, schema, input.table),
+      const d = await withTransaction(
+        ctx.client,
+        { readOnly: true, signal: ctx.signal, identity: ctx.identity },
+        (c) => describeTable(c, schema, input.table),
       );
       if (!d)
         throw new ToolError(
@@ -253,7 +259,12 @@ export async function createPostgresTools(
       const verdict = ctx.authorized;
       const result = await withTransaction(
         ctx.client,
-        { readOnly: true, signal: ctx.signal, principal: ctx.identity.principal },
+        {
+          readOnly: true,
+          signal: ctx.signal,
+          principal: ctx.identity.principal,
+          identity: ctx.identity,
+        },
         async (c) => {
           await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
           let limits = ctx.limits;
@@ -309,7 +320,12 @@ export async function createPostgresTools(
       // prepared statement.
       const plan = await withTransaction(
         ctx.client,
-        { readOnly: true, signal: ctx.signal, principal: ctx.identity.principal },
+        {
+          readOnly: true,
+          signal: ctx.signal,
+          principal: ctx.identity.principal,
+          identity: ctx.identity,
+        },
         async (c) => {
           await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
           await c.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");

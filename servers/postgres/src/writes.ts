@@ -1,4 +1,12 @@
-import { ALLOW, type Decision, deny, ErrorCode, type Tool, ToolError } from '@hardened-mcp/core';
+import {
+  ALLOW,
+  type Decision,
+  deny,
+  ErrorCode,
+  type Identity,
+  type Tool,
+  ToolError,
+} from '@hardened-mcp/core';
 import pg from 'pg';
 import { z } from 'zod';
 import type { PostgresSettings } from './config.js';
@@ -111,7 +119,7 @@ export function createWriteTools(
    * over all tables exceed the cap. Returns the tool output (with the rows changed per table).
    */
   const runWrite = async (
-    ctx: { client: PgHandle; signal: AbortSignal; identity: { principal: string } },
+    ctx: { client: PgHandle; signal: AbortSignal; identity: Identity },
     input: { schema?: string | undefined; table: string },
     build: (t: WritableTable, values: SqlValue[]) => string,
   ) => {
@@ -119,7 +127,12 @@ export function createWriteTools(
     const effects = await withTransaction(
       ctx.client,
       // The principal: connections are shared fairly between principals (database.ts FairGate).
-      { readOnly: false, signal: ctx.signal, principal: ctx.identity.principal },
+      {
+        readOnly: false,
+        signal: ctx.signal,
+        principal: ctx.identity.principal,
+        identity: ctx.identity,
+      },
       async (c) => {
         const t = await loadTable(c, schema, input.table);
         const values: SqlValue[] = [];

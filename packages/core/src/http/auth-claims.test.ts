@@ -36,7 +36,7 @@ describe('JWT claims become identity claims for policies', () => {
     const result = await authenticator.authenticate(`Bearer ${token}`);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.principal.claims).toMatchObject({
+    expect(result.principal.attributes).toMatchObject({
       department: 'sales',
       groups: ['ops'],
       clearance: 'confidential',
@@ -47,12 +47,14 @@ describe('JWT claims become identity claims for policies', () => {
         extra: {
           principal: result.principal.principal,
           roles: [...result.principal.roles],
-          claims: result.principal.claims,
+          attributes: result.principal.attributes,
         },
       },
       {},
     );
-    expect(identity?.claims).toMatchObject({ department: 'sales', clearance: 'confidential' });
+    expect(identity?.attributes).toMatchObject({ department: 'sales', clearance: 'confidential' });
+    // Only `auth.oauth.forwardClaims` reach the data source; none are configured here.
+    expect(identity?.claims).toBeUndefined();
     const forged = await authenticator.authenticate(`Bearer ${token.slice(0, -4)}AAAA`);
     expect(forged.ok).toBe(false);
   });

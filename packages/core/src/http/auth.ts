@@ -14,8 +14,16 @@ import {
   jwtVerify,
 } from 'jose';
 import type { z } from 'zod';
-import type { authConfigSchema } from '../config.js';
+import { type authConfigSchema, forwardedClaimValueSchema } from '../config.js';
+import { Secret } from '../credentials.js';
 import { StartupError } from '../errors.js';
+import type { ForwardedClaims } from '../identity.js';
+import {
+  certificateThumbprint,
+  describeCertificateFailure,
+  type PeerTls,
+  principalFromCertificate,
+} from './mtls.js';
 
 /** The `auth:` configuration section. */
 export type AuthConfig = z.infer<typeof authConfigSchema>;
@@ -30,8 +38,18 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** Seconds since the epoch. */
   readonly expiresAt?: number | undefined;
-  /** The verified token's claims (OAuth), for policy attributes (`policies.claims`). */
-  readonly claims?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * The verified OAuth access token itself (oauth mode), for RFC 8693 token exchange only
+   * (`principalCredentials.tokenExchange`); never handed to a connector or forwarded upstream.
+   */
+  readonly accessToken?: Secret | undefined;
+  /** The token claims allowlisted by `auth.oauth.forwardClaims` (oauth mode). */
+  readonly claims?: ForwardedClaims | undefined;
+  /**
+   * The verified token's claims (OAuth), as policy attributes (`policies.claims`): in-process
+   * only, never handed to a data source (that is `claims`).
+   */
+  readonly attributes?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** An authentication failure, mapped to RFC 6750 §3 responses. */
@@ -45,11 +63,12 @@ export interface AuthFailure {
   readonly description: string;
 }
 
-/** Authenticates one HTTP request from its `Authorization` header. */
+/** Authenticates one HTTP request from its `Authorization` header and its TLS client certificate. */
 export interface Authenticator {
   readonly mode: AuthConfig['mode'];
   authenticate(
     authorization: string | undefined,
+    tls?: PeerTls | undefined,
   ): Promise<{ ok: true; principal: Principal } | AuthFailure>;
 }
 
@@ -84,6 +103,8 @@ export async function createAuthenticator(
     };
   }
   if (config.mode === 'api-key') return apiKeyAuthenticator(config.apiKeys);
+  if (config.mode === 'mtls') return mtlsAuthenticator(config.mtls!);
+  const mtls = config.mtls;
   const oauth = config.oauth!;
   const keySources: JWTVerifyGetKey[] = [];
   if (oauth.jwksUrl)
@@ -108,7 +129,10 @@ export async function createAuthenticator(
   };
   return {
     mode: 'oauth',
-    async authenticate(authorization) {
+    async authenticate(authorization, tls) {
+      // With auth.mtls, a verified client certificate is required before any token is looked at.
+      if (mtls && !tls?.authorized)
+        return { ok: false, status: 401, description: describeCertificateFailure(tls) };
       const token = bearerToken(authorization);
       if (!token.ok) return token;
       try {
@@ -121,7 +145,20 @@ export async function createAuthenticator(
           // RFC 9068 §4: the typ header is checked by jose (media type, `application/` optional).
           ...(oauth.accessTokenType === 'at+jwt' ? { typ: 'at+jwt' } : {}),
         });
-        return { ok: true, principal: principalFromClaims(payload, oauth.scopeRoles) };
+        const binding = checkCertificateBinding(payload, tls, mtls?.requireBoundTokens === true);
+        if (binding)
+          return { ok: false, status: 401, error: 'invalid_token', description: binding };
+        const claims = forwardedClaims(payload, oauth.forwardClaims);
+        if (typeof claims === 'string')
+          return { ok: false, status: 401, error: 'invalid_token', description: claims };
+        return {
+          ok: true,
+          principal: {
+            ...principalFromClaims(payload, oauth.scopeRoles),
+            accessToken: new Secret(token.value, 'caller access token'),
+            ...(claims ? { claims } : {}),
+          },
+        };
       } catch (err) {
         return {
           ok: false,
@@ -132,6 +169,82 @@ export async function createAuthenticator(
       }
     },
   };
+}
+
+/**
+ * RFC 8705 §3: a token carrying `cnf.x5t#S256` is bound to the client certificate with that
+ * SHA-256 thumbprint, and is refused over a connection without that (verified) certificate.
+ * With `required`, a token without the confirmation is refused too.
+ *
+ * @returns the refusal reason, or undefined when the token may be used.
+ */
+function checkCertificateBinding(
+  payload: JWTPayload,
+  tls: PeerTls | undefined,
+  required: boolean,
+): string | undefined {
+  const cnf = payload.cnf as Record<string, unknown> | undefined;
+  const bound = cnf && typeof cnf === 'object' ? cnf['x5t#S256'] : undefined;
+  if (bound === undefined)
+    return required ? 'the token is not bound to a client certificate (cnf.x5t#S256)' : undefined;
+  if (typeof bound !== 'string') return 'the token has an invalid certificate binding (cnf)';
+  if (!tls?.authorized || !tls.certificate)
+    return 'the token is bound to a client certificate the connection does not present';
+  const actual = Buffer.from(certificateThumbprint(tls.certificate));
+  const expected = Buffer.from(bound);
+  if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
+    return 'the token is bound to another client certificate (cnf.x5t#S256)';
+  return undefined;
+}
+
+/** `auth.mode: mtls`: the verified client certificate is the credential (see mtls.ts). */
+function mtlsAuthenticator(mtls: NonNullable<AuthConfig['mtls']>): Authenticator {
+  return {
+    mode: 'mtls',
+    async authenticate(_authorization, tls) {
+      if (!tls?.authorized || !tls.certificate)
+        return { ok: false, status: 401, description: describeCertificateFailure(tls) };
+      const mapped = await principalFromCertificate(tls.certificate, mtls.rules);
+      if (!mapped)
+        return {
+          ok: false,
+          status: 401,
+          description: 'the client certificate maps to no principal',
+        };
+      return {
+        ok: true,
+        principal: {
+          principal: mapped.principal,
+          clientId: `x5t#S256:${certificateThumbprint(tls.certificate)}`,
+          roles: mapped.roles,
+          scopes: mapped.scopes,
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The claims of `payload` named by `auth.oauth.forwardClaims`, frozen; absent claims are left
+ * out. Fails closed: a listed claim of another shape (object, boolean, …) or over the bounds of
+ * `forwardedClaimValueSchema` refuses the token rather than being dropped or truncated.
+ *
+ * @returns the claims (undefined when none are present), or the refusal reason (claim name only,
+ *   never its value).
+ */
+function forwardedClaims(
+  payload: JWTPayload,
+  names: readonly string[],
+): ForwardedClaims | undefined | string {
+  const out: Record<string, string | number | readonly string[]> = {};
+  for (const name of names) {
+    if (!Object.hasOwn(payload, name) || payload[name] === undefined) continue;
+    const parsed = forwardedClaimValueSchema.safeParse(payload[name]);
+    if (!parsed.success)
+      return `the token claim ${name} is not a bounded string, number or array of strings`;
+    out[name] = Array.isArray(parsed.data) ? Object.freeze([...parsed.data]) : parsed.data;
+  }
+  return Object.keys(out).length > 0 ? Object.freeze(out) : undefined;
 }
 
 function principalFromClaims(
@@ -160,7 +273,7 @@ function principalFromClaims(
     roles: [...roles],
     scopes,
     expiresAt: payload.exp,
-    claims: payload,
+    attributes: payload,
   };
 }
 

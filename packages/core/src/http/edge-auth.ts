@@ -1,10 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { attachSubjectToken } from '../credentials/subject-token.js';
+import { Secret } from '../credentials.js';
 import { ErrorCode } from '../errors.js';
-import type { Identity } from '../identity.js';
+import type { ForwardedClaims, Identity } from '../identity.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Authenticator, Principal } from './auth.js';
 import { readBody } from './body.js';
 import { HttpRefusal, plainError } from './http-refusal.js';
+import { peerTlsOf } from './mtls.js';
 import type { RefusalAggregator } from './refusal-audit.js';
 import { mediaType, peerAddress, singleCredential } from './request-guards.js';
 import type { Challenges, OAuthMetadataOptions } from './resource-metadata.js';
@@ -63,7 +66,7 @@ export function createEdgeAuth(opts: EdgeAuthOptions): EdgeAuth {
           refusals.refuse(peer, 'invalid_request');
         throw err;
       }
-      const result = await authenticator.authenticate(header);
+      const result = await authenticator.authenticate(header, peerTlsOf(req));
       if (result.ok) {
         return authenticator.mode === 'none'
           ? { ...result.principal, roles: opts.anonymousRoles }
@@ -111,6 +114,8 @@ function identityOf(principal: Principal): Identity {
     scopes: principal.scopes,
     transport: 'http',
     client: {},
+    ...(principal.claims ? { claims: principal.claims } : {}),
+    ...(principal.attributes ? { attributes: principal.attributes } : {}),
   };
 }
 
@@ -128,6 +133,9 @@ export function withAuthInfo(req: IncomingMessage, principal: Principal): Incomi
       principal: principal.principal,
       roles: [...principal.roles],
       ...(principal.claims ? { claims: principal.claims } : {}),
+      ...(principal.attributes ? { attributes: principal.attributes } : {}),
+      // Kept in-process for token exchange only (credentials/subject-token.ts).
+      ...(principal.accessToken ? { subjectToken: principal.accessToken } : {}),
     },
   };
   return req;
@@ -141,17 +149,22 @@ export function identityFromAuthInfo(
   const principal = auth?.extra?.principal;
   if (typeof principal !== 'string') return undefined;
   const roles = Array.isArray(auth?.extra?.roles) ? (auth.extra.roles as string[]) : [];
-  const claims = auth?.extra?.claims;
-  return {
+  const identity: Identity = {
     principal,
     roles,
     scopes: auth?.scopes ?? [],
     transport: 'http',
     client,
-    ...(claims !== null && typeof claims === 'object'
-      ? { claims: claims as Readonly<Record<string, unknown>> }
-      : {}),
+    ...(isClaims(auth?.extra?.claims) ? { claims: auth.extra.claims } : {}),
+    ...(isClaims(auth?.extra?.attributes) ? { attributes: auth.extra.attributes } : {}),
   };
+  const token = auth?.extra?.subjectToken;
+  return token instanceof Secret ? attachSubjectToken(identity, token) : identity;
+}
+
+/** The claims or attributes `withAuthInfo` stored (a frozen record built by the authenticator). */
+function isClaims(value: unknown): value is ForwardedClaims {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

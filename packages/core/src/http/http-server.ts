@@ -5,7 +5,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Server as McpServer } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -15,11 +15,13 @@ import { StartupError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
+import type { Reloadable } from '../reload.js';
 import type { Authenticator, Principal } from './auth.js';
 import { readJsonBody } from './body.js';
 import { createEdgeAuth, initialScope, withAuthInfo } from './edge-auth.js';
 import { HttpRefusal, jsonRpcError, plainError, sendJson } from './http-refusal.js';
 import { type RunningManagement, serveManagement } from './management.js';
+import type { MtlsServerOptions } from './mtls.js';
 import { createRefusalAggregator } from './refusal-audit.js';
 import {
   checkProtocolVersion,
@@ -50,6 +52,13 @@ export type HttpConfig = z.infer<typeof httpConfigSchema>;
 export interface HttpServeOptions {
   readonly http: HttpConfig;
   readonly authenticator: Authenticator;
+  /** Mutual TLS listener options (`auth.mtls`); needs `http.tls`. */
+  readonly mtls?: MtlsServerOptions | undefined;
+  /**
+   * Reads the mutual TLS options again (CA bundle and CRL) for a `SIGHUP` reload; with it the
+   * running server lists a reloadable `auth.mtls ca/crl` (see {@link RunningHttpServer.reloadables}).
+   */
+  readonly reloadMtls?: (() => Promise<MtlsServerOptions>) | undefined;
   /** For the RFC 9728 metadata (oauth mode). */
   readonly oauth?: OAuthMetadataOptions | undefined;
   /** Roles of the anonymous principal (`auth.mode: none`). */
@@ -76,6 +85,8 @@ export interface RunningHttpServer {
   readonly resource: string;
   /** `http://host:port` of the health/metrics listener, if enabled. */
   readonly managementUrl?: string | undefined;
+  /** What `SIGHUP` re-reads (see `reload.ts`). */
+  readonly reloadables: readonly Reloadable[];
   /** Stops accepting, lets in-flight calls finish (bounded by `shutdownGraceMs`), closes sessions. */
   close(): Promise<void>;
 }
@@ -114,6 +125,8 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
       `refusing to listen on ${http.host} without authentication: set auth.mode to oauth or api-key, or bind to 127.0.0.1`,
     );
   }
+  if (opts.mtls && !http.tls)
+    throw new StartupError('auth.mtls needs in-process TLS: set http.tls (certFile, keyFile)');
   const scheme = http.tls ? 'https' : 'http';
   const originAllowed = createOriginCheck(http.allowedOrigins);
   const trustedProxies: ReadonlySet<string> = new Set(http.trustedProxies);
@@ -151,8 +164,22 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
   let draining = false;
 
   const node = http.tls
-    ? createHttpsServer({ ...(await readTls(http.tls)), minVersion: 'TLSv1.3' })
+    ? createHttpsServer({ ...(await readTls(http.tls)), ...opts.mtls, minVersion: 'TLSv1.3' })
     : createHttpServer();
+  const reloadables: Reloadable[] = [];
+  const { tls } = http;
+  if (tls && opts.mtls && opts.reloadMtls && node instanceof HttpsServer) {
+    const reloadMtls = opts.reloadMtls;
+    reloadables.push({
+      name: 'auth.mtls ca/crl',
+      // setSecureContext builds the whole context first (an unparsable CA or CRL throws, and
+      // the old context stays); new handshakes use the new one, open connections keep theirs.
+      reload: async () => {
+        const { ca, crl } = await reloadMtls();
+        node.setSecureContext({ ...(await readTls(tls)), ca, crl, minVersion: 'TLSv1.3' });
+      },
+    });
+  }
   node.requestTimeout = 60_000;
   node.headersTimeout = 20_000;
   node.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -370,6 +397,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     url,
     resource: location.resource,
     managementUrl: management?.url,
+    reloadables,
     close() {
       closing ??= (async () => {
         draining = true;

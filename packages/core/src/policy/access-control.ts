@@ -123,7 +123,7 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
   function principalOf(identity: Identity) {
     let p = principals.get(identity);
     if (!p) {
-      const claims = identity.claims ?? {};
+      const claims = identity.attributes ?? {};
       let clearance: Label = classification.clearance.default;
       for (const role of identity.roles) {
         const l = Object.hasOwn(roleClearance, role) ? roleClearance[role] : undefined;

@@ -14,7 +14,7 @@ export const policiesConfigSchema = z
     files: z.array(z.string().min(1).max(4096)).max(64).default([]),
     /**
      * JWT claim names of the principal's attributes (HTTP). For stdio the same names are looked up
-     * in `identity.claims`.
+     * in the identity's attributes (`Identity.attributes`: verified token claims, or `identity.claims` over stdio).
      */
     claims: z
       .strictObject({
