@@ -172,7 +172,7 @@ async function setup(opts: Setup = {}) {
         roles: ['writer'],
         transport: 'http',
         client: {},
-        claims: { department: 'sales' },
+        attributes: { department: 'sales' },
         ...who,
       },
       approval: channel,
@@ -254,7 +254,7 @@ describe('Cedar policy step (real cedar-wasm)', () => {
         clearance: { roles: { 'incident-responder': 'restricted' } },
       },
     });
-    const responder = { roles: ['incident-responder'], claims: { department: 'support' } };
+    const responder = { roles: ['incident-responder'], attributes: { department: 'support' } };
     const inside = await s.call('read_folder', { folder: 'vault' }, responder);
     expect(code(inside.r)).toBe('ok');
     expect(inside.entry.classification).toEqual({ label: 'confidential' });
@@ -332,7 +332,7 @@ describe('Cedar policy step (real cedar-wasm)', () => {
 });
 
 describe('classification', () => {
-  it('refuses data above the clearance before execution; roles and claims raise the clearance', async () => {
+  it('refuses data above the clearance before execution; roles and claims (attributes) raise the clearance', async () => {
     const classification = { labels: { hr: 'confidential', 'hr/salaries': 'restricted' } };
     const s = await setup({ classification });
     const refused = await s.call('read_folder', { folder: 'hr' });
@@ -342,12 +342,12 @@ describe('classification', () => {
     const claimed = await s.call(
       'read_folder',
       { folder: 'hr' },
-      { claims: { clearance: 'confidential' } },
+      { attributes: { clearance: 'confidential' } },
     );
     expect(code(claimed.r)).toBe('ok');
     // A bogus clearance claim is ignored.
     expect(
-      code((await s.call('read_folder', { folder: 'hr' }, { claims: { clearance: 'top' } })).r),
+      code((await s.call('read_folder', { folder: 'hr' }, { attributes: { clearance: 'top' } })).r),
     ).toBe('policy_denied');
     // The most specific label wins: hr/salaries is restricted even for a confidential principal.
     expect(
@@ -356,7 +356,7 @@ describe('classification', () => {
           await s.call(
             'read_folder',
             { folder: 'hr/salaries' },
-            { claims: { clearance: 'confidential' } },
+            { attributes: { clearance: 'confidential' } },
           )
         ).r,
       ),
