@@ -244,7 +244,7 @@ describe.skipIf(!haveChinook)('postgres_query: column classification before exec
 
   it('restricted columns need an approval even to read, asked before the statement runs', async () => {
     const sql = 'SELECT first_name, birth_date FROM employee';
-    const restricted = { claims: { clearance: 'restricted' } };
+    const restricted = { attributes: { clearance: 'restricted' } };
     const before = sent.length;
     const refused = await call(sql, restricted);
     expect(code(refused)).toBe('policy_denied');
@@ -276,7 +276,7 @@ describe.skipIf(!haveChinook)('postgres_query: column classification before exec
 
   it('a principal cleared for confidential reads the e-mails (and the record lists the label)', async () => {
     const r = await call("SELECT reverse(email) FROM customer WHERE country = 'Brazil'", {
-      claims: { clearance: 'confidential' },
+      attributes: { clearance: 'confidential' },
     });
     expect(code(r)).toBe('ok');
     expect(
@@ -284,7 +284,7 @@ describe.skipIf(!haveChinook)('postgres_query: column classification before exec
     ).toBeGreaterThan(0);
     // Restricted stays out of reach for them.
     const bd = await call('SELECT birth_date FROM employee', {
-      claims: { clearance: 'confidential' },
+      attributes: { clearance: 'confidential' },
     });
     expect(code(bd)).toBe('policy_denied');
   });
