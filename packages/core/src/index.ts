@@ -131,12 +131,16 @@ export {
 } from './shape-output.js';
 export {
   type Allowed,
+  type AuditNotes,
+  type AuditNoteValue,
   type Authorization,
   allow,
   annotationsFor,
   type ColumnInfo,
   type CredentialScope,
   type ExecuteContext,
+  MAX_AUDIT_NOTE_CHARS,
+  MAX_AUDIT_NOTES,
   type OutputLimits,
   type PolicyContext,
   type SecretRegistry,

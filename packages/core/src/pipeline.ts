@@ -10,7 +10,16 @@ import { fenceUntrusted, jsonBytes } from './output.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { Redactor } from './redaction/index.js';
 import { type ContentBlock, shapeOutput } from './shape-output.js';
-import { type CredentialScope, type OutputLimits, secretRegistry, type Tool } from './tool.js';
+import {
+  type AuditNotes,
+  type AuditNoteValue,
+  type CredentialScope,
+  MAX_AUDIT_NOTE_CHARS,
+  MAX_AUDIT_NOTES,
+  type OutputLimits,
+  secretRegistry,
+  type Tool,
+} from './tool.js';
 import { createToolRegistry, type ListedTool } from './tool-registry.js';
 import { neutralizeApprovalText } from './upstream/approval-text.js';
 
@@ -150,7 +159,35 @@ interface CallState {
   readonly correlationId: string;
   /** Redaction counts of the call. */
   readonly counts: Record<string, number>;
+  /** What the tool noted for the audit record (`ctx.audit.note`). */
+  readonly notes: Record<string, AuditNoteValue>;
   approval?: ApprovalResult | 'not_required';
+}
+
+const NOTE_KEY = /^[a-z][a-zA-Z0-9]{0,39}$/;
+
+/**
+ * The {@link AuditNotes} of one call: checks keys and values, redacts and cuts strings.
+ * @throws Error for a malformed key, a non-finite number or too many keys (a connector bug).
+ */
+function auditNotes(
+  notes: Record<string, AuditNoteValue>,
+  redact: (text: string) => string,
+): AuditNotes {
+  return Object.freeze({
+    note(key: string, value: AuditNoteValue) {
+      if (!NOTE_KEY.test(key)) throw new Error(`audit note key ${key} is not a camelCase word`);
+      if (!Object.hasOwn(notes, key) && Object.keys(notes).length >= MAX_AUDIT_NOTES)
+        throw new Error(`more than ${MAX_AUDIT_NOTES} audit notes`);
+      if (typeof value === 'number' && !Number.isFinite(value))
+        throw new Error(`audit note ${key} is not a finite number`);
+      if (typeof value === 'string') {
+        const text = redact(value);
+        notes[key] =
+          text.length > MAX_AUDIT_NOTE_CHARS ? `${text.slice(0, MAX_AUDIT_NOTE_CHARS)}…` : text;
+      } else notes[key] = value;
+    },
+  });
 }
 
 /** The refusal result every step returns: `code: message (correlation id …)`. */
@@ -269,7 +306,9 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     identity: Identity,
   ): Promise<{ authorized: unknown } | Denial> {
     if (!tool.policy) return { authorized: undefined };
-    const d = await tool.policy(input, { identity });
+    // The read client, whatever the tool's access: live checks before approval never hold the
+    // write credential.
+    const d = await tool.policy(input, { identity, readClient: options.clients.read as C });
     return d.ok ? { authorized: d.value } : d;
   }
 
@@ -326,6 +365,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       signal: state.req.signal,
       correlationId: state.correlationId,
       secrets,
+      audit: auditNotes(state.notes, (text) => redactor.redactValue(text, state.counts) as string),
     });
     const shaped = shapeOutput(output, {
       tool: tool as Tool<unknown>,
@@ -462,6 +502,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       },
       // What the model saw, provable later against a retained copy (unknown tools get no result).
       resultSha256: tool ? resultDigest(outcome.result) : undefined,
+      notes: Object.keys(state.notes).length > 0 ? { ...state.notes } : undefined,
     };
   }
 
@@ -511,7 +552,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     },
     async callTool(req) {
       const started = performance.now();
-      const state: CallState = { req, correlationId: randomUUID(), counts: {} };
+      const state: CallState = { req, correlationId: randomUUID(), counts: {}, notes: {} };
       const tool = registry.get(req.name);
       let outcome: Outcome;
       if (!tool) {

@@ -622,6 +622,7 @@ export class AuditLog {
       correlationId: entry.correlationId,
       session,
       resultSha256: entry.resultSha256,
+      notes: entry.notes && { ...entry.notes },
     } as const;
     return { ...unsigned, hash: computeRecordHash(unsigned) };
   }
