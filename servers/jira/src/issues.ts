@@ -103,6 +103,22 @@ export function shapeIssue(
       case 'labels':
         out.labels = Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [];
         break;
+      case 'attachment':
+        // Metadata only (ids for jira_get_attachment); never the content URL.
+        out.attachments = (Array.isArray(v) ? v : []).slice(0, 100).flatMap((a) => {
+          const x = (a ?? {}) as Record<string, unknown>;
+          return typeof x.id === 'string'
+            ? [
+                {
+                  id: x.id,
+                  filename: typeof x.filename === 'string' ? x.filename : '',
+                  mimeType: typeof x.mimeType === 'string' ? x.mimeType : '',
+                  size: typeof x.size === 'number' ? x.size : null,
+                },
+              ]
+            : [];
+        });
+        break;
       default:
         out[name] = typeof v === 'string' ? v : null;
     }

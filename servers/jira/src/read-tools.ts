@@ -208,6 +208,8 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
           : [];
       });
       const token = typeof page.nextPageToken === 'string' ? page.nextPageToken : undefined;
+      // The audit record counts what the second wall dropped, whatever the model does with it.
+      ctx.audit.note('droppedOutOfScope', returned.length - kept.length);
       return {
         kind: 'json',
         data: {
@@ -221,6 +223,8 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     },
   });
 
+  // With the attachment tools on, jira_get_issue lists attachment metadata (ids to download).
+  const issueFields = settings.attachments.enabled ? [...readFields, 'attachment'] : readFields;
   const getIssueTool = kit.read({
     name: 'get_issue',
     title: 'Read an issue',
@@ -229,7 +233,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     input: z.strictObject({ key: issueKeyArg }),
     async execute(input, ctx) {
       const api = ctx.client.api(ctx.signal);
-      const issue = await fetchIssueInScope(api, input.key, readable, readFields);
+      const issue = await fetchIssueInScope(api, input.key, readable, issueFields);
       const n = settings.limits.commentsOnGet;
       const comments =
         n === 0
@@ -242,7 +246,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
       return {
         kind: 'json',
         data: {
-          ...shapeIssue(issue, readFields),
+          ...shapeIssue(issue, issueFields),
           ...(issue.key === input.key ? {} : { requestedKey: input.key }),
           comments: (comments.comments ?? []).slice(0, n).map(shapeComment),
           commentTotal: typeof comments.total === 'number' ? comments.total : null,
