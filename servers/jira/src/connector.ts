@@ -36,7 +36,10 @@ export const jiraConnector = defineConnector<JiraSettings, JiraClient>({
   },
   async openClient(scope, credential, ctx) {
     if (!credential) throw new StartupError(`the ${scope} credential is missing`);
-    const client = await openJiraClient(scope, credential, ctx.settings, { secrets: ctx.secrets });
+    const client = await openJiraClient(scope, credential, ctx.settings, {
+      secrets: ctx.secrets,
+      env: ctx.env,
+    });
     ctx.logger.info({ scope, source: credential.source }, `${scope} client opened`);
     return client;
   },
