@@ -256,12 +256,7 @@ export function createWriteTools(settings: JiraSettings): Tool<JiraClient>[] {
       const fieldRefusal = checkFields(input);
       if (fieldRefusal) return fieldRefusal;
       return refuseOnError(async () => {
-        const issue = await fetchIssueInScope(
-          readClient.api(),
-          input.key,
-          writable,
-          changedFields(input),
-        );
+        const issue = await writableIssue(readClient, input.key, changedFields(input));
         return allow({ key: issue.key, before: shapeIssue(issue, changedFields(input)) });
       });
     },
