@@ -17,7 +17,14 @@
  * anything else answers 400 as Jira does for a query it cannot parse.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** An ADF document (https://developer.atlassian.com/cloud/jira/platform/apis/document/structure/). */
@@ -151,6 +158,14 @@ export interface JiraFakeOptions {
   readonly seed?: 'demo' | 'empty';
   /** An OAuth 2.0 (3LO) token endpoint at `POST /oauth/token` (no other auth), when given. */
   readonly oauth?: FakeJiraOAuth;
+  /**
+   * Serve HTTPS with this PEM key and certificate (site and media origin alike), e.g. for a
+   * container that reaches the fake on a non-loopback address, where the connector insists on
+   * `https:`. Default: plain HTTP.
+   */
+  readonly tls?: { readonly key: string; readonly cert: string };
+  /** The host name in `url` and `mediaUrl` (default `127.0.0.1`; it still listens on 127.0.0.1). */
+  readonly host?: string;
 }
 
 const PROJECTS = [
@@ -466,6 +481,10 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     return { id: issue.id, key: issue.key, self: `${base}/rest/api/3/issue/${issue.id}`, fields };
   }
 
+  const createServer = (listener: RequestListener): Server =>
+    options.tls ? createHttpsServer(options.tls, listener) : createHttpServer(listener);
+  const scheme = options.tls ? 'https' : 'http';
+  const host = options.host ?? '127.0.0.1';
   const server = createServer((req, res) => {
     void handle(req, res).catch(() => {
       if (!res.headersSent) send(res, 500, { errorMessages: ['internal error'] });
@@ -494,7 +513,7 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const origin = `${scheme}://${host}:${(server.address() as AddressInfo).port}`;
     const url = new URL(req.url ?? '/', origin);
     // OAuth 2.0 (3LO) apps call the site through `/ex/jira/{cloudId}` (Atlassian's API gateway).
     const cloudPrefix = options.oauth ? `/ex/jira/${options.oauth.cloudId}` : undefined;
@@ -865,7 +884,7 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
 
   // The media origin: serves a redirected download once per token, to anyone holding it.
   const media = createServer((req, res) => {
-    const u = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const u = new URL(req.url ?? '/', `${scheme}://${host}`);
     const t = u.searchParams.get('token') ?? '';
     const a = mediaTokens.get(t);
     const ok = req.method === 'GET' && a !== undefined && u.pathname === `/file/${a.id}/binary`;
@@ -884,9 +903,9 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     res.end(a.content);
   });
   await new Promise<void>((resolve) => media.listen(0, '127.0.0.1', resolve));
-  const mediaUrl = `http://127.0.0.1:${(media.address() as AddressInfo).port}`;
+  const mediaUrl = `${scheme}://${host}:${(media.address() as AddressInfo).port}`;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${scheme}://${host}:${(server.address() as AddressInfo).port}`;
   return {
     url,
     mediaUrl,

@@ -97,6 +97,9 @@ describe.skipIf(!HAVE_SPEC)(
             transitions: { allowTo: ['In Progress', 'Done'] },
             customFields: { severity: 'customfield_10042' },
             users: { enabled: true },
+            // The 303 of a download goes to the fake's media origin (not an Atlassian API:
+            // outside the description), so only the request to Jira passes prism.
+            attachments: { enabled: true, maxBytes: 65_536, mediaOrigins: [fake.mediaUrl] },
           },
         },
       });
@@ -159,6 +162,16 @@ describe.skipIf(!HAVE_SPEC)(
       });
       await ok('jira_add_comment', { key: 'SUP-3', body: 'Looked at it: *VAT* table is stale.' });
       await ok('jira_transition_issue', { key: 'SUP-3', transitionId: '31' });
+      // Attachments: the content URL answers 303 (declared), the upload is multipart/form-data.
+      const got = await ok('jira_get_attachment', { key: 'SUP-1', attachmentId: '10500' });
+      expect(got.filename).toBe('staging-login.log');
+      const added = await ok('jira_add_attachment', {
+        key: 'SUP-3',
+        fileName: 'vat-rates.csv',
+        mimeType: 'text/csv',
+        contentBase64: Buffer.from('country,rate\nDK,25\n').toString('base64'),
+      });
+      expect((added.attachments as { filename: string }[])[0]?.filename).toBe('vat-rates.csv');
       expect(fake.requests.length).toBeGreaterThan(15);
       // Nothing prism refused or flagged, in either direction.
       const flagged = prismLog.split('\n').filter((l) => /✖|Violation|UNPROCESSABLE/.test(l));

@@ -1,7 +1,8 @@
-import { defineConnector, StartupError } from '@hardened-mcp/core';
+import { defineConnector, loadCredential, StartupError } from '@hardened-mcp/core';
 import { getCurrentUser } from 'jira.js/cloud';
 import { type JiraClient, openJiraClient } from './client.js';
 import { type JiraSettings, jiraSectionSchema } from './config.js';
+import { memoryIdempotencyStore, redisIdempotencyStore } from './idempotency.js';
 import { createJiraTools } from './tools.js';
 
 /** Package version, kept in step with package.json. */
@@ -31,8 +32,15 @@ export const jiraConnector = defineConnector<JiraSettings, JiraClient>({
     '  JIRA_WRITE_API_TOKEN      write credential; write tools exist only with it and mode read-write\n' +
     '  JIRA_EMAIL                the account e-mail for scheme basic, when jira.auth.email is not set\n' +
     '  JIRA_OAUTH_CLIENT_SECRET  the OAuth app secret for scheme oauth (default source of jira.auth.oauth.clientSecret)\n',
-  tools(ctx) {
-    return { tools: createJiraTools(ctx.settings) };
+  async tools(ctx) {
+    // With redis.url (the core's, also used for rate limits) idempotency keys are shared by
+    // every replica; without it they live in this process.
+    const redisUrl = (await loadCredential(ctx.config.redis.url, ctx.env))?.current();
+    const window = ctx.settings.idempotencyWindowMs;
+    const idempotency = redisUrl
+      ? redisIdempotencyStore(redisUrl.reveal(), window)
+      : memoryIdempotencyStore(window);
+    return { tools: createJiraTools(ctx.settings, idempotency), close: () => idempotency.close() };
   },
   async openClient(scope, credential, ctx) {
     if (!credential) throw new StartupError(`the ${scope} credential is missing`);

@@ -2,6 +2,7 @@ import type { Tool } from '@hardened-mcp/core';
 import { createAttachmentTools } from './attachments.js';
 import type { JiraClient } from './client.js';
 import type { JiraSettings } from './config.js';
+import type { IdempotencyStore } from './idempotency.js';
 import { createReadTools } from './read-tools.js';
 import { createWriteTools } from './write-tools.js';
 
@@ -9,12 +10,15 @@ import { createWriteTools } from './write-tools.js';
  * Declares every tool of the Jira connector from configuration alone (no client is in reach
  * here; the write tools' policy steps get the read client from the core as `ctx.readClient`).
  * `jira_find_users` exists only with `jira.users.enabled`, the attachment tools only with
- * `jira.attachments.enabled`.
+ * `jira.attachments.enabled`. `idempotency` holds `jira_create_issue`'s keys.
  */
-export function createJiraTools(settings: JiraSettings): Tool<JiraClient>[] {
+export function createJiraTools(
+  settings: JiraSettings,
+  idempotency: IdempotencyStore,
+): Tool<JiraClient>[] {
   return [
     ...createReadTools(settings),
-    ...createWriteTools(settings),
+    ...createWriteTools(settings, idempotency),
     ...createAttachmentTools(settings),
   ];
 }

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { markdownToAdfDoc } from './adf.js';
 import type { JiraClient } from './client.js';
 import { issueKeySchema, type JiraSettings, projectKeySchema } from './config.js';
+import { fingerprintOf, type IdempotencyStore } from './idempotency.js';
 import { fetchIssueInScope, shapeIssue } from './issues.js';
 import { kit } from './kit.js';
 import { liveTransitions } from './read-tools.js';
@@ -47,7 +48,10 @@ async function refuseOnError<A>(run: () => Promise<Authorization<A>>): Promise<A
  * (project, transitions, parent) with the read client the core hands them (`ctx.readClient`),
  * before the human is asked; `execute` checks again with the write client.
  */
-export function createWriteTools(settings: JiraSettings): Tool<JiraClient>[] {
+export function createWriteTools(
+  settings: JiraSettings,
+  idempotency: IdempotencyStore,
+): Tool<JiraClient>[] {
   const writable = new Set(settings.projects.write);
   const readable = new Set(settings.projects.read);
   /**
@@ -112,11 +116,6 @@ export function createWriteTools(settings: JiraSettings): Tool<JiraClient>[] {
   }
 
   // ---- jira_create_issue -------------------------------------------------------------------
-  /** Results by principal + idempotency key, kept `idempotencyWindowMs`. */
-  const created = new Map<
-    string,
-    { at: number; input: string; result: Promise<{ key: string; id: string }> }
-  >();
   const createInput = z.strictObject({
     project: projectKeySchema,
     issueType: line(60),
@@ -156,21 +155,23 @@ export function createWriteTools(settings: JiraSettings): Tool<JiraClient>[] {
       }
       if (input.parent !== undefined && !input.parent.startsWith(`${input.project}-`))
         return deny(ErrorCode.PolicyDenied, 'the parent must be in the same project');
-      if (input.idempotencyKey !== undefined) {
-        const prior = created.get(`${identity.principal}\u0000${input.idempotencyKey}`);
-        if (prior && Date.now() - prior.at < settings.idempotencyWindowMs) {
-          const { idempotencyKey: _k, ...rest } = input;
-          if (prior.input !== JSON.stringify(rest))
+      const parent = input.parent;
+      return refuseOnError(async () => {
+        if (input.idempotencyKey !== undefined) {
+          const { idempotencyKey, ...rest } = input;
+          const seen = await idempotency.check(
+            identity.principal,
+            idempotencyKey,
+            fingerprintOf(rest),
+          );
+          if (seen === 'mismatch')
             return deny(
               ErrorCode.InvalidInput,
               'this idempotencyKey was used for a different issue',
             );
         }
-      }
-      const parent = input.parent;
-      if (parent === undefined) return allow(custom);
-      // The parent as it is now (a moved parent keeps its old key) must be in the same project.
-      return refuseOnError(async () => {
+        if (parent === undefined) return allow(custom);
+        // The parent as it is now (a moved parent keeps its old key) must be in the same project.
         const p = await fetchIssueInScope(readClient.api(), parent, new Set([input.project]), []);
         return p.project === input.project
           ? allow(custom)
@@ -205,26 +206,10 @@ export function createWriteTools(settings: JiraSettings): Tool<JiraClient>[] {
           throw new ToolError(ErrorCode.UpstreamError, 'Jira answered without an issue key');
         return { key: res.key, id: res.id };
       };
-      let result: { key: string; id: string };
-      let replayed = false;
-      if (idempotencyKey === undefined) result = await run();
-      else {
-        const id = `${ctx.identity.principal}\u0000${idempotencyKey}`;
-        const now = Date.now();
-        for (const [k, v] of created)
-          if (now - v.at >= settings.idempotencyWindowMs) created.delete(k);
-        const prior = created.get(id);
-        if (prior) {
-          replayed = true;
-          result = await prior.result;
-        } else {
-          const p = run();
-          created.set(id, { at: now, input: JSON.stringify(rest), result: p });
-          // A failed create is forgotten, so the same key can be tried again.
-          p.catch(() => created.delete(id));
-          result = await p;
-        }
-      }
+      const { result, replayed } =
+        idempotencyKey === undefined
+          ? { result: await run(), replayed: false }
+          : await idempotency.run(ctx.identity.principal, idempotencyKey, fingerprintOf(rest), run);
       return { kind: 'json', data: { ...result, project: input.project, replayed } };
     },
   });
