@@ -283,6 +283,52 @@ describe('jira OAuth 2.0 (3LO)', () => {
     expect(fake.tokenGrants()).toBe(grants + 2);
   });
 
+  it('refreshes an access token about to expire before using it', async () => {
+    // A fake whose tokens live 30 s: under the one-minute margin, so every call refreshes first.
+    const short = await startJiraFake({
+      tokens: [],
+      oauth: { ...OAUTH, expiresInSeconds: 30 },
+    });
+    try {
+      const config = parseConfig(defineConfigSchema('jira', jiraSectionSchema), {
+        audit: { stderr: false, file: join(mkdtempSync(join(tmpdir(), 'hmcp-jira-')), 'a.jsonl') },
+        log: { level: 'silent' },
+        identity: { principal: 'ana', roles: ['reader'] },
+        jira: {
+          site: short.url,
+          projects: { read: ['SUP'] },
+          auth: {
+            scheme: 'oauth',
+            oauth: {
+              clientId: OAUTH.clientId,
+              cloudId: OAUTH.cloudId,
+              tokenUrl: `${short.url}/oauth/token`,
+              apiBase: short.url,
+            },
+          },
+        },
+      });
+      const s = await assemble(jiraConnector, config as never, {
+        env: { JIRA_API_TOKEN: OAUTH.refreshToken, JIRA_OAUTH_CLIENT_SECRET: OAUTH.clientSecret },
+      });
+      closers.push(() => s.close());
+      const grants = short.tokenGrants();
+      const r = await s.pipeline.callTool({
+        name: 'jira_get_issue',
+        arguments: { key: 'SUP-3' },
+        identity: { principal: 'ana', roles: ['reader'], transport: 'stdio', client: {} },
+        approval: { supported: false, request: async () => 'unavailable' },
+        signal: new AbortController().signal,
+      });
+      expect(dataOf<{ key: string }>(r).key).toBe('SUP-3');
+      expect(short.tokenGrants()).toBeGreaterThan(grants);
+      // No request was answered 401: the token was refreshed before, not after.
+      expect(short.requests.filter((q) => q.status === 401)).toEqual([]);
+    } finally {
+      await short.stop();
+    }
+  });
+
   it('refuses to start with a wrong client secret, naming no token', async () => {
     await expect(
       server(oauthConfig(`${fake.url}/oauth/token`), {
