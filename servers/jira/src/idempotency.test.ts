@@ -127,7 +127,7 @@ describe.skipIf(!HAVE_REDIS)('jira_create_issue on two replicas sharing Redis', 
       audit: { stderr: false, file: join(mkdtempSync(join(tmpdir(), 'hmcp-jira-')), 'a.jsonl') },
       log: { level: 'silent' },
       mode: 'read-write',
-      identity: { principal: 'ana', roles: ['writer'] },
+      identity: { principal: `ana-${run}`, roles: ['writer'] },
       redis: { url: { env: 'HMCP_IDEM_REDIS_URL' } },
       jira: {
         site: fake.url,
@@ -158,11 +158,37 @@ describe.skipIf(!HAVE_REDIS)('jira_create_issue on two replicas sharing Redis', 
         s.pipeline.callTool({
           name: 'jira_create_issue',
           arguments: args,
-          identity: { principal: 'ana', roles: ['writer'], transport: 'stdio', client: {} },
+          // A principal of this run: rate limits live in the same (shared) Redis.
+          identity: { principal: `ana-${run}`, roles: ['writer'], transport: 'stdio', client: {} },
           approval: approve,
           signal: new AbortController().signal,
         });
+      // The core's Redis rate limiter refuses calls until its connection is up (it does not
+      // queue offline): wait for both replicas' first answer that is not that refusal.
+      const connected = async (s: typeof one) => {
+        for (let i = 0; i < 50; i += 1) {
+          const r = await s.pipeline.callTool({
+            name: 'jira_list_projects',
+            arguments: {},
+            identity: {
+              principal: `ana-${run}`,
+              roles: ['writer'],
+              transport: 'stdio',
+              client: {},
+            },
+            approval: approve,
+            signal: new AbortController().signal,
+          });
+          if (r.kind === 'result' && !r.result.isError) return;
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        throw new Error('the replica never got its Redis connection');
+      };
+      await connected(one);
+      await connected(two);
       const first = await call(one);
+      if (first.kind === 'result' && first.result.isError)
+        throw new Error(JSON.stringify(first.result.content));
       const again = await call(two);
       const data = (r: typeof first) =>
         r.kind === 'result'
