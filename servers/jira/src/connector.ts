@@ -1,6 +1,6 @@
 import { defineConnector, loadCredential, StartupError } from '@hardened-mcp/core';
-import { getCurrentUser } from 'jira.js/cloud';
 import { type JiraClient, openJiraClient } from './client.js';
+import { cloud } from './cloud.js';
 import { type JiraSettings, jiraSectionSchema } from './config.js';
 import { memoryIdempotencyStore, redisIdempotencyStore } from './idempotency.js';
 import { createJiraTools } from './tools.js';
@@ -56,7 +56,9 @@ export const jiraConnector = defineConnector<JiraSettings, JiraClient>({
     void client;
   },
   async ready(read) {
-    const me = (await getCurrentUser(read.api())) as { accountId?: unknown } | undefined;
+    const me = (await (await cloud()).getCurrentUser(read.api())) as
+      | { accountId?: unknown }
+      | undefined;
     return typeof me?.accountId === 'string';
   },
 });

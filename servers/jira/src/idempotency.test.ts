@@ -144,7 +144,9 @@ describe.skipIf(!HAVE_REDIS)('jira_create_issue on two replicas sharing Redis', 
     });
   }
 
-  it('a retried call through another replica returns the first issue', async () => {
+  it('a retried call through another replica returns the first issue', {
+    timeout: 60_000,
+  }, async () => {
     const [one, two] = [await replica(), await replica()];
     try {
       const approve: ApprovalChannel = { supported: true, request: async () => 'approved' };

@@ -7,10 +7,10 @@ import {
   type Tool,
   ToolError,
 } from '@hardened-mcp/core';
-import { addComment, createIssue, doTransition, editIssue } from 'jira.js/cloud';
 import { z } from 'zod';
 import { markdownToAdfDoc } from './adf.js';
 import type { JiraClient } from './client.js';
+import { cloud } from './cloud.js';
 import { issueKeySchema, type JiraSettings, projectKeySchema } from './config.js';
 import { fingerprintOf, type IdempotencyStore } from './idempotency.js';
 import { fetchIssueInScope, shapeIssue } from './issues.js';
@@ -193,7 +193,9 @@ export function createWriteTools(
     async execute(input, ctx) {
       const { idempotencyKey, ...rest } = input;
       const run = async () => {
-        const res = (await createIssue(ctx.client.api(ctx.signal), {
+        const res = (await (
+          await cloud()
+        ).createIssue(ctx.client.api(ctx.signal), {
           fields: {
             project: { key: input.project },
             issuetype: { name: input.issueType },
@@ -258,7 +260,7 @@ export function createWriteTools(
       const api = ctx.client.api(ctx.signal);
       // Re-checked with the write credential: the issue may have moved since the approval.
       const issue = await fetchIssueInScope(api, input.key, writable, []);
-      await editIssue(api, {
+      await (await cloud()).editIssue(api, {
         issueIdOrKey: issue.key,
         notifyUsers: settings.notifyUsers,
         fields: jiraFields(input),
@@ -347,7 +349,9 @@ export function createWriteTools(
                 ...doc.content,
               ],
             };
-      const res = (await addComment(api, {
+      const res = (await (
+        await cloud()
+      ).addComment(api, {
         issueIdOrKey: issue.key,
         body,
       } as never)) as { id?: unknown };
@@ -412,7 +416,10 @@ export function createWriteTools(
           ErrorCode.PolicyDenied,
           `transition ${input.transitionId} is no longer available`,
         );
-      await doTransition(api, { issueIdOrKey: issue.key, transition: { id: t.id } } as never);
+      await (await cloud()).doTransition(api, {
+        issueIdOrKey: issue.key,
+        transition: { id: t.id },
+      } as never);
       return { kind: 'json', data: { key: issue.key, from: ctx.authorized.from, to: t.to } };
     },
   });
