@@ -2,7 +2,10 @@
  * A stateful stand-in for Jira Cloud REST v3 (the subset the Jira connector uses), for tests and
  * the demo: projects, issues (moved issues keep answering under their old keys), comments,
  * transitions, create metadata, users, `/rest/api/3/search/jql` with `nextPageToken`, an
- * injected `429` with `Retry-After`, and `401` for a revoked token. Bodies are Atlassian
+ * injected `429` with `Retry-After`, and `401` for a revoked token; attachments (the content URL
+ * answers `303` to a separate media origin, as Jira Cloud does; uploads are multipart with
+ * `X-Atlassian-Token: no-check`); an OAuth 2.0 (3LO) token endpoint with rotating refresh tokens
+ * and the `/ex/jira/{cloudId}` API base. Bodies are Atlassian
  * Document Format (ADF). Shapes follow the Jira Cloud platform REST API v3 description
  * (`../shared/specs/jira-platform-v3.openapi.json`).
  *
@@ -13,7 +16,15 @@
  * by `AND`, `in (…)` lists, quoted strings with backslash escapes, `ORDER BY field ASC|DESC`);
  * anything else answers 400 as Jira does for a query it cannot parse.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** An ADF document (https://developer.atlassian.com/cloud/jira/platform/apis/document/structure/). */
@@ -38,6 +49,23 @@ export interface FakeJiraComment {
   readonly created: string;
 }
 
+/** An attachment as stored. */
+export interface FakeJiraAttachment {
+  readonly id: string;
+  readonly filename: string;
+  readonly mimeType: string;
+  readonly content: Buffer;
+  readonly author: string;
+  readonly created: string;
+}
+
+/** One request the media origin received (whether it carried an `Authorization` header; never its value). */
+export interface FakeMediaRequest {
+  readonly path: string;
+  readonly hadAuthorization: boolean;
+  readonly status: number;
+}
+
 /** An issue as stored (its current key and project; `aliases` are old keys after a move). */
 export interface FakeJiraIssue {
   id: string;
@@ -55,6 +83,7 @@ export interface FakeJiraIssue {
   created: string;
   updated: string;
   comments: FakeJiraComment[];
+  attachments: FakeJiraAttachment[];
   aliases: string[];
 }
 
@@ -93,7 +122,32 @@ export interface JiraFake {
   moveIssue(key: string, toProject: string): string;
   /** Resolves a key, old or current. */
   issue(key: string): FakeJiraIssue | undefined;
+  /** `http://127.0.0.1:PORT`: the media origin attachment downloads are redirected to. */
+  readonly mediaUrl: string;
+  /** Every request the media origin answered, oldest first. */
+  readonly mediaRequests: FakeMediaRequest[];
+  /**
+   * Sends attachment downloads' `303` to `origin` instead of the media origin (e.g. an origin
+   * the connector must refuse); `undefined` restores the media origin.
+   */
+  redirectAttachmentsTo(origin: string | undefined): void;
+  /** OAuth: every access token issued so far answers `401` from now on (as after expiry). */
+  expireAccessTokens(): void;
+  /** OAuth: how many token requests the token endpoint answered with a token. */
+  readonly tokenGrants: () => number;
   stop(): Promise<void>;
+}
+
+/** The fake's OAuth 2.0 (3LO) client and grant (see {@link JiraFakeOptions.oauth}). */
+export interface FakeJiraOAuth {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** The first refresh token; each grant rotates it (Atlassian's rotating refresh tokens). */
+  readonly refreshToken: string;
+  /** The cloud id of the site: the API answers under `/ex/jira/{cloudId}` too. */
+  readonly cloudId: string;
+  /** `expires_in` of issued access tokens, in seconds. Default 3600. */
+  readonly expiresInSeconds?: number;
 }
 
 /** Options of {@link startJiraFake}. */
@@ -102,6 +156,16 @@ export interface JiraFakeOptions {
   readonly tokens: readonly string[];
   /** Seed data: `demo` (the realistic tickets below) or `empty` (projects only). Default `demo`. */
   readonly seed?: 'demo' | 'empty';
+  /** An OAuth 2.0 (3LO) token endpoint at `POST /oauth/token` (no other auth), when given. */
+  readonly oauth?: FakeJiraOAuth;
+  /**
+   * Serve HTTPS with this PEM key and certificate (site and media origin alike), e.g. for a
+   * container that reaches the fake on a non-loopback address, where the connector insists on
+   * `https:`. Default: plain HTTP.
+   */
+  readonly tls?: { readonly key: string; readonly cert: string };
+  /** The host name in `url` and `mediaUrl` (default `127.0.0.1`; it still listens on 127.0.0.1). */
+  readonly host?: string;
 }
 
 const PROJECTS = [
@@ -171,6 +235,12 @@ export function adfText(...paragraphs: string[]): AdfDoc {
   };
 }
 
+/** A 1×1 transparent PNG (67 bytes): the seeded image attachment. */
+export const FAKE_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
+  'base64',
+);
+
 const [MARIA, OLA, BOT] = FAKE_JIRA_USERS as [FakeJiraUser, FakeJiraUser, FakeJiraUser];
 
 function seedIssues(): FakeJiraIssue[] {
@@ -193,8 +263,22 @@ function seedIssues(): FakeJiraIssue[] {
     created: `2026-11-${String(n).padStart(2, '0')}T09:00:00.000+0000`,
     updated: `2026-11-${String(n).padStart(2, '0')}T10:00:00.000+0000`,
     comments: [],
+    attachments: [],
     aliases: [],
     ...over,
+  });
+  const attachment = (
+    id: number,
+    filename: string,
+    mimeType: string,
+    content: Buffer,
+  ): FakeJiraAttachment => ({
+    id: String(id),
+    filename,
+    mimeType,
+    content,
+    author: OLA.accountId,
+    created: '2026-11-01T11:30:00.000+0000',
   });
   return [
     base(1, 'SUP', {
@@ -222,6 +306,23 @@ function seedIssues(): FakeJiraIssue[] {
           created: '2026-11-01T12:00:00.000+0000',
         },
       ],
+      attachments: [
+        attachment(
+          10500,
+          'staging-login.log',
+          'text/plain',
+          Buffer.from(
+            '2026-11-01T10:58:01Z GET /reset?token=… 302 -> /login\n2026-11-01T10:58:02Z GET /login 200 (loop)\n',
+          ),
+        ),
+        attachment(10501, 'reset-loop.png', 'image/png', FAKE_PNG),
+        attachment(
+          10502,
+          'reset-tool.exe',
+          'application/x-msdownload',
+          Buffer.from('MZ\u0090\u0000not really a program'),
+        ),
+      ],
     }),
     base(2, 'SUP', {
       summary: 'Export button does nothing',
@@ -242,6 +343,9 @@ function seedIssues(): FakeJiraIssue[] {
     base(1, 'FIN', {
       summary: 'Q4 budget: confidential headcount plan',
       description: adfText('Headcount and salaries for Q4. Restricted to Finance.'),
+      attachments: [
+        attachment(10503, 'headcount.csv', 'text/csv', Buffer.from('team,headcount\nfinance,4\n')),
+      ],
     }),
   ];
 }
@@ -260,6 +364,15 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
   let rateLimitedMethod: string | undefined;
   const delays: { prefix: string; ms: number }[] = [];
   let ignoreProject = false;
+  let nextAttachment = 40_000;
+  /** Media tokens (one per redirect) → attachment. */
+  const mediaTokens = new Map<string, FakeJiraAttachment>();
+  const mediaRequests: FakeMediaRequest[] = [];
+  let redirectOverride: string | undefined;
+  /** OAuth: the current refresh token, and the access tokens issued. */
+  let refreshToken = options.oauth?.refreshToken;
+  const issuedAccess = new Set<string>();
+  let grants = 0;
   if ((options.seed ?? 'demo') === 'demo') {
     for (const i of seedIssues()) issues.set(i.key, i);
     moveIssue('SUP-4', 'FIN');
@@ -311,6 +424,28 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     };
   }
 
+  /** Attachment metadata as REST v3 returns it (`AttachmentMetadata` in the description). */
+  function attachmentJson(a: FakeJiraAttachment, base: string) {
+    return {
+      self: `${base}/rest/api/3/attachment/${a.id}`,
+      id: a.id,
+      filename: a.filename,
+      author: user(a.author),
+      created: a.created,
+      size: a.content.length,
+      mimeType: a.mimeType,
+      content: `${base}/rest/api/3/attachment/content/${a.id}`,
+    };
+  }
+
+  function findAttachment(id: string): FakeJiraAttachment | undefined {
+    for (const i of issues.values()) {
+      const a = i.attachments.find((x) => x.id === id);
+      if (a) return a;
+    }
+    return undefined;
+  }
+
   function issueJson(issue: FakeJiraIssue, base: string, wanted: string[] | undefined) {
     const project = PROJECTS.find((p) => p.key === issue.project);
     const type = ISSUE_TYPES.find((t) => t.name === issue.issueType);
@@ -331,6 +466,7 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
       parent: issue.parent ? { key: issue.parent } : null,
       created: issue.created,
       updated: issue.updated,
+      attachment: issue.attachments.map((a) => attachmentJson(a, base)),
       comment: {
         comments: issue.comments.map((c) => commentJson(c, base, issue)),
         startAt: 0,
@@ -345,6 +481,10 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     return { id: issue.id, key: issue.key, self: `${base}/rest/api/3/issue/${issue.id}`, fields };
   }
 
+  const createServer = (listener: RequestListener): Server =>
+    options.tls ? createHttpsServer(options.tls, listener) : createHttpServer(listener);
+  const scheme = options.tls ? 'https' : 'http';
+  const host = options.host ?? '127.0.0.1';
   const server = createServer((req, res) => {
     void handle(req, res).catch(() => {
       if (!res.headersSent) send(res, 500, { errorMessages: ['internal error'] });
@@ -373,14 +513,21 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const url = new URL(req.url ?? '/', base);
+    const origin = `${scheme}://${host}:${(server.address() as AddressInfo).port}`;
+    const url = new URL(req.url ?? '/', origin);
+    // OAuth 2.0 (3LO) apps call the site through `/ex/jira/{cloudId}` (Atlassian's API gateway).
+    const cloudPrefix = options.oauth ? `/ex/jira/${options.oauth.cloudId}` : undefined;
+    const viaCloud = cloudPrefix !== undefined && url.pathname.startsWith(`${cloudPrefix}/`);
+    if (viaCloud) url.pathname = url.pathname.slice(cloudPrefix.length);
+    const base = viaCloud ? `${origin}${cloudPrefix}` : origin;
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
+    const rawBytes = Buffer.concat(chunks);
+    const raw = rawBytes.toString('utf8');
+    const multipart = (req.headers['content-type'] ?? '').startsWith('multipart/form-data');
     let body: unknown;
     try {
-      body = raw ? JSON.parse(raw) : undefined;
+      body = raw && !multipart ? JSON.parse(raw) : undefined;
     } catch {
       body = raw;
     }
@@ -399,8 +546,9 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
         { 'retry-after': String(retryAfter) },
       );
     }
+    if (route0(req, url) === 'POST /oauth/token') return oauthToken(body, reply);
     const token = tokenOf(req);
-    if (!token || !valid.has(token) || revoked.has(token))
+    if (!token || !(valid.has(token) || issuedAccess.has(token)) || revoked.has(token))
       return reply(401, {
         errorMessages: ['Client must be authenticated to access this resource.'],
       });
@@ -482,7 +630,34 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
       });
     }
     if (route === 'POST /rest/api/3/issue') return create(body, base, reply);
-    const m = url.pathname.match(/^\/rest\/api\/3\/issue\/([^/]+)(\/comment|\/transitions)?$/);
+    const content = route.match(/^GET \/rest\/api\/3\/attachment\/content\/(\d+)$/);
+    if (content) {
+      const a = findAttachment(content[1] ?? '');
+      if (!a) return reply(404, { errorMessages: ['The attachment does not exist.'] });
+      if (url.searchParams.get('redirect') === 'false') {
+        requests.push({ method: 'GET', path: url.pathname, query, body, status: 200 });
+        res.writeHead(200, { 'content-type': a.mimeType, 'content-length': a.content.length });
+        res.end(a.content);
+        return;
+      }
+      // Jira Cloud answers the content URL with a 303 to its media host, a signed one-time URL.
+      const t = randomBytes(16).toString('hex');
+      mediaTokens.set(t, a);
+      const to = redirectOverride ?? mediaUrl;
+      return reply(303, undefined, {
+        location: `${to}/file/${a.id}/binary?token=${t}&name=${encodeURIComponent(a.filename)}`,
+      });
+    }
+    const meta = route.match(/^GET \/rest\/api\/3\/attachment\/(\d+)$/);
+    if (meta) {
+      const a = findAttachment(meta[1] ?? '');
+      return a
+        ? reply(200, attachmentJson(a, base))
+        : reply(404, { errorMessages: ['The attachment does not exist.'] });
+    }
+    const m = url.pathname.match(
+      /^\/rest\/api\/3\/issue\/([^/]+)(\/comment|\/transitions|\/attachments)?$/,
+    );
     if (m) {
       const issue = find(decodeURIComponent(m[1] ?? ''));
       if (!issue)
@@ -525,6 +700,43 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
         issue.comments.push(c);
         return reply(201, commentJson(c, base, issue));
       }
+      if (req.method === 'POST' && sub === '/attachments') {
+        // Jira refuses a multipart upload without this header (XSRF check).
+        if (req.headers['x-atlassian-token'] !== 'no-check')
+          return reply(403, { errorMessages: ['XSRF check failed'] });
+        if (!multipart) return reply(415, { errorMessages: ['Expected multipart/form-data.'] });
+        const form = await new Response(rawBytes, {
+          headers: { 'content-type': String(req.headers['content-type']) },
+        }).formData();
+        const added: FakeJiraAttachment[] = [];
+        for (const [name, v] of form.entries()) {
+          if (name !== 'file' || typeof v === 'string') continue;
+          nextAttachment += 1;
+          added.push({
+            id: String(nextAttachment),
+            filename: v.name,
+            mimeType: v.type || 'application/octet-stream',
+            content: Buffer.from(await v.arrayBuffer()),
+            author: BOT.accountId,
+            created: new Date().toISOString(),
+          });
+        }
+        if (added.length === 0) return reply(400, { errorMessages: ['No file was attached.'] });
+        issue.attachments.push(...added);
+        requests.push({
+          method: 'POST',
+          path: url.pathname,
+          query,
+          body: { files: added.map((a) => ({ filename: a.filename, size: a.content.length })) },
+          status: 200,
+        });
+        send(
+          res,
+          200,
+          added.map((a) => attachmentJson(a, base)),
+        );
+        return;
+      }
       if (req.method === 'GET' && sub === '/transitions')
         return reply(200, {
           transitions: (WORKFLOW[issue.status] ?? []).map((t) => ({
@@ -549,6 +761,36 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
   }
 
   type Reply = (status: number, payload?: unknown, headers?: Record<string, string>) => void;
+
+  function route0(req: IncomingMessage, url: URL): string {
+    return `${req.method} ${url.pathname}`;
+  }
+
+  /** `POST /oauth/token`: the refresh-token grant (RFC 6749 §6), rotating the refresh token. */
+  function oauthToken(body: unknown, reply: Reply) {
+    const o = options.oauth;
+    const b = (body ?? {}) as Record<string, unknown>;
+    if (!o) return reply(404, { error: 'not_found' });
+    if (b.grant_type !== 'refresh_token') return reply(400, { error: 'unsupported_grant_type' });
+    if (b.client_id !== o.clientId || b.client_secret !== o.clientSecret)
+      return reply(401, { error: 'invalid_client' });
+    if (typeof b.refresh_token !== 'string' || b.refresh_token !== refreshToken)
+      return reply(403, {
+        error: 'invalid_grant',
+        error_description: 'Unknown or invalid refresh token.',
+      });
+    const access = `fake-access-${randomBytes(12).toString('hex')}`;
+    refreshToken = `fake-refresh-${randomBytes(12).toString('hex')}`;
+    issuedAccess.add(access);
+    grants += 1;
+    return reply(200, {
+      access_token: access,
+      refresh_token: refreshToken,
+      expires_in: o.expiresInSeconds ?? 3600,
+      token_type: 'Bearer',
+      scope: 'read:jira-work write:jira-work offline_access',
+    });
+  }
 
   function create(body: unknown, base: string, reply: Reply) {
     const f = (body as { fields?: Record<string, unknown> } | undefined)?.fields ?? {};
@@ -581,6 +823,7 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
       created: now,
       updated: now,
       comments: [],
+      attachments: [],
       aliases: [],
     };
     issues.set(issue.key, issue);
@@ -639,10 +882,41 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     });
   }
 
+  // The media origin: serves a redirected download once per token, to anyone holding it.
+  const media = createServer((req, res) => {
+    const u = new URL(req.url ?? '/', `${scheme}://${host}`);
+    const t = u.searchParams.get('token') ?? '';
+    const a = mediaTokens.get(t);
+    const ok = req.method === 'GET' && a !== undefined && u.pathname === `/file/${a.id}/binary`;
+    mediaRequests.push({
+      path: u.pathname,
+      hadAuthorization: req.headers.authorization !== undefined,
+      status: ok ? 200 : 404,
+    });
+    if (!ok || !a) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"error":"not found"}');
+      return;
+    }
+    mediaTokens.delete(t);
+    res.writeHead(200, { 'content-type': a.mimeType, 'content-length': a.content.length });
+    res.end(a.content);
+  });
+  await new Promise<void>((resolve) => media.listen(0, '127.0.0.1', resolve));
+  const mediaUrl = `${scheme}://${host}:${(media.address() as AddressInfo).port}`;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${scheme}://${host}:${(server.address() as AddressInfo).port}`;
   return {
     url,
+    mediaUrl,
+    mediaRequests,
+    redirectAttachmentsTo(origin) {
+      redirectOverride = origin;
+    },
+    expireAccessTokens() {
+      for (const t of issuedAccess) revoked.add(t);
+    },
+    tokenGrants: () => grants,
     issues,
     requests,
     injectRateLimit(count, seconds, method) {
@@ -661,11 +935,16 @@ export async function startJiraFake(options: JiraFakeOptions): Promise<JiraFake>
     },
     moveIssue,
     issue: find,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
+        media.closeAllConnections();
+        media.close(() => resolve());
+      });
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }
 

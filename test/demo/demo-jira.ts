@@ -7,8 +7,9 @@
  * issue moved to a restricted project), then the built `hardened-mcp-jira` over stdio in
  * read-write mode, and drives it with the MCP SDK client like a triage agent would: list the
  * projects, search, read an issue (redacted, fenced), try a JQL escape, read a moved issue
- * (refused), add a comment (the human approves), try a write to a read-only project (refused
- * before the human is asked), then prints and verifies the audit trail.
+ * (refused), download an attachment (Jira's redirect to its media host followed without the
+ * Jira credential), add a comment (the human approves), try a write to a read-only project
+ * (refused before the human is asked), then prints and verifies the audit trail.
  *
  * Any failure ends the demo within a bounded time with one line on stderr and exit code 1, with
  * the fake and the server stopped (see `run.ts`).
@@ -60,6 +61,7 @@ async function main(defer: Defer): Promise<void> {
         auth: { email: 'triage-bot@example.com' },
         projects: { read: ['SUP', 'OPS'], write: ['SUP'] },
         transitions: { allowTo: ['In Progress', 'Done'] },
+        attachments: { enabled: true, maxBytes: 65_536, mediaOrigins: [fake.mediaUrl] },
       },
     },
   });
@@ -114,6 +116,22 @@ async function main(defer: Defer): Promise<void> {
   console.log(
     indent(textOf(await client.callTool({ name: 'jira_get_issue', arguments: { key: 'SUP-4' } }))),
   );
+
+  step('jira_get_attachment SUP-1 / 10500 (Jira answers 303 to its media host)');
+  const seen = fake.mediaRequests.length;
+  const attachment = await client.callTool({
+    name: 'jira_get_attachment',
+    arguments: { key: 'SUP-1', attachmentId: '10500' },
+  });
+  console.log(indent(textOf(attachment)));
+  const media = fake.mediaRequests.slice(seen);
+  console.log(
+    indent(
+      `media host requests: ${media.length}, carrying the Jira credential: ${media.filter((m) => m.hadAuthorization).length}`,
+    ),
+  );
+  if (media.length !== 1 || media.some((m) => m.hadAuthorization))
+    throw new Error('the attachment download did not go to the media host without the credential');
 
   step('jira_add_comment SUP-3 (needs the human: approved)');
   console.log(

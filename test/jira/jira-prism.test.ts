@@ -97,6 +97,9 @@ describe.skipIf(!HAVE_SPEC)(
             transitions: { allowTo: ['In Progress', 'Done'] },
             customFields: { severity: 'customfield_10042' },
             users: { enabled: true },
+            // The 303 of a download goes to the fake's media origin (not an Atlassian API:
+            // outside the description), so only the request to Jira passes prism.
+            attachments: { enabled: true, maxBytes: 65_536, mediaOrigins: [fake.mediaUrl] },
           },
         },
       });
@@ -159,10 +162,34 @@ describe.skipIf(!HAVE_SPEC)(
       });
       await ok('jira_add_comment', { key: 'SUP-3', body: 'Looked at it: *VAT* table is stale.' });
       await ok('jira_transition_issue', { key: 'SUP-3', transitionId: '31' });
+      // Attachments: the content URL answers 303 (declared), the upload is multipart/form-data.
+      const got = await ok('jira_get_attachment', { key: 'SUP-1', attachmentId: '10500' });
+      expect(got.filename).toBe('staging-login.log');
+      // The description declares the upload's multipart/form-data body as a JSON array
+      // (`MultipartFile[]`), which no form body can be: prism refuses every upload, Atlassian's
+      // own included, with exactly "Request body must be array" (shared/specs is read-only data).
+      // Everything else of the request (method, path, parameters, headers) passes; the upload's
+      // behaviour is tested against the fake in the other suites.
+      const uploads = fake.requests.filter((q) => q.path.endsWith('/attachments')).length;
+      const upload = await session.client.callTool({
+        name: 'jira_add_attachment',
+        arguments: {
+          key: 'SUP-3',
+          fileName: 'vat-rates.csv',
+          mimeType: 'text/csv',
+          contentBase64: Buffer.from('country,rate\nDK,25\n').toString('base64'),
+        },
+      });
+      expect(textOf(upload)).toMatch(/^upstream_error: Jira answered HTTP 422/);
+      expect(fake.requests.filter((q) => q.path.endsWith('/attachments')).length).toBe(uploads);
       expect(fake.requests.length).toBeGreaterThan(15);
       // Nothing prism refused or flagged, in either direction.
       const flagged = prismLog.split('\n').filter((l) => /✖|Violation|UNPROCESSABLE/.test(l));
-      expect(flagged).toEqual([]);
+      // Only the refused upload (its 422) may be flagged.
+      expect(
+        flagged.filter((l) => !/\/attachments\b|must be array|UNPROCESSABLE/.test(l)),
+        flagged.join('\n'),
+      ).toEqual([]);
     });
 
     it('is a live check: a request the description rejects is refused by prism', async () => {

@@ -5,7 +5,8 @@
  * MCP client configuration starts it, `npx -y @hardened-mcp/<name>` (`--offline`, so npx can only
  * use what was installed, never fetch a published package of the same name), and driven over stdio
  * by the MCP SDK client: `tools/list` and one real call, the Postgres server against the test kit's
- * PostgreSQL, the S3 server against the local S3-compatible store (fauxqs).
+ * PostgreSQL, the S3 server against the local S3-compatible store (fauxqs), the Jira server
+ * against the test kit's Jira fake.
  *
  * Each server runs on every Node.js at hand: the repository's Node 24 and the system's `node`
  * when its major differs (Node 20 on these machines): the packages declare `engines.node >=20.19`.
@@ -18,7 +19,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { createChinookDatabase, startTestPostgres } from '@hardened-mcp/test-kit';
+import {
+  createChinookDatabase,
+  type JiraFake,
+  startJiraFake,
+  startTestPostgres,
+} from '@hardened-mcp/test-kit';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -225,6 +231,7 @@ describe('the published packages', () => {
   it('finds the packages to publish', () => {
     expect(PUBLISHABLE.map((p) => p.manifest.name).sort()).toEqual([
       '@hardened-mcp/core',
+      '@hardened-mcp/jira',
       '@hardened-mcp/postgres',
       '@hardened-mcp/s3',
       '@hardened-mcp/slack',
@@ -371,6 +378,45 @@ describe('the published packages', () => {
           });
           expect(r.isError, textOf(r)).toBeFalsy();
           expect(JSON.stringify(r.content)).toContain('revenue up 12%');
+        } finally {
+          await s.client.close();
+        }
+      });
+    }
+  });
+
+  describe('@hardened-mcp/jira via npx', () => {
+    let fake: JiraFake;
+    beforeAll(async () => {
+      fake = await startJiraFake({ tokens: ['jira-packaging-token-01'] });
+    });
+    afterAll(async () => {
+      await fake?.stop();
+    });
+
+    for (const node of NODES) {
+      it(`lists its tools and reads an issue on ${node.label}`, async () => {
+        expect(installed).toBe(true);
+        expect(nodeSeenByNpx(node.dir)).toBe(node.version);
+        const config = join(work, 'jira.json');
+        writeFileSync(
+          config,
+          JSON.stringify({ jira: { site: fake.url, projects: { read: ['SUP'] } } }),
+          { mode: 0o600 },
+        );
+        const s = await startWithNpx('@hardened-mcp/jira', node.dir, ['--config', config], {
+          JIRA_API_TOKEN: 'jira-packaging-token-01',
+          JIRA_EMAIL: 'bot@example.com',
+        });
+        try {
+          const tools = (await s.client.listTools()).tools.map((t) => t.name);
+          expect(tools).toEqual(expect.arrayContaining(['jira_search_issues', 'jira_get_issue']));
+          const r = await s.client.callTool({
+            name: 'jira_get_issue',
+            arguments: { key: 'SUP-3' },
+          });
+          expect(r.isError, textOf(r)).toBeFalsy();
+          expect(textOf(r)).toContain('Invoice PDF shows wrong VAT rate');
         } finally {
           await s.client.close();
         }

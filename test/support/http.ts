@@ -1,6 +1,6 @@
 /**
- * Helpers for the black-box HTTP suites: the built `hardened-mcp-postgres` bin spawned with
- * `--transport http`, raw HTTP requests (full control over Host, Origin, bodies), a local JWKS
+ * Helpers for the black-box HTTP suites: a built server bin (`hardened-mcp-postgres` unless told
+ * otherwise) spawned with `--transport http`, raw HTTP requests (full control over Host, Origin, bodies), a local JWKS
  * endpoint with keys generated in the test, and token minting with `jose`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -22,7 +22,7 @@ import { POSTGRES_BIN, writeTempConfig } from './server.ts';
 // ---------------------------------------------------------------------------------------------
 // The server process
 
-/** A `hardened-mcp-postgres --transport http` process. */
+/** A server bin running with `--transport http` (`hardened-mcp-postgres` by default). */
 export interface HttpServerProcess {
   /** `http://127.0.0.1:PORT/mcp` as bound. */
   readonly url: string;
@@ -52,7 +52,7 @@ export interface StartHttpOptions {
   /** Written to a temp file and passed as `--config`; `transport: http` and port 0 are filled in. */
   readonly config: Record<string, unknown>;
   readonly args?: readonly string[];
-  /** The server bin to run (default: the Postgres server). */
+  /** The built bin to run (e.g. `servers/jira/dist/bin.js`). Default: {@link POSTGRES_BIN}. */
   readonly bin?: string;
 }
 

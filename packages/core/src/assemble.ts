@@ -96,6 +96,7 @@ export async function assemble<S, C>(
     logger,
     secrets,
     redactor,
+    env,
   };
   const credentialOptions = {
     onSecret: registerSecret,

@@ -18,6 +18,12 @@ export interface ConnectorContext<S> {
   readonly secrets: SecretRegistry;
   /** The redactor (for connectors that log upstream text themselves). */
   readonly redactor: Redactor;
+  /**
+   * The environment `env` credential sources are read from (the `assemble` option, else
+   * `process.env`), for connectors that read further credentials or settings themselves (e.g.
+   * an OAuth client secret). Absent only in contexts built outside `assemble`.
+   */
+  readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
 /** What a connector's `tools()` returns: its tools, and what to stop with the server. */

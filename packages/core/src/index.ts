@@ -166,6 +166,8 @@ export {
 } from './shape-output.js';
 export {
   type Allowed,
+  type AuditNotes,
+  type AuditNoteValue,
   type Authorization,
   allow,
   annotationsFor,
@@ -173,6 +175,8 @@ export {
   type CredentialScope,
   type ExecuteClassification,
   type ExecuteContext,
+  MAX_AUDIT_NOTE_CHARS,
+  MAX_AUDIT_NOTES,
   type OutputLimits,
   type PolicyContext,
   type ResourceAttributeType,

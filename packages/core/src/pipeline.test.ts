@@ -726,7 +726,10 @@ describe('policy', () => {
       `policy_denied: table secrets is not in the allowlist (correlation id ${err.correlationId})`,
     );
     expect(ex).toHaveLength(0);
-    expect(policy).toHaveBeenCalledWith({ limit: 3 }, { identity: identity() });
+    expect(policy).toHaveBeenCalledWith(
+      { limit: 3 },
+      { identity: identity(), readClient: HANDLES.read },
+    );
     expect(last(h.entries)).toMatchObject({
       decision: { result: 'denied', reason: 'policy_denied' },
       outcome: 'denied',
@@ -1914,5 +1917,89 @@ describe('the approval prompt is the last wall', () => {
     );
     expect(Array.from(approval.asked[1] ?? '').length).toBeLessThan(8_100);
     expect(approval.asked[1]).toMatch(/… \[cut: \d+ more characters\]$/);
+  });
+});
+
+describe('policy context: the read client', () => {
+  it('hands the policy step of a write tool the read client, never the write one', async () => {
+    const ex: Execution[] = [];
+    const seen: unknown[] = [];
+    const h = harness({
+      tools: [
+        writeTool(ex, {
+          policy: (_input, ctx) => {
+            seen.push(ctx.readClient);
+            return ALLOW;
+          },
+        }),
+      ],
+    });
+    await h.call(
+      'test_update_row',
+      { id: 1 },
+      { identity: WRITER, approval: approvalChannel('approved') },
+    );
+    expect(seen).toEqual([HANDLES.read]);
+    expect(ex[0]?.ctx.client).toBe(HANDLES.write);
+  });
+});
+
+describe('audit notes', () => {
+  it('records what the tool noted, redacted, in the call record', async () => {
+    const ex: Execution[] = [];
+    const h = harness({
+      tools: [
+        tool({
+          name: 'test_search',
+          title: 'Search',
+          description: 'Searches.',
+          access: 'read',
+          scopes: ['test:read'],
+          credential: 'read',
+          output: 'json',
+          input: z.strictObject({}),
+          execute: async (_input, ctx) => {
+            ctx.audit.note('droppedOutOfScope', 2);
+            ctx.audit.note('stale', true);
+            ctx.audit.note('who', `mail ${EMAIL}`);
+            return { kind: 'json', data: { n: 1 } };
+          },
+        }),
+        readTool(ex),
+      ],
+    });
+    await h.call('test_search', {});
+    expect(last(h.entries).notes).toEqual({
+      droppedOutOfScope: 2,
+      stale: true,
+      who: expect.not.stringContaining(EMAIL),
+    });
+    await h.call('test_list_rows', {});
+    expect(last(h.entries).notes).toBeUndefined();
+  });
+
+  it('keeps notes of a tool that fails, and refuses malformed notes', async () => {
+    const h = harness({
+      tools: [
+        tool({
+          name: 'test_fail',
+          title: 'Fail',
+          description: 'Fails.',
+          access: 'read',
+          scopes: ['test:read'],
+          credential: 'read',
+          output: 'json',
+          input: z.strictObject({ bad: z.boolean().optional() }),
+          execute: async (input, ctx) => {
+            ctx.audit.note('tried', 1);
+            if (input.bad) ctx.audit.note('Not-camel', 1);
+            throw new ToolError(ErrorCode.UpstreamError, 'upstream failed');
+          },
+        }),
+      ],
+    });
+    errorOf(await h.call('test_fail', {}));
+    expect(last(h.entries).notes).toEqual({ tried: 1 });
+    expect(errorOf(await h.call('test_fail', { bad: true })).code).toBe(ErrorCode.Internal);
   });
 });

@@ -12,8 +12,12 @@ import type { RateLimiter } from './rate-limit.js';
 import type { Redactor } from './redaction/index.js';
 import { type ContentBlock, shapeOutput } from './shape-output.js';
 import {
+  type AuditNotes,
+  type AuditNoteValue,
   type CredentialScope,
   type ExecuteClassification,
+  MAX_AUDIT_NOTE_CHARS,
+  MAX_AUDIT_NOTES,
   type OutputLimits,
   secretRegistry,
   type Tool,
@@ -170,9 +174,37 @@ interface CallState {
   readonly correlationId: string;
   /** Redaction counts of the call. */
   readonly counts: Record<string, number>;
+  /** What the tool noted for the audit record (`ctx.audit.note`). */
+  readonly notes: Record<string, AuditNoteValue>;
   approval?: ApprovalResult | 'not_required';
   /** What the access-control step decided (classification label, paths, Cedar policy ids). */
   access?: { label: AccessVerdict['label']; paths: readonly string[]; policies: readonly string[] };
+}
+
+const NOTE_KEY = /^[a-z][a-zA-Z0-9]{0,39}$/;
+
+/**
+ * The {@link AuditNotes} of one call: checks keys and values, redacts and cuts strings.
+ * @throws Error for a malformed key, a non-finite number or too many keys (a connector bug).
+ */
+function auditNotes(
+  notes: Record<string, AuditNoteValue>,
+  redact: (text: string) => string,
+): AuditNotes {
+  return Object.freeze({
+    note(key: string, value: AuditNoteValue) {
+      if (!NOTE_KEY.test(key)) throw new Error(`audit note key ${key} is not a camelCase word`);
+      if (!Object.hasOwn(notes, key) && Object.keys(notes).length >= MAX_AUDIT_NOTES)
+        throw new Error(`more than ${MAX_AUDIT_NOTES} audit notes`);
+      if (typeof value === 'number' && !Number.isFinite(value))
+        throw new Error(`audit note ${key} is not a finite number`);
+      if (typeof value === 'string') {
+        const text = redact(value);
+        notes[key] =
+          text.length > MAX_AUDIT_NOTE_CHARS ? `${text.slice(0, MAX_AUDIT_NOTE_CHARS)}…` : text;
+      } else notes[key] = value;
+    },
+  });
 }
 
 /** The refusal result every step returns: `code: message (correlation id …)`. */
@@ -292,7 +324,13 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     identity: Identity,
   ): Promise<{ authorized: unknown } | Denial> {
     if (!tool.policy) return { authorized: undefined };
-    const d = await tool.policy(input, { identity });
+    // The read client, whatever the tool's access: live checks before approval never hold the
+    // write credential. With per-principal credentials it is the caller's own read client.
+    const shared = options.clients.read;
+    const readClient = options.clientFor
+      ? await options.clientFor('read', identity, shared)
+      : (shared as C);
+    const d = await tool.policy(input, { identity, readClient });
     return d.ok ? { authorized: d.value } : d;
   }
 
@@ -374,6 +412,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       correlationId: state.correlationId,
       secrets,
       classification,
+      audit: auditNotes(state.notes, (text) => redactor.redactValue(text, state.counts) as string),
     });
     // Results the tool withheld (e.g. search hits outside an allowlist) are counted in the
     // audit record beside the redactions, as `withheld:<reason>`.
@@ -576,6 +615,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       },
       // What the model saw, provable later against a retained copy (unknown tools get no result).
       resultSha256: tool ? resultDigest(outcome.result) : undefined,
+      notes: Object.keys(state.notes).length > 0 ? { ...state.notes } : undefined,
     };
   }
 
@@ -625,7 +665,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     },
     async callTool(req) {
       const started = performance.now();
-      const state: CallState = { req, correlationId: randomUUID(), counts: {} };
+      const state: CallState = { req, correlationId: randomUUID(), counts: {}, notes: {} };
       const tool = registry.get(req.name);
       let outcome: Outcome;
       if (!tool) {

@@ -104,10 +104,43 @@ export interface ResourceDeclaration<I = never, A = unknown> {
   of(input: I, authorized: A): ResourceRef;
 }
 
-/** What the policy step sees. */
-export interface PolicyContext {
+/**
+ * What the policy step sees.
+ *
+ * @typeParam C - the connector's upstream client type
+ */
+export interface PolicyContext<C = unknown> {
   readonly identity: Identity;
+  /**
+   * The upstream client of the **read** credential scope, for checks against live upstream state
+   * before the human is asked (e.g. the project an issue is in now). Always the read client, for
+   * write tools too: the policy step never holds the write credential.
+   */
+  readonly readClient: C;
 }
+
+/** A value a tool may add to its call's audit record (see {@link AuditNotes}). */
+export type AuditNoteValue = number | boolean | string;
+
+/**
+ * Facts a tool adds to its call's audit record, under `notes` (e.g. how many upstream items it
+ * dropped as out of scope). Keys are camelCase words (`/^[a-z][a-zA-Z0-9]{0,39}$/`), at most
+ * {@link MAX_AUDIT_NOTES} per call; numbers must be finite; strings are redacted and cut at
+ * {@link MAX_AUDIT_NOTE_CHARS} characters. A later note with the same key replaces the earlier.
+ * Notes are recorded whatever the outcome (a tool that throws after noting keeps its notes).
+ */
+export interface AuditNotes {
+  /**
+   * Records `key: value` in this call's audit record.
+   * @throws Error for a malformed key, a non-finite number, or more than {@link MAX_AUDIT_NOTES} keys (a connector bug).
+   */
+  note(key: string, value: AuditNoteValue): void;
+}
+
+/** Most notes one call's audit record carries. */
+export const MAX_AUDIT_NOTES = 16;
+/** Longest string note, in UTF-16 code units (longer ones are cut and end in `…`). */
+export const MAX_AUDIT_NOTE_CHARS = 200;
 
 /**
  * The policy step's "yes", carrying what it authorized (e.g. the normalized object key, the
@@ -171,6 +204,8 @@ export interface ExecuteContext<C, A = undefined> {
    * Call it BEFORE reading the data.
    */
   readonly classification?: ExecuteClassification | undefined;
+  /** Facts for this call's audit record (`notes`). */
+  readonly audit: AuditNotes;
 }
 
 /** See {@link ExecuteContext.classification}. */
@@ -236,7 +271,7 @@ export interface ToolDefinition<I = unknown, C = unknown, A = unknown> {
    */
   readonly egress?: boolean | undefined;
   /** Pipeline step: resource allowlists and other constraints, from configuration only. */
-  policy?(input: I, ctx: PolicyContext): Authorization<A> | Promise<Authorization<A>>;
+  policy?(input: I, ctx: PolicyContext<C>): Authorization<A> | Promise<Authorization<A>>;
   /** For approval: what will change, shown to the human (the core escapes and bounds it). */
   describeChange?(input: I, authorized: A): string;
   /** Runs the call. Throw {@link ToolError} for client-safe failures. */
@@ -267,7 +302,7 @@ export interface ToolSpec<S extends z.ZodType, C, A> {
   readonly egress?: boolean | undefined;
   readonly policy?: (
     input: z.output<S>,
-    ctx: PolicyContext,
+    ctx: PolicyContext<C>,
   ) => Authorization<A> | Promise<Authorization<A>>;
   readonly describeChange?: (input: z.output<S>, authorized: A) => string;
   readonly execute: (input: z.output<S>, ctx: ExecuteContext<C, A>) => Promise<ToolOutput>;

@@ -2,8 +2,13 @@ import { createRequire } from 'node:module';
 import { markdownToAdf } from 'marklassian';
 
 const require = createRequire(import.meta.url);
-/** `adf-to-md` is CommonJS: `convert(adf)` → `{ result, warnings }`. */
-const adfToMd = require('adf-to-md') as { convert(adf: unknown): { result: string } };
+/** `adf-to-md` is CommonJS: `convert(adf)` → `{ result, warnings }`; loaded on first use (faster start). */
+type AdfToMd = { convert(adf: unknown): { result: string } };
+let adfToMdModule: AdfToMd | undefined;
+const adfToMd = (): AdfToMd => {
+  adfToMdModule ??= require('adf-to-md') as AdfToMd;
+  return adfToMdModule;
+};
 
 /** An ADF node (https://developer.atlassian.com/cloud/jira/platform/apis/document/structure/). */
 interface AdfNode {
@@ -82,7 +87,7 @@ export function adfToMarkdown(doc: unknown): string {
   const normalized = normalize(doc, 0);
   if (normalized?.type !== 'doc') return '[unreadable body]';
   try {
-    return adfToMd.convert({ version: 1, ...normalized }).result;
+    return adfToMd().convert({ version: 1, ...normalized }).result;
   } catch {
     return '[unreadable body]';
   }

@@ -3,12 +3,16 @@ import {
   type CredentialScope,
   createUpstreamClient,
   ErrorCode,
+  type SecretRegistry,
+  StartupError,
   ToolError,
   type UpstreamClient,
   type UpstreamMethod,
 } from '@hardened-mcp/core';
 import type { Client as JiraJsClient } from 'jira.js/core';
+import { z } from 'zod';
 import type { JiraSettings } from './config.js';
+import { OAuthAccess } from './oauth.js';
 
 /**
  * The upstream client of one credential scope, as the core hands it to `execute`. It carries
@@ -21,6 +25,13 @@ export interface JiraClient {
   readonly scope: CredentialScope;
   /** A jira.js client bound to this call's abort signal. */
   api(signal?: AbortSignal): JiraJsClient;
+  /**
+   * The fixed-origin client itself, for the calls jira.js does not model as JSON (attachment
+   * content and multipart uploads). Call {@link JiraClient.prepare} before each request.
+   */
+  readonly upstream: UpstreamClient;
+  /** Makes sure the credential is fresh (OAuth: refreshes an access token about to expire). */
+  prepare(): Promise<void>;
 }
 
 /** Statuses Jira answers for "not there, or not visible with this credential" (REST v3 docs, "Status codes"). */
@@ -44,6 +55,7 @@ export function jiraTransport(
   upstream: UpstreamClient,
   access: 'read' | 'write',
   signal?: AbortSignal,
+  prepare: () => Promise<void> = async () => {},
 ): JiraJsClient {
   return {
     async sendRequest<T>(options: {
@@ -62,6 +74,7 @@ export function jiraTransport(
           query[k] = v;
       }
       const method = (options.method ?? 'GET') as UpstreamMethod;
+      await prepare();
       const res = await upstream.request({
         method,
         path: options.url,
@@ -74,37 +87,91 @@ export function jiraTransport(
         if (res.status === 204 || res.body.length === 0) return undefined as T;
         return res.json() as T;
       }
-      const detail = res.text().slice(0, 2_000);
-      if (res.status === 400)
-        throw new ToolError(ErrorCode.InvalidInput, 'Jira refused the request', { detail });
-      if (NOT_VISIBLE.has(res.status))
-        throw new ToolError(ErrorCode.UpstreamError, 'not found, or not visible to this server', {
-          detail,
-        });
-      throw new ToolError(ErrorCode.UpstreamError, `Jira answered HTTP ${res.status}`, { detail });
+      throw jiraError(res.status, res.text());
     },
   } as JiraJsClient;
 }
 
 /**
- * Opens the client of one credential scope: the core's upstream client with the site origin
- * from configuration, `Basic base64(email:token)` or `Bearer token` set from the credential on
- * every attempt (never cached, so a rotated token is used at once).
+ * The tool error for a Jira answer outside 2xx: `400` → `invalid_input`, `403`/`404` →
+ * `upstream_error` ("not found, or not visible"), others → `upstream_error`; Jira's text only
+ * in `detail` (at most 2,000 characters; redacted and fenced by the core).
  */
-export function openJiraClient(
+export function jiraError(status: number, text: string): ToolError {
+  const detail = text.slice(0, 2_000);
+  if (status === 400)
+    return new ToolError(ErrorCode.InvalidInput, 'Jira refused the request', { detail });
+  if (NOT_VISIBLE.has(status))
+    return new ToolError(ErrorCode.UpstreamError, 'not found, or not visible to this server', {
+      detail,
+    });
+  return new ToolError(ErrorCode.UpstreamError, `Jira answered HTTP ${status}`, { detail });
+}
+
+/** What {@link openJiraClient} needs besides configuration. */
+export interface OpenJiraClientOptions {
+  /** Where `JIRA_EMAIL` (and `env` credential sources of OAuth) are read. Default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv | undefined;
+  /** Tokens obtained at run time (OAuth access and refresh tokens) are registered here. */
+  readonly secrets?: SecretRegistry | undefined;
+}
+
+/**
+ * Opens the client of one credential scope: the core's upstream client with the site origin
+ * from configuration and the credential header set on every attempt (never cached, so a rotated
+ * token is used at once):
+ * - `basic`: `Basic base64(email:token)`, the e-mail from `jira.auth.email` or else the
+ *   `JIRA_EMAIL` environment variable;
+ * - `bearer`: `Bearer <token>` as the credential source gives it;
+ * - `oauth`: the credential is an OAuth 2.0 (3LO) refresh token; access tokens come from
+ *   `auth.oauth.tokenUrl` (see {@link OAuthAccess}) and requests go to
+ *   `{apiBase}/ex/jira/{cloudId}`.
+ *
+ * @throws StartupError when `basic` has no e-mail, or the first OAuth token cannot be obtained.
+ */
+export async function openJiraClient(
   scope: CredentialScope,
   credential: CredentialHandle,
   settings: JiraSettings,
-): JiraClient {
-  const email = settings.auth.email ?? '';
+  options: OpenJiraClientOptions = {},
+): Promise<JiraClient> {
+  const env = options.env ?? process.env;
+  const auth = settings.auth;
+  if (auth.scheme === 'oauth') {
+    const oauth = auth.oauth;
+    if (!oauth) throw new StartupError('jira.auth.oauth is required with scheme oauth');
+    const access = await OAuthAccess.open(credential, oauth, { env, secrets: options.secrets });
+    const upstream = createUpstreamClient({
+      origin: `${oauth.apiBase.replace(/\/$/, '')}/ex/jira/${encodeURIComponent(oauth.cloudId)}`,
+      credential: access,
+      headers: { accept: 'application/json' },
+    });
+    const prepare = () => access.fresh();
+    return {
+      scope,
+      upstream,
+      prepare,
+      api: (signal) => jiraTransport(upstream, scope, signal, prepare),
+    };
+  }
+  let email = '';
+  if (auth.scheme === 'basic') {
+    const parsed = z.email().safeParse(auth.email ?? env.JIRA_EMAIL);
+    if (!parsed.success)
+      throw new StartupError(
+        'basic auth needs the account e-mail: set jira.auth.email or JIRA_EMAIL (a valid address)',
+      );
+    email = parsed.data;
+  }
   const upstream = createUpstreamClient({
     origin: settings.site,
     credential,
     authorization: (secret) =>
-      settings.auth.scheme === 'basic'
+      auth.scheme === 'basic'
         ? `Basic ${Buffer.from(`${email}:${secret.reveal()}`).toString('base64')}`
         : `Bearer ${secret.reveal()}`,
     headers: { accept: 'application/json' },
   });
-  return { scope, api: (signal) => jiraTransport(upstream, scope, signal) };
+  const prepare = async () => {};
+  return { scope, upstream, prepare, api: (signal) => jiraTransport(upstream, scope, signal) };
 }

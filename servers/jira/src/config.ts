@@ -1,3 +1,4 @@
+import { credentialSourceSchema } from '@hardened-mcp/core';
 import { z } from 'zod';
 
 /**
@@ -35,6 +36,35 @@ export const WRITABLE_FIELDS = ['summary', 'description', 'labels', 'priority'] 
 /** A field a tool may set. */
 export type WritableField = (typeof WRITABLE_FIELDS)[number];
 
+/** An IANA media type without parameters, lower case, e.g. `image/png`. */
+const mimeTypeSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$/,
+    'a media type like image/png',
+  );
+
+/** Media types the attachment tools accept by default: plain documents and images, nothing executable or active. */
+export const DEFAULT_ATTACHMENT_MIME_TYPES = [
+  'text/plain',
+  'text/csv',
+  'application/json',
+  'application/pdf',
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+] as const;
+
+/** Atlassian's OAuth 2.0 token endpoint ("OAuth 2.0 (3LO) apps", Atlassian developer docs). */
+export const ATLASSIAN_TOKEN_URL = 'https://auth.atlassian.com/oauth/token';
+/** Atlassian's API gateway: 3LO apps call `{apiBase}/ex/jira/{cloudId}/rest/api/3/…`. */
+export const ATLASSIAN_API_BASE = 'https://api.atlassian.com';
+
+/** An origin (`https:`, or `http:` to loopback for tests; checked again by the core's upstream client). */
+const originSchema = z
+  .url({ protocol: /^https?$/ })
+  .refine((u) => new URL(u).origin === u.replace(/\/$/, ''), 'an origin: scheme, host, port only');
+
 /** A plain name (issue type, status, priority): printable, no quotes or control characters. */
 const nameSchema = z
   .string()
@@ -53,16 +83,33 @@ export const jiraSectionSchema = z
      * only (`http:` to loopback for tests), no path, query or user info.
      */
     site: z.url({ protocol: /^https?$/ }),
-    /** How the credential is sent: `basic` (e-mail + API token) or `bearer` (OAuth 2.0 access token). */
+    /**
+     * How the credential is sent: `basic` (e-mail + API token), `bearer` (an OAuth 2.0 access
+     * token kept fresh by its credential source) or `oauth` (OAuth 2.0 (3LO): the credential is a
+     * refresh token; the server obtains access tokens from `oauth.tokenUrl`, refreshes them on
+     * expiry and on a `401`, and calls `{oauth.apiBase}/ex/jira/{oauth.cloudId}`).
+     */
     auth: z
       .strictObject({
-        scheme: z.enum(['basic', 'bearer']).default('basic'),
-        /** The account e-mail for `basic` (Jira Cloud API tokens are used with it). */
+        scheme: z.enum(['basic', 'bearer', 'oauth']).default('basic'),
+        /** The account e-mail for `basic`; default: the `JIRA_EMAIL` environment variable. */
         email: z.email().optional(),
+        oauth: z
+          .strictObject({
+            /** The app's client id (public). */
+            clientId: z.string().min(1).max(200),
+            /** Where the client secret comes from (any credential source). */
+            clientSecret: credentialSourceSchema.default({ env: 'JIRA_OAUTH_CLIENT_SECRET' }),
+            /** The site's cloud id (from `/oauth/token/accessible-resources`). */
+            cloudId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'a cloud id is a UUID'),
+            tokenUrl: z.url({ protocol: /^https?$/ }).default(ATLASSIAN_TOKEN_URL),
+            apiBase: originSchema.default(ATLASSIAN_API_BASE),
+          })
+          .optional(),
       })
       .prefault({})
-      .refine((a) => a.scheme === 'bearer' || a.email !== undefined, {
-        message: 'jira.auth.email is required with scheme basic',
+      .refine((a) => a.scheme !== 'oauth' || a.oauth !== undefined, {
+        message: 'jira.auth.oauth (clientId, cloudId) is required with scheme oauth',
       }),
     /** Project keys: `read` for every tool, `write` (a subset) for writes. */
     projects: z.strictObject({
@@ -141,6 +188,38 @@ export const jiraSectionSchema = z
             'startOfMonth',
             'endOfMonth',
           ]),
+      })
+      .prefault({}),
+    /**
+     * `jira_get_attachment` / `jira_add_attachment`: off by default. Downloads and uploads are
+     * capped at `maxBytes` and limited to `mimeTypes`; a download redirected by Jira is followed
+     * only to the site origin (with the credential) or to one of `mediaOrigins` (without it).
+     */
+    attachments: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        maxBytes: z
+          .int()
+          .min(1)
+          .max(20 * 1024 * 1024)
+          .default(1024 * 1024),
+        mimeTypes: z
+          .array(mimeTypeSchema)
+          .min(1)
+          .max(50)
+          .default([...DEFAULT_ATTACHMENT_MIME_TYPES]),
+        /** Origins Jira may redirect a download to (Jira Cloud: its media host); none by default. */
+        mediaOrigins: z.array(originSchema).max(10).default([]),
+      })
+      .prefault({}),
+    /**
+     * ADF `mention` nodes in `jira_add_comment` (they notify people): off by default. When on, the
+     * `mentions` argument takes at most `max` account ids; group mentions are never made.
+     */
+    mentions: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        max: z.int().min(1).max(10).default(3),
       })
       .prefault({}),
     /** `jira_find_users` (account id and display name only): off by default. */

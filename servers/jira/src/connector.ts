@@ -1,23 +1,12 @@
-import { defineConnector, StartupError } from '@hardened-mcp/core';
-import { getCurrentUser } from 'jira.js/cloud';
+import { defineConnector, loadCredential, StartupError } from '@hardened-mcp/core';
 import { type JiraClient, openJiraClient } from './client.js';
+import { cloud } from './cloud.js';
 import { type JiraSettings, jiraSectionSchema } from './config.js';
-import type { ReadLookup } from './kit.js';
+import { memoryIdempotencyStore, redisIdempotencyStore } from './idempotency.js';
 import { createJiraTools } from './tools.js';
 
 /** Package version, kept in step with package.json. */
 export const VERSION = '0.1.0';
-
-/** The read client of each started server (keyed by its frozen configuration), for the write tools' policy steps. */
-const lookups = new WeakMap<object, ReadLookup>();
-function lookupOf(config: object): ReadLookup {
-  let l = lookups.get(config);
-  if (!l) {
-    l = { read: undefined };
-    lookups.set(config, l);
-  }
-  return l;
-}
 
 /**
  * The Jira Cloud connector (REST v3 through jira.js): project scope on every read and every
@@ -38,23 +27,38 @@ export const jiraConnector = defineConnector<JiraSettings, JiraClient>({
     write: { env: 'JIRA_WRITE_API_TOKEN' },
   },
   usage:
-    '\nenvironment:\n  JIRA_API_TOKEN        read credential (API token with jira.auth.email, or an OAuth 2.0 access token with jira.auth.scheme bearer)\n  JIRA_WRITE_API_TOKEN  write credential; write tools exist only with it and mode read-write\n',
-  tools(ctx) {
-    return { tools: createJiraTools(ctx.settings, lookupOf(ctx.config)) };
+    '\nenvironment:\n' +
+    '  JIRA_API_TOKEN            read credential: an API token (scheme basic), an OAuth 2.0 access token (bearer) or refresh token (oauth)\n' +
+    '  JIRA_WRITE_API_TOKEN      write credential; write tools exist only with it and mode read-write\n' +
+    '  JIRA_EMAIL                the account e-mail for scheme basic, when jira.auth.email is not set\n' +
+    '  JIRA_OAUTH_CLIENT_SECRET  the OAuth app secret for scheme oauth (default source of jira.auth.oauth.clientSecret)\n',
+  async tools(ctx) {
+    // With redis.url (the core's, also used for rate limits) idempotency keys are shared by
+    // every replica; without it they live in this process.
+    const redisUrl = (await loadCredential(ctx.config.redis.url, ctx.env))?.current();
+    const window = ctx.settings.idempotencyWindowMs;
+    const idempotency = redisUrl
+      ? redisIdempotencyStore(redisUrl.reveal(), window)
+      : memoryIdempotencyStore(window);
+    return { tools: createJiraTools(ctx.settings, idempotency), close: () => idempotency.close() };
   },
   async openClient(scope, credential, ctx) {
     if (!credential) throw new StartupError(`the ${scope} credential is missing`);
-    const client = openJiraClient(scope, credential, ctx.settings);
-    if (scope === 'read') lookupOf(ctx.config).read = client;
+    const client = await openJiraClient(scope, credential, ctx.settings, {
+      secrets: ctx.secrets,
+      env: ctx.env,
+    });
     ctx.logger.info({ scope, source: credential.source }, `${scope} client opened`);
     return client;
   },
   closeClient(client) {
-    // Nothing to release: requests are per call. The write tools lose the read client with it.
+    // Nothing to release: requests are per call.
     void client;
   },
   async ready(read) {
-    const me = (await getCurrentUser(read.api())) as { accountId?: unknown } | undefined;
+    const me = (await (await cloud()).getCurrentUser(read.api())) as
+      | { accountId?: unknown }
+      | undefined;
     return typeof me?.accountId === 'string';
   },
 });

@@ -13,5 +13,5 @@ export {
 } from './config.js';
 export { jiraConnector, VERSION } from './connector.js';
 export { buildJql, jqlString, type SearchFilters } from './jql.js';
-export { kit, type ReadLookup } from './kit.js';
+export { kit } from './kit.js';
 export { createJiraTools } from './tools.js';

@@ -1,7 +1,7 @@
 import { ErrorCode, ToolError } from '@hardened-mcp/core';
-import { getIssue } from 'jira.js/cloud';
 import type { Client as JiraJsClient } from 'jira.js/core';
 import { adfToMarkdown } from './adf.js';
+import { cloud } from './cloud.js';
 
 /** The parts of a Jira issue the tools use, as REST v3 returns them (`GET /rest/api/3/issue/{key}`). */
 export interface JiraIssue {
@@ -41,7 +41,9 @@ export async function fetchIssueInScope(
 ): Promise<JiraIssue & { key: string; project: string }> {
   let issue: JiraIssue;
   try {
-    issue = (await getIssue(api, {
+    issue = (await (
+      await cloud()
+    ).getIssue(api, {
       issueIdOrKey: key,
       fields: [...new Set(['project', ...fields])],
     })) as JiraIssue;
@@ -102,6 +104,22 @@ export function shapeIssue(
         break;
       case 'labels':
         out.labels = Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [];
+        break;
+      case 'attachment':
+        // Metadata only (ids for jira_get_attachment); never the content URL.
+        out.attachments = (Array.isArray(v) ? v : []).slice(0, 100).flatMap((a) => {
+          const x = (a ?? {}) as Record<string, unknown>;
+          return typeof x.id === 'string'
+            ? [
+                {
+                  id: x.id,
+                  filename: typeof x.filename === 'string' ? x.filename : '',
+                  mimeType: typeof x.mimeType === 'string' ? x.mimeType : '',
+                  size: typeof x.size === 'number' ? x.size : null,
+                },
+              ]
+            : [];
+        });
         break;
       default:
         out[name] = typeof v === 'string' ? v : null;

@@ -14,15 +14,15 @@ const rules = {
 const scoped = (q: string) => scopeRawJql(q, ['SUP', 'OPS'], rules);
 
 describe('raw JQL, scoped in the tree', () => {
-  it('injects the project allowlist around the whole query, ORs and all', () => {
-    const r = scoped('status = Done OR project = FIN ORDER BY key DESC');
+  it('injects the project allowlist around the whole query, ORs and all', async () => {
+    const r = await scoped('status = Done OR project = FIN ORDER BY key DESC');
     expect(r).toEqual({
       ok: true,
       jql: expect.stringMatching(
         /^project IN \("SUP", "OPS"\) AND \(status = Done OR project = FIN\)\s+ORDER BY key DESC$/,
       ),
     });
-    expect(scoped('')).toEqual({ ok: true, jql: 'project IN ("SUP", "OPS")' });
+    expect(await scoped('')).toEqual({ ok: true, jql: 'project IN ("SUP", "OPS")' });
   });
 
   it.each([
@@ -36,12 +36,12 @@ describe('raw JQL, scoped in the tree', () => {
     ['cf[10042] = x', 'field cf[10042] is not allowed'],
     ['issue.property[secret].x = 1', 'entity properties are not allowed'],
     ['status = Done ORDER BY cf[10001]', 'field cf[10001] is not allowed'],
-  ])('refuses %s', (q, reason) => {
-    expect(scoped(q)).toEqual({ ok: false, reason });
+  ])('refuses %s', async (q, reason) => {
+    expect(await scoped(q)).toEqual({ ok: false, reason });
   });
 
-  it('keeps unicode and quotes inside their string literal', () => {
-    const r = scoped('summary ~ "\u201cx\u201d \\" OR project = FIN"');
+  it('keeps unicode and quotes inside their string literal', async () => {
+    const r = await scoped('summary ~ "\u201cx\u201d \\" OR project = FIN"');
     expect(r).toEqual({
       ok: true,
       jql: 'project IN ("SUP", "OPS") AND summary ~ "\u201cx\u201d \\" OR project = FIN"',

@@ -1,13 +1,4 @@
-import {
-  type Clause,
-  creators,
-  type Field,
-  JastBuilder,
-  type Operand,
-  type OrderBy,
-  print,
-  type Query,
-} from '@atlaskit/jql-ast';
+import type { Clause, Field, Operand, OrderBy, Query } from '@atlaskit/jql-ast';
 import { jqlString } from './jql.js';
 
 /** Which fields and functions a raw JQL query may use (lower-case names). */
@@ -74,11 +65,19 @@ function checkOrderBy(o: OrderBy | undefined, rules: JqlRules): void {
  * from the tree, so nothing in the query (an `OR`, a parenthesis, a comment, an `ORDER BY`) can
  * reach outside it. A query that does not parse is refused.
  *
+ * The parser is loaded on first use (it is large; servers without `rawJql` never load it, and
+ * start faster).
+ *
  * @param raw - the model's JQL (bounded by the tool's input schema)
  * @param projects - allowlisted project keys (at least one)
  */
-export function scopeRawJql(raw: string, projects: readonly string[], rules: JqlRules): ScopedJql {
+export async function scopeRawJql(
+  raw: string,
+  projects: readonly string[],
+  rules: JqlRules,
+): Promise<ScopedJql> {
   if (projects.length === 0) return { ok: false, reason: 'no project to search' };
+  const { JastBuilder, creators, print } = await import('@atlaskit/jql-ast');
   const jast = new JastBuilder().build(raw);
   if (jast.errors.length > 0 || !jast.query) return { ok: false, reason: 'the JQL does not parse' };
   const query: Query = jast.query;

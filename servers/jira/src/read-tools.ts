@@ -7,17 +7,9 @@ import {
   ErrorCode,
   type Tool,
 } from '@hardened-mcp/core';
-import {
-  findUsers,
-  getComments,
-  getCreateIssueMetaIssueTypeId,
-  getCreateIssueMetaIssueTypes,
-  getTransitions,
-  searchAndReconsileIssuesUsingJql,
-  searchProjects,
-} from 'jira.js/cloud';
 import { z } from 'zod';
 import type { JiraClient } from './client.js';
+import { cloud } from './cloud.js';
 import { issueKeySchema, type JiraSettings, projectKeySchema } from './config.js';
 import {
   fetchIssueInScope,
@@ -70,7 +62,9 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     output: 'table',
     input: z.strictObject({}),
     async execute(_input, ctx) {
-      const page = (await searchProjects(ctx.client.api(ctx.signal), {
+      const page = (await (
+        await cloud()
+      ).searchProjects(ctx.client.api(ctx.signal), {
         keys: [...readable],
         maxResults: 100,
       } as never)) as { values?: { key?: unknown; name?: unknown }[] };
@@ -141,7 +135,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
             ),
         })
       : searchInput,
-    policy(input, { identity }) {
+    async policy(input, { identity }) {
       const projects = input.projects ?? [...readable];
       const refused = projects.find((p) => !readable.has(p));
       if (refused)
@@ -161,7 +155,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
         };
         if (Object.values(filters).some((v) => v !== undefined))
           return deny(ErrorCode.InvalidInput, 'use either jql or the structured filters, not both');
-        const scoped = scopeRawJql(raw, projects, jqlRules);
+        const scoped = await scopeRawJql(raw, projects, jqlRules);
         if (!scoped.ok)
           return deny(ErrorCode.InvalidInput, `the JQL was refused: ${scoped.reason}`);
         jql = scoped.jql;
@@ -188,7 +182,9 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     async execute(input, ctx) {
       const limit = Math.min(input.limit ?? pageSize, pageSize, ctx.limits.maxRows);
       const fields = [...new Set(['project', ...readFields.filter((f) => f !== 'description')])];
-      const page = (await searchAndReconsileIssuesUsingJql(ctx.client.api(ctx.signal), {
+      const page = (await (
+        await cloud()
+      ).searchAndReconsileIssuesUsingJql(ctx.client.api(ctx.signal), {
         jql: ctx.authorized.jql,
         maxResults: limit,
         fields,
@@ -208,6 +204,8 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
           : [];
       });
       const token = typeof page.nextPageToken === 'string' ? page.nextPageToken : undefined;
+      // The audit record counts what the second wall dropped, whatever the model does with it.
+      ctx.audit.note('droppedOutOfScope', returned.length - kept.length);
       return {
         kind: 'json',
         data: {
@@ -221,6 +219,8 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     },
   });
 
+  // With the attachment tools on, jira_get_issue lists attachment metadata (ids to download).
+  const issueFields = settings.attachments.enabled ? [...readFields, 'attachment'] : readFields;
   const getIssueTool = kit.read({
     name: 'get_issue',
     title: 'Read an issue',
@@ -229,12 +229,14 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     input: z.strictObject({ key: issueKeyArg }),
     async execute(input, ctx) {
       const api = ctx.client.api(ctx.signal);
-      const issue = await fetchIssueInScope(api, input.key, readable, readFields);
+      const issue = await fetchIssueInScope(api, input.key, readable, issueFields);
       const n = settings.limits.commentsOnGet;
       const comments =
         n === 0
           ? { comments: [], total: 0 }
-          : ((await getComments(api, {
+          : ((await (
+              await cloud()
+            ).getComments(api, {
               issueIdOrKey: issue.key,
               maxResults: n,
               orderBy: '-created',
@@ -242,7 +244,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
       return {
         kind: 'json',
         data: {
-          ...shapeIssue(issue, readFields),
+          ...shapeIssue(issue, issueFields),
           ...(issue.key === input.key ? {} : { requestedKey: input.key }),
           comments: (comments.comments ?? []).slice(0, n).map(shapeComment),
           commentTotal: typeof comments.total === 'number' ? comments.total : null,
@@ -282,7 +284,9 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
       const api = ctx.client.api(ctx.signal);
       const issue = await fetchIssueInScope(api, input.key, readable, []);
       const limit = Math.min(input.limit ?? pageSize, pageSize, ctx.limits.maxRows);
-      const page = (await getComments(api, {
+      const page = (await (
+        await cloud()
+      ).getComments(api, {
         issueIdOrKey: issue.key,
         startAt: ctx.authorized.startAt,
         maxResults: limit,
@@ -344,7 +348,9 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     },
     async execute(input, ctx) {
       const api = ctx.client.api(ctx.signal);
-      const types = (await getCreateIssueMetaIssueTypes(api, {
+      const types = (await (
+        await cloud()
+      ).getCreateIssueMetaIssueTypes(api, {
         projectIdOrKey: input.project,
       } as never)) as { issueTypes?: { id?: unknown; name?: unknown }[] };
       const allowedTypes = new Set(settings.issueTypes);
@@ -360,7 +366,9 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
           !allowedTypes.has(t.name)
         )
           continue;
-        const meta = (await getCreateIssueMetaIssueTypeId(api, {
+        const meta = (await (
+          await cloud()
+        ).getCreateIssueMetaIssueTypeId(api, {
           projectIdOrKey: input.project,
           issueTypeId: t.id,
         } as never)) as { fields?: { fieldId?: unknown; name?: unknown; required?: unknown }[] };
@@ -400,7 +408,9 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
         output: 'table',
         input: z.strictObject({ query: value(100) }),
         async execute(input, ctx) {
-          const users = (await findUsers(ctx.client.api(ctx.signal), {
+          const users = (await (
+            await cloud()
+          ).findUsers(ctx.client.api(ctx.signal), {
             query: input.query,
             maxResults: Math.min(20, ctx.limits.maxRows),
           } as never)) as { accountId?: unknown; displayName?: unknown }[];
@@ -435,7 +445,7 @@ export async function liveTransitions(
   api: ReturnType<JiraClient['api']>,
   key: string,
 ): Promise<LiveTransition[]> {
-  const res = (await getTransitions(api, { issueIdOrKey: key } as never)) as {
+  const res = (await (await cloud()).getTransitions(api, { issueIdOrKey: key } as never)) as {
     transitions?: { id?: unknown; name?: unknown; to?: { name?: unknown } }[];
   };
   return (res.transitions ?? []).flatMap((t) =>

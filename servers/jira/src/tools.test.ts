@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -34,8 +34,9 @@ afterEach(async () => {
 
 /** The connector assembled in-process against the fake, as the bin does it. */
 async function server(jira: Record<string, unknown> = {}, raw: Record<string, unknown> = {}) {
+  const audit = auditFile();
   const config = parseConfig(defineConfigSchema('jira', jiraSectionSchema), {
-    audit: { stderr: false, file: auditFile() },
+    audit: { stderr: false, file: audit },
     log: { level: 'silent' },
     mode: 'read-write',
     identity: { principal: 'ana', roles: ['writer'] },
@@ -71,7 +72,20 @@ async function server(jira: Record<string, unknown> = {}, raw: Record<string, un
       approval,
       signal: new AbortController().signal,
     });
-  return { s, call, asked, approve: channel('approved'), decline: channel('declined') };
+  /** The audit records written so far, parsed. */
+  const records = () =>
+    readFileSync(audit, 'utf8')
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return {
+    s,
+    call,
+    asked,
+    records,
+    approve: channel('approved'),
+    decline: channel('declined'),
+  };
 }
 
 function result(r: CallResponse) {
@@ -119,8 +133,8 @@ describe('jira read tools', () => {
     );
   });
 
-  it('drops every returned issue whose project is outside the allowlist, and counts it', async () => {
-    const { call } = await server();
+  it('drops every returned issue whose project is outside the allowlist, and counts it in the audit record', async () => {
+    const { call, records } = await server();
     fake.searchIgnoresProject(true);
     try {
       const r = await call('jira_search_issues', { orderBy: 'key', direction: 'asc' });
@@ -128,6 +142,10 @@ describe('jira read tools', () => {
       expect(data.droppedOutOfScope).toBe(2);
       expect(data.issues.every((i) => i.project === 'SUP' || i.project === 'OPS')).toBe(true);
       expect(textOf(r)).not.toContain('FIN-');
+      const rec = records()
+        .filter((x) => x.tool === 'jira_search_issues')
+        .at(-1);
+      expect(rec?.notes).toEqual({ droppedOutOfScope: 2 });
     } finally {
       fake.searchIgnoresProject(false);
     }

@@ -1,15 +1,24 @@
 import type { Tool } from '@hardened-mcp/core';
+import { createAttachmentTools } from './attachments.js';
 import type { JiraClient } from './client.js';
 import type { JiraSettings } from './config.js';
-import type { ReadLookup } from './kit.js';
+import type { IdempotencyStore } from './idempotency.js';
 import { createReadTools } from './read-tools.js';
 import { createWriteTools } from './write-tools.js';
 
 /**
  * Declares every tool of the Jira connector from configuration alone (no client is in reach
- * here; the write tools' policy steps reach the read client through `lookup` once it is open).
- * `jira_find_users` exists only with `jira.users.enabled`.
+ * here; the write tools' policy steps get the read client from the core as `ctx.readClient`).
+ * `jira_find_users` exists only with `jira.users.enabled`, the attachment tools only with
+ * `jira.attachments.enabled`. `idempotency` holds `jira_create_issue`'s keys.
  */
-export function createJiraTools(settings: JiraSettings, lookup: ReadLookup): Tool<JiraClient>[] {
-  return [...createReadTools(settings), ...createWriteTools(settings, lookup)];
+export function createJiraTools(
+  settings: JiraSettings,
+  idempotency: IdempotencyStore,
+): Tool<JiraClient>[] {
+  return [
+    ...createReadTools(settings),
+    ...createWriteTools(settings, idempotency),
+    ...createAttachmentTools(settings),
+  ];
 }

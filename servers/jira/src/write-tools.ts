@@ -7,13 +7,14 @@ import {
   type Tool,
   ToolError,
 } from '@hardened-mcp/core';
-import { addComment, createIssue, doTransition, editIssue } from 'jira.js/cloud';
 import { z } from 'zod';
 import { markdownToAdfDoc } from './adf.js';
 import type { JiraClient } from './client.js';
+import { cloud } from './cloud.js';
 import { issueKeySchema, type JiraSettings, projectKeySchema } from './config.js';
+import { fingerprintOf, type IdempotencyStore } from './idempotency.js';
 import { fetchIssueInScope, shapeIssue } from './issues.js';
-import { kit, type ReadLookup } from './kit.js';
+import { kit } from './kit.js';
 import { liveTransitions } from './read-tools.js';
 
 const chars = (s: string) => Array.from(s).length;
@@ -42,16 +43,23 @@ async function refuseOnError<A>(run: () => Promise<Authorization<A>>): Promise<A
   }
 }
 
-/** Declares the write tools from configuration alone; `lookup.read` is the read client once opened. */
-export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): Tool<JiraClient>[] {
+/**
+ * Declares the write tools from configuration alone. Their policy steps check the live issue
+ * (project, transitions, parent) with the read client the core hands them (`ctx.readClient`),
+ * before the human is asked; `execute` checks again with the write client.
+ */
+export function createWriteTools(
+  settings: JiraSettings,
+  idempotency: IdempotencyStore,
+): Tool<JiraClient>[] {
   const writable = new Set(settings.projects.write);
   const readable = new Set(settings.projects.read);
   /**
    * The live issue for a write's policy step: absent or unreadable → the read tools' answer;
    * readable but not in the write allowlist → `policy_denied` (nothing hidden is revealed).
    */
-  async function writableIssue(key: string, fields: readonly string[]) {
-    const issue = await fetchIssueInScope(readClient(), key, readable, fields);
+  async function writableIssue(read: JiraClient, key: string, fields: readonly string[]) {
+    const issue = await fetchIssueInScope(read.api(), key, readable, fields);
     if (!writable.has(issue.project))
       throw new ToolError(
         ErrorCode.PolicyDenied,
@@ -64,11 +72,6 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
   const allowTo = new Set(settings.transitions.allowTo);
   const lim = settings.limits;
   const approval = () => new ApprovalText({ maxChars: lim.approvalChars, maxValueChars: 300 });
-  const readClient = () => {
-    if (!lookup.read)
-      throw new ToolError(ErrorCode.UpstreamUnavailable, 'the Jira read client is not open');
-    return lookup.read.api();
-  };
 
   /** Field rules shared by create and update: allowlist and sizes. */
   function checkFields(input: {
@@ -113,11 +116,6 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
   }
 
   // ---- jira_create_issue -------------------------------------------------------------------
-  /** Results by principal + idempotency key, kept `idempotencyWindowMs`. */
-  const created = new Map<
-    string,
-    { at: number; input: string; result: Promise<{ key: string; id: string }> }
-  >();
   const createInput = z.strictObject({
     project: projectKeySchema,
     issueType: line(60),
@@ -142,7 +140,7 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
     destructive: false,
     output: 'json',
     input: createInput,
-    policy(input, { identity }) {
+    policy(input, { identity, readClient }) {
       if (!writable.has(input.project))
         return deny(ErrorCode.PolicyDenied, `project ${input.project} is not writable by policy`);
       if (!issueTypes.has(input.issueType))
@@ -157,22 +155,24 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
       }
       if (input.parent !== undefined && !input.parent.startsWith(`${input.project}-`))
         return deny(ErrorCode.PolicyDenied, 'the parent must be in the same project');
-      if (input.idempotencyKey !== undefined) {
-        const prior = created.get(`${identity.principal}\u0000${input.idempotencyKey}`);
-        if (prior && Date.now() - prior.at < settings.idempotencyWindowMs) {
-          const { idempotencyKey: _k, ...rest } = input;
-          if (prior.input !== JSON.stringify(rest))
+      const parent = input.parent;
+      return refuseOnError(async () => {
+        if (input.idempotencyKey !== undefined) {
+          const { idempotencyKey, ...rest } = input;
+          const seen = await idempotency.check(
+            identity.principal,
+            idempotencyKey,
+            fingerprintOf(rest),
+          );
+          if (seen === 'mismatch')
             return deny(
               ErrorCode.InvalidInput,
               'this idempotencyKey was used for a different issue',
             );
         }
-      }
-      const parent = input.parent;
-      if (parent === undefined) return allow(custom);
-      // The parent as it is now (a moved parent keeps its old key) must be in the same project.
-      return refuseOnError(async () => {
-        const p = await fetchIssueInScope(readClient(), parent, new Set([input.project]), []);
+        if (parent === undefined) return allow(custom);
+        // The parent as it is now (a moved parent keeps its old key) must be in the same project.
+        const p = await fetchIssueInScope(readClient.api(), parent, new Set([input.project]), []);
         return p.project === input.project
           ? allow(custom)
           : deny(ErrorCode.PolicyDenied, 'the parent must be in the same project');
@@ -193,7 +193,9 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
     async execute(input, ctx) {
       const { idempotencyKey, ...rest } = input;
       const run = async () => {
-        const res = (await createIssue(ctx.client.api(ctx.signal), {
+        const res = (await (
+          await cloud()
+        ).createIssue(ctx.client.api(ctx.signal), {
           fields: {
             project: { key: input.project },
             issuetype: { name: input.issueType },
@@ -206,26 +208,10 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
           throw new ToolError(ErrorCode.UpstreamError, 'Jira answered without an issue key');
         return { key: res.key, id: res.id };
       };
-      let result: { key: string; id: string };
-      let replayed = false;
-      if (idempotencyKey === undefined) result = await run();
-      else {
-        const id = `${ctx.identity.principal}\u0000${idempotencyKey}`;
-        const now = Date.now();
-        for (const [k, v] of created)
-          if (now - v.at >= settings.idempotencyWindowMs) created.delete(k);
-        const prior = created.get(id);
-        if (prior) {
-          replayed = true;
-          result = await prior.result;
-        } else {
-          const p = run();
-          created.set(id, { at: now, input: JSON.stringify(rest), result: p });
-          // A failed create is forgotten, so the same key can be tried again.
-          p.catch(() => created.delete(id));
-          result = await p;
-        }
-      }
+      const { result, replayed } =
+        idempotencyKey === undefined
+          ? { result: await run(), replayed: false }
+          : await idempotency.run(ctx.identity.principal, idempotencyKey, fingerprintOf(rest), run);
       return { kind: 'json', data: { ...result, project: input.project, replayed } };
     },
   });
@@ -251,18 +237,13 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
     destructive: true,
     output: 'json',
     input: updateInput,
-    policy(input) {
+    policy(input, { readClient }) {
       if (changedFields(input).length === 0)
         return deny(ErrorCode.InvalidInput, 'nothing to change');
       const fieldRefusal = checkFields(input);
       if (fieldRefusal) return fieldRefusal;
       return refuseOnError(async () => {
-        const issue = await fetchIssueInScope(
-          readClient(),
-          input.key,
-          writable,
-          changedFields(input),
-        );
+        const issue = await writableIssue(readClient, input.key, changedFields(input));
         return allow({ key: issue.key, before: shapeIssue(issue, changedFields(input)) });
       });
     },
@@ -279,7 +260,7 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
       const api = ctx.client.api(ctx.signal);
       // Re-checked with the write credential: the issue may have moved since the approval.
       const issue = await fetchIssueInScope(api, input.key, writable, []);
-      await editIssue(api, {
+      await (await cloud()).editIssue(api, {
         issueIdOrKey: issue.key,
         notifyUsers: settings.notifyUsers,
         fields: jiraFields(input),
@@ -289,39 +270,98 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
   });
 
   // ---- jira_add_comment --------------------------------------------------------------------
+  const mentions = settings.mentions;
+  const accountIdArg = z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,128}$/, 'an account id from jira_find_users')
+    // Jira's special mentions notify everyone in a room or group: never.
+    .refine((id) => !['all', 'here', 'channel', 'everyone'].includes(id.toLowerCase()), {
+      message: 'group mentions are not allowed',
+    });
+  const commentInput = z.strictObject({
+    key: issueKeyArg,
+    body: markdownArg,
+    ...(mentions.enabled
+      ? {
+          mentions: z
+            .array(accountIdArg)
+            .max(50)
+            .optional()
+            .describe(
+              `Account ids to mention (and notify), at most ${mentions.max}; they lead the comment. @name in the body is plain text.`,
+            ),
+        }
+      : {}),
+  });
+  const mentionsOf = (input: z.output<typeof commentInput>): string[] => [
+    ...new Set((input as { mentions?: string[] }).mentions ?? []),
+  ];
   const commentTool = kit.write({
     name: 'add_comment',
     title: 'Add a comment',
-    description: `Adds a comment (Markdown, at most ${lim.commentChars} characters) to an issue in a writable project (needs the human's approval). Mentions are not supported: @name stays plain text.`,
+    description: `Adds a comment (Markdown, at most ${lim.commentChars} characters) to an issue in a writable project (needs the human's approval). ${
+      mentions.enabled
+        ? `Mentions only through the mentions argument (at most ${mentions.max} account ids); @name in the body stays plain text.`
+        : 'Mentions are not supported: @name stays plain text and notifies nobody.'
+    }`,
     destructive: false,
     output: 'json',
-    input: z.strictObject({ key: issueKeyArg, body: markdownArg }),
-    policy(input) {
+    input: commentInput,
+    policy(input, { readClient }) {
       if (chars(input.body) > lim.commentChars)
         return deny(
           ErrorCode.LimitExceeded,
           `the comment is longer than ${lim.commentChars} characters`,
         );
+      const people = mentionsOf(input);
+      if (people.length > mentions.max)
+        return deny(ErrorCode.PolicyDenied, `at most ${mentions.max} mentions per comment`);
       return refuseOnError(async () => {
-        const issue = await writableIssue(input.key, []);
-        return allow({ key: issue.key });
+        const issue = await writableIssue(readClient, input.key, []);
+        return allow({ key: issue.key, mentions: people });
       });
     },
-    describeChange: (input, authorized) =>
-      approval()
-        .line('Comment on Jira issue', authorized.key)
-        .field('comment', input.body)
-        .toString(),
+    describeChange: (input, authorized) => {
+      const t = approval().line('Comment on Jira issue', authorized.key);
+      if (authorized.mentions.length > 0)
+        t.field('mentions (notified)', authorized.mentions.join(', '));
+      return t.field('comment', input.body).toString();
+    },
     async execute(input, ctx) {
       const api = ctx.client.api(ctx.signal);
       const issue = await fetchIssueInScope(api, input.key, writable, []);
-      const res = (await addComment(api, {
+      const doc = markdownToAdfDoc(input.body);
+      // The only mention nodes ever sent: the approved account ids, in a leading paragraph.
+      const people = ctx.authorized.mentions;
+      const body =
+        people.length === 0
+          ? doc
+          : {
+              ...doc,
+              content: [
+                {
+                  type: 'paragraph',
+                  content: people.flatMap((id) => [
+                    { type: 'mention', attrs: { id } },
+                    { type: 'text', text: ' ' },
+                  ]),
+                },
+                ...doc.content,
+              ],
+            };
+      const res = (await (
+        await cloud()
+      ).addComment(api, {
         issueIdOrKey: issue.key,
-        body: markdownToAdfDoc(input.body),
+        body,
       } as never)) as { id?: unknown };
       return {
         kind: 'json',
-        data: { key: issue.key, commentId: typeof res?.id === 'string' ? res.id : null },
+        data: {
+          key: issue.key,
+          commentId: typeof res?.id === 'string' ? res.id : null,
+          mentioned: people.length,
+        },
       };
     },
   });
@@ -340,10 +380,10 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
         .regex(/^\d{1,9}$/)
         .describe('An id from jira_list_transitions.'),
     }),
-    policy(input) {
+    policy(input, { readClient }) {
       return refuseOnError(async () => {
-        const api = readClient();
-        const issue = await writableIssue(input.key, ['status']);
+        const api = readClient.api();
+        const issue = await writableIssue(readClient, input.key, ['status']);
         const t = (await liveTransitions(api, issue.key)).find((x) => x.id === input.transitionId);
         if (!t)
           return deny(
@@ -376,7 +416,10 @@ export function createWriteTools(settings: JiraSettings, lookup: ReadLookup): To
           ErrorCode.PolicyDenied,
           `transition ${input.transitionId} is no longer available`,
         );
-      await doTransition(api, { issueIdOrKey: issue.key, transition: { id: t.id } } as never);
+      await (await cloud()).doTransition(api, {
+        issueIdOrKey: issue.key,
+        transition: { id: t.id },
+      } as never);
       return { kind: 'json', data: { key: issue.key, from: ctx.authorized.from, to: t.to } };
     },
   });

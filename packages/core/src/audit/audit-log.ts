@@ -637,6 +637,7 @@ export class AuditLog {
       correlationId: entry.correlationId,
       session,
       resultSha256: entry.resultSha256,
+      notes: entry.notes && { ...entry.notes },
     } as const;
     const { hash, line } = hashAndSerializeRecord(unsigned);
     return { record: { ...unsigned, hash }, line };

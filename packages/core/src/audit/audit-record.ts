@@ -114,6 +114,11 @@ export interface AuditRecord {
    * what the model saw can be proven later against a retained copy without logging the data.
    */
   readonly resultSha256?: string | undefined;
+  /**
+   * Facts the tool added about the call (`ctx.audit.note(key, value)` in `execute`), e.g.
+   * `{ "droppedOutOfScope": 2 }`: camelCase keys, finite numbers, booleans, redacted short strings.
+   */
+  readonly notes?: Readonly<Record<string, number | boolean | string>> | undefined;
 }
 
 /** The session part of a record (every field optional). */
@@ -183,6 +188,12 @@ export const auditEntrySchema = z.object({
     })
     .optional(),
   resultSha256: z.string().regex(HEX_64, 'must be 64 lowercase hex characters').optional(),
+  notes: z
+    .record(
+      z.string().regex(/^[a-z][a-zA-Z0-9]{0,39}$/),
+      z.union([z.number().finite(), z.boolean(), z.string().max(201)]),
+    )
+    .optional(),
 });
 
 /** Runtime schema of a full {@link AuditRecord} as read back from a log line. */

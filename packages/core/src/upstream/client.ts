@@ -225,6 +225,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
         await discardBody(res);
         throw new UpstreamCallError(UpstreamFailure.Redirect, {
           status: res.status,
+          location: res.headers.get('location') ?? undefined,
         });
       }
       if (res.status === 401) {

@@ -134,12 +134,22 @@ export class UpstreamCallError extends ToolError {
   readonly reason: UpstreamFailureValue;
   /** The upstream's HTTP status, when the failure is an answer (e.g. 503, 302, 401). */
   readonly status: number | undefined;
-  constructor(reason: UpstreamFailureValue, options?: { cause?: unknown; status?: number }) {
+  /**
+   * For a `redirect` failure: the answer's `Location` header as sent (untrusted upstream data),
+   * so a connector that expects a redirect (e.g. Jira's attachment download) can check the
+   * target against its own allowlist and fetch it itself. Never followed by the client.
+   */
+  readonly location: string | undefined;
+  constructor(
+    reason: UpstreamFailureValue,
+    options?: { cause?: unknown; status?: number; location?: string | undefined },
+  ) {
     const { code, message } = UPSTREAM_FAILURES[reason];
     super(code, message, { cause: options?.cause });
     this.name = 'UpstreamCallError';
     this.reason = reason;
     this.status = options?.status;
+    this.location = options?.location;
   }
 }
 
