@@ -8,10 +8,8 @@
  * Needs the `../shared` kit beside the repository: without it the suite is skipped, saying why.
  * Build first (`pnpm build`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   type JiraFake,
   repoRoot,
@@ -23,6 +21,7 @@ import {
 } from '@hardened-mcp/test-kit';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PrismProxy, startPrismProxy } from '../support/prism.ts';
 
 const SPEC = join(sharedKitDir, 'specs', 'jira-platform-v3.prism.json');
 const BIN = join(repoRoot, 'servers', 'jira', 'dist', 'bin.js');
@@ -35,55 +34,19 @@ const ENV = {
   JIRA_API_TOKEN: 'jira-read-token-0001',
   JIRA_WRITE_API_TOKEN: 'jira-write-token-0001',
 };
-/** Node 24 from the root devDependency when installed (prism 5.16 needs Node >= 24.18). */
-const NODE = existsSync(join(repoRoot, 'node_modules', 'node', 'bin', 'node'))
-  ? join(repoRoot, 'node_modules', 'node', 'bin', 'node')
-  : process.execPath;
-const PRISM = join(
-  dirname(createRequire(import.meta.url).resolve('@stoplight/prism-cli/package.json')),
-  'dist',
-  'index.js',
-);
 
 let fake: JiraFake;
-let prism: ChildProcess;
-let prismLog = '';
+let prism: PrismProxy | undefined;
 let prismUrl = '';
 let session: ServerSession;
-
-/** Starts prism in proxy mode in front of the fake on a free port and waits until it listens. */
-async function startPrism(upstream: string): Promise<string> {
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const port = 40_000 + Math.floor(Math.random() * 20_000);
-    prismLog = '';
-    prism = spawn(
-      NODE,
-      [PRISM, 'proxy', SPEC, upstream, '-h', '127.0.0.1', '-p', String(port), '--errors'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prism.stdout?.on('data', (d: Buffer) => {
-      prismLog += d.toString('utf8');
-    });
-    prism.stderr?.on('data', (d: Buffer) => {
-      prismLog += d.toString('utf8');
-    });
-    const deadline = Date.now() + 150_000;
-    while (Date.now() < deadline && prism.exitCode === null) {
-      if (prismLog.includes('Prism is listening')) return `http://127.0.0.1:${port}`;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    prism.kill();
-  }
-  throw new Error(`prism did not start: ${prismLog.slice(-500)}`);
-}
 
 describe.skipIf(!HAVE_SPEC)(
   'jira requests and fake answers against the official description (prism proxy)',
   () => {
     beforeAll(async () => {
       fake = await startJiraFake({ tokens: Object.values(ENV) });
-      const site = await startPrism(fake.url);
-      prismUrl = site;
+      prism = await startPrismProxy(SPEC, fake.url);
+      prismUrl = prism.url;
       session = await startStdioServer(BIN, {
         env: ENV,
         capabilities: { elicitation: {} },
@@ -91,7 +54,7 @@ describe.skipIf(!HAVE_SPEC)(
           mode: 'read-write',
           identity: { principal: 'prism', roles: ['writer'] },
           jira: {
-            site,
+            site: prismUrl,
             auth: { email: 'bot@example.com' },
             projects: { read: ['SUP', 'OPS'], write: ['SUP'] },
             transitions: { allowTo: ['In Progress', 'Done'] },
@@ -110,7 +73,7 @@ describe.skipIf(!HAVE_SPEC)(
     }, 240_000);
     afterAll(async () => {
       await session?.close();
-      prism?.kill();
+      prism?.stop();
       await fake?.stop();
     });
 
@@ -184,7 +147,7 @@ describe.skipIf(!HAVE_SPEC)(
       expect(fake.requests.filter((q) => q.path.endsWith('/attachments')).length).toBe(uploads);
       expect(fake.requests.length).toBeGreaterThan(15);
       // Nothing prism refused or flagged, in either direction.
-      const flagged = prismLog.split('\n').filter((l) => /✖|Violation|UNPROCESSABLE/.test(l));
+      const flagged = prism?.violations() ?? [];
       // Only the refused upload (its 422) may be flagged.
       expect(
         flagged.filter((l) => !/\/attachments\b|must be array|UNPROCESSABLE/.test(l)),

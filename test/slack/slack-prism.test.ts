@@ -10,10 +10,8 @@
  * Needs the `../shared` kit beside the repository: without it the suite is skipped, saying why.
  * Build first (`pnpm build`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   FAKE_SLACK_BOT_SCOPES,
   repoRoot,
@@ -26,6 +24,7 @@ import {
 } from '@hardened-mcp/test-kit';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PrismProxy, startPrismProxy } from '../support/prism.ts';
 
 const SPEC = join(sharedKitDir, 'specs', 'slack-web-api.prism.json');
 const BIN = join(repoRoot, 'servers', 'slack', 'dist', 'bin.js');
@@ -36,47 +35,11 @@ if (!HAVE_SPEC)
   );
 const BOT = 'xoxb-prism-bot-0001';
 const USER = 'xoxp-prism-user-0001';
-/** Node 24 from the root devDependency when installed (prism 5.16 needs Node >= 24.18). */
-const NODE = existsSync(join(repoRoot, 'node_modules', 'node', 'bin', 'node'))
-  ? join(repoRoot, 'node_modules', 'node', 'bin', 'node')
-  : process.execPath;
-const PRISM = join(
-  dirname(createRequire(import.meta.url).resolve('@stoplight/prism-cli/package.json')),
-  'dist',
-  'index.js',
-);
 
 let fake: SlackFake;
-let prism: ChildProcess;
-let prismLog = '';
+let prism: PrismProxy | undefined;
 let prismUrl = '';
 let session: ServerSession;
-
-/** Starts prism in proxy mode in front of the fake on a free port and waits until it listens. */
-async function startPrism(upstream: string): Promise<string> {
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const port = 40_000 + Math.floor(Math.random() * 20_000);
-    prismLog = '';
-    prism = spawn(
-      NODE,
-      [PRISM, 'proxy', SPEC, upstream, '-h', '127.0.0.1', '-p', String(port), '--errors'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prism.stdout?.on('data', (d: Buffer) => {
-      prismLog += d.toString('utf8');
-    });
-    prism.stderr?.on('data', (d: Buffer) => {
-      prismLog += d.toString('utf8');
-    });
-    const deadline = Date.now() + 150_000;
-    while (Date.now() < deadline && prism.exitCode === null) {
-      if (prismLog.includes('Prism is listening')) return `http://127.0.0.1:${port}`;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    prism.kill();
-  }
-  throw new Error(`prism did not start: ${prismLog.slice(-500)}`);
-}
 
 describe.skipIf(!HAVE_SPEC)(
   'slack requests and fake answers against the official description (prism proxy)',
@@ -90,7 +53,8 @@ describe.skipIf(!HAVE_SPEC)(
       });
       // Prism serves the description's paths at its root (`/auth.test`) and forwards them under
       // the upstream URL it is given (the fake's `/api/`).
-      prismUrl = await startPrism(fake.url);
+      prism = await startPrismProxy(SPEC, fake.url);
+      prismUrl = prism.url;
       session = await startStdioServer(BIN, {
         env: { SLACK_BOT_TOKEN: BOT, SLACK_USER_TOKEN: USER },
         capabilities: { elicitation: {} },
@@ -112,7 +76,7 @@ describe.skipIf(!HAVE_SPEC)(
     }, 240_000);
     afterAll(async () => {
       await session?.close();
-      prism?.kill();
+      prism?.stop();
       await fake?.stop();
     });
 
@@ -171,7 +135,7 @@ describe.skipIf(!HAVE_SPEC)(
       ])
         expect(methods).toContain(m);
       // Nothing prism refused or flagged, in either direction.
-      const flagged = prismLog.split('\n').filter((l) => /✖|Violation|UNPROCESSABLE/.test(l));
+      const flagged = prism?.violations() ?? [];
       expect(flagged).toEqual([]);
     });
 
