@@ -7,8 +7,9 @@
 #      their own (npm puts node's folder on every script's PATH, and a global pnpm usually sits
 #      beside node);
 #   3. runs the README's commands there, as written (the script first checks that README.md
-#      shows them): `npx pnpm@<packageManager> install` and `npx pnpm@<packageManager> demo`
-#      (npx asks no question without a terminal), asserting success on the generated data set;
+#      shows them): `npx --yes pnpm@<packageManager> install` and `npx --yes pnpm@<packageManager>
+#      demo` (`--yes`: an npm configured with `yes=false` otherwise refuses to fetch pnpm),
+#      asserting success on the generated data set;
 #   4. makes the demo fail twice and asserts one line on stderr, exit code 1, no hang and no
 #      PostgreSQL left running: once when the embedded PostgreSQL cannot start (its port is
 #      taken), once after it started (Chinook forced with HMCP_DEMO_DATASET=chinook, but absent).
@@ -26,7 +27,7 @@ if [[ ! "$pm" =~ ^pnpm@[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
 fi
 commit="$(git -C "$repo" rev-parse HEAD)"
 # The commands below are the README's, character for character: keep them in step.
-for command in "npx $pm install && npx $pm demo" "npx $pm test"; do
+for command in "npx --yes $pm install && npx --yes $pm demo" "npx --yes $pm test"; do
   if ! grep -qF "$command" "$repo/README.md"; then
     echo "plain-clone: README.md does not show \`$command\` (packageManager is $pm)" >&2
     exit 1
@@ -80,13 +81,13 @@ if command -v pnpm >/dev/null 2>&1; then fail "pnpm is still on PATH: $(command 
 echo "plain-clone: PATH has no pnpm; node $(node --version), npm $(npm --version)"
 
 cd "$work/repo"
-echo "plain-clone: npx $pm install"
-timeout 900 npx "$pm" install >"$work/install.log" 2>&1 || fail "npx $pm install"
+echo "plain-clone: npx --yes $pm install"
+timeout 900 npx --yes "$pm" install >"$work/install.log" 2>&1 || fail "npx --yes $pm install"
 echo "plain-clone: installed (${SECONDS}s so far)"
 
-echo "plain-clone: npx $pm demo"
-timeout 600 npx "$pm" demo >"$work/demo.log" 2>"$work/demo-stderr.log" ||
-  fail "npx $pm demo exited $?"
+echo "plain-clone: npx --yes $pm demo"
+timeout 600 npx --yes "$pm" demo >"$work/demo.log" 2>"$work/demo-stderr.log" ||
+  fail "npx --yes $pm demo exited $?"
 grep -q 'data set: generated sample data' "$work/demo.log" || fail "the demo did not use the generated data set"
 grep -q 'hash chain verified' "$work/demo.log" || fail "the demo did not verify the audit trail"
 grep -q 'REDACTED:' "$work/demo.log" || fail "the demo output shows no redaction"
