@@ -355,6 +355,8 @@ describe.skipIf(!openssl)('configured on the server (audit.remote)', () => {
       const s = await startPostgresServer({
         env: { POSTGRES_URL: db.readUrl, SIEM_TOKEN: 'siem-secret-value' },
         config: {
+          // About two calls a second for a minute: above the default 120 per minute.
+          rateLimit: { points: 100_000, durationSeconds: 60 },
           audit: {
             stderr: false,
             file: auditFile,

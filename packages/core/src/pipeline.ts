@@ -325,12 +325,8 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
   ): Promise<{ authorized: unknown } | Denial> {
     if (!tool.policy) return { authorized: undefined };
     // The read client, whatever the tool's access: live checks before approval never hold the
-    // write credential. With per-principal credentials it is the caller's own read client.
-    const shared = options.clients.read;
-    const readClient = options.clientFor
-      ? await options.clientFor('read', identity, shared)
-      : (shared as C);
-    const d = await tool.policy(input, { identity, readClient });
+    // write credential. (With per-principal credentials this is still the shared read client.)
+    const d = await tool.policy(input, { identity, readClient: options.clients.read as C });
     return d.ok ? { authorized: d.value } : d;
   }
 

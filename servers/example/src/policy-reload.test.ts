@@ -7,12 +7,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ServerSession, startStdioServer } from '@hardened-mcp/test-kit';
+import { repoRoot, type ServerSession, startStdioServer } from '@hardened-mcp/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BIN = join(HERE, '..', 'dist', 'bin.js');
-const EXAMPLES = join(HERE, '..', '..', '..', 'packages', 'core', 'policies', 'examples');
+// The core's shipped examples, found through the test kit (a generated copy of this server may
+// live outside the repository: see `pnpm new-connector`).
+const EXAMPLES = join(repoRoot, 'packages', 'core', 'policies', 'examples');
 const ENV = { EXAMPLE_READ_TOKEN: 'read-token-0001' };
 
 let session: ServerSession | undefined;
