@@ -50,6 +50,20 @@ const LABELS = {
   'public.employee.email': 'confidential',
 } as const;
 
+/** Saved read queries: one reaching a confidential column through a transform, one not. */
+const SAVED = {
+  emails_by_country: {
+    description: 'Reversed e-mails of one country',
+    sql: 'SELECT reverse(email) AS e FROM customer WHERE country = $1',
+    params: [{ name: 'country', type: 'string', maxLength: 40 }],
+  },
+  cities_by_country: {
+    description: 'First names and cities of one country',
+    sql: 'SELECT first_name, city FROM customer WHERE country = $1',
+    params: [{ name: 'country', type: 'string', maxLength: 40 }],
+  },
+};
+
 let server: TestPostgres;
 let db: ChinookDatabase;
 let hmcp: AssembledServer;
@@ -77,6 +91,7 @@ describe.skipIf(!haveChinook)('postgres_query: column classification before exec
       },
       log: { level: 'silent' },
       classification: { labels: LABELS },
+      postgres: { savedQueries: SAVED },
     });
     hmcp = await assemble(postgresConnector, config as never, {
       env: { POSTGRES_URL: db.readUrl },
@@ -90,14 +105,20 @@ describe.skipIf(!haveChinook)('postgres_query: column classification before exec
     await server?.stop();
   });
 
-  const call = (sql: string, who: Partial<Identity> = {}): Promise<CallResponse> =>
+  const callTool = (
+    name: string,
+    args: Record<string, unknown>,
+    who: Partial<Identity> = {},
+  ): Promise<CallResponse> =>
     hmcp.pipeline.callTool({
-      name: 'postgres_query',
-      arguments: { sql },
+      name,
+      arguments: args,
       identity: { principal: 'analyst', roles: ['reader'], transport: 'stdio', client: {}, ...who },
       approval: NO_APPROVAL_CHANNEL,
       signal: new AbortController().signal,
     });
+  const call = (sql: string, who: Partial<Identity> = {}) =>
+    callTool('postgres_query', { sql }, who);
   const text = (r: CallResponse) => (r.kind === 'result' ? JSON.stringify(r.result.content) : '');
   const code = (r: CallResponse) =>
     r.kind === 'result'
@@ -287,5 +308,61 @@ describe.skipIf(!haveChinook)('postgres_query: column classification before exec
       attributes: { clearance: 'confidential' },
     });
     expect(code(bd)).toBe('policy_denied');
+  });
+
+  // postgres_explain: a plan names the columns it reads (and their statistics), so it is
+  // classified like the query it explains, before any plan is built.
+  const plansSent = (from: number) =>
+    sent.slice(from).filter((t) => t.startsWith('EXPLAIN (FORMAT JSON, VERBOSE false'));
+
+  it.each(REFUSED)(
+    'postgres_explain refuses %s, and no plan was built',
+    async (_name, sql, column) => {
+      const before = sent.length;
+      const r = await callTool('postgres_explain', { sql });
+      expect(code(r)).toBe('policy_denied');
+      expect(text(r)).toContain(column);
+      expect(text(r)).toMatch(/above the principal's clearance \(internal\)/);
+      expect(sent.slice(before)).not.toContain(sql);
+      expect(plansSent(before)).toEqual([]);
+    },
+  );
+
+  it.each(ALLOWED)('postgres_explain plans %s (no classified column)', async (sql) => {
+    const before = sent.length;
+    const r = await callTool('postgres_explain', { sql });
+    expect(code(r)).toBe('ok');
+    expect(plansSent(before)).toHaveLength(1);
+  });
+
+  it('saved read queries are classified by the columns they reach, before they run', async () => {
+    const emails = SAVED.emails_by_country.sql;
+    const before = sent.length;
+    const refused = await callTool('postgres_run_saved_query', {
+      name: 'emails_by_country',
+      params: { country: 'Brazil' },
+    });
+    expect(code(refused)).toBe('policy_denied');
+    expect(text(refused)).toContain('public.customer.email');
+    expect(sent.slice(before)).not.toContain(emails);
+
+    const cities = await callTool('postgres_run_saved_query', {
+      name: 'cities_by_country',
+      params: { country: 'Brazil' },
+    });
+    expect(code(cities)).toBe('ok');
+    expect(sent.slice(before)).toContain(SAVED.cities_by_country.sql);
+
+    const cleared = await callTool(
+      'postgres_run_saved_query',
+      { name: 'emails_by_country', params: { country: 'Brazil' } },
+      { attributes: { clearance: 'confidential' } },
+    );
+    expect(code(cleared)).toBe('ok');
+    expect(
+      cleared.kind === 'result' &&
+        (cleared.result.structuredContent as { rows: unknown[] }).rows.length,
+    ).toBeGreaterThan(0);
+    expect(sent.slice(before)).toContain(emails);
   });
 });

@@ -18,6 +18,7 @@ import { type JiraClient, jiraError } from './client.js';
 import { issueKeySchema, type JiraSettings } from './config.js';
 import { fetchIssueInScope, userOf } from './issues.js';
 import { kit } from './kit.js';
+import { issueRef, projectType } from './resources.js';
 
 /** An attachment as listed in an issue's `attachment` field (REST v3 `AttachmentMetadata`). */
 interface AttachmentMeta {
@@ -154,6 +155,7 @@ export function createAttachmentTools(settings: JiraSettings): Tool<JiraClient>[
 
   const getAttachment = kit.read({
     name: 'get_attachment',
+    resource: { ...projectType, of: (input) => issueRef(input.key) },
     title: 'Read an attachment',
     description: `Downloads one attachment of an issue (ids from the issue's attachment list, see jira_get_issue with the attachment field) as an embedded resource. At most ${cfg.maxBytes} bytes; media types: ${cfg.mimeTypes.join(', ')}.`,
     output: 'json',
@@ -216,6 +218,8 @@ export function createAttachmentTools(settings: JiraSettings): Tool<JiraClient>[
   const maxBase64 = Math.ceil(cfg.maxBytes / 3) * 4;
   const addAttachment = kit.write({
     name: 'add_attachment',
+    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    egress: true,
     title: 'Attach a file',
     description: `Attaches a file to an issue in a writable project (needs the human's approval). The bytes come base64-encoded in the call (at most ${cfg.maxBytes} bytes); media types: ${cfg.mimeTypes.join(', ')}.`,
     destructive: false,

@@ -21,6 +21,7 @@ import {
 import { buildJql } from './jql.js';
 import { kit } from './kit.js';
 import { scopeRawJql } from './raw-jql.js';
+import { issueRef, projectRef, projectType, searchRef } from './resources.js';
 
 /** A filter value: printable text, no control characters (bounded). */
 const value = (max: number) =>
@@ -119,6 +120,11 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
   });
   const searchIssues = kit.read({
     name: 'search_issues',
+    resource: {
+      ...projectType,
+      of: (input) =>
+        searchRef(settings.projects.read, input as { jql?: string; projects?: string[] }),
+    },
     title: 'Search issues',
     description:
       'Searches issues in the allowed projects with structured filters (the server builds the JQL). Pass nextCursor back as cursor, with the same filters, for the next page.',
@@ -223,6 +229,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
   const issueFields = settings.attachments.enabled ? [...readFields, 'attachment'] : readFields;
   const getIssueTool = kit.read({
     name: 'get_issue',
+    resource: { ...projectType, of: (input) => issueRef(input.key) },
     title: 'Read an issue',
     description: `Reads one issue: the allowed fields, the description as Markdown and the latest ${settings.limits.commentsOnGet} comments (more with jira_list_comments).`,
     output: 'json',
@@ -255,6 +262,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
 
   const listComments = kit.read({
     name: 'list_comments',
+    resource: { ...projectType, of: (input) => issueRef(input.key) },
     title: 'List comments',
     description:
       'Lists the comments of an issue, oldest first, one page at a time (pass nextCursor back as cursor).',
@@ -310,6 +318,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
 
   const listTransitions = kit.read({
     name: 'list_transitions',
+    resource: { ...projectType, of: (input) => issueRef(input.key) },
     title: 'List transitions',
     description:
       'Lists the transitions an issue can take now (id, name, target status) and whether this server allows each.',
@@ -336,6 +345,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
 
   const getCreateFields = kit.read({
     name: 'get_create_fields',
+    resource: { ...projectType, of: (input) => projectRef(input.project) },
     title: 'Issue types and fields for creating',
     description:
       'Lists the issue types this server may create in a project, with the fields each takes (custom fields by their configured alias).',

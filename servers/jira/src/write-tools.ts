@@ -16,6 +16,7 @@ import { fingerprintOf, type IdempotencyStore } from './idempotency.js';
 import { fetchIssueInScope, shapeIssue } from './issues.js';
 import { kit } from './kit.js';
 import { liveTransitions } from './read-tools.js';
+import { issueRef, projectRef, projectType } from './resources.js';
 
 const chars = (s: string) => Array.from(s).length;
 const issueKeyArg = issueKeySchema.describe('An issue key, e.g. SUP-12.');
@@ -135,6 +136,8 @@ export function createWriteTools(
   });
   const createTool = kit.write({
     name: 'create_issue',
+    resource: { ...projectType, of: (input) => projectRef(input.project) },
+    egress: true,
     title: 'Create an issue',
     description: `Creates an issue in a writable project (needs the human's approval). Issue types: ${settings.issueTypes.join(', ')}. Description in Markdown.`,
     destructive: false,
@@ -231,6 +234,8 @@ export function createWriteTools(
     );
   const updateTool = kit.write({
     name: 'update_issue',
+    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    egress: true,
     title: 'Update an issue',
     description:
       "Changes summary, description (Markdown), labels or priority of an issue in a writable project (needs the human's approval). Never moves an issue or changes its type.",
@@ -298,6 +303,8 @@ export function createWriteTools(
   ];
   const commentTool = kit.write({
     name: 'add_comment',
+    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    egress: true,
     title: 'Add a comment',
     description: `Adds a comment (Markdown, at most ${lim.commentChars} characters) to an issue in a writable project (needs the human's approval). ${
       mentions.enabled
@@ -369,6 +376,7 @@ export function createWriteTools(
   // ---- jira_transition_issue ---------------------------------------------------------------
   const transitionTool = kit.write({
     name: 'transition_issue',
+    resource: { ...projectType, of: (input) => issueRef(input.key) },
     title: 'Transition an issue',
     description: `Moves an issue through its workflow with a transition id from jira_list_transitions (needs the human's approval). Allowed target statuses: ${settings.transitions.allowTo.join(', ') || 'none'}.`,
     destructive: true,

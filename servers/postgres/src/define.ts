@@ -1,4 +1,4 @@
-import { toolKit } from '@hardened-mcp/core';
+import { type ResourceRef, toolKit } from '@hardened-mcp/core';
 import { z } from 'zod';
 import type { PgHandle } from './database.js';
 import type { SqlGuardDecision } from './sql-guard.js';
@@ -8,6 +8,29 @@ export const kit = toolKit<PgHandle>('postgres');
 
 /** A statement the SQL guard accepted. */
 export type GuardOk = Extract<SqlGuardDecision, { ok: true }>;
+
+/**
+ * The Cedar resource type of the SQL read tools (`postgres_query`, `postgres_explain`, saved
+ * read queries): `Statement` with the set of relations it names. Spread into a tool's `resource`
+ * beside an `of` returning {@link statementRef}.
+ */
+export const statementType = {
+  type: 'Statement',
+  attributes: { tables: 'StringSet' },
+} as const;
+
+/**
+ * The resource of one accepted statement: the relations as written (`schema.name` or `name`).
+ * Its classification paths are empty: the columns are classified in `execute`, resolved by the
+ * planner before any row is read (generic-plan.ts).
+ */
+export function statementRef(verdict: Pick<GuardOk, 'relations'>): ResourceRef {
+  return {
+    id: 'statement',
+    attrs: { tables: verdict.relations.map((r) => (r.schema ? `${r.schema}.${r.name}` : r.name)) },
+    classify: [],
+  };
+}
 
 /** Scope of every read tool. */
 export const READ_SCOPE = kit.readScope;

@@ -9,7 +9,15 @@ import {
 import { z } from 'zod';
 import type { PostgresSettings, SavedQuery, SavedQueryParam } from './config.js';
 import { type PgHandle, queryExtended, withTransaction } from './database.js';
-import { checkStatementInCatalog, type GuardOk, kit, sqlValueArg } from './define.js';
+import {
+  checkStatementInCatalog,
+  type GuardOk,
+  kit,
+  sqlValueArg,
+  statementRef,
+  statementType,
+} from './define.js';
+import { columnsOfGeneric } from './generic-plan.js';
 import { readCursor, type SqlValue } from './query.js';
 import type { SqlGuardClient } from './sql-guard-client.js';
 import type { TablePolicy } from './table-policy.js';
@@ -162,6 +170,7 @@ export async function createSavedQueryTools(
         output: 'table',
         input: saved.input,
         policy: saved.policy,
+        resource: { ...statementType, of: (_args, a) => statementRef(a.query.verdict) },
         async execute(_args, ctx) {
           const { query: q, values } = ctx.authorized;
           const verdict = q.verdict;
@@ -175,9 +184,16 @@ export async function createSavedQueryTools(
             },
             async (c) => {
               await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+              // Column-level classification as for postgres_query: the operator's own $n are the
+              // generic plan's parameters.
+              let limits = ctx.limits;
+              if (ctx.classification)
+                limits = await ctx.classification.classify(
+                  await columnsOfGeneric(c, { sql: q.query.sql, paramCount: verdict.paramCount }),
+                );
               return readCursor(c, q.query.sql, values, {
-                maxRows: ctx.limits.maxRows,
-                maxBytes: ctx.limits.maxBytes,
+                maxRows: limits.maxRows,
+                maxBytes: limits.maxBytes,
                 fetchRows: settings.fetchRows,
               });
             },

@@ -9,7 +9,6 @@ import {
   type Tool,
   ToolError,
 } from '@hardened-mcp/core';
-import type pg from 'pg';
 import { z } from 'zod';
 import { describeTable, listSchemas, listTables } from './catalog.js';
 import type { PostgresSettings } from './config.js';
@@ -20,9 +19,11 @@ import {
   identifierArg,
   kit,
   sqlValueArg,
+  statementRef,
+  statementType,
 } from './define.js';
 import { BUILTIN_FUNCTION_ALLOWLIST, isDeniedFunctionName } from './function-allowlist.js';
-import { columnsOfPreparedStatement } from './plan-columns.js';
+import { columnsOfGeneric, prepareGeneric } from './generic-plan.js';
 import { readCursor, type SqlValue } from './query.js';
 import { createSavedQueryTools } from './saved-queries.js';
 import type { GenericStatement, SqlGuardClient } from './sql-guard-client.js';
@@ -66,44 +67,6 @@ export function createSqlPolicy(guard: SqlGuardClient, generic = false) {
     }
     return allow(verdict);
   };
-}
-
-/** At most this many parameters get a type by {@link prepareGeneric}'s retries. */
-const MAX_TYPED_RETRIES = 32;
-
-/**
- * `PREPARE hmcp_explain` of the constants-as-parameters statement. A parameter that stood for a
- * string literal in a place with no type context (an argument of a variadic `"any"` function such
- * as `jsonb_build_object('id', …)`) cannot be inferred (SQLSTATE 42P18), where the literal would
- * have been resolved as `text` (PostgreSQL docs §10.1, "unknown" literals): such a parameter is
- * declared `text` and the statement prepared again, inside a savepoint so the transaction stays
- * usable. Every other parameter stays `unknown`, i.e. inferred from its context (docs, PREPARE).
- *
- * @throws the database error of the last attempt (mapped by the caller)
- */
-async function prepareGeneric(
-  c: pg.PoolClient,
-  generic: { readonly sql: string; readonly paramCount: number },
-): Promise<void> {
-  const types: string[] = Array.from({ length: generic.paramCount }, () => 'unknown');
-  for (let attempt = 0; ; attempt++) {
-    const declared = types.length > 0 ? ` (${types.join(', ')})` : '';
-    await c.query('SAVEPOINT hmcp_prepare');
-    try {
-      // The extended protocol even without parameters (one statement only).
-      await queryExtended(c, `PREPARE hmcp_explain${declared} AS ${generic.sql}`, []);
-      await c.query('RELEASE SAVEPOINT hmcp_prepare');
-      return;
-    } catch (err) {
-      await c.query('ROLLBACK TO SAVEPOINT hmcp_prepare');
-      const e = err as { code?: string; message?: string };
-      const n = Number(/parameter \$(\d+)/.exec(e.message ?? '')?.[1]);
-      if (e.code !== '42P18' || !(n >= 1 && n <= types.length) || types[n - 1] === 'text')
-        throw err;
-      if (attempt >= MAX_TYPED_RETRIES) throw err;
-      types[n - 1] = 'text';
-    }
-  }
 }
 
 /** Picks the schema argument or the first allowed schema, and checks it. */
@@ -243,18 +206,7 @@ export async function createPostgresTools(
         .describe('Rows to return at most (capped by the server).'),
     }),
     policy: sqlPolicy,
-    resource: {
-      type: 'Statement',
-      attributes: { tables: 'StringSet' },
-      // The relations as written; the columns are classified in execute, before any row is read.
-      of: (_input, verdict) => ({
-        id: 'statement',
-        attrs: {
-          tables: verdict.relations.map((r) => (r.schema ? `${r.schema}.${r.name}` : r.name)),
-        },
-        classify: [],
-      }),
-    },
+    resource: { ...statementType, of: (_input, verdict) => statementRef(verdict) },
     async execute(input, ctx) {
       const verdict = ctx.authorized;
       const result = await withTransaction(
@@ -278,12 +230,7 @@ export async function createPostgresTools(
               throw new ToolError(ErrorCode.Internal, 'internal error; see the server log', {
                 cause: new Error('query verdict without its generic form'),
               });
-            await c.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
-            await prepareGeneric(c, generic);
-            const columns = await columnsOfPreparedStatement(c, generic.paramCount);
-            await c.query('DEALLOCATE hmcp_explain');
-            await c.query("SELECT set_config('plan_cache_mode', 'auto', true)");
-            limits = await classification.classify(columns);
+            limits = await classification.classify(await columnsOfGeneric(c, generic));
           }
           return readCursor(c, input.sql, input.params ?? [], {
             maxRows: Math.min(input.maxRows ?? 100, limits.maxRows),
@@ -304,6 +251,7 @@ export async function createPostgresTools(
     output: 'json',
     input: z.strictObject({ sql: sqlArg, params: paramsArg.optional() }),
     policy: explainPolicy,
+    resource: { ...statementType, of: (_input, verdict) => statementRef(verdict) },
     async execute(_input, ctx) {
       const verdict = ctx.authorized;
       const generic = verdict.generic;
@@ -328,6 +276,10 @@ export async function createPostgresTools(
         },
         async (c) => {
           await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+          // A plan names the columns it reads (and their statistics): classified like a query,
+          // before it is built.
+          if (ctx.classification)
+            await ctx.classification.classify(await columnsOfGeneric(c, generic));
           await c.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
           await prepareGeneric(c, generic);
           const args =

@@ -13,6 +13,7 @@ import { type SlackClient, slackCall } from './client.js';
 import { messageTsSchema, type SlackSettings, userIdSchema } from './config.js';
 import { kit, type SlackState } from './kit.js';
 import { type RawMessage, renderMessages } from './render.js';
+import { channelRef, channelType, everyChannelRef } from './resources.js';
 
 /** A conversation: an id (`C0123ABCD`) or a listed channel's name (`#general`). */
 export const channelArg = z
@@ -191,6 +192,7 @@ export function createReadTools(settings: SlackSettings, state: SlackState): Too
         latest: input.latest ? slackTime(input.latest) : undefined,
       });
     },
+    resource: { ...channelType, of: (_input, a) => channelRef(a.channel) },
     async execute(input, ctx) {
       const { channel, binding, cursor, oldest, latest } = ctx.authorized;
       const api = ctx.client.api(ctx.signal);
@@ -254,6 +256,7 @@ export function createReadTools(settings: SlackSettings, state: SlackState): Too
         );
       return allow({ channel: r.channel, binding, cursor: parsed.data.c as string | undefined });
     },
+    resource: { ...channelType, of: (_input, a) => channelRef(a.channel) },
     async execute(input, ctx) {
       const { channel, binding, cursor } = ctx.authorized;
       const api = ctx.client.api(ctx.signal);
@@ -350,6 +353,7 @@ const SCOPE_MODIFIERS = /(^|\s)-?(in|from|to|with):/i;
 function createSearchTool(settings: SlackSettings, state: SlackState) {
   return kit.read({
     name: 'search_messages',
+    resource: { ...channelType, of: () => everyChannelRef(settings.channels.read) },
     title: 'Search Slack messages',
     description:
       'Searches messages in the allowlisted channels (the server adds the in: terms; results from any other conversation are dropped).',

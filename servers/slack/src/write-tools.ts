@@ -16,6 +16,7 @@ import { messageTsSchema, type SlackSettings } from './config.js';
 import { kit, type SlackState } from './kit.js';
 import { channelArg, readableChannel } from './read-tools.js';
 import { type RawMessage, renderMessages } from './render.js';
+import { channelRef, channelType } from './resources.js';
 import { countUserMentions, escapeMrkdwn, findMassMention } from './text.js';
 
 const chars = (s: string) => Array.from(s).length;
@@ -186,6 +187,7 @@ export function createWriteTools(settings: SlackSettings, state: SlackState): To
 
   const postMessage = kit.write({
     name: 'post_message',
+    egress: true,
     title: 'Post a Slack message',
     description:
       'Posts a message to an allowlisted channel after a human approves it. Links are never unfurled; mass mentions are refused.',
@@ -195,11 +197,13 @@ export function createWriteTools(settings: SlackSettings, state: SlackState): To
     idempotent: false,
     policy: (input) => authorizePost(input),
     describeChange: (_input, a) => describe(a, 'Post to Slack channel'),
+    resource: { ...channelType, of: (_input, a) => channelRef(a.channel) },
     execute: (_input, ctx) => send(ctx.authorized, ctx.client, ctx.signal),
   });
 
   const replyThread = kit.write({
     name: 'reply_thread',
+    egress: true,
     title: 'Reply in a Slack thread',
     description:
       'Replies in a thread of an allowlisted channel after a human approves it (never broadcast to the channel).',
@@ -214,6 +218,7 @@ export function createWriteTools(settings: SlackSettings, state: SlackState): To
     idempotent: false,
     policy: (input) => authorizePost(input, { ts: input.threadTs }),
     describeChange: (_input, a) => describe(a, 'Reply in a thread of Slack channel'),
+    resource: { ...channelType, of: (_input, a) => channelRef(a.channel) },
     execute: (_input, ctx) => send(ctx.authorized, ctx.client, ctx.signal),
   });
 
@@ -247,6 +252,7 @@ export function createWriteTools(settings: SlackSettings, state: SlackState): To
             .field('message ts', input.ts)
             .field('emoji', `:${input.name}:`)
             .toString(),
+        resource: { ...channelType, of: (_input, channel) => channelRef(channel) },
         async execute(input, ctx) {
           await slackCall(() =>
             ctx.client.api(ctx.signal).reactions.add({
