@@ -26,6 +26,7 @@ export {
   type TestDatabase,
   type TestRole,
 } from './chinook.js';
+export { FAKE_PASTED_GITHUB_TOKEN } from './fake-secrets.js';
 export {
   type AdfDoc,
   adfText,

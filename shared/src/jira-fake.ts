@@ -26,6 +26,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { FAKE_PASTED_GITHUB_TOKEN } from './fake-secrets.js';
 
 /** An ADF document (https://developer.atlassian.com/cloud/jira/platform/apis/document/structure/). */
 export interface AdfDoc {
@@ -224,7 +225,7 @@ export const FAKE_JIRA_USERS: readonly FakeJiraUser[] = [
  * A planted secret pasted into a comment of SUP-1: a made-up value in the shape of a GitHub token
  * (never a real credential), so the redactor's detector must catch it.
  */
-export const FAKE_JIRA_PASTED_SECRET = 'ghp_R8x2Lq9TzV4mW7nK3pY6sD1fH5jB0cA2eG4i';
+export const FAKE_JIRA_PASTED_SECRET = FAKE_PASTED_GITHUB_TOKEN;
 
 /** A one-paragraph ADF document per line of text. */
 export function adfText(...paragraphs: string[]): AdfDoc {

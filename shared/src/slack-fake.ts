@@ -13,6 +13,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { FAKE_PASTED_GITHUB_TOKEN } from './fake-secrets.js';
 
 /** A user of the fake workspace. */
 export interface FakeSlackUser {
@@ -100,7 +101,7 @@ export interface SlackFakeOptions {
 }
 
 /** A token pasted into a message of the seed (a secret the redactor must catch). */
-export const FAKE_SLACK_PASTED_SECRET = 'ghp_R8x2Lq9TzV4mW7nK3pY6sD1fH5jB0cA2eG4i';
+export const FAKE_SLACK_PASTED_SECRET = FAKE_PASTED_GITHUB_TOKEN;
 
 /** The seeded users (e-mails and phones are there, as in Slack; they must never come out). */
 export const FAKE_SLACK_USERS: readonly FakeSlackUser[] = [
