@@ -263,6 +263,34 @@ describe.skipIf(!haveChinook)('postgres_query: column classification before exec
     }
   });
 
+  it('the startup check reads the privileges of a named role (postgres.databaseRoles)', async () => {
+    const pool = new pg.Pool({ connectionString: db.readUrl, max: 1 });
+    const admin = new pg.Client({ connectionString: db.adminUrl });
+    await admin.connect();
+    const role = `hmcp_cls_probe_${process.pid}`;
+    const above = (l: string) => l === 'confidential' || l === 'restricted';
+    try {
+      await admin.query(`CREATE ROLE ${role} NOLOGIN`);
+      // The login role has SELECT on everything; the named role has nothing yet.
+      expect(await classificationGrants(pool, LABELS, above, role)).toEqual([]);
+      await admin.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+      await admin.query(`GRANT SELECT (customer_id, email) ON public.customer TO ${role}`);
+      expect(await classificationGrants(pool, LABELS, above, role)).toEqual([
+        'public.customer.email (confidential)',
+      ]);
+      // The login role named explicitly answers as without a name.
+      expect(await classificationGrants(pool, LABELS, above, db.readRole)).toEqual(
+        await classificationGrants(pool, LABELS, above),
+      );
+    } finally {
+      await admin.query(`REVOKE ALL ON public.customer FROM ${role}`).catch(() => undefined);
+      await admin.query(`REVOKE ALL ON SCHEMA public FROM ${role}`).catch(() => undefined);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+      await admin.end();
+      await pool.end();
+    }
+  });
+
   it('restricted columns need an approval even to read, asked before the statement runs', async () => {
     const sql = 'SELECT first_name, birth_date FROM employee';
     const restricted = { attributes: { clearance: 'restricted' } };

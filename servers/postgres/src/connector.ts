@@ -109,17 +109,21 @@ async function openHandle(
     for (const w of warnings) logger.warn({ role: report.role }, `the ${scope} role ${w}`);
     if (scope === 'read' && classification) {
       // The classification is enforced by the server's column check; say when the database
-      // would hand out the same columns to this role anyway (no second wall).
-      const granted = await classificationGrants(
-        pool,
-        classification.labels,
-        (label) => labelRank(label as Label) > labelRank(classification.clearance),
-      );
-      if (granted.length > 0)
-        logger.warn(
-          { role: report.role, columns: granted },
-          `the read role can SELECT data classified above the default clearance (${classification.clearance}): ${granted.join(', ')}; only the server's classification check refuses it. Grant column privileges (GRANT SELECT (col, …)) to make the database a second wall`,
-        );
+      // would hand out the same columns anyway (no second wall). With postgres.databaseRoles
+      // the calls run as the mapped roles: those are the roles whose grants matter.
+      const above = (label: string) =>
+        labelRank(label as Label) > labelRank(classification.clearance);
+      const checked: (string | undefined)[] = settings.databaseRoles
+        ? mappedRoles(settings.databaseRoles, scope)
+        : [undefined];
+      for (const role of checked) {
+        const granted = await classificationGrants(pool, classification.labels, above, role);
+        if (granted.length > 0)
+          logger.warn(
+            { role: role ?? report.role, columns: granted },
+            `the ${role ? `database role ${role} (postgres.databaseRoles)` : 'read role'} can SELECT data classified above the default clearance (${classification.clearance}): ${granted.join(', ')}; only the server's classification check refuses it. Grant column privileges (GRANT SELECT (col, …)) to make the database a second wall`,
+          );
+      }
     }
     logger.info(
       { role: report.role, serverVersion: report.serverVersion },

@@ -195,10 +195,13 @@ export function warnPrivileged(logger: Logger, report: RoleReport, what: string)
 }
 
 /**
- * Classified columns and tables (labels above `clearance`, the default clearance) that the
- * connected role can SELECT: the database itself does not enforce what the classification
+ * Classified columns and tables (labels above `clearance`, the default clearance) that a
+ * database role can SELECT: the database itself does not enforce what the classification
  * forbids, so only the server's column check stands in the way. Label paths are
  * `schema.table` or `schema.table.column`; paths that name no existing relation are skipped.
+ * `role` is the role whose privileges are checked (a `postgres.databaseRoles` role, which the
+ * calls run as); without it, the connected role. The privilege functions take the role as
+ * their first argument (PostgreSQL docs §9.27, Access Privilege Inquiry Functions).
  *
  * @returns one `schema.table[.column] (label)` per finding, at most 20
  */
@@ -206,6 +209,7 @@ export async function classificationGrants(
   pool: pg.Pool,
   labels: Readonly<Record<string, string>>,
   above: (label: string) => boolean,
+  role?: string,
 ): Promise<string[]> {
   const paths = Object.entries(labels)
     .filter(([, label]) => above(label))
@@ -217,17 +221,19 @@ export async function classificationGrants(
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS p(path, s, t, c)
              JOIN pg_namespace n ON n.nspname = p.s
              JOIN pg_class cl ON cl.relnamespace = n.oid AND cl.relname = p.t
-            WHERE has_schema_privilege(n.oid, 'USAGE')
-              AND CASE WHEN p.c = '' THEN has_table_privilege(cl.oid, 'SELECT')
+            CROSS JOIN (SELECT coalesce($5::name, current_user) AS r) AS who
+            WHERE has_schema_privilege(who.r, n.oid, 'USAGE')
+              AND CASE WHEN p.c = '' THEN has_table_privilege(who.r, cl.oid, 'SELECT')
                        ELSE EXISTS (SELECT 1 FROM pg_attribute a
                                      WHERE a.attrelid = cl.oid AND a.attname = p.c AND NOT a.attisdropped)
-                            AND has_column_privilege(cl.oid, p.c, 'SELECT') END
+                            AND has_column_privilege(who.r, cl.oid, p.c, 'SELECT') END
             ORDER BY 1 LIMIT 20`,
     values: [
       paths.map((p) => p.path),
       paths.map((p) => p.parts[0]),
       paths.map((p) => p.parts[1]),
       paths.map((p) => p.parts[2] ?? ''),
+      role ?? null,
     ],
   });
   const labelOf = new Map(paths.map((p) => [p.path, p.label]));
