@@ -465,7 +465,7 @@ for (const [server, spec] of Object.entries(SERVERS)) {
           for (const s of spread) expect(matches(s.labelSelector, podLabels)).toBe(true);
           const redis = list(container.env).find((e) => e.name === 'REDIS_URL');
           expect(String(redis?.value)).toMatch(/^rediss?:\/\/[^@]+$/); // no password in the manifest
-          expect(container.image).toBe(`ghcr.io/owner/hardened-mcp/${server}:0.1.0`);
+          expect(container.image).toBe(`registry.example/owner/hardened-mcp/${server}:0.1.0`);
         });
       }
     });
