@@ -2,6 +2,7 @@ import { defineConnector, loadCredential, StartupError } from '@hardened-mcp/cor
 import { type JiraClient, openJiraClient } from './client.js';
 import { cloud } from './cloud.js';
 import { type JiraSettings, jiraSectionSchema } from './config.js';
+import { createFieldLabels } from './field-labels.js';
 import { memoryIdempotencyStore, redisIdempotencyStore } from './idempotency.js';
 import { createJiraTools } from './tools.js';
 
@@ -40,7 +41,12 @@ export const jiraConnector = defineConnector<JiraSettings, JiraClient>({
     const idempotency = redisUrl
       ? redisIdempotencyStore(redisUrl.reveal(), window)
       : memoryIdempotencyStore(window);
-    return { tools: createJiraTools(ctx.settings, idempotency), close: () => idempotency.close() };
+    const labels = createFieldLabels(ctx.config.classification, ctx.config.policies);
+    return {
+      tools: createJiraTools(ctx.settings, idempotency, labels),
+      close: () => idempotency.close(),
+      labelledPaths: labels.describe(ctx.settings.projects.read),
+    };
   },
   async openClient(scope, credential, ctx) {
     if (!credential) throw new StartupError(`the ${scope} credential is missing`);
