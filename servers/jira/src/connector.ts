@@ -2,7 +2,7 @@ import { defineConnector, loadCredential, StartupError } from '@hardened-mcp/cor
 import { type JiraClient, openJiraClient } from './client.js';
 import { cloud } from './cloud.js';
 import { type JiraSettings, jiraSectionSchema } from './config.js';
-import { createFieldLabels } from './field-labels.js';
+import { createFieldLabels, UNMATCHED } from './field-labels.js';
 import { memoryIdempotencyStore, redisIdempotencyStore } from './idempotency.js';
 import { createJiraTools } from './tools.js';
 
@@ -42,10 +42,18 @@ export const jiraConnector = defineConnector<JiraSettings, JiraClient>({
       ? redisIdempotencyStore(redisUrl.reveal(), window)
       : memoryIdempotencyStore(window);
     const labels = createFieldLabels(ctx.config.classification, ctx.config.policies);
+    const labelledPaths = labels.describe(ctx.settings.projects.read);
+    // A mistyped key (`Description`, `SUP:description`) labels nothing: say so at startup.
+    for (const l of labelledPaths)
+      if (l.means === UNMATCHED)
+        ctx.logger.warn(
+          { key: l.path, label: l.label },
+          'classification.labels key matches no Jira project key or field id',
+        );
     return {
       tools: createJiraTools(ctx.settings, idempotency, labels),
       close: () => idempotency.close(),
-      labelledPaths: labels.describe(ctx.settings.projects.read),
+      labelledPaths,
     };
   },
   async openClient(scope, credential, ctx) {

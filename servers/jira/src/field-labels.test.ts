@@ -173,12 +173,14 @@ describe('field labels: the model', () => {
       description: 'restricted',
       'SUP.customfield_10042': 'restricted',
       'sup.Description': 'public',
+      fixVersions: 'confidential',
     });
     expect(f.describe(['SUP', 'OPS']).map((l) => l.means)).toEqual([
       'project OPS: every field of its issues',
       'field description in every project',
       'field customfield_10042 in project SUP',
       'not a Jira project key or field id: matches nothing this server reads',
+      'field fixVersions in every project',
     ]);
   });
 });

@@ -19,7 +19,7 @@ import {
  *
  * Operators label fields under the core's `classification.labels`, by Jira field id:
  * - `description: restricted` labels the field in every project (a bare field id: project keys
- *   are upper case, field ids lower case, so the two never collide);
+ *   start with an upper-case letter, field ids with a lower-case one, so the two never collide);
  * - `SUP.customfield_10042: confidential` labels it in project `SUP` only;
  * - `SUP: confidential` (a project) labels every field of the project, as before.
  *
@@ -122,7 +122,8 @@ export function jqlFieldIds(name: string, labelledCustom: readonly string[]): st
   return SYSTEM_JQL_FIELDS.has(id) ? [id] : [...labelledCustom];
 }
 
-const FIELD_ID = /^(?:[a-z][a-z0-9]*|customfield_\d{1,9})$/;
+/** A Jira field id: system ids start with a lower-case letter (`description`, `fixVersions`), custom ones are `customfield_N`. */
+const FIELD_ID = /^(?:[a-z][A-Za-z0-9]{0,63}|customfield_\d{1,9})$/;
 const PROJECT_KEY = /^[A-Z][A-Z0-9_]{1,9}$/;
 
 /**
@@ -202,12 +203,15 @@ export function createFieldLabels(
         else if (FIELD_ID.test(path)) means = `field ${path} in every project`;
         else if (PROJECT_KEY.test(project) && FIELD_ID.test(field))
           means = `field ${field} in project ${project}`;
-        else means = 'not a Jira project key or field id: matches nothing this server reads';
+        else means = UNMATCHED;
         return { path, label, means };
       });
     },
   });
 }
+
+/** What {@link FieldLabels.describe} says of a key that is no project key and no field id (a typo, usually). */
+export const UNMATCHED = 'not a Jira project key or field id: matches nothing this server reads';
 
 /** `ref` classified by its project and `fieldPaths` too (the core labels a call by the highest path). */
 export function withFields(ref: ResourceRef, fieldPaths: readonly string[]): ResourceRef {
