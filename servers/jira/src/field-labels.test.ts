@@ -281,6 +281,20 @@ describe('field labels: reads', { timeout: 30_000 }, () => {
     expect(requestsTo('/comment').length).toBe(before);
   });
 
+  it('a search answered with issues of a project it was not classified by is classified there too', async () => {
+    const { call } = await server({ 'OPS.summary': 'restricted' }, 'confidential');
+    expect(code(await call('jira_search_issues', { projects: ['SUP'] }))).toBe('ok');
+    fake.searchIgnoresProject(true);
+    try {
+      // A stale index lists OPS issues for a SUP search: OPS's summary is above the clearance.
+      const r = await call('jira_search_issues', { projects: ['SUP'] });
+      expect(code(r)).toBe('policy_denied');
+      expect(text(r)).toContain('OPS.summary');
+    } finally {
+      fake.searchIgnoresProject(false);
+    }
+  });
+
   it('a moved issue is classified where it lives now, before anything is returned', async () => {
     // SUP-4 was moved to FIN by the fake's seed: Jira answers the old key with FIN's issue.
     const { call } = await server({ 'FIN.description': 'restricted' }, 'confidential');

@@ -58,6 +58,8 @@ interface SearchPlan {
   readonly jql: string;
   readonly binding: CursorBinding;
   readonly nextPageToken: string | undefined;
+  /** The projects the search is classified by. */
+  readonly projects: readonly string[];
   readonly fields: readonly string[];
   readonly withheld: readonly string[];
   readonly paths: readonly string[];
@@ -111,7 +113,7 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
   const cursors = new CursorSealer();
   const pageSize = settings.limits.pageSize;
   // A search returns the read fields but the description (too long for a result list).
-  const searchFields = readFields.filter((f) => f !== 'description');
+  const searchFields = [...new Set(readFields.filter((f) => f !== 'description'))];
 
   const listProjects = kit.read({
     name: 'list_projects',
@@ -239,6 +241,7 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
       if (refusal) return refusal;
       const { kept, withheld } = labels.split(identity, scope, searchFields);
       const fieldPlan = {
+        projects: scope,
         fields: kept,
         withheld,
         paths: labels.active ? labels.paths(scope, [...kept, ...matched]) : [],
@@ -291,6 +294,16 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
             ]
           : [];
       });
+      // An allowlisted project the search was not classified by (a stale index answers with
+      // issues moved elsewhere): classify it and its fields there before anything is returned.
+      const elsewhere = [...new Set(kept.map((i) => i.project as string))].filter(
+        (p) => !ctx.authorized.projects.includes(p),
+      );
+      if (elsewhere.length > 0 && ctx.classification)
+        await ctx.classification.classify([
+          ...elsewhere,
+          ...labels.paths(elsewhere, ctx.authorized.fields),
+        ]);
       const token = typeof page.nextPageToken === 'string' ? page.nextPageToken : undefined;
       // The audit record counts what the second wall dropped, whatever the model does with it.
       ctx.audit.note('droppedOutOfScope', returned.length - kept.length);
