@@ -56,7 +56,12 @@ function channel(answer: 'approved' | 'declined' = 'approved') {
   return { approval, prompts };
 }
 
-function jiraConfig(labels: Record<string, Label>, clearance: Label, extra: object = {}) {
+function jiraConfig(
+  labels: Record<string, Label>,
+  clearance: Label,
+  extra: object = {},
+  classification: object = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'hmcp-jira-fields-'));
   return {
     auditFile: join(dir, 'a.jsonl'),
@@ -72,7 +77,7 @@ function jiraConfig(labels: Record<string, Label>, clearance: Label, extra: obje
         rawJql: true,
         ...extra,
       },
-      classification: { labels, clearance: { default: clearance } },
+      classification: { labels, clearance: { default: clearance }, ...classification },
     }),
   };
 }
@@ -81,8 +86,9 @@ async function server(
   labels: Record<string, Label>,
   clearance: Label,
   answer: 'approved' | 'declined' = 'approved',
+  classification: object = {},
 ) {
-  const { config, auditFile } = jiraConfig(labels, clearance);
+  const { config, auditFile } = jiraConfig(labels, clearance, {}, classification);
   const s = await assemble(jiraConnector, config as never, { env: ENV });
   closers.push(() => s.close());
   const { approval, prompts } = channel(answer);
@@ -205,6 +211,33 @@ describe('field labels: reads', { timeout: 30_000 }, () => {
     expect(record.notes?.withheldFields).toBe('description');
   });
 
+  it('a field asked for by name above the clearance is refused; named fields within it are all that is read', async () => {
+    const { call } = await server({ description: 'confidential' }, 'internal');
+    const before = fake.requests.length;
+    const refused = await call('jira_get_issue', {
+      key: 'SUP-1',
+      fields: ['summary', 'description'],
+    });
+    expect(code(refused)).toBe('policy_denied');
+    expect(text(refused)).toContain('field description is classified confidential');
+    expect(fake.requests.length).toBe(before);
+    const r = await call('jira_get_issue', { key: 'SUP-1', fields: ['summary'] });
+    expect(code(r)).toBe('ok');
+    expect(Object.keys(data<object>(r)).sort()).toEqual(['key', 'project', 'summary']);
+    expect(fake.requests.at(-1)?.query.fields).toBe('project,summary');
+    // No wildcard: the server names every field it asks Jira for.
+    expect(code(await call('jira_get_issue', { key: 'SUP-1', fields: ['*all'] }))).toBe(
+      'invalid_input',
+    );
+    const search = await call('jira_search_issues', {
+      projects: ['SUP'],
+      fields: ['status'],
+      jql: 'status = "In Progress"',
+    });
+    expect(code(search)).toBe('ok');
+    expect(fake.requests.at(-1)?.query.fields).toBe('project,status');
+  });
+
   it('within the clearance the field is returned, and the session taint learns its label', async () => {
     const { call } = await server({ description: 'confidential' }, 'confidential');
     const comment = { key: 'SUP-3', body: 'a note' };
@@ -259,6 +292,25 @@ describe('field labels: reads', { timeout: 30_000 }, () => {
     const asked = prompts.length;
     expect(code(await call('jira_get_issue', { key: 'OPS-1' }))).toBe('ok');
     expect(prompts.length).toBe(asked);
+  });
+
+  it('a search returning a restricted field gets the restricted row cap', async () => {
+    const opts = { restricted: { maxRows: 1 } };
+    const plain = await server({}, 'restricted', 'approved', opts);
+    const all = data<{ issues: unknown[] }>(
+      await plain.call('jira_search_issues', { projects: ['SUP'] }),
+    );
+    expect(all.issues.length).toBeGreaterThan(1);
+    const { call, prompts } = await server(
+      { 'SUP.summary': 'restricted' },
+      'restricted',
+      'approved',
+      opts,
+    );
+    const r = await call('jira_search_issues', { projects: ['SUP'] });
+    expect(code(r)).toBe('ok');
+    expect(data<{ issues: unknown[] }>(r).issues).toHaveLength(1);
+    expect(prompts.at(-1)).toContain('SUP.summary');
   });
 
   it('a declined approval for a restricted field means Jira is never asked', async () => {

@@ -73,6 +73,25 @@ interface IssuePlan {
   readonly paths: readonly string[];
 }
 
+/**
+ * The optional `fields` argument of a read tool: a subset of `allowed` (never `*all` or
+ * `*navigable`: the server always names the fields it asks Jira for). None when `allowed` is empty.
+ */
+function fieldsArg(allowed: readonly string[]) {
+  const [first, ...rest] = allowed;
+  if (first === undefined) return {};
+  return {
+    fields: z
+      .array(z.enum([first, ...rest]))
+      .min(1)
+      .max(allowed.length)
+      .optional()
+      .describe(
+        `Fields to return, from ${allowed.join(', ')} (default: all of them). Fields above your clearance are refused when named here and withheld (listed in withheldFields) by default.`,
+      ),
+  };
+}
+
 /** The field ids the structured search filters match on (the JQL `buildJql` writes). */
 function filterFields(
   input: {
@@ -176,6 +195,7 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
     direction: z.enum(['asc', 'desc']).optional(),
     limit: z.int().min(1).max(100).optional(),
     cursor: cursorArg,
+    ...fieldsArg(searchFields),
   });
   const searchIssues = kit.read({
     name: 'search_issues',
@@ -223,9 +243,11 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
           limit: _l,
           cursor: _c,
           jql: _j,
+          fields: _f,
           ...filters
         } = input as typeof input & {
           jql?: string;
+          fields?: string[];
         };
         if (Object.values(filters).some((v) => v !== undefined))
           return deny(ErrorCode.InvalidInput, 'use either jql or the structured filters, not both');
@@ -239,7 +261,16 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
       // a field above the clearance refuses the search before it reaches Jira.
       const refusal = labels.refuseAbove(identity, scope, matched, 'a search cannot match on it');
       if (refusal) return refusal;
-      const { kept, withheld } = labels.split(identity, scope, searchFields);
+      const asked = (input as { fields?: string[] }).fields;
+      if (asked) {
+        const askedRefusal = labels.refuseAbove(identity, scope, asked, 'it was asked for');
+        if (askedRefusal) return askedRefusal;
+      }
+      const { kept, withheld } = labels.split(
+        identity,
+        scope,
+        asked ? [...new Set(asked)] : searchFields,
+      );
       const fieldPlan = {
         projects: scope,
         fields: kept,
@@ -325,6 +356,10 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
 
   // With the attachment tools on, jira_get_issue lists attachment metadata (ids to download).
   const issueFields = settings.attachments.enabled ? [...readFields, 'attachment'] : readFields;
+  // What jira_get_issue reads by default: the issue fields, and comments unless commentsOnGet is 0.
+  const getFields = [
+    ...new Set(settings.limits.commentsOnGet > 0 ? [...issueFields, 'comment'] : issueFields),
+  ];
   const getIssueTool = kit.read({
     name: 'get_issue',
     resource: {
@@ -334,10 +369,17 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
     title: 'Read an issue',
     description: `Reads one issue: the allowed fields, the description as Markdown and the latest ${settings.limits.commentsOnGet} comments (more with jira_list_comments). Fields above the caller's clearance are not read and are listed as withheldFields.`,
     output: 'json',
-    input: z.strictObject({ key: issueKeyArg }),
+    input: z.strictObject({ key: issueKeyArg, ...fieldsArg(getFields) }),
     policy(input, { identity }) {
       const project = [projectOfIssueKey(input.key)];
-      const wanted = settings.limits.commentsOnGet > 0 ? [...issueFields, 'comment'] : issueFields;
+      const asked = (input as { fields?: string[] }).fields;
+      // Fields asked for by name and above the clearance are refused (leaving them out would
+      // answer a different question silently); the default set withholds them instead.
+      if (asked) {
+        const refusal = labels.refuseAbove(identity, project, asked, 'it was asked for');
+        if (refusal) return refusal;
+      }
+      const wanted = asked ? [...new Set(asked)] : getFields;
       const { kept, withheld } = labels.split(identity, project, wanted);
       return allow<IssuePlan>({
         fields: kept.filter((f) => f !== 'comment'),
