@@ -155,6 +155,46 @@ describe.skipIf(!HAVE_SPEC)(
       ).toEqual([]);
     });
 
+    it('field labels: reads that withhold fields pass the description; a refused JQL never reaches Jira', async () => {
+      const labelled = await startStdioServer(BIN, {
+        env: ENV,
+        config: {
+          mode: 'read-only',
+          identity: { principal: 'prism', roles: ['reader'] },
+          jira: {
+            site: prismUrl,
+            auth: { email: 'bot@example.com' },
+            projects: { read: ['SUP', 'OPS'] },
+            rawJql: true,
+          },
+          classification: {
+            labels: { description: 'confidential', 'SUP.comment': 'confidential' },
+            clearance: { default: 'internal' },
+          },
+        },
+      });
+      try {
+        const call = (name: string, args: Record<string, unknown>) =>
+          labelled.client.callTool({ name, arguments: args });
+        const issue = await call('jira_get_issue', { key: 'SUP-1' });
+        expect(issue.isError, textOf(issue).slice(0, 300)).toBeFalsy();
+        const got = issue.structuredContent as Record<string, unknown>;
+        expect(got.withheldFields).toEqual(['description', 'comment']);
+        const search = await call('jira_search_issues', { limit: 2, statuses: ['To Do'] });
+        expect(search.isError, textOf(search).slice(0, 300)).toBeFalsy();
+        const before = fake.requests.length;
+        const refused = await call('jira_search_issues', { jql: 'description ~ "password"' });
+        expect(textOf(refused)).toMatch(/^policy_denied: field description is classified/);
+        expect(fake.requests.length).toBe(before);
+      } finally {
+        await labelled.close();
+      }
+      expect(
+        prism?.violations().filter((l) => !/\/attachments\b|must be array|UNPROCESSABLE/.test(l)) ??
+          [],
+      ).toEqual([]);
+    }, 120_000);
+
     it('is a live check: a request the description rejects is refused by prism', async () => {
       const auth = `Basic ${Buffer.from(`bot@example.com:${ENV.JIRA_API_TOKEN}`).toString('base64')}`;
       const before = fake.requests.length;

@@ -32,6 +32,21 @@ export interface ConnectorTools<C> {
   readonly tools: readonly Tool<C>[];
   /** Stops helper processes the tools use (e.g. the SQL checker); called once at shutdown. */
   close?(): Promise<void>;
+  /**
+   * What each configured `classification.labels` key means to this connector, for
+   * `--print-policy` (e.g. `{ path: 'description', label: 'restricted', means: 'the Jira field
+   * description in every project' }`). Optional: without it the labels are printed as configured.
+   */
+  readonly labelledPaths?: readonly LabelledPath[] | undefined;
+}
+
+/** One classification label as a connector explains it (see {@link ConnectorTools.labelledPaths}). */
+export interface LabelledPath {
+  /** The configured key, as written under `classification.labels`. */
+  readonly path: string;
+  readonly label: 'public' | 'internal' | 'confidential' | 'restricted';
+  /** What the key labels, in words (e.g. `project SUP`, `field description in project SUP`). */
+  readonly means: string;
 }
 
 /**

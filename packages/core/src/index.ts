@@ -48,6 +48,7 @@ export {
   type ConnectorDefinition,
   type ConnectorTools,
   defineConnector,
+  type LabelledPath,
 } from './connector.js';
 export {
   createPrincipalClients,

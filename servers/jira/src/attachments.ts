@@ -16,9 +16,10 @@ import {
 import { z } from 'zod';
 import { type JiraClient, jiraError } from './client.js';
 import { issueKeySchema, type JiraSettings } from './config.js';
+import { classifyReturned, type FieldLabels, withFields } from './field-labels.js';
 import { fetchIssueInScope, userOf } from './issues.js';
 import { kit } from './kit.js';
-import { issueRef, projectType } from './resources.js';
+import { issueRef, projectOfIssueKey, projectType } from './resources.js';
 
 /** An attachment as listed in an issue's `attachment` field (REST v3 `AttachmentMetadata`). */
 interface AttachmentMeta {
@@ -79,12 +80,21 @@ function metaOf(x: unknown): AttachmentMeta | undefined {
  *   Sent as `multipart/form-data` with `X-Atlassian-Token: no-check` (Jira's XSRF rule for
  *   `POST /rest/api/3/issue/{key}/attachments`).
  */
-export function createAttachmentTools(settings: JiraSettings): Tool<JiraClient>[] {
+export function createAttachmentTools(
+  settings: JiraSettings,
+  labels: FieldLabels,
+): Tool<JiraClient>[] {
   const cfg = settings.attachments;
   if (!cfg.enabled) return [];
   const readable = new Set(settings.projects.read);
   const writable = new Set(settings.projects.write);
   const mimeTypes = new Set(cfg.mimeTypes);
+  /** The resource of an attachment call: the issue's project, classified with its `attachment` field. */
+  const attachmentRef = (key: string) =>
+    withFields(
+      issueRef(key),
+      labels.active ? labels.paths([projectOfIssueKey(key)], ['attachment']) : [],
+    );
   const media = new Map<string, UpstreamClient>(
     cfg.mediaOrigins.map((o) => {
       const origin = new URL(o).origin;
@@ -155,7 +165,7 @@ export function createAttachmentTools(settings: JiraSettings): Tool<JiraClient>[
 
   const getAttachment = kit.read({
     name: 'get_attachment',
-    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    resource: { ...projectType, of: (input) => attachmentRef(input.key) },
     title: 'Read an attachment',
     description: `Downloads one attachment of an issue (ids from the issue's attachment list, see jira_get_issue with the attachment field) as an embedded resource. At most ${cfg.maxBytes} bytes; media types: ${cfg.mimeTypes.join(', ')}.`,
     output: 'json',
@@ -167,8 +177,19 @@ export function createAttachmentTools(settings: JiraSettings): Tool<JiraClient>[
         .regex(/^\d{1,18}$/)
         .describe('The attachment id.'),
     }),
+    policy(input, { identity }) {
+      return (
+        labels.refuseAbove(
+          identity,
+          [projectOfIssueKey(input.key)],
+          ['attachment'],
+          'this tool returns attachments',
+        ) ?? allow(undefined)
+      );
+    },
     async execute(input, ctx) {
       const { issue, meta } = await attachmentOn(ctx.client, input.key, input.attachmentId);
+      await classifyReturned(ctx.classification, labels, input.key, issue.project, ['attachment']);
       const cap = Math.min(cfg.maxBytes, ctx.limits.maxBytes);
       if (!mimeTypes.has(meta.mimeType))
         throw new ToolError(
@@ -218,7 +239,7 @@ export function createAttachmentTools(settings: JiraSettings): Tool<JiraClient>[
   const maxBase64 = Math.ceil(cfg.maxBytes / 3) * 4;
   const addAttachment = kit.write({
     name: 'add_attachment',
-    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    resource: { ...projectType, of: (input) => attachmentRef(input.key) },
     egress: true,
     title: 'Attach a file',
     description: `Attaches a file to an issue in a writable project (needs the human's approval). The bytes come base64-encoded in the call (at most ${cfg.maxBytes} bytes); media types: ${cfg.mimeTypes.join(', ')}.`,
@@ -233,7 +254,14 @@ export function createAttachmentTools(settings: JiraSettings): Tool<JiraClient>[
         .describe(`The media type, one of ${cfg.mimeTypes.join(', ')}.`),
       contentBase64: z.base64().min(1).max(maxBase64).describe('The file content, base64-encoded.'),
     }),
-    policy(input, { readClient }) {
+    policy(input, { identity, readClient }) {
+      const labelRefusal = labels.refuseAbove(
+        identity,
+        [projectOfIssueKey(input.key)],
+        ['attachment'],
+        'this call would write it',
+      );
+      if (labelRefusal) return labelRefusal;
       const mimeType = baseMimeType(input.mimeType);
       if (!mimeTypes.has(mimeType))
         return deny(ErrorCode.PolicyDenied, `attachments of type ${mimeType} are not allowed`);
@@ -273,6 +301,7 @@ export function createAttachmentTools(settings: JiraSettings): Tool<JiraClient>[
       const a = ctx.authorized;
       // Re-checked with the write credential: the issue may have moved since the approval.
       const issue = await fetchIssueInScope(ctx.client.api(ctx.signal), input.key, writable, []);
+      await classifyReturned(ctx.classification, labels, input.key, issue.project, ['attachment']);
       const form = new FormData();
       form.append('file', new Blob([a.bytes], { type: a.mimeType }), input.fileName);
       const encoded = new Request('http://multipart.invalid/', { method: 'POST', body: form });

@@ -77,7 +77,7 @@ const comment = { key: 'SUP-3', body: 'a summary for the team' };
 const comments = () =>
   fake.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/comment')).length;
 
-describe('jira classification and egress', () => {
+describe('jira classification and egress', { timeout: 30_000 }, () => {
   it('the resource of a call is its project; a search over several projects lists them all', () => {
     expect(issueRef('SUP-12')).toEqual({ id: 'SUP', attrs: { project: 'SUP', issue: 'SUP-12' } });
     expect(searchRef(['SUP', 'OPS'], { projects: ['SUP'] }).id).toBe('SUP');

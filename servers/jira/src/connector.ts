@@ -2,6 +2,7 @@ import { defineConnector, loadCredential, StartupError } from '@hardened-mcp/cor
 import { type JiraClient, openJiraClient } from './client.js';
 import { cloud } from './cloud.js';
 import { type JiraSettings, jiraSectionSchema } from './config.js';
+import { createFieldLabels, UNMATCHED } from './field-labels.js';
 import { memoryIdempotencyStore, redisIdempotencyStore } from './idempotency.js';
 import { createJiraTools } from './tools.js';
 
@@ -40,7 +41,20 @@ export const jiraConnector = defineConnector<JiraSettings, JiraClient>({
     const idempotency = redisUrl
       ? redisIdempotencyStore(redisUrl.reveal(), window)
       : memoryIdempotencyStore(window);
-    return { tools: createJiraTools(ctx.settings, idempotency), close: () => idempotency.close() };
+    const labels = createFieldLabels(ctx.config.classification, ctx.config.policies);
+    const labelledPaths = labels.describe(ctx.settings.projects.read);
+    // A mistyped key (`Description`, `SUP:description`) labels nothing: say so at startup.
+    for (const l of labelledPaths)
+      if (l.means === UNMATCHED)
+        ctx.logger.warn(
+          { key: l.path, label: l.label },
+          'classification.labels key matches no Jira project key or field id',
+        );
+    return {
+      tools: createJiraTools(ctx.settings, idempotency, labels),
+      close: () => idempotency.close(),
+      labelledPaths,
+    };
   },
   async openClient(scope, credential, ctx) {
     if (!credential) throw new StartupError(`the ${scope} credential is missing`);

@@ -12,6 +12,12 @@ export {
   WRITABLE_FIELDS,
 } from './config.js';
 export { jiraConnector, VERSION } from './connector.js';
+export {
+  createFieldLabels,
+  type FieldLabels,
+  jqlFieldIds,
+  TEXT_SEARCH_FIELDS,
+} from './field-labels.js';
 export { buildJql, jqlString, type SearchFilters } from './jql.js';
 export { kit } from './kit.js';
 export { createJiraTools } from './tools.js';

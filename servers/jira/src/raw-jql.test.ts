@@ -21,8 +21,9 @@ describe('raw JQL, scoped in the tree', () => {
       jql: expect.stringMatching(
         /^project IN \("SUP", "OPS"\) AND \(status = Done OR project = FIN\)\s+ORDER BY key DESC$/,
       ),
+      fields: ['status', 'project', 'key'],
     });
-    expect(await scoped('')).toEqual({ ok: true, jql: 'project IN ("SUP", "OPS")' });
+    expect(await scoped('')).toEqual({ ok: true, jql: 'project IN ("SUP", "OPS")', fields: [] });
   });
 
   it.each([
@@ -45,6 +46,14 @@ describe('raw JQL, scoped in the tree', () => {
     expect(r).toEqual({
       ok: true,
       jql: 'project IN ("SUP", "OPS") AND summary ~ "\u201cx\u201d \\" OR project = FIN"',
+      fields: ['summary'],
     });
+  });
+
+  it('lists every field the query reads, in NOT, nested clauses and ORDER BY, for classification', async () => {
+    const r = await scoped(
+      'NOT (Description ~ "x" OR (comment ~ "y" AND text ~ "z")) ORDER BY Priority ASC',
+    );
+    expect(r.ok && [...r.fields].sort()).toEqual(['comment', 'description', 'priority', 'text']);
   });
 });

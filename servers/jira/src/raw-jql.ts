@@ -9,7 +9,12 @@ export interface JqlRules {
 
 /** A raw query made safe, or why it was refused (fixed text plus names from the query). */
 export type ScopedJql =
-  | { readonly ok: true; readonly jql: string }
+  | {
+      readonly ok: true;
+      readonly jql: string;
+      /** Every field name the query references (where and `ORDER BY`), lower case, once each. */
+      readonly fields: readonly string[];
+    }
   | { readonly ok: false; readonly reason: string };
 
 class Refused extends Error {}
@@ -31,31 +36,32 @@ function checkOperand(o: Operand | undefined, rules: JqlRules): void {
   }
 }
 
-function checkField(field: Field, rules: JqlRules) {
+function checkField(field: Field, rules: JqlRules, seen: Set<string>) {
   if ((field.properties || []).length > 0) throw new Refused('entity properties are not allowed');
-  if (!rules.fields.has(field.value.toLowerCase()))
-    throw new Refused(`field ${field.value} is not allowed`);
+  const name = field.value.toLowerCase();
+  if (!rules.fields.has(name)) throw new Refused(`field ${field.value} is not allowed`);
+  seen.add(name);
 }
 
-function checkClause(c: Clause, rules: JqlRules, depth: number): void {
+function checkClause(c: Clause, rules: JqlRules, depth: number, seen: Set<string>): void {
   if (depth > 32) throw new Refused('the query is nested too deeply');
   switch (c.clauseType) {
     case 'compound':
-      for (const x of c.clauses) checkClause(x, rules, depth + 1);
+      for (const x of c.clauses) checkClause(x, rules, depth + 1, seen);
       return;
     case 'not':
-      checkClause(c.clause, rules, depth + 1);
+      checkClause(c.clause, rules, depth + 1, seen);
       return;
     case 'terminal':
-      checkField(c.field, rules);
+      checkField(c.field, rules, seen);
       checkOperand(c.operand || undefined, rules);
       for (const p of c.predicates) checkOperand(p.operand || undefined, rules);
       return;
   }
 }
 
-function checkOrderBy(o: OrderBy | undefined, rules: JqlRules): void {
-  for (const f of o?.fields ?? []) checkField(f.field, rules);
+function checkOrderBy(o: OrderBy | undefined, rules: JqlRules, seen: Set<string>): void {
+  for (const f of o?.fields ?? []) checkField(f.field, rules, seen);
 }
 
 /**
@@ -63,7 +69,9 @@ function checkOrderBy(o: OrderBy | undefined, rules: JqlRules): void {
  * unless every field, entity property and function is on the allowlist, and injects the
  * project allowlist INTO THE TREE: the result is `project in ("A", "B") AND (<query>)` as printed
  * from the tree, so nothing in the query (an `OR`, a parenthesis, a comment, an `ORDER BY`) can
- * reach outside it. A query that does not parse is refused.
+ * reach outside it. A query that does not parse is refused. The result lists every field the
+ * query references, for field-level classification (a `description ~ "x"` reads `description`
+ * through matching, whatever fields the search returns).
  *
  * The parser is loaded on first use (it is large; servers without `rawJql` never load it, and
  * start faster).
@@ -81,9 +89,10 @@ export async function scopeRawJql(
   const jast = new JastBuilder().build(raw);
   if (jast.errors.length > 0 || !jast.query) return { ok: false, reason: 'the JQL does not parse' };
   const query: Query = jast.query;
+  const seen = new Set<string>();
   try {
-    if (query.where) checkClause(query.where, rules, 0);
-    checkOrderBy(query.orderBy || undefined, rules);
+    if (query.where) checkClause(query.where, rules, 0, seen);
+    checkOrderBy(query.orderBy || undefined, rules, seen);
   } catch (err) {
     if (err instanceof Refused) return { ok: false, reason: err.message };
     throw err;
@@ -100,5 +109,5 @@ export async function scopeRawJql(
     { query: creators.query(where, query.orderBy || undefined), errors: [], represents: raw },
     { operatorCase: 'upper' },
   );
-  return { ok: true, jql };
+  return { ok: true, jql, fields: [...seen] };
 }

@@ -12,6 +12,13 @@ import type { JiraClient } from './client.js';
 import { cloud } from './cloud.js';
 import { issueKeySchema, type JiraSettings, projectKeySchema } from './config.js';
 import {
+  classifyReturned,
+  type FieldLabels,
+  jqlFieldIds,
+  TEXT_SEARCH_FIELDS,
+  withFields,
+} from './field-labels.js';
+import {
   fetchIssueInScope,
   type JiraIssue,
   projectOf,
@@ -21,7 +28,7 @@ import {
 import { buildJql } from './jql.js';
 import { kit } from './kit.js';
 import { scopeRawJql } from './raw-jql.js';
-import { issueRef, projectRef, projectType, searchRef } from './resources.js';
+import { issueRef, projectOfIssueKey, projectRef, projectType, searchRef } from './resources.js';
 
 /** A filter value: printable text, no control characters (bounded). */
 const value = (max: number) =>
@@ -42,19 +49,90 @@ const issueKeyArg = issueKeySchema.describe('An issue key, e.g. SUP-12.');
 const cursorState = z.strictObject({ token: z.string().min(1).max(2048) });
 const offsetState = z.strictObject({ startAt: z.int().min(0).max(1_000_000) });
 
-/** What `jira_search_issues`'s policy authorizes: the JQL, its cursor binding and page token. */
+/**
+ * What `jira_search_issues`'s policy authorizes: the JQL, its cursor binding and page token, the
+ * fields to request (those above the caller's clearance withheld) and the classification paths
+ * of every field the search returns or matches on.
+ */
 interface SearchPlan {
   readonly jql: string;
   readonly binding: CursorBinding;
   readonly nextPageToken: string | undefined;
+  /** The projects the search is classified by. */
+  readonly projects: readonly string[];
+  readonly fields: readonly string[];
+  readonly withheld: readonly string[];
+  readonly paths: readonly string[];
 }
 
-/** Declares the read tools from configuration alone. */
-export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
+/** What `jira_get_issue`'s policy authorizes: the fields to request, whether comments are read, what is withheld. */
+interface IssuePlan {
+  readonly fields: readonly string[];
+  readonly comments: boolean;
+  readonly withheld: readonly string[];
+  readonly paths: readonly string[];
+}
+
+/**
+ * The optional `fields` argument of a read tool: a subset of `allowed` (never `*all` or
+ * `*navigable`: the server always names the fields it asks Jira for). None when `allowed` is empty.
+ */
+function fieldsArg(allowed: readonly string[]) {
+  const [first, ...rest] = allowed;
+  if (first === undefined) return {};
+  return {
+    fields: z
+      .array(z.enum([first, ...rest]))
+      .min(1)
+      .max(allowed.length)
+      .optional()
+      .describe(
+        `Fields to return, from ${allowed.join(', ')} (default: all of them). Fields above your clearance are refused when named here and withheld (listed in withheldFields) by default.`,
+      ),
+  };
+}
+
+/** The field ids the structured search filters match on (the JQL `buildJql` writes). */
+function filterFields(
+  input: {
+    readonly issueTypes?: readonly string[] | undefined;
+    readonly statuses?: readonly string[] | undefined;
+    readonly assignee?: string | undefined;
+    readonly labels?: readonly string[] | undefined;
+    readonly text?: string | undefined;
+    readonly createdFrom?: string | undefined;
+    readonly createdTo?: string | undefined;
+    readonly updatedFrom?: string | undefined;
+    readonly updatedTo?: string | undefined;
+    readonly orderBy?: string | undefined;
+  },
+  labelledCustom: readonly string[],
+): string[] {
+  const out: string[] = [];
+  if (input.issueTypes?.length) out.push('issuetype');
+  if (input.statuses?.length) out.push('status');
+  if (input.assignee !== undefined) out.push('assignee');
+  if (input.labels?.length) out.push('labels');
+  if (input.text !== undefined) out.push(...TEXT_SEARCH_FIELDS, ...labelledCustom);
+  if (input.createdFrom || input.createdTo) out.push('created');
+  if (input.updatedFrom || input.updatedTo) out.push('updated');
+  const order = input.orderBy ?? 'updated';
+  if (order !== 'key') out.push(order);
+  return out;
+}
+
+/**
+ * Declares the read tools from configuration alone. `labels` is the field-level classification
+ * (see field-labels.ts): fields above the caller's clearance are not requested from Jira and are
+ * listed in the result as `withheldFields`; a search that matches on such a field is refused.
+ */
+export function createReadTools(settings: JiraSettings, labels: FieldLabels): Tool<JiraClient>[] {
   const readable = new Set(settings.projects.read);
   const readFields = settings.fields.read;
   const cursors = new CursorSealer();
   const pageSize = settings.limits.pageSize;
+  // A search returns the read fields but the description (too long for a result list).
+  const searchFields = [...new Set(readFields.filter((f) => f !== 'description'))];
 
   const listProjects = kit.read({
     name: 'list_projects',
@@ -117,13 +195,17 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     direction: z.enum(['asc', 'desc']).optional(),
     limit: z.int().min(1).max(100).optional(),
     cursor: cursorArg,
+    ...fieldsArg(searchFields),
   });
   const searchIssues = kit.read({
     name: 'search_issues',
     resource: {
       ...projectType,
-      of: (input) =>
-        searchRef(settings.projects.read, input as { jql?: string; projects?: string[] }),
+      of: (input, plan: SearchPlan) =>
+        withFields(
+          searchRef(settings.projects.read, input as { jql?: string; projects?: string[] }),
+          plan.paths,
+        ),
     },
     title: 'Search issues',
     description:
@@ -147,17 +229,25 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
       if (refused)
         return deny(ErrorCode.PolicyDenied, `project ${refused} is not in the allowed projects`);
       const raw = (input as { jql?: string }).jql;
+      // The projects the core classifies the search by (every readable one for raw JQL).
+      const ref = searchRef(settings.projects.read, input as { jql?: string; projects?: string[] });
+      const scope = ref.classify ?? [ref.id];
       let jql: string;
-      if (raw === undefined) jql = buildJql({ ...input, projects });
-      else {
+      let matched: string[];
+      if (raw === undefined) {
+        jql = buildJql({ ...input, projects });
+        matched = filterFields(input, labels.labelledCustomFields);
+      } else {
         const {
           projects: _p,
           limit: _l,
           cursor: _c,
           jql: _j,
+          fields: _f,
           ...filters
         } = input as typeof input & {
           jql?: string;
+          fields?: string[];
         };
         if (Object.values(filters).some((v) => v !== undefined))
           return deny(ErrorCode.InvalidInput, 'use either jql or the structured filters, not both');
@@ -165,7 +255,28 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
         if (!scoped.ok)
           return deny(ErrorCode.InvalidInput, `the JQL was refused: ${scoped.reason}`);
         jql = scoped.jql;
+        matched = scoped.fields.flatMap((f) => jqlFieldIds(f, labels.labelledCustomFields));
       }
+      // Matching on a field reads it (a `description ~ "x"` answers yes or no about its text):
+      // a field above the clearance refuses the search before it reaches Jira.
+      const refusal = labels.refuseAbove(identity, scope, matched, 'a search cannot match on it');
+      if (refusal) return refusal;
+      const asked = (input as { fields?: string[] }).fields;
+      if (asked) {
+        const askedRefusal = labels.refuseAbove(identity, scope, asked, 'it was asked for');
+        if (askedRefusal) return askedRefusal;
+      }
+      const { kept, withheld } = labels.split(
+        identity,
+        scope,
+        asked ? [...new Set(asked)] : searchFields,
+      );
+      const fieldPlan = {
+        projects: scope,
+        fields: kept,
+        withheld,
+        paths: labels.active ? labels.paths(scope, [...kept, ...matched]) : [],
+      };
       // The cursor is bound to the exact query: a cursor of another search is refused.
       const binding = {
         tool: 'jira_search_issues',
@@ -173,7 +284,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
         resource: createHash('sha256').update(jql).digest('base64url'),
       };
       if (input.cursor === undefined)
-        return allow<SearchPlan>({ jql, binding, nextPageToken: undefined });
+        return allow<SearchPlan>({ jql, binding, nextPageToken: undefined, ...fieldPlan });
       const opened = cursors.open<unknown>(input.cursor, binding);
       const state = opened.ok ? cursorState.safeParse(opened.state) : undefined;
       if (!state?.success)
@@ -183,11 +294,16 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
             ? 'the cursor has expired; search again from the start'
             : 'the cursor is not a nextCursor of this search (same filters)',
         );
-      return allow<SearchPlan>({ jql, binding, nextPageToken: state.data.token });
+      return allow<SearchPlan>({
+        jql,
+        binding,
+        nextPageToken: state.data.token,
+        ...fieldPlan,
+      });
     },
     async execute(input, ctx) {
       const limit = Math.min(input.limit ?? pageSize, pageSize, ctx.limits.maxRows);
-      const fields = [...new Set(['project', ...readFields.filter((f) => f !== 'description')])];
+      const fields = ['project', ...ctx.authorized.fields];
       const page = (await (
         await cloud()
       ).searchAndReconsileIssuesUsingJql(ctx.client.api(ctx.signal), {
@@ -209,14 +325,27 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
             ]
           : [];
       });
+      // An allowlisted project the search was not classified by (a stale index answers with
+      // issues moved elsewhere): classify it and its fields there before anything is returned.
+      const elsewhere = [...new Set(kept.map((i) => i.project as string))].filter(
+        (p) => !ctx.authorized.projects.includes(p),
+      );
+      if (elsewhere.length > 0 && ctx.classification)
+        await ctx.classification.classify([
+          ...elsewhere,
+          ...labels.paths(elsewhere, ctx.authorized.fields),
+        ]);
       const token = typeof page.nextPageToken === 'string' ? page.nextPageToken : undefined;
       // The audit record counts what the second wall dropped, whatever the model does with it.
       ctx.audit.note('droppedOutOfScope', returned.length - kept.length);
+      const { withheld } = ctx.authorized;
+      if (withheld.length > 0) ctx.audit.note('withheldFields', withheld.join(','));
       return {
         kind: 'json',
         data: {
           issues: kept,
           droppedOutOfScope: returned.length - kept.length,
+          ...(withheld.length > 0 ? { withheldFields: withheld } : {}),
           nextCursor: token ? cursors.seal(ctx.authorized.binding, { token }) : null,
         },
         rowCount: kept.length,
@@ -227,17 +356,53 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
 
   // With the attachment tools on, jira_get_issue lists attachment metadata (ids to download).
   const issueFields = settings.attachments.enabled ? [...readFields, 'attachment'] : readFields;
+  // What jira_get_issue reads by default: the issue fields, and comments unless commentsOnGet is 0.
+  const getFields = [
+    ...new Set(settings.limits.commentsOnGet > 0 ? [...issueFields, 'comment'] : issueFields),
+  ];
   const getIssueTool = kit.read({
     name: 'get_issue',
-    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    resource: {
+      ...projectType,
+      of: (input, plan: IssuePlan) => withFields(issueRef(input.key), plan.paths),
+    },
     title: 'Read an issue',
-    description: `Reads one issue: the allowed fields, the description as Markdown and the latest ${settings.limits.commentsOnGet} comments (more with jira_list_comments).`,
+    description: `Reads one issue: the allowed fields, the description as Markdown and the latest ${settings.limits.commentsOnGet} comments (more with jira_list_comments). Fields above the caller's clearance are not read and are listed as withheldFields.`,
     output: 'json',
-    input: z.strictObject({ key: issueKeyArg }),
+    input: z.strictObject({ key: issueKeyArg, ...fieldsArg(getFields) }),
+    policy(input, { identity }) {
+      const project = [projectOfIssueKey(input.key)];
+      const asked = (input as { fields?: string[] }).fields;
+      // Fields asked for by name and above the clearance are refused (leaving them out would
+      // answer a different question silently); the default set withholds them instead.
+      if (asked) {
+        const refusal = labels.refuseAbove(identity, project, asked, 'it was asked for');
+        if (refusal) return refusal;
+      }
+      const wanted = asked ? [...new Set(asked)] : getFields;
+      const { kept, withheld } = labels.split(identity, project, wanted);
+      return allow<IssuePlan>({
+        fields: kept.filter((f) => f !== 'comment'),
+        comments: kept.includes('comment'),
+        withheld,
+        paths: labels.active ? labels.paths(project, kept) : [],
+      });
+    },
     async execute(input, ctx) {
       const api = ctx.client.api(ctx.signal);
-      const issue = await fetchIssueInScope(api, input.key, readable, issueFields);
-      const n = settings.limits.commentsOnGet;
+      const plan = ctx.authorized;
+      const issue = await fetchIssueInScope(api, input.key, readable, plan.fields);
+      // A moved issue answers under its old key from another project: classify what was
+      // actually returned (its project and fields there) before any of it leaves this server.
+      await classifyReturned(
+        ctx.classification,
+        labels,
+        input.key,
+        issue.project,
+        plan.comments ? [...plan.fields, 'comment'] : plan.fields,
+      );
+      const n = plan.comments ? settings.limits.commentsOnGet : 0;
+      if (plan.withheld.length > 0) ctx.audit.note('withheldFields', plan.withheld.join(','));
       const comments =
         n === 0
           ? { comments: [], total: 0 }
@@ -251,10 +416,15 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
       return {
         kind: 'json',
         data: {
-          ...shapeIssue(issue, issueFields),
+          ...shapeIssue(issue, plan.fields),
           ...(issue.key === input.key ? {} : { requestedKey: input.key }),
-          comments: (comments.comments ?? []).slice(0, n).map(shapeComment),
-          commentTotal: typeof comments.total === 'number' ? comments.total : null,
+          ...(plan.comments
+            ? {
+                comments: (comments.comments ?? []).slice(0, n).map(shapeComment),
+                commentTotal: typeof comments.total === 'number' ? comments.total : null,
+              }
+            : {}),
+          ...(plan.withheld.length > 0 ? { withheldFields: plan.withheld } : {}),
         },
       };
     },
@@ -262,7 +432,14 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
 
   const listComments = kit.read({
     name: 'list_comments',
-    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    resource: {
+      ...projectType,
+      of: (input) =>
+        withFields(
+          issueRef(input.key),
+          labels.active ? labels.paths([projectOfIssueKey(input.key)], ['comment']) : [],
+        ),
+    },
     title: 'List comments',
     description:
       'Lists the comments of an issue, oldest first, one page at a time (pass nextCursor back as cursor).',
@@ -273,6 +450,13 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
       limit: z.int().min(1).max(100).optional(),
     }),
     policy(input, { identity }) {
+      const refusal = labels.refuseAbove(
+        identity,
+        [projectOfIssueKey(input.key)],
+        ['comment'],
+        'this tool returns comments',
+      );
+      if (refusal) return refusal;
       const binding = {
         tool: 'jira_list_comments',
         principal: identity.principal,
@@ -291,6 +475,7 @@ export function createReadTools(settings: JiraSettings): Tool<JiraClient>[] {
     async execute(input, ctx) {
       const api = ctx.client.api(ctx.signal);
       const issue = await fetchIssueInScope(api, input.key, readable, []);
+      await classifyReturned(ctx.classification, labels, input.key, issue.project, ['comment']);
       const limit = Math.min(input.limit ?? pageSize, pageSize, ctx.limits.maxRows);
       const page = (await (
         await cloud()

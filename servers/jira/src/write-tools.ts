@@ -12,11 +12,12 @@ import { markdownToAdfDoc } from './adf.js';
 import type { JiraClient } from './client.js';
 import { cloud } from './cloud.js';
 import { issueKeySchema, type JiraSettings, projectKeySchema } from './config.js';
+import { classifyReturned, type FieldLabels, withFields } from './field-labels.js';
 import { fingerprintOf, type IdempotencyStore } from './idempotency.js';
 import { fetchIssueInScope, shapeIssue } from './issues.js';
 import { kit } from './kit.js';
 import { liveTransitions } from './read-tools.js';
-import { issueRef, projectRef, projectType } from './resources.js';
+import { issueRef, projectOfIssueKey, projectRef, projectType } from './resources.js';
 
 const chars = (s: string) => Array.from(s).length;
 const issueKeyArg = issueKeySchema.describe('An issue key, e.g. SUP-12.');
@@ -52,9 +53,23 @@ async function refuseOnError<A>(run: () => Promise<Authorization<A>>): Promise<A
 export function createWriteTools(
   settings: JiraSettings,
   idempotency: IdempotencyStore,
+  labels: FieldLabels,
 ): Tool<JiraClient>[] {
   const writable = new Set(settings.projects.write);
   const readable = new Set(settings.projects.read);
+  /**
+   * The resource of a write to an issue: its project from the key, classified with the fields
+   * the write sets there (when the live issue is elsewhere now, `execute` classifies that project
+   * and its fields too, with {@link classifyReturned}).
+   */
+  const issueWriteRef = (key: string, fields: readonly string[]) =>
+    withFields(issueRef(key), labels.active ? labels.paths([projectOfIssueKey(key)], fields) : []);
+  /** A `policy_denied` when a field a write sets is above the caller's clearance. */
+  const refuseWrite = (
+    identity: Parameters<FieldLabels['clearance']>[0],
+    project: string,
+    fields: readonly string[],
+  ) => labels.refuseAbove(identity, [project], fields, 'this call would write it');
   /**
    * The live issue for a write's policy step: absent or unreadable → the read tools' answer;
    * readable but not in the write allowlist → `policy_denied` (nothing hidden is revealed).
@@ -134,9 +149,30 @@ export function createWriteTools(
         'Any 8-64 character key: a retried call with the same key returns the first result.',
       ),
   });
+  /** The field ids a create sets (custom fields by the id their alias names; unknown aliases are refused by the policy). */
+  const createdFields = (input: z.output<typeof createInput>): string[] => [
+    'issuetype',
+    'summary',
+    ...(['description', 'labels', 'priority', 'parent'] as const).filter(
+      (f) => input[f] !== undefined,
+    ),
+    ...Object.keys(input.customFields ?? {}).flatMap((alias) => {
+      const id = Object.hasOwn(settings.customFields, alias)
+        ? settings.customFields[alias]
+        : undefined;
+      return id ? [id] : [];
+    }),
+  ];
   const createTool = kit.write({
     name: 'create_issue',
-    resource: { ...projectType, of: (input) => projectRef(input.project) },
+    resource: {
+      ...projectType,
+      of: (input) =>
+        withFields(
+          projectRef(input.project),
+          labels.active ? labels.paths([input.project], createdFields(input)) : [],
+        ),
+    },
     egress: true,
     title: 'Create an issue',
     description: `Creates an issue in a writable project (needs the human's approval). Issue types: ${settings.issueTypes.join(', ')}. Description in Markdown.`,
@@ -146,6 +182,8 @@ export function createWriteTools(
     policy(input, { identity, readClient }) {
       if (!writable.has(input.project))
         return deny(ErrorCode.PolicyDenied, `project ${input.project} is not writable by policy`);
+      const labelRefusal = refuseWrite(identity, input.project, createdFields(input));
+      if (labelRefusal) return labelRefusal;
       if (!issueTypes.has(input.issueType))
         return deny(ErrorCode.PolicyDenied, `issue type ${input.issueType} is not allowed`);
       const fieldRefusal = checkFields(input);
@@ -234,7 +272,10 @@ export function createWriteTools(
     );
   const updateTool = kit.write({
     name: 'update_issue',
-    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    resource: {
+      ...projectType,
+      of: (input) => issueWriteRef(input.key, changedFields(input)),
+    },
     egress: true,
     title: 'Update an issue',
     description:
@@ -242,9 +283,15 @@ export function createWriteTools(
     destructive: true,
     output: 'json',
     input: updateInput,
-    policy(input, { readClient }) {
+    policy(input, { identity, readClient }) {
       if (changedFields(input).length === 0)
         return deny(ErrorCode.InvalidInput, 'nothing to change');
+      const labelRefusal = refuseWrite(
+        identity,
+        projectOfIssueKey(input.key),
+        changedFields(input),
+      );
+      if (labelRefusal) return labelRefusal;
       const fieldRefusal = checkFields(input);
       if (fieldRefusal) return fieldRefusal;
       return refuseOnError(async () => {
@@ -265,6 +312,14 @@ export function createWriteTools(
       const api = ctx.client.api(ctx.signal);
       // Re-checked with the write credential: the issue may have moved since the approval.
       const issue = await fetchIssueInScope(api, input.key, writable, []);
+      // A moved issue: the fields are written in its project now, classified there too.
+      await classifyReturned(
+        ctx.classification,
+        labels,
+        input.key,
+        issue.project,
+        changedFields(input),
+      );
       await (await cloud()).editIssue(api, {
         issueIdOrKey: issue.key,
         notifyUsers: settings.notifyUsers,
@@ -303,7 +358,10 @@ export function createWriteTools(
   ];
   const commentTool = kit.write({
     name: 'add_comment',
-    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    resource: {
+      ...projectType,
+      of: (input) => issueWriteRef(input.key, ['comment']),
+    },
     egress: true,
     title: 'Add a comment',
     description: `Adds a comment (Markdown, at most ${lim.commentChars} characters) to an issue in a writable project (needs the human's approval). ${
@@ -314,7 +372,9 @@ export function createWriteTools(
     destructive: false,
     output: 'json',
     input: commentInput,
-    policy(input, { readClient }) {
+    policy(input, { identity, readClient }) {
+      const labelRefusal = refuseWrite(identity, projectOfIssueKey(input.key), ['comment']);
+      if (labelRefusal) return labelRefusal;
       if (chars(input.body) > lim.commentChars)
         return deny(
           ErrorCode.LimitExceeded,
@@ -337,6 +397,7 @@ export function createWriteTools(
     async execute(input, ctx) {
       const api = ctx.client.api(ctx.signal);
       const issue = await fetchIssueInScope(api, input.key, writable, []);
+      await classifyReturned(ctx.classification, labels, input.key, issue.project, ['comment']);
       const doc = markdownToAdfDoc(input.body);
       // The only mention nodes ever sent: the approved account ids, in a leading paragraph.
       const people = ctx.authorized.mentions;
@@ -376,7 +437,10 @@ export function createWriteTools(
   // ---- jira_transition_issue ---------------------------------------------------------------
   const transitionTool = kit.write({
     name: 'transition_issue',
-    resource: { ...projectType, of: (input) => issueRef(input.key) },
+    resource: {
+      ...projectType,
+      of: (input) => issueWriteRef(input.key, ['status']),
+    },
     title: 'Transition an issue',
     description: `Moves an issue through its workflow with a transition id from jira_list_transitions (needs the human's approval). Allowed target statuses: ${settings.transitions.allowTo.join(', ') || 'none'}.`,
     destructive: true,
@@ -388,7 +452,9 @@ export function createWriteTools(
         .regex(/^\d{1,9}$/)
         .describe('An id from jira_list_transitions.'),
     }),
-    policy(input, { readClient }) {
+    policy(input, { identity, readClient }) {
+      const labelRefusal = refuseWrite(identity, projectOfIssueKey(input.key), ['status']);
+      if (labelRefusal) return labelRefusal;
       return refuseOnError(async () => {
         const api = readClient.api();
         const issue = await writableIssue(readClient, input.key, ['status']);
@@ -417,6 +483,7 @@ export function createWriteTools(
     async execute(input, ctx) {
       const api = ctx.client.api(ctx.signal);
       const issue = await fetchIssueInScope(api, input.key, writable, []);
+      await classifyReturned(ctx.classification, labels, input.key, issue.project, ['status']);
       // The live list again, with the write credential: the approved transition must still be there.
       const t = (await liveTransitions(api, issue.key)).find((x) => x.id === input.transitionId);
       if (!t || t.to !== ctx.authorized.to)

@@ -13,7 +13,7 @@ import { type CallResponse, createPipeline } from '../pipeline.js';
 import { createMemoryRateLimiter } from '../rate-limit.js';
 import { createRedactor } from '../redaction/index.js';
 import { type Tool, toolKit } from '../tool.js';
-import { createAccessControl } from './access-control.js';
+import { clearanceOf, createAccessControl } from './access-control.js';
 import { createPolicyEngine, type PolicyEngine } from './cedar-engine.js';
 import { generateCedarSchema } from './cedar-schema.js';
 import { createClassifier } from './labels.js';
@@ -416,5 +416,35 @@ describe('classification', () => {
     const out = await s.call('post_message', { text: 'x' });
     expect(code(out.r)).toBe('ok');
     expect(s.prompts.at(-1)).toMatch(/has received confidential data \(hr\)/);
+  });
+});
+
+describe('clearanceOf', () => {
+  const classification = classificationConfigSchema.parse({
+    clearance: { default: 'public', roles: { analyst: 'internal', sec: 'restricted' } },
+  });
+  const claims = policiesConfigSchema.parse({}).claims;
+  const who = (roles: string[], attributes?: Record<string, unknown>): Identity => ({
+    principal: 'p',
+    roles,
+    transport: 'stdio',
+    client: {},
+    ...(attributes ? { attributes } : {}),
+  });
+  it('is the highest of the default, the roles and the clearance claim; junk claims are ignored', () => {
+    expect(clearanceOf(who([]), classification, claims)).toBe('public');
+    expect(clearanceOf(who(['analyst']), classification, claims)).toBe('internal');
+    expect(clearanceOf(who(['analyst', 'sec']), classification, claims)).toBe('restricted');
+    expect(
+      clearanceOf(who(['analyst'], { clearance: 'confidential' }), classification, claims),
+    ).toBe('confidential');
+    expect(clearanceOf(who(['sec'], { clearance: 'public' }), classification, claims)).toBe(
+      'restricted',
+    );
+    expect(clearanceOf(who([], { clearance: 'top-secret' }), classification, claims)).toBe(
+      'public',
+    );
+    // Roles are own keys only: a role named like an Object.prototype member grants nothing.
+    expect(clearanceOf(who(['constructor']), classification, claims)).toBe('public');
   });
 });

@@ -104,6 +104,28 @@ function stringSet(value: unknown): string[] {
 }
 
 /**
+ * The clearance of a principal: the highest of `classification.clearance.default`, the labels of
+ * its roles (`classification.clearance.roles`) and its clearance claim (the attribute named by
+ * `policies.claims.clearance`; a value that is not a label is ignored). This is the rule the
+ * access-control step applies; connectors that withhold parts of a result above the caller's
+ * clearance (e.g. Jira fields) use it to decide the same way.
+ */
+export function clearanceOf(
+  identity: Identity,
+  classification: Pick<ClassificationConfig, 'clearance'>,
+  claims: Pick<PoliciesConfig['claims'], 'clearance'>,
+): Label {
+  const roles = classification.clearance.roles;
+  let clearance: Label = classification.clearance.default;
+  for (const role of identity.roles) {
+    const l = Object.hasOwn(roles, role) ? roles[role] : undefined;
+    if (l) clearance = maxLabel(clearance, l);
+  }
+  const claimed = asLabel(identity.attributes?.[claims.clearance]);
+  return claimed ? maxLabel(clearance, claimed) : clearance;
+}
+
+/**
  * Builds the access-control step. Order within it: resource (as the tool declares it) →
  * classification label → clearance (above → refused) → taint of egress tools → restricted-data
  * rules → Cedar. Every refusal is a `policy_denied` naming the rule, never data.
@@ -112,7 +134,6 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
   const { classifier, classification, engine, taint } = options;
   const now = options.now ?? Date.now;
   const claimNames = options.policies.claims;
-  const roleClearance = classification.clearance.roles;
   const threshold = labelRank(classification.taint.threshold);
   const restrictedLimits: OutputLimits = {
     maxRows: Math.min(options.limits.maxRows, classification.restricted.maxRows),
@@ -124,13 +145,7 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     let p = principals.get(identity);
     if (!p) {
       const claims = identity.attributes ?? {};
-      let clearance: Label = classification.clearance.default;
-      for (const role of identity.roles) {
-        const l = Object.hasOwn(roleClearance, role) ? roleClearance[role] : undefined;
-        if (l) clearance = maxLabel(clearance, l);
-      }
-      const claimed = asLabel(claims[claimNames.clearance]);
-      if (claimed) clearance = maxLabel(clearance, claimed);
+      const clearance = clearanceOf(identity, classification, claimNames);
       const department = claims[claimNames.department];
       p = {
         clearance,

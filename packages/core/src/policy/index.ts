@@ -5,6 +5,7 @@ export {
   type AccessRefusal,
   type AccessVerdict,
   type CallSession,
+  clearanceOf,
   createAccessControl,
 } from './access-control.js';
 export {

@@ -170,4 +170,26 @@ describe('--print-policy matches what the running server enforces', () => {
       approval: 'required',
     });
   });
+
+  it('prints what a connector says each label key means, when it says', async () => {
+    const labelled = defineConnector<z.infer<typeof section>, string>({
+      ...demo,
+      tools: () => ({
+        tools: TOOLS,
+        labelledPaths: [{ path: 'vault.secret', label: 'restricted', means: 'field | secret' }],
+      }),
+    });
+    const config = parseConfig(defineConfigSchema('demo', section), {
+      classification: { labels: { 'vault.secret': 'restricted' } },
+    }) as unknown as ConnectorConfig;
+    const printed = await effectivePolicy(labelled, config, {});
+    expect(printed.labelledPaths).toEqual([
+      { path: 'vault.secret', label: 'restricted', means: 'field | secret' },
+    ]);
+    expect(policyToMarkdown(printed)).toContain('| vault.secret | restricted | field \\| secret |');
+    // A connector that says nothing prints the labels as configured, and no table.
+    const plain = await effectivePolicy(demo, config, {});
+    expect(plain.labelledPaths).toBeUndefined();
+    expect(policyToMarkdown(plain)).not.toContain('| label key |');
+  });
 });

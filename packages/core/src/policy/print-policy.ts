@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import type { ConnectorConfig } from '../assemble.js';
 import type { CredentialSource } from '../config.js';
-import type { ConnectorContext, ConnectorDefinition } from '../connector.js';
+import type { ConnectorContext, ConnectorDefinition, LabelledPath } from '../connector.js';
 import { createLogger } from '../logger.js';
 import { createRedactor } from '../redaction/index.js';
 import { type CredentialScope, secretRegistry, type Tool } from '../tool.js';
@@ -42,6 +42,8 @@ export interface EffectivePolicy {
   /** The connector's own section (allowlists and limits), as configured. */
   readonly connector: unknown;
   readonly classification: unknown;
+  /** What the connector says each configured label key means (absent when it does not say). */
+  readonly labelledPaths?: readonly LabelledPath[] | undefined;
   readonly policies: readonly {
     readonly id: string;
     readonly file: string;
@@ -190,6 +192,7 @@ export async function effectivePolicy<S, C>(
       stdioIdentity: { ...config.identity, defaultRoles: config.defaultRoles },
       connector: redactor.redactValue(config[def.name] ?? {}, {}),
       classification: config.classification,
+      ...(declared.labelledPaths ? { labelledPaths: [...declared.labelledPaths] } : {}),
       policies: (engine?.policies ?? []).map((p) => ({ ...p })),
       caps: { maxRows: config.output.maxRows, maxBytes: config.output.maxBytes },
       rateLimit: config.rateLimit,
@@ -265,6 +268,11 @@ export function policyToMarkdown(p: EffectivePolicy): string {
     JSON.stringify(p.classification, null, 2),
     '```',
   );
+  if (p.labelledPaths && p.labelledPaths.length > 0) {
+    lines.push('', '| label key | label | labels |', '| --- | --- | --- |');
+    for (const l of p.labelledPaths)
+      lines.push(`| ${cell(l.path)} | ${l.label} | ${cell(l.means)} |`);
+  }
   lines.push('', '## Cedar policies', '');
   if (p.policies.length === 0) lines.push('None configured: scopes and allowlists decide.');
   for (const pol of p.policies)
