@@ -171,6 +171,7 @@ const requestArb = fc
       'dup-different',
       'unknown-action',
       'ctx-missing',
+      'other-resource-type',
     ),
   })
   .map((r): CedarRequest => {
@@ -246,6 +247,20 @@ const requestArb = fc
       case 'ctx-missing':
         delete context.tainted;
         break;
+      case 'other-resource-type': {
+        // A well-formed Folder for a tool that declares a Table (or the reverse): no scope of the
+        // action's own type may be taken for granted.
+        const other = resType === 'Folder' ? 'Archive' : 'Folder';
+        const uid = { type: `Hmcp::${other}`, id: 'hr' };
+        const otherAttrs =
+          other === 'Folder' ? { folder: 'hr', department: r.resDept } : { department: r.resDept };
+        entities[1] = {
+          uid,
+          attrs: { ...otherAttrs, classification: 0, label: 'public' },
+          parents: [],
+        };
+        return { principal, action, resource: uid, context, entities };
+      }
     }
     return { principal, action, resource, context, entities };
   });

@@ -15,6 +15,7 @@ import {
   readPlan,
   type SchemaFacts,
   schemaFacts,
+  specialize,
   trimRequest,
 } from './cedar-slices.js';
 
@@ -252,24 +253,27 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
   const sliceOf = (
     version: PolicySetVersion,
     key: string,
+    action: string,
     policies: readonly PolicyFacts[],
+    held: ReadonlySet<string> | undefined,
   ): Slice | undefined => {
-    const ids = policies.map((p) => p.id).join('\u0000');
+    const ids = `${held ? 'r' : 'a'}${action}\u0001${policies.map((p) => p.id).join('\u0000')}`;
     let slice = sliceIds.get(ids);
-    if (!slice) {
-      const id =
-        policies.length === version.policies.length ? version.id : `${version.id}-${sliceIds.size}`;
+    if (!slice && facts && sliceIds.size < MAX_SLICES) {
+      const id = `${version.id}-${sliceIds.size}`;
+      const specialized = policies.map((p) => specialize(p, action, facts, held));
       const staticPolicies = Object.fromEntries(
-        policies.map((p) => [p.id, version.byId.get(p.id)?.text ?? '']),
+        specialized.map((p) => [p.facts.id, p.json as unknown as cedar.PolicyJson]),
       );
-      // Past the bound, or if Cedar refuses the subset (it cannot: it parsed the whole set),
+      // Past the bound, or if Cedar refuses the slice (it cannot: it parsed the whole set),
       // this key goes unsliced (the whole request against the whole set with the schema).
-      if (
-        id === version.id ||
-        (sliceIds.size < MAX_SLICES &&
-          cedar.preparsePolicySet(id, { staticPolicies }).type === 'success')
-      ) {
-        slice = { id, policies, plan: readPlan(policies), literals: principalLiterals(policies) };
+      if (cedar.preparsePolicySet(id, { staticPolicies }).type === 'success') {
+        slice = {
+          id,
+          policies,
+          plan: readPlan(specialized),
+          literals: principalLiterals(policies),
+        };
         sliceIds.set(ids, slice);
       }
     }
@@ -346,7 +350,9 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
       slice = sliceOf(
         version,
         action,
+        action,
         all.filter((p) => policyMayApply(p, action, facts)),
+        undefined,
       );
     if (slice && slice.literals.size > 0) {
       const ancestors = ancestorsOf(request.principal, entities);
@@ -357,7 +363,9 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
         : sliceOf(
             version,
             key,
+            action,
             slice.policies.filter((p) => policyMayApply(p, action, facts, ancestors)),
+            new Set(held),
           );
       slice = refined ?? slice;
     }

@@ -52,8 +52,10 @@ export interface PolicyFacts {
   readonly context: Reads;
   /** Every attribute name read with `.` or `has` anywhere (entity attributes kept by name). */
   readonly attributes: ReadonlySet<string>;
-  /** The policy uses the entity hierarchy (`in`, in its scope or conditions). */
-  readonly hierarchy: boolean;
+  /** Its conditions use the entity hierarchy (`in`, or `is … in`). */
+  readonly bodyHierarchy: boolean;
+  /** The policy's JSON (EST) form, for the slices' specialized copies. */
+  readonly json: Readonly<Record<string, unknown>>;
   /**
    * Its conditions name an action literal other than as `action in …`/`action == …`: only the
    * schema knows every action's groups, so such a policy is evaluated with the schema.
@@ -168,12 +170,7 @@ export function analysePolicy(id: string, json: unknown): PolicyFacts | undefine
     const resource = scopeOf(json.resource);
     let context: Reads = new Map();
     const attributes = new Set<string>();
-    let hierarchy =
-      principal.op === 'in' ||
-      (principal.op === 'is' && principal.in !== undefined) ||
-      resource.op === 'in' ||
-      (resource.op === 'is' && resource.in !== undefined) ||
-      action.op === 'in';
+    let hierarchy = false;
     let actionLiterals = false;
     const isActionVar = (e: unknown) => isObject(e) && e.Var === 'action';
     const visit = (expr: unknown, actionLiteralOk = false): void => {
@@ -245,7 +242,17 @@ export function analysePolicy(id: string, json: unknown): PolicyFacts | undefine
       if (!isObject(c) || (c.kind !== 'when' && c.kind !== 'unless')) throw new Opaque();
       visit(c.body);
     }
-    return { id, principal, action, resource, context, attributes, hierarchy, actionLiterals };
+    return {
+      id,
+      principal,
+      action,
+      resource,
+      context,
+      attributes,
+      bodyHierarchy: hierarchy,
+      actionLiterals,
+      json,
+    };
   } catch (err) {
     if (err instanceof Opaque) return undefined;
     throw err;
@@ -447,8 +454,64 @@ export interface ReadPlan {
   readonly hierarchy: boolean;
 }
 
-/** Merges the reads of a slice's policies. */
-export function readPlan(policies: readonly PolicyFacts[]): ReadPlan {
+/**
+ * A policy of a slice with the scope constraints that are true for every request of the slice
+ * replaced by unconstrained ones (same truth value, so the same decision, determining and
+ * errored policies): the action constraint (the slice is per action and the policy was kept
+ * because it matches it), `is` of the action's only principal/resource type, and `principal
+ * in X` for an X the principal holds (`held`: the slice is per set of held literals).
+ * What stays may still need the hierarchy (`in` against a specific entity).
+ */
+export interface SpecializedPolicy {
+  readonly facts: PolicyFacts;
+  readonly json: Record<string, unknown>;
+  /** A constraint left in the scope uses `in`. */
+  readonly scopeHierarchy: boolean;
+}
+
+/** Specializes `policy` (kept by {@link policyMayApply} for `action` and `held`) for its slice. */
+export function specialize(
+  policy: PolicyFacts,
+  action: string,
+  schema: SchemaFacts,
+  held: ReadonlySet<string> | undefined,
+): SpecializedPolicy {
+  const a = schema.actions.get(action);
+  const json: Record<string, unknown> = { ...policy.json };
+  let scopeHierarchy = false;
+  if (!a) {
+    const p = policy.principal;
+    const r = policy.resource;
+    scopeHierarchy =
+      policy.action.op === 'in' ||
+      p.op === 'in' ||
+      (p.op === 'is' && p.in !== undefined) ||
+      r.op === 'in' ||
+      (r.op === 'is' && r.in !== undefined);
+    return { facts: policy, json, scopeHierarchy };
+  }
+  json.action = { op: 'All' };
+  const onlyPrincipalType = a.principalTypes.length === 1;
+  const literalHeld = (ref: EntityRef) =>
+    held !== undefined &&
+    !a.principalTypes.includes(ref.type) &&
+    held.has(`${ref.type}\u0000${ref.id}`);
+  const p = policy.principal;
+  if (
+    (p.op === 'in' && literalHeld(p.entity)) ||
+    (p.op === 'is' && onlyPrincipalType && (p.in === undefined || literalHeld(p.in)))
+  )
+    json.principal = { op: 'All' };
+  else if (p.op === 'in' || (p.op === 'is' && p.in !== undefined)) scopeHierarchy = true;
+  const r = policy.resource;
+  if (r.op === 'is' && r.in === undefined && a.resourceTypes.length === 1)
+    json.resource = { op: 'All' };
+  else if (r.op === 'in' || (r.op === 'is' && r.in !== undefined)) scopeHierarchy = true;
+  return { facts: policy, json, scopeHierarchy };
+}
+
+/** Merges the reads of a slice's (specialized) policies. */
+export function readPlan(specialized: readonly SpecializedPolicy[]): ReadPlan {
   let context: Reads = new Map();
   const attributes = new Set<string>();
   let hierarchy = false;
@@ -461,10 +524,10 @@ export function readPlan(policies: readonly PolicyFacts[]): ReadPlan {
     }
     return into;
   };
-  for (const p of policies) {
+  for (const { facts: p, scopeHierarchy } of specialized) {
     context = merge(context, p.context);
     for (const a of p.attributes) attributes.add(a);
-    hierarchy ||= p.hierarchy;
+    hierarchy ||= p.bodyHierarchy || scopeHierarchy;
     schema ||= p.actionLiterals;
   }
   return { schema, context, attributes, hierarchy };
@@ -517,7 +580,8 @@ interface EntityJson {
  * closed: a non-conforming request is denied.
  *
  * @returns the request's entities when it conforms; `'reference'` when Cedar itself must judge
- *   (an unknown action, or a uid given twice: Cedar accepts identical duplicates only);
+ *   (an unknown action, a principal or resource of a type the action does not apply to, or a
+ *   uid given twice: Cedar accepts identical duplicates only);
  *   `false` when it does not conform.
  */
 export function conforms(
@@ -525,7 +589,11 @@ export function conforms(
   schema: SchemaFacts,
 ): readonly EntityJson[] | 'reference' | false {
   const action = schema.actions.get(request.action);
-  if (!action) return 'reference';
+  if (
+    !action?.principalTypes.includes(request.principal.type) ||
+    !action.resourceTypes.includes(request.resource.type)
+  )
+    return 'reference';
   if (!conformsTo(request.context, action.context)) return false;
   const entities = request.entities as readonly EntityJson[];
   const seen = new Set<string>();
