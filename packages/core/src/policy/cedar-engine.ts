@@ -27,6 +27,8 @@ const MAX_CACHED_DECISIONS = 10_000;
  * force and the one a reload prepares), each with at most this many ids.
  */
 const MAX_SLICES = 128;
+/** Remembered (action, held roles) keys per policy set at most, beyond those with a slice. */
+const MAX_SLICE_KEYS = 4096;
 
 /** One loaded policy, for audit ids and the printed policy. */
 export interface LoadedPolicy {
@@ -277,7 +279,8 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
         sliceIds.set(ids, slice);
       }
     }
-    slices.set(key, slice);
+    // Keys past the bound (no slice) are remembered too, up to a limit on the map itself.
+    if (slice || slices.size < MAX_SLICE_KEYS) slices.set(key, slice);
     return slice;
   };
 
