@@ -397,7 +397,10 @@ export async function cedarSection(options: CedarSectionOptions): Promise<void> 
     ];
     for (const p of pipes) await p();
     const [none = [], access = [], uncached = [], repeated = []] = await interleave(pipes);
-    const added = (xs: number[], base: number[]) => `+${(median(xs) - median(base)).toFixed(1)} µs`;
+    const added = (xs: number[], base: number[]) => {
+      const d = median(xs) - median(base);
+      return `${d >= 0 ? '+' : ''}${d.toFixed(1)} µs`;
+    };
     report(
       `pipeline on bench_query (a Table resource), median wall µs per call, a new principal each call; Cedar adds ${added(uncached, access)}`,
       { name: 'pipeline + access step, no Cedar', xs: access },
