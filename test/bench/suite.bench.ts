@@ -44,6 +44,7 @@ import {
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { z } from 'zod';
+import { cedarSection } from './cedar-section.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
@@ -489,4 +490,5 @@ if (PROFILE) {
 } else {
   await inProcess();
   await overStdio();
+  await cedarSection({ calls: CALLS, interleave, report });
 }

@@ -4,9 +4,31 @@ import { basename } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { StartupError } from '../errors.js';
 import { CEDAR_NAMESPACE } from './cedar-schema.js';
+import {
+  analysePolicy,
+  ancestorsOf,
+  conforms,
+  type PolicyFacts,
+  policyMayApply,
+  principalLiterals,
+  type ReadPlan,
+  readPlan,
+  type SchemaFacts,
+  schemaFacts,
+  specialize,
+  trimRequest,
+} from './cedar-slices.js';
 
 /** Cached decisions per policy set at most (the cache restarts empty past it). */
 const MAX_CACHED_DECISIONS = 10_000;
+/**
+ * Preparsed slices per policy set at most (per action, and per action and role set). Cedar's
+ * Wasm module cannot drop a preparsed set, so slice ids are reused: two generations (the set in
+ * force and the one a reload prepares), each with at most this many ids.
+ */
+const MAX_SLICES = 128;
+/** Remembered (action, held roles) keys per policy set at most, beyond those with a slice. */
+const MAX_SLICE_KEYS = 4096;
 
 /** One loaded policy, for audit ids and the printed policy. */
 export interface LoadedPolicy {
@@ -51,12 +73,39 @@ export interface PolicyEngine {
    * flight are unaffected: evaluation is synchronous). An invalid set keeps the old one.
    */
   reload(): Promise<{ ok: true; count: number } | { ok: false; reason: string }>;
+  /** Counters since start or the last reload (bench and tests): see {@link PolicyEngineStats}. */
+  stats(): PolicyEngineStats;
+}
+
+/** How the engine evaluated requests since it started or last reloaded. */
+export interface PolicyEngineStats {
+  /** Preparsed slices of the set in force (per action, and per action and role set). */
+  readonly slices: number;
+  /** Wasm evaluations of a trimmed request against a slice, without the schema. */
+  readonly trimmed: number;
+  /** Wasm evaluations of the whole request with the schema (against a slice or the whole set). */
+  readonly whole: number;
+  /** Requests denied before Wasm because they do not conform to the schema. */
+  readonly nonConforming: number;
+  /** Answers from the decision cache. */
+  readonly cached: number;
+}
+
+/** A preparsed subset of the policy set and what its policies read. */
+interface Slice {
+  readonly id: string;
+  readonly policies: readonly PolicyFacts[];
+  readonly plan: ReadPlan;
+  /** `principal in X` literals of its policies (`type\0id`): refined per principal by these. */
+  readonly literals: ReadonlySet<string>;
 }
 
 interface PolicySetVersion {
   readonly id: string;
   readonly policies: readonly LoadedPolicy[];
   readonly byId: ReadonlyMap<string, LoadedPolicy>;
+  /** Per policy, what it can match and read; undefined: a form the slicer does not model. */
+  readonly facts: readonly PolicyFacts[] | undefined;
 }
 
 function errorsText(errors: readonly { message: string; help?: string | null }[]): string {
@@ -75,8 +124,10 @@ function errorsText(errors: readonly { message: string; help?: string | null }[]
 async function loadPolicySet(
   files: readonly string[],
   schema: cedar.Schema,
+  id: string,
 ): Promise<PolicySetVersion> {
   const policies: LoadedPolicy[] = [];
+  const facts: (PolicyFacts | undefined)[] = [];
   for (const file of files) {
     let text: string;
     try {
@@ -101,6 +152,7 @@ async function loadPolicySet(
         throw new Error(
           `policy file ${file}: policy id ${JSON.stringify(id).slice(0, 140)} is not [A-Za-z0-9_.:#-]{1,128}`,
         );
+      facts.push(analysePolicy(id, json.json));
       policies.push({
         id,
         file,
@@ -136,11 +188,11 @@ async function loadPolicySet(
         .map((e) => `${e.policyId}: ${e.error.message}${e.error.help ? ` (${e.error.help})` : ''}`)
         .join('; ')}`,
     );
-  const id = `hmcp-${randomUUID()}`;
   const prepared = cedar.preparsePolicySet(id, { staticPolicies });
   if (prepared.type !== 'success')
     throw new Error(`policies could not be prepared: ${errorsText(prepared.errors)}`);
-  return { id, policies, byId };
+  const analysed = facts.every((f) => f !== undefined) ? (facts as PolicyFacts[]) : undefined;
+  return { id, policies, byId, facts: analysed };
 }
 
 /** What {@link createPolicyEngine} needs. */
@@ -151,45 +203,88 @@ export interface PolicyEngineOptions {
   readonly schema: cedar.SchemaJson<string>;
   /** Reports a rejected reload (the old set stays). */
   readonly onReloadRejected?: ((reason: string) => void) | undefined;
+  /**
+   * Slice the policy set per request and trim the request to what the policies read (default
+   * true; same decisions, see cedar-slices.ts). `false` sends every request whole against the
+   * whole set with the schema: the reference the differential test compares against.
+   */
+  readonly slicing?: boolean | undefined;
 }
 
 /**
  * Loads and validates the policy files and prepares them once (Cedar's preparsed, cached policy
  * set): per call only the request's entities and context cross into the Wasm engine.
  *
+ * With `slicing` (the default) each request is evaluated against the slice of policies whose
+ * scope can match its action, resource type and principal roles, with only the attributes and
+ * context keys those policies read; the request is first checked against the schema in
+ * JavaScript (declared types and attributes, as Cedar's schema-based parsing does, and leaf
+ * types of the context too). The decision, its determining policies and the errored policies
+ * are the same as for the whole request against the whole set (cedar-slices.ts says why;
+ * cedar-engine.test.ts compares both on random requests).
+ *
  * @throws StartupError when a file cannot be read, does not parse, or does not validate against
  *   the schema (strict mode: a misspelled attribute, action or type is a startup error, never a
  *   silent deny).
  */
 export async function createPolicyEngine(options: PolicyEngineOptions): Promise<PolicyEngine> {
-  const schemaName = `hmcp-schema-${randomUUID()}`;
+  const engineId = `hmcp-${randomUUID()}`;
+  const schemaName = `${engineId}-schema`;
   const schemaReady = cedar.preparseSchema(schemaName, options.schema);
   if (schemaReady.type !== 'success')
     throw new StartupError(
       `the generated Cedar schema is invalid: ${errorsText(schemaReady.errors)}`,
     );
+  const facts: SchemaFacts | undefined =
+    options.slicing === false ? undefined : schemaFacts(options.schema);
+  // Two generations of preparsed ids, reused: the Wasm module cannot drop a set, and a reload
+  // prepares the new one beside the one in force.
+  let generation = 0;
+  const setId = (gen: number) => `${engineId}-${gen}`;
   let current: PolicySetVersion;
   try {
-    current = await loadPolicySet(options.files, options.schema);
+    current = await loadPolicySet(options.files, options.schema, setId(generation));
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
   const actionType = `${CEDAR_NAMESPACE}::Action`;
-  // Cedar is deterministic: the same request against the same policy set gets the same answer.
-  // Requests repeat (same principal, tool, resource, and a context at minute resolution), so
-  // answers are cached per policy set, keyed by the request's JSON; a reload starts a new cache.
-  let decisions = new Map<string, CedarDecision>();
-  const evaluate = (request: CedarRequest): CedarDecision => {
-    const answer = cedar.statefulIsAuthorized({
-      principal: request.principal,
-      action: { type: actionType, id: request.action },
-      resource: request.resource,
-      context: request.context as cedar.Context,
-      entities: request.entities as cedar.Entities,
-      preparsedPolicySetId: current.id,
-      preparsedSchemaName: schemaName,
-      validateRequest: false,
-    });
+
+  /** Slices of the set in force: per action, and per action and held role literals. */
+  let slices = new Map<string, Slice | undefined>();
+  let sliceIds = new Map<string, Slice>();
+  const sliceOf = (
+    version: PolicySetVersion,
+    key: string,
+    action: string,
+    policies: readonly PolicyFacts[],
+    held: ReadonlySet<string> | undefined,
+  ): Slice | undefined => {
+    const ids = `${held ? 'r' : 'a'}${action}\u0001${policies.map((p) => p.id).join('\u0000')}`;
+    let slice = sliceIds.get(ids);
+    if (!slice && facts && sliceIds.size < MAX_SLICES) {
+      const id = `${version.id}-${sliceIds.size}`;
+      const specialized = policies.map((p) => specialize(p, action, facts, held));
+      const staticPolicies = Object.fromEntries(
+        specialized.map((p) => [p.facts.id, p.json as unknown as cedar.PolicyJson]),
+      );
+      // Past the bound, or if Cedar refuses the slice (it cannot: it parsed the whole set),
+      // this key goes unsliced (the whole request against the whole set with the schema).
+      if (cedar.preparsePolicySet(id, { staticPolicies }).type === 'success') {
+        slice = {
+          id,
+          policies,
+          plan: readPlan(specialized),
+          literals: principalLiterals(policies),
+        };
+        sliceIds.set(ids, slice);
+      }
+    }
+    // Keys past the bound (no slice) are remembered too, up to a limit on the map itself.
+    if (slice || slices.size < MAX_SLICE_KEYS) slices.set(key, slice);
+    return slice;
+  };
+
+  const decide = (answer: cedar.AuthorizationAnswer, version: PolicySetVersion): CedarDecision => {
     // A request Cedar cannot evaluate (malformed entity) is a denial: fail closed.
     if (answer.type !== 'success')
       return { allowed: false, policies: [], approvable: false, errored: ['request'] };
@@ -202,33 +297,134 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
       approvable:
         !allowed &&
         reasons.length > 0 &&
-        reasons.every((id) => current.byId.get(id)?.approvable === true),
+        reasons.every((id) => version.byId.get(id)?.approvable === true),
       errored: diagnostics.errors.map((e) => e.policyId),
     };
   };
+  /** The whole request, checked by Cedar against the schema (`setId`: whole set or a slice). */
+  const withSchema = (request: CedarRequest, setId: string) =>
+    cedar.statefulIsAuthorized({
+      principal: request.principal,
+      action: { type: actionType, id: request.action },
+      resource: request.resource,
+      context: request.context as cedar.Context,
+      entities: request.entities as cedar.Entities,
+      preparsedPolicySetId: setId,
+      preparsedSchemaName: schemaName,
+      validateRequest: false,
+    });
+
+  // Cedar is deterministic: the same request against the same policy set gets the same answer.
+  // Requests repeat (same principal, tool, resource, and a context at minute resolution), so
+  // answers are cached per policy set, keyed by what crosses into Wasm; a reload starts a new
+  // cache.
+  let decisions = new Map<string, CedarDecision>();
+  const counts = { trimmed: 0, whole: 0, nonConforming: 0, cached: 0 };
+  const cached = (key: string, evaluate: () => CedarDecision): CedarDecision => {
+    const hit = decisions.get(key);
+    if (hit) {
+      counts.cached++;
+      return hit;
+    }
+    const decision = Object.freeze(evaluate());
+    if (decisions.size >= MAX_CACHED_DECISIONS) decisions = new Map();
+    decisions.set(key, decision);
+    return decision;
+  };
+  const reference = (request: CedarRequest, version: PolicySetVersion) =>
+    cached(`r${JSON.stringify(request)}`, () => {
+      counts.whole++;
+      return decide(withSchema(request, version.id), version);
+    });
+
+  const authorize = (request: CedarRequest): CedarDecision => {
+    const version = current;
+    if (!facts || !version.facts) return reference(request, version);
+    const entities = conforms(request, facts);
+    if (entities === false) {
+      counts.nonConforming++;
+      return { allowed: false, policies: [], approvable: false, errored: ['request'] };
+    }
+    if (entities === 'reference') return reference(request, version);
+    const all = version.facts;
+    const action = request.action;
+    let slice = slices.get(action);
+    if (!slices.has(action))
+      slice = sliceOf(
+        version,
+        action,
+        action,
+        all.filter((p) => policyMayApply(p, action, facts)),
+        undefined,
+      );
+    if (slice && slice.literals.size > 0) {
+      const ancestors = ancestorsOf(request.principal, entities);
+      const held = [...slice.literals].filter((l) => ancestors.has(l)).sort();
+      const key = `${action}\u0001${held.join('\u0001')}`;
+      const refined = slices.has(key)
+        ? slices.get(key)
+        : sliceOf(
+            version,
+            key,
+            action,
+            slice.policies.filter((p) => policyMayApply(p, action, facts, ancestors)),
+            new Set(held),
+          );
+      slice = refined ?? slice;
+    }
+    if (!slice) return reference(request, version);
+    const { id, plan } = slice;
+    if (plan.schema)
+      return cached(`s${id}\u0000${JSON.stringify(request)}`, () => {
+        counts.whole++;
+        return decide(withSchema(request, id), version);
+      });
+    const trimmed = trimRequest(request, entities, plan, facts);
+    const call = {
+      principal: request.principal,
+      action: { type: actionType, id: action },
+      resource: request.resource,
+      context: trimmed.context as cedar.Context,
+      entities: trimmed.entities as cedar.Entities,
+      preparsedPolicySetId: id,
+      validateRequest: false,
+    };
+    return cached(`t${id}\u0000${JSON.stringify(call)}`, () => {
+      counts.trimmed++;
+      return decide(cedar.statefulIsAuthorized(call), version);
+    });
+  };
+
+  let reloading: Promise<unknown> = Promise.resolve();
   return {
     get policies() {
       return current.policies;
     },
-    authorize(request) {
-      const key = JSON.stringify(request);
-      const hit = decisions.get(key);
-      if (hit) return hit;
-      const decision = Object.freeze(evaluate(request));
-      if (decisions.size >= MAX_CACHED_DECISIONS) decisions = new Map();
-      decisions.set(key, decision);
-      return decision;
-    },
-    async reload() {
-      try {
-        current = await loadPolicySet(options.files, options.schema);
-        decisions = new Map();
-        return { ok: true as const, count: current.policies.length };
-      } catch (err) {
-        const reason = (err as Error).message;
-        options.onReloadRejected?.(reason);
-        return { ok: false as const, reason };
-      }
+    authorize,
+    stats: () => ({ slices: sliceIds.size, ...counts }),
+    reload() {
+      // One reload at a time: each prepares into the generation not in force.
+      const run = reloading.then(reloadNow);
+      reloading = run.catch(() => undefined);
+      return run;
     },
   };
+
+  async function reloadNow(): Promise<{ ok: true; count: number } | { ok: false; reason: string }> {
+    try {
+      const next = generation ^ 1;
+      const version = await loadPolicySet(options.files, options.schema, setId(next));
+      // Synchronous from here: no call sees a half-switched engine.
+      current = version;
+      generation = next;
+      slices = new Map();
+      sliceIds = new Map();
+      decisions = new Map();
+      return { ok: true as const, count: current.policies.length };
+    } catch (err) {
+      const reason = (err as Error).message;
+      options.onReloadRejected?.(reason);
+      return { ok: false as const, reason };
+    }
+  }
 }

@@ -15,6 +15,7 @@ export {
   type LoadedPolicy,
   type PolicyEngine,
   type PolicyEngineOptions,
+  type PolicyEngineStats,
 } from './cedar-engine.js';
 export { CEDAR_NAMESPACE, generateCedarSchema, SERVER_RESOURCE_TYPE } from './cedar-schema.js';
 export {
