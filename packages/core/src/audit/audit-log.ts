@@ -16,8 +16,8 @@ import {
   GENESIS_HASH,
 } from './audit-record.js';
 import { CHECKPOINT_TOOL, type CheckpointSigner, checkpointMessage } from './checkpoint.js';
-import { hashAndSerializeRecord } from './hash-chain.js';
 import { escapeAuditLine } from './line-escape.js';
+import { serializeStampedRecord } from './record-line.js';
 import { type AuditSink, createStderrSink } from './sinks.js';
 
 /** Which sink operation failed, reported to {@link AuditLogOptions.onError}. */
@@ -639,7 +639,7 @@ export class AuditLog {
       resultSha256: entry.resultSha256,
       notes: entry.notes && { ...entry.notes },
     } as const;
-    const { hash, line } = hashAndSerializeRecord(unsigned);
+    const { hash, line } = serializeStampedRecord(unsigned);
     return { record: { ...unsigned, hash }, line };
   }
 
