@@ -7,7 +7,8 @@
  * - Ours: `hardened-mcp-postgres --transport http`, auth api-key (one key and principal per
  *   client), the audit trail to a file (its default durability), on the test kit's PostgreSQL
  *   (embedded PostgreSQL 18, or DATABASE_URL) with the generated sample database (no `../shared`
- *   needed). Two calls: the trivial tool
+ *   needed). Also the example connector (`example_list_folders`, in-memory, no upstream) with
+ *   the same auth, audit file and rate limiter: the trivial tool. Postgres calls: the catalog tool
  *   `postgres_list_schemas`, and `postgres_query` of `SELECT 1`.
  * - Baseline: the SDK's `McpServer` with one tool that returns "ok", in its own process.
  * - Load: `BENCH_CLIENTS` (16) MCP SDK clients over Streamable HTTP, each with its own session,
@@ -38,6 +39,8 @@ import {
   startHttpServer,
 } from '../support/http.ts';
 
+/** The example connector's bin (the trivial tool without an upstream). */
+const EXAMPLE_BIN = new URL('../../servers/example/dist/bin.js', import.meta.url).pathname;
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -264,6 +267,14 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
     };
     for (const i of withReplicas ? [0, 1, 2] : [0])
       replicas.push(await startHttpServer({ env, config: config(i) }));
+    // The trivial tool without an upstream: the example connector (in-memory notes), same auth,
+    // audit file and rate limiter, so the pair measures the transport and the pipeline only.
+    const example = await startHttpServer({
+      env: { EXAMPLE_READ_TOKEN: 'read-token-0001' },
+      config: { ...config(9), redis: undefined, http: undefined },
+      bin: EXAMPLE_BIN,
+    });
+    replicas.push(example);
     const before = replicas.map((r) => memory(r.child.pid));
     const baselineBefore = memory(baseline.child.pid);
 
@@ -297,7 +308,15 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
       args: {},
       headers: () => ({}),
     };
-    const ours: Target[] = [];
+    const ours: Target[] = [
+      {
+        label: '1 replica, example_list_folders (trivial)',
+        url: example.url,
+        tool: 'example_list_folders',
+        args: {},
+        headers: bearer,
+      },
+    ];
     const calls: [string, Record<string, unknown>][] = [
       ['postgres_list_schemas', {}],
       ['postgres_query', { sql: 'SELECT 1' }],
@@ -397,7 +416,7 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
     const after = replicas.map((r) => memory(r.child.pid));
     for (const [i, r] of replicas.entries())
       console.log(
-        `  replica ${i} (pid ${r.child.pid}): ${fmt(before[i]?.rss ?? Number.NaN)} → ${fmt(after[i]?.rss ?? Number.NaN)}, peak ${fmt(after[i]?.hwm ?? Number.NaN)}`,
+        `  ${r === example ? 'example server' : `replica ${i}`} (pid ${r.child.pid}): ${fmt(before[i]?.rss ?? Number.NaN)} → ${fmt(after[i]?.rss ?? Number.NaN)}, peak ${fmt(after[i]?.hwm ?? Number.NaN)}`,
       );
     const baselineAfter = memory(baseline.child.pid);
     console.log(

@@ -638,9 +638,12 @@ export class AuditLog {
       session,
       resultSha256: entry.resultSha256,
       notes: entry.notes && { ...entry.notes },
+      // set below: the serializer ignores it, and the record needs no second copy
+      hash: '',
     } as const;
     const { hash, line } = serializeStampedRecord(unsigned);
-    return { record: { ...unsigned, hash }, line };
+    (unsigned as { hash: string }).hash = hash;
+    return { record: unsigned, line };
   }
 
   #report(error: unknown, failure: AuditSinkFailure): void {

@@ -99,6 +99,14 @@ describe('serializeStampedRecord', () => {
       },
     ],
     [
+      'values the schema would refuse (mutated after validation): the generic path',
+      {
+        ...full(),
+        roles: [{ b: 1, a: 2 } as unknown as string],
+        principal: { toJSON: () => 'p' } as unknown as string,
+      },
+    ],
+    [
       'arguments an array, toJSON and undefined members',
       {
         ...minimal(),

@@ -1,10 +1,10 @@
 /**
  * The audit record's canonical line, written field by field (the hot path of every call).
  *
- * {@link hashAndSerializeRecord} walks any object generically (keys listed, checked for order,
- * every value dispatched by type). The records `AuditLog` stamps always have the same shape, so
- * this writes their members directly in canonical (UTF-16 code unit) key order and serializes
- * only the values, with the same rules as `canonicalJson`: the result is byte-identical to
+ * `hashAndSerializeRecord` walks any object generically (keys listed, checked for order, every
+ * value dispatched by type, in JavaScript). The records `AuditLog` stamps always have the same
+ * shape, so this writes their members in canonical (UTF-16 code unit) key order and lets native
+ * `JSON.stringify` serialize the values, with the same rules as `canonicalJson`: byte-identical to
  * `canonicalJson({ ...record, hash })`, and `hash` to `computeRecordHash(record)`, for every
  * record of the {@link StampedFields} shape (`record-line.test.ts` checks both against the
  * generic serializer). Caller-shaped values (`arguments`, `redactions`, `notes`, arrays) still go
@@ -13,7 +13,7 @@
  * @module
  */
 import { hash as sha } from 'node:crypto';
-import { canonicalMember } from './hash-chain.js';
+import { canonicalMember, hashAndSerializeRecord } from './hash-chain.js';
 
 /** A string-keyed plain value as `AuditLog` builds it (every field may be `undefined`). */
 type Fields = { readonly [key: string]: unknown };
@@ -53,53 +53,93 @@ export interface StampedFields {
   readonly notes: Fields | undefined;
 }
 
-/** Appends `"key":value` to the members in `acc` (nothing for an omitted value). */
-function add(acc: string, quotedKey: string, value: string | undefined): string {
-  if (value === undefined) return acc;
-  return acc === '' ? `${quotedKey}:${value}` : `${acc},${quotedKey}:${value}`;
+/** A value `JSON.stringify` writes exactly as canonical JSON does (or omits, as it does). */
+function isLeaf(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'boolean' || t === 'undefined';
 }
 
-/** `{"name":…,"version":…}` of a `server`/`client` object built by the logger. */
-function nameVersion(o: Fields | undefined): string | undefined {
-  if (o === undefined) return undefined;
-  let m = add('', '"name"', canonicalMember(o.name, 'name'));
-  m = add(m, '"version"', canonicalMember(o.version, 'version'));
-  return `{${m}}`;
+function leaves(o: Fields | undefined, keys: readonly string[]): boolean {
+  if (o === undefined) return true;
+  for (const k of keys) if (!isLeaf(o[k])) return false;
+  return true;
 }
 
-function decision(o: Fields): string {
-  let m = add('', '"approval"', canonicalMember(o.approval, 'approval'));
-  m = add(m, '"policies"', canonicalMember(o.policies, 'policies'));
-  m = add(m, '"reason"', canonicalMember(o.reason, 'reason'));
-  m = add(m, '"result"', canonicalMember(o.result, 'result'));
-  return `{${m}}`;
+function strings(a: unknown): boolean {
+  if (a === undefined) return true;
+  if (!Array.isArray(a)) return false;
+  for (const v of a) if (typeof v !== 'string') return false;
+  return true;
 }
 
-function classification(o: Fields | undefined): string | undefined {
-  if (o === undefined) return undefined;
-  let m = add('', '"label"', canonicalMember(o.label, 'label'));
-  m = add(m, '"paths"', canonicalMember(o.paths, 'paths'));
-  return `{${m}}`;
+const NAME_VERSION = ['name', 'version'] as const;
+
+/**
+ * True when every value the fast path hands to `JSON.stringify` is a string, number, boolean or
+ * `undefined` (arrays: strings only), as the entry schema guarantees; anything else (an entry
+ * mutated after it was validated) takes the generic serializer.
+ */
+function fastPathApplies(r: StampedFields): boolean {
+  const session = r.session;
+  return (
+    leaves(r as unknown as Fields, TOP_LEAVES) &&
+    leaves(r.server, NAME_VERSION) &&
+    leaves(r.client, NAME_VERSION) &&
+    leaves(r.decision, ['approval', 'reason', 'result']) &&
+    strings(r.decision.policies) &&
+    leaves(r.classification, ['label']) &&
+    (r.classification === undefined || strings(r.classification.paths)) &&
+    leaves(r.bearerCredential, ['field', 'sha256']) &&
+    strings(r.roles) &&
+    leaves(session, ['intent', 'mcpSessionId', 'requestId']) &&
+    (session === undefined || leaves(session.client as Fields | undefined, NAME_VERSION))
+  );
 }
 
-function bearer(o: Fields | undefined): string | undefined {
-  if (o === undefined) return undefined;
-  let m = add('', '"field"', canonicalMember(o.field, 'field'));
-  m = add(m, '"sha256"', canonicalMember(o.sha256, 'sha256'));
-  return `{${m}}`;
+const TOP_LEAVES = [
+  'access',
+  'auditId',
+  'bytes',
+  'correlationId',
+  'durationMs',
+  'errorClass',
+  'outcome',
+  'prevHash',
+  'principal',
+  'resultSha256',
+  'rows',
+  'seq',
+  'time',
+  'tool',
+  'transport',
+  'truncated',
+  'v',
+] as const;
+
+/** The members of a `JSON.stringify`d object, without its braces. */
+function members(json: string): string {
+  return json.slice(1, -1);
 }
 
-function session(o: Fields | undefined): string | undefined {
-  if (o === undefined) return undefined;
-  let m = add('', '"client"', nameVersion(o.client as Fields | undefined));
-  m = add(m, '"intent"', canonicalMember(o.intent, 'intent'));
-  m = add(m, '"mcpSessionId"', canonicalMember(o.mcpSessionId, 'mcpSessionId'));
-  m = add(m, '"requestId"', canonicalMember(o.requestId, 'requestId'));
-  return `{${m}}`;
+/** Joins member lists, skipping empty ones. */
+function join(parts: readonly string[]): string {
+  let out = '';
+  for (const p of parts) if (p !== '') out = out === '' ? p : `${out},${p}`;
+  return out;
+}
+
+/** `"key":value`, or nothing for an omitted value. */
+function member(quotedKey: string, value: string | undefined): string {
+  return value === undefined ? '' : `${quotedKey}:${value}`;
 }
 
 /**
  * The hash and the canonical line of a stamped record (see the module comment).
+ *
+ * The fixed-shape members go through native `JSON.stringify` in runs of object literals whose
+ * keys are written in canonical order (`JSON.stringify` keeps insertion order for non-index
+ * keys and omits `undefined` members, as canonical JSON does); `arguments`, `notes` and
+ * `redactions`, whose keys come from callers, go through `canonicalJson`, which sorts them.
  *
  * @param r The record without `hash`, exactly of the {@link StampedFields} shape (nested objects
  *   holding only their declared keys, as `AuditLog` builds them).
@@ -108,40 +148,66 @@ function session(o: Fields | undefined): string | undefined {
  * @throws TypeError as `canonicalJson` (a bigint or a cycle in `arguments` or `notes`).
  */
 export function serializeStampedRecord(r: StampedFields): { hash: string; line: string } {
+  if (!fastPathApplies(r)) return hashAndSerializeRecord(r);
+  const d = r.decision;
+  const c = r.classification;
+  const b = r.bearerCredential;
+  const s = r.session;
+  const sc = s?.client as Fields | undefined;
   // Members before "hash", in key order.
-  let head = add('', '"access"', canonicalMember(r.access, 'access'));
-  head = add(head, '"arguments"', canonicalMember(r.arguments, 'arguments'));
-  head = add(head, '"auditId"', canonicalMember(r.auditId, 'auditId'));
-  head = add(head, '"bearerCredential"', bearer(r.bearerCredential));
-  head = add(head, '"bytes"', canonicalMember(r.bytes, 'bytes'));
-  head = add(head, '"classification"', classification(r.classification));
-  head = add(head, '"client"', nameVersion(r.client));
-  head = add(head, '"correlationId"', canonicalMember(r.correlationId, 'correlationId'));
-  head = add(head, '"decision"', decision(r.decision));
-  head = add(head, '"durationMs"', canonicalMember(r.durationMs, 'durationMs'));
-  head = add(head, '"errorClass"', canonicalMember(r.errorClass, 'errorClass'));
+  const head = join([
+    member('"access"', canonicalMember(r.access, 'access')),
+    member('"arguments"', canonicalMember(r.arguments, 'arguments')),
+    members(
+      JSON.stringify({
+        auditId: r.auditId,
+        bearerCredential: b && { field: b.field, sha256: b.sha256 },
+        bytes: r.bytes,
+        classification: c && { label: c.label, paths: c.paths },
+        client: { name: r.client.name, version: r.client.version },
+        correlationId: r.correlationId,
+        decision: {
+          approval: d.approval,
+          policies: d.policies,
+          reason: d.reason,
+          result: d.result,
+        },
+        durationMs: r.durationMs,
+        errorClass: r.errorClass,
+      }),
+    ),
+  ]);
   // Members after it.
-  let tail = add('', '"notes"', canonicalMember(r.notes, 'notes'));
-  tail = add(tail, '"outcome"', canonicalMember(r.outcome, 'outcome'));
-  tail = add(tail, '"prevHash"', canonicalMember(r.prevHash, 'prevHash'));
-  tail = add(tail, '"principal"', canonicalMember(r.principal, 'principal'));
-  tail = add(tail, '"redactions"', canonicalMember(r.redactions, 'redactions'));
-  tail = add(tail, '"resultSha256"', canonicalMember(r.resultSha256, 'resultSha256'));
-  tail = add(tail, '"roles"', canonicalMember(r.roles, 'roles'));
-  tail = add(tail, '"rows"', canonicalMember(r.rows, 'rows'));
-  tail = add(tail, '"seq"', canonicalMember(r.seq, 'seq'));
-  tail = add(tail, '"server"', nameVersion(r.server));
-  tail = add(tail, '"session"', session(r.session));
-  tail = add(tail, '"time"', canonicalMember(r.time, 'time'));
-  tail = add(tail, '"tool"', canonicalMember(r.tool, 'tool'));
-  tail = add(tail, '"transport"', canonicalMember(r.transport, 'transport'));
-  tail = add(tail, '"truncated"', canonicalMember(r.truncated, 'truncated'));
-  tail = add(tail, '"v"', canonicalMember(r.v, 'v'));
+  const tail = join([
+    member('"notes"', canonicalMember(r.notes, 'notes')),
+    members(JSON.stringify({ outcome: r.outcome, prevHash: r.prevHash, principal: r.principal })),
+    member('"redactions"', canonicalMember(r.redactions, 'redactions')),
+    members(
+      JSON.stringify({
+        resultSha256: r.resultSha256,
+        roles: r.roles,
+        rows: r.rows,
+        seq: r.seq,
+        server: { name: r.server.name, version: r.server.version },
+        session: s && {
+          client: sc && { name: sc.name, version: sc.version },
+          intent: s.intent,
+          mcpSessionId: s.mcpSessionId,
+          requestId: s.requestId,
+        },
+        time: r.time,
+        tool: r.tool,
+        transport: r.transport,
+        truncated: r.truncated,
+        v: r.v,
+      }),
+    ),
+  ]);
   const sep = head !== '' && tail !== '' ? ',' : '';
   const hash = sha('sha256', `{${head}${sep}${tail}}`, 'hex');
-  const member = `"hash":"${hash}"`;
+  const hashMember = `"hash":"${hash}"`;
   return {
     hash,
-    line: `{${head}${head === '' ? '' : ','}${member}${tail === '' ? '' : ','}${tail}}`,
+    line: `{${head}${head === '' ? '' : ','}${hashMember}${tail === '' ? '' : ','}${tail}}`,
   };
 }
