@@ -601,7 +601,7 @@ export class AuditLog {
       : undefined;
     const unsigned = {
       v: AUDIT_RECORD_VERSION,
-      time: new Date().toISOString(),
+      time: isoNow(),
       auditId: randomUUID(),
       seq,
       prevHash,
@@ -659,6 +659,21 @@ export class AuditLog {
     const at = failure.seq === undefined ? '' : ` (record seq ${failure.seq})`;
     warn(`audit sink "${failure.sink}" ${failure.operation} failed${at}`, error);
   }
+}
+
+let lastMs = Number.NaN;
+let lastIso = '';
+/**
+ * `new Date().toISOString()`, formatted once per millisecond (records stamped in the same
+ * millisecond share the string; the clock is read each time).
+ */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 function warn(message: string, error: unknown): void {
