@@ -13,6 +13,13 @@
  *    server (`bare-stdio-server.ts`, one `echo` tool): p50 latency of sequential calls, and
  *    calls/s with 8 calls in flight.
  * 3. Startup: spawn to the first `tools/list` answer, ours vs the bare SDK server.
+ * 4. Streamable HTTP: req/s of 16 concurrent clients (api-key auth, audit file): the example
+ *    server's trivial tool, and the Postgres server's `postgres_list_schemas` and `postgres_query`
+ *    of `SELECT 1`, vs
+ *    a bare SDK Streamable HTTP server (`runHttpBench` of `http.bench.ts`, 1 replica; PostgreSQL
+ *    from DATABASE_URL when set, else embedded, with the generated sample database).
+ *
+ * It ends with a summary: every ratio of issue 14's targets, from this one run.
  *
  * `pnpm bench --profile`: instead, profiles the in-process hot path (trivial and table tool,
  * audit in memory) with the V8 CPU profiler (`node:inspector`), writes `pipeline.cpuprofile` to a
@@ -20,7 +27,8 @@
  * in Chrome DevTools (Performance → load profile) or any `.cpuprofile` viewer.
  *
  * Tunables: BENCH_ROUNDS (5), BENCH_CALLS (in-process calls per round, 20000), BENCH_STDIO_CALLS
- * (stdio calls per round, 2000), BENCH_STARTUPS (startups per side, 5). Prints only: no
+ * (stdio calls per round, 2000), BENCH_STARTUPS (startups per side, 5), BENCH_HTTP_SECONDS (5)
+ * and BENCH_HTTP_ROUNDS (3) for the HTTP pairs, BENCH_CLIENTS (16). Prints only: no
  * thresholds, and tests never assert timings.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,11 +53,14 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { z } from 'zod';
 import { cedarSection } from './cedar-section.ts';
+import { runHttpBench } from './http.bench.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const STDIO_CALLS = Number(process.env.BENCH_STDIO_CALLS ?? 2_000);
 const STARTUPS = Number(process.env.BENCH_STARTUPS ?? 5);
+const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
+const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
 const IN_FLIGHT = 8;
 const PROFILE = process.argv.includes('--profile');
 
@@ -87,6 +98,9 @@ function report(
     `  ${label}\n    ${a.name.padEnd(34)} ${spread(a.xs, unit, digits)}\n    ${b.name.padEnd(34)} ${spread(b.xs, unit, digits)}\n    ratio ${b.name} / ${a.name}: ${(median(b.xs) / median(a.xs)).toFixed(2)}×`,
   );
 }
+
+/** One line of the closing summary: a measure, its value and the issue's target. */
+const summary: { measure: string; value: string; target: string }[] = [];
 
 /** Runs every measurement of `sides` once per round, in order (A, B, A, B …); values per side. */
 async function interleave(sides: readonly (() => Promise<number>)[]): Promise<number[][]> {
@@ -247,6 +261,11 @@ async function inProcess(): Promise<void> {
       { name: 'pipeline, audit in memory', xs: echo },
       'µs',
     );
+    summary.push({
+      measure: 'in-process pipeline, trivial tool, CPU per call',
+      value: `${median(echo).toFixed(1)} µs`,
+      target: '≤ 15 µs',
+    });
     const [bareTable = [], table = []] = await interleave([
       perCall(sides.bareTable, CALLS / 4),
       perCall(sides.table, CALLS / 4),
@@ -402,6 +421,11 @@ async function overStdio(): Promise<void> {
       'ms',
       3,
     );
+    summary.push({
+      measure: 'stdio p50, ours / bare SDK',
+      value: `${(median(oursP50) / median(bareP50)).toFixed(2)}×`,
+      target: '≤ 1.2×',
+    });
     const [bareRate = [], oursRate = []] = await interleave([
       throughput(bare, BARE.tool, STDIO_CALLS),
       throughput(ours, OURS.tool, STDIO_CALLS),
@@ -413,6 +437,11 @@ async function overStdio(): Promise<void> {
       'calls/s',
       0,
     );
+    summary.push({
+      measure: `stdio calls/s, ${IN_FLIGHT} in flight, ours / bare SDK`,
+      value: `${(median(oursRate) / median(bareRate)).toFixed(2)}×`,
+      target: '≥ 0.8×',
+    });
   } finally {
     await Promise.all([ours.close(), bare.close()]);
   }
@@ -430,6 +459,49 @@ async function overStdio(): Promise<void> {
     'ms',
     0,
   );
+  summary.push({
+    measure: 'startup to the first tools/list, ours / bare SDK',
+    value: `${(median(startups[1] ?? []) / median(startups[0] ?? [])).toFixed(2)}×`,
+    target: '≤ 2×',
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Over Streamable HTTP
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The 1-replica part of `http.bench.ts` (`pnpm bench:http` adds 3 replicas behind HAProxy): the
+ * Postgres server over Streamable HTTP vs the bare SDK HTTP server, 16 clients, req/s.
+ */
+async function overHttp(): Promise<void> {
+  console.log(
+    `\n4. Streamable HTTP, ${HTTP_ROUNDS} rounds of ${HTTP_SECONDS} s per side (PostgreSQL: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'})`,
+  );
+  const ratios = await runHttpBench({
+    replicas: false,
+    seconds: HTTP_SECONDS,
+    rounds: HTTP_ROUNDS,
+  });
+  for (const r of ratios) {
+    const [what, target] = r.label.includes('SELECT 1')
+      ? ['SELECT 1 through PostgreSQL', '≥ 0.5×']
+      : r.label.includes('trivial')
+        ? ['trivial tool (example server)', '≥ 0.8×']
+        : ['postgres_list_schemas (a catalog query)', 'none; for reference'];
+    summary.push({
+      measure: `HTTP req/s at ${process.env.BENCH_CLIENTS ?? 16} concurrent, ours / bare SDK, ${what}`,
+      value: `${median(r.rps).toFixed(2)}×`,
+      target,
+    });
+  }
+}
+
+function printSummary(): void {
+  console.log('\nsummary (medians of the interleaved rounds above)');
+  const width = Math.max(...summary.map((l) => l.measure.length));
+  for (const l of summary)
+    console.log(`  ${l.measure.padEnd(width)}  ${l.value.padStart(9)}  (target ${l.target})`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,4 +563,6 @@ if (PROFILE) {
   await inProcess();
   await overStdio();
   await cedarSection({ calls: CALLS, interleave, report });
+  await overHttp();
+  printSummary();
 }

@@ -196,6 +196,8 @@ export async function assemble<S, C>(
     closers.push(() => rateLimiter.close?.());
     const tools = declared.tools;
     const metrics = createServerMetrics(tools.map((t) => t.name));
+    /** Set when HTTP serving starts (the only transport with a metrics listener). */
+    let metricsLive = false;
     metrics.observeAudit({ healthy: () => audit.healthy, remotes: trail.remotes });
     countAuditError = (sink) => metrics.observeAuditSinkError(sink);
     const access = await createAccessControlFromConfig({
@@ -222,7 +224,11 @@ export async function assemble<S, C>(
       rateLimiter,
       logger,
       access: access.control,
-      observer: (entry) => metrics.observeCall(entry),
+      // Only a server that can be scraped counts calls: over stdio nothing reads the metrics
+      // (the management listener exists only with HTTP), so calls skip prom-client entirely.
+      observer: (entry) => {
+        if (metricsLive) metrics.observeCall(entry);
+      },
     });
     const rateLimitStore = redisUrl ? 'redis' : 'memory';
     const makeServer = () =>
@@ -270,6 +276,7 @@ export async function assemble<S, C>(
         );
       },
       async serveHttp() {
+        metricsLive = true;
         let resource = '';
         const authenticator = await createAuthenticator(config.auth, () => resource);
         const read = clients.read as C;

@@ -127,6 +127,7 @@ export async function serveStdio(
   transport = new StdioServerTransport(stdin, process.stdout, {
     maxBufferSize: 2 * STDIO_MAX_LINE_BYTES,
   });
+  coalesceWrites(transport, process.stdout);
   let closing: Promise<void> | undefined;
   const close = () => {
     // Deferred by one tick: server.close() closes the transport, whose onclose calls close() again.
@@ -153,6 +154,30 @@ export async function serveStdio(
     // the server is ready gets a clean shutdown, not the default (fatal) signal action.
     server.connect(transport).then(() => onReady?.(), reject);
   });
+}
+
+/**
+ * Messages sent in the same turn of the event loop (the answers of concurrent calls that finish
+ * together) leave in one `writev(2)` instead of one `write(2)` each: the first `send` of a turn
+ * corks `out` and the uncork is queued with `process.nextTick`, which runs once the current
+ * microtasks are done. A lone answer is delayed by no I/O, only by that tick; each message is
+ * still written whole and in send order (a corked stream keeps its chunks in order).
+ */
+function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStream): void {
+  const send = transport.send.bind(transport);
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    (out as NodeJS.WriteStream).uncork();
+  };
+  transport.send = (message) => {
+    if (!corked) {
+      corked = true;
+      (out as NodeJS.WriteStream).cork();
+      process.nextTick(uncork);
+    }
+    return send(message);
+  };
 }
 
 function guardStdout(): void {

@@ -11,7 +11,15 @@ import type { ColumnInfo } from './tool.js';
 
 /** Serialized size in bytes (UTF-8) of a JSON value. */
 export function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value, bigintAsString) ?? '', 'utf8');
+  let json: string | undefined;
+  try {
+    // Fast path: without a replacer function JSON.stringify stays native; it throws a TypeError
+    // only for a bigint (or a cycle), and then the replacer gives the documented size.
+    json = JSON.stringify(value);
+  } catch {
+    json = JSON.stringify(value, bigintAsString);
+  }
+  return Buffer.byteLength(json ?? '', 'utf8');
 }
 
 function bigintAsString(_key: string, value: unknown): unknown {

@@ -59,6 +59,30 @@ describe('guardStdioLines', () => {
     expect(refused[0]?.error.code).toBe(-32600);
   });
 
+  it('passes the accepted lines of one chunk in order around a refused one', () => {
+    const input = new PassThrough();
+    const events: string[] = [];
+    const out = guardStdioLines(input, (r) => events.push(`refused ${r.id}`), { maxDepth: 2 });
+    out.on('data', (d: Buffer) => {
+      for (const line of d.toString('utf8').split('\n').filter(Boolean))
+        events.push(`passed ${JSON.parse(line).id}`);
+    });
+    const line = (id: number, params: string) => `{"jsonrpc":"2.0","id":${id},"params":${params}}`;
+    input.write(
+      `${line(1, '{}')}\n${line(2, '[]')}\n${line(3, '[[[]]]')}\n${line(4, '{}')}\n{"jsonrpc":"2.0","id":5,"params":[`,
+    );
+    input.write(`]}\n${line(6, '[[[]]]')}\n${line(7, '{}')}\n`);
+    expect(events).toEqual([
+      'passed 1',
+      'passed 2',
+      'refused 3',
+      'passed 4',
+      'passed 5',
+      'refused 6',
+      'passed 7',
+    ]);
+  });
+
   it('counts no brackets inside strings, escaped quotes included', () => {
     expect(depthOf(Buffer.from('{"a":"[[[[\\"[[[[","b":[1,[2]]}'))).toBe(3);
   });

@@ -46,50 +46,64 @@ export function guardStdioLines(
   let length = 0;
   let discarding = false;
 
-  const finishLine = (last: Buffer) => {
-    if (discarding) {
-      discarding = false;
-      refuse({
-        jsonrpc: '2.0',
-        id: null,
-        error: { code: -32600, message: `Invalid Request: message larger than ${maxLine} bytes` },
-      });
-      return;
-    }
-    const line = parts.length === 0 ? last : Buffer.concat([...parts, last]);
-    parts = [];
-    length = 0;
-    if (depthOf(line) > maxDepth) {
-      refuse({
-        jsonrpc: '2.0',
-        id: idOf(line),
-        error: { code: -32600, message: `Invalid Request: JSON nested deeper than ${maxDepth}` },
-      });
-      return;
-    }
-    out.write(Buffer.concat([line, NEWLINE]));
-  };
+  const tooLarge = (): LineRefusal => ({
+    jsonrpc: '2.0',
+    id: null,
+    error: { code: -32600, message: `Invalid Request: message larger than ${maxLine} bytes` },
+  });
+  const tooDeep = (line: Buffer): LineRefusal => ({
+    jsonrpc: '2.0',
+    id: idOf(line),
+    error: { code: -32600, message: `Invalid Request: JSON nested deeper than ${maxDepth}` },
+  });
 
   input.on('data', (chunk: Buffer | string) => {
-    let buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    while (buf.length > 0) {
-      const nl = buf.indexOf(10);
-      const piece = nl === -1 ? buf : buf.subarray(0, nl);
-      if (!discarding && length + piece.length > maxLine) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    // Complete, accepted lines of this chunk are passed on together, as one zero-copy slice
+    // (newlines included): one write per chunk instead of one copy and write per line. A
+    // refusal first passes on the lines before it, so the order of answers is kept.
+    let runStart = -1;
+    const passRun = (end: number) => {
+      if (runStart !== -1) out.write(buf.subarray(runStart, end));
+      runStart = -1;
+    };
+    let pos = 0;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(10, pos);
+      const end = nl === -1 ? buf.length : nl;
+      if (!discarding && length + (end - pos) > maxLine) {
         discarding = true;
         parts = [];
         length = 0;
       }
       if (nl === -1) {
         if (!discarding) {
-          parts.push(piece);
-          length += piece.length;
+          parts.push(buf.subarray(pos));
+          length += end - pos;
         }
-        return;
+        break;
       }
-      finishLine(piece);
-      buf = buf.subarray(nl + 1);
+      if (discarding) {
+        discarding = false;
+        passRun(pos);
+        refuse(tooLarge());
+      } else if (parts.length > 0) {
+        // The line began in an earlier chunk (so no run is pending): the one copy it needs.
+        const line = Buffer.concat([...parts, buf.subarray(pos, nl)]);
+        parts = [];
+        length = 0;
+        if (depthOf(line) > maxDepth) refuse(tooDeep(line));
+        else out.write(Buffer.concat([line, NEWLINE]));
+      } else {
+        const line = buf.subarray(pos, nl);
+        if (depthOf(line) > maxDepth) {
+          passRun(pos);
+          refuse(tooDeep(line));
+        } else if (runStart === -1) runStart = pos;
+      }
+      pos = nl + 1;
     }
+    passRun(pos);
   });
   input.on('end', () => out.end());
   input.on('error', (err) => out.destroy(err));

@@ -16,8 +16,8 @@ import {
   GENESIS_HASH,
 } from './audit-record.js';
 import { CHECKPOINT_TOOL, type CheckpointSigner, checkpointMessage } from './checkpoint.js';
-import { hashAndSerializeRecord } from './hash-chain.js';
 import { escapeAuditLine } from './line-escape.js';
+import { serializeStampedRecord } from './record-line.js';
 import { type AuditSink, createStderrSink } from './sinks.js';
 
 /** Which sink operation failed, reported to {@link AuditLogOptions.onError}. */
@@ -601,7 +601,7 @@ export class AuditLog {
       : undefined;
     const unsigned = {
       v: AUDIT_RECORD_VERSION,
-      time: new Date().toISOString(),
+      time: isoNow(),
       auditId: randomUUID(),
       seq,
       prevHash,
@@ -638,9 +638,12 @@ export class AuditLog {
       session,
       resultSha256: entry.resultSha256,
       notes: entry.notes && { ...entry.notes },
+      // set below: the serializer ignores it, and the record needs no second copy
+      hash: '',
     } as const;
-    const { hash, line } = hashAndSerializeRecord(unsigned);
-    return { record: { ...unsigned, hash }, line };
+    const { hash, line } = serializeStampedRecord(unsigned);
+    (unsigned as { hash: string }).hash = hash;
+    return { record: unsigned, line };
   }
 
   #report(error: unknown, failure: AuditSinkFailure): void {
@@ -656,6 +659,21 @@ export class AuditLog {
     const at = failure.seq === undefined ? '' : ` (record seq ${failure.seq})`;
     warn(`audit sink "${failure.sink}" ${failure.operation} failed${at}`, error);
   }
+}
+
+let lastMs = Number.NaN;
+let lastIso = '';
+/**
+ * `new Date().toISOString()`, formatted once per millisecond (records stamped in the same
+ * millisecond share the string; the clock is read each time).
+ */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 function warn(message: string, error: unknown): void {

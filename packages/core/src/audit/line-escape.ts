@@ -25,5 +25,8 @@ const INVISIBLE =
  * @returns The same JSON with those characters escaped.
  */
 export function escapeAuditLine(json: string): string {
+  // Fast path (every call's line): a pure-ASCII text (its UTF-8 length equals its UTF-16 length,
+  // since every other code unit takes 2 or more bytes) can hold only DEL of the set above.
+  if (Buffer.byteLength(json, 'utf8') === json.length && !json.includes('\x7f')) return json;
   return json.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -31,6 +31,17 @@ describe('createStderrSink', () => {
     expect(out).not.toHaveBeenCalled();
   });
 
+  it('writes a batch as one chunk of newline-terminated lines, refusing it whole for one bad line', async () => {
+    const { stream, text } = captureStream();
+    const sink = createStderrSink(stream);
+    const write = vi.spyOn(stream, 'write');
+    await sink.writeBatch?.(['{"a":1}', '{"b":2}']);
+    expect(write).toHaveBeenCalledTimes(1);
+    expect(text()).toBe('{"a":1}\n{"b":2}\n');
+    expect(() => sink.writeBatch?.(['{"c":3}', 'x\ry'])).toThrow(AuditSinkError);
+    expect(text()).toBe('{"a":1}\n{"b":2}\n');
+  });
+
   it('refuses lines containing a line terminator', () => {
     const { stream, text } = captureStream();
     expect(() => createStderrSink(stream).write('a\nb')).toThrow(AuditSinkError);
