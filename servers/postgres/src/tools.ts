@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { describeTable, listSchemas, listTables } from './catalog.js';
 import type { PostgresSettings } from './config.js';
 import { type PgHandle, queryExtended, withTransaction } from './database.js';
+import { catalogCheckQueries, decideCatalogCheck } from './catalog-check.js';
 import {
   checkStatementInCatalog,
   type GuardOk,
@@ -216,9 +217,11 @@ export async function createPostgresTools(
           signal: ctx.signal,
           principal: ctx.identity.principal,
           identity: ctx.identity,
+          // The catalog check rides in the round trip that opens the transaction.
+          first: (c) => catalogCheckQueries(c, verdict, tables),
         },
-        async (c) => {
-          await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+        async (c, checked) => {
+          decideCatalogCheck(checked, verdict, tables, isAllowedFunction);
           let limits = ctx.limits;
           const classification = ctx.classification;
           if (classification) {
