@@ -1,7 +1,6 @@
 import { ErrorCode, ToolError } from '@hardened-mcp/core';
 import pg from 'pg';
 import type { GuardOk } from './define.js';
-import { sessionStatements } from './database.js';
 import { BUILTIN_FUNCTION_ALLOWLIST } from './function-allowlist.js';
 import type { TablePolicy } from './table-policy.js';
 
@@ -109,30 +108,28 @@ export async function checkStatementInCatalog(
   tables: TablePolicy,
   isAllowedFunction: (name: string) => boolean,
 ): Promise<void> {
-  const queries = catalogCheckQueries(client, verdict, tables);
+  const queries = catalogCheckQueries(verdict, tables);
   if (queries.length === 0) return;
   const results: pg.QueryResult[] = [];
   for (const q of queries) results.push(await client.query(q));
   decideCatalogCheck(results, verdict, tables, isAllowedFunction);
 }
 
-/** The SQL-level prepared statement of the catalog check (kept across calls, see database.ts). */
-const CATALOG_STATEMENT = 'hmcp_catalog';
+/**
+ * The catalog check's protocol-level prepared statement (node-pg's `name`: parsed once per
+ * connection, then only bound and executed; it survives ROLLBACK and the per-call reset, see
+ * `KEPT_STATEMENTS` in database.ts).
+ */
+export const CATALOG_STATEMENT = 'hmcp_catalog';
 
 /**
- * The statements of {@link checkStatementInCatalog} for `withTransaction`'s `first` (sent in
- * the round trip that opens the transaction): `EXECUTE hmcp_catalog($1…$7)` with every value
- * bound, preceded by its `PREPARE` the first time on this connection (a prepared statement
- * survives ROLLBACK and the per-call reset; `DISCARD ALL` and a destroyed connection end it,
- * tracked in `sessionStatements`). Empty when the statement names nothing to check.
+ * The statement of {@link checkStatementInCatalog} for `withTransaction`'s `first` (sent in the
+ * round trip that opens the transaction), every value bound. Empty when the statement names
+ * nothing to check.
  *
- * @returns zero, one or two statements; give their results to {@link decideCatalogCheck}.
+ * @returns zero or one statement; give their results to {@link decideCatalogCheck}.
  */
-export function catalogCheckQueries(
-  client: pg.ClientBase,
-  verdict: GuardOk,
-  tables: TablePolicy,
-): (string | pg.QueryConfig)[] {
+export function catalogCheckQueries(verdict: GuardOk, tables: TablePolicy): pg.QueryConfig[] {
   const typeNames = verdict.typeNames
     .filter((parts) => !(parts.length === 1 && PLAIN_TYPES.has(parts[0] ?? '')))
     .map((parts) => parts.map((p) => pg.escapeIdentifier(p)).join('.'));
@@ -143,28 +140,21 @@ export function catalogCheckQueries(
     0
   )
     return [];
-  const out: (string | pg.QueryConfig)[] = [];
-  let prepared = sessionStatements.get(client);
-  if (!prepared?.has(CATALOG_STATEMENT)) {
-    out.push(CATALOG_PREPARE_SQL);
-    // A failed call destroys the connection, so the name is only ever reused where it exists.
-    prepared ??= new Set();
-    prepared.add(CATALOG_STATEMENT);
-    sessionStatements.set(client, prepared);
-  }
-  out.push({
-    text: `EXECUTE ${CATALOG_STATEMENT}($1, $2, $3, $4, $5, $6, $7)`,
-    values: [
-      verdict.relations.map((x) => x.schema),
-      verdict.relations.map((x) => x.name),
-      names,
-      verdict.operatorNames,
-      typeNames,
-      tables.schemas,
-      verdict.attributeNames,
-    ],
-  });
-  return out;
+  return [
+    {
+      name: CATALOG_STATEMENT,
+      text: CATALOG_FACTS_SQL,
+      values: [
+        verdict.relations.map((x) => x.schema),
+        verdict.relations.map((x) => x.name),
+        names,
+        verdict.operatorNames,
+        typeNames,
+        tables.schemas,
+        verdict.attributeNames,
+      ],
+    },
+  ];
 }
 
 /**
@@ -273,10 +263,10 @@ function decide(
  * The facts for {@link decide}. Parameters: $1/$2 written relation schemas (null when
  * unqualified) and names, $3 function and attribute names, $4 operator names, $5 quoted type
  * names, $6 the search path's schemas, $7 attribute names (columns looked up).
- * Prepared once per connection (`PREPARE`, see {@link catalogCheckQueries}); everything is bound; `to_regclass`/`to_regtype` resolve names exactly as the statement will
+ * Prepared once per connection ({@link CATALOG_STATEMENT}); everything is bound; `to_regclass`/`to_regtype` resolve names exactly as the statement will
  * (same transaction, same search_path) without raising for missing ones.
  */
-const CATALOG_PREPARE_SQL = `PREPARE ${CATALOG_STATEMENT}(text[], text[], text[], text[], text[], text[], text[]) AS WITH RECURSIVE
+const CATALOG_FACTS_SQL = `WITH RECURSIVE
   rel AS (SELECT q.s, q.r, c.oid, n.nspname, c.relname, c.relkind
             FROM unnest($1::text[], $2::text[]) AS q(s, r)
             JOIN pg_class c ON c.oid = to_regclass(CASE WHEN q.s IS NULL THEN quote_ident(q.r) ELSE quote_ident(q.s) || '.' || quote_ident(q.r) END)

@@ -340,14 +340,11 @@ export interface TransactionOptions {
 }
 
 /**
- * Names of the SQL-level prepared statements this server keeps on each pooled connection across
- * calls (`PREPARE`, e.g. the catalog check's `hmcp_catalog`). The per-call reset of read
- * transactions ({@link READ_END_SQL}) keeps them and destroys a connection that holds any other;
- * `DISCARD ALL` (write transactions) drops them and empties the entry.
+ * The server's own prepared statements, kept on a pooled connection across calls (node-pg's
+ * named statements, e.g. the catalog check's `hmcp_catalog`); fixed identifiers. The per-call
+ * reset of read transactions ({@link READ_END_SQL}) keeps them and destroys a connection that
+ * holds any other; `DISCARD ALL` (write transactions) drops them, and node-pg is told so.
  */
-export const sessionStatements = new WeakMap<pg.ClientBase, Set<string>>();
-
-/** Prepared statements the reset keeps (see {@link sessionStatements}); fixed identifiers. */
 export const KEPT_STATEMENTS: readonly string[] = ['hmcp_catalog'];
 
 /**
@@ -365,7 +362,18 @@ export const READ_END_SQL =
   'ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;' +
   ' SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;' +
   ' SELECT count(*)::int AS foreign_statements FROM pg_prepared_statements' +
-  ` WHERE NOT (from_sql AND name IN (${KEPT_STATEMENTS.map((n) => `'${n}'`).join(', ')}))`;
+  ` WHERE name NOT IN (${KEPT_STATEMENTS.map((n) => `'${n}'`).join(', ')})`;
+
+/**
+ * Tells node-pg that the connection has no prepared statement any more (after `DISCARD ALL`):
+ * it keeps the names it parsed per connection (`connection.parsedStatements`, pg 8.x) and would
+ * otherwise bind a statement that no longer exists.
+ */
+function forgetPreparedStatements(client: pg.ClientBase): void {
+  const parsed = (client as unknown as { connection?: { parsedStatements?: object } }).connection
+    ?.parsedStatements as Record<string, unknown> | undefined;
+  if (parsed) for (const name of Object.keys(parsed)) delete parsed[name];
+}
 
 /**
  * Sends `queries` without waiting between them (node-pg's pipeline mode: each is its own
@@ -517,7 +525,7 @@ export async function withTransaction<T>(
       } else {
         await commit();
         await client.query('DISCARD ALL');
-        sessionStatements.delete(client);
+        forgetPreparedStatements(client);
       }
       return result;
     } catch (err) {

@@ -218,7 +218,7 @@ export async function createPostgresTools(
           principal: ctx.identity.principal,
           identity: ctx.identity,
           // The catalog check rides in the round trip that opens the transaction.
-          first: (c) => catalogCheckQueries(c, verdict, tables),
+          first: () => catalogCheckQueries(verdict, tables),
         },
         async (c, checked) => {
           decideCatalogCheck(checked, verdict, tables, isAllowedFunction);
@@ -276,15 +276,17 @@ export async function createPostgresTools(
           signal: ctx.signal,
           principal: ctx.identity.principal,
           identity: ctx.identity,
+          first: () => catalogCheckQueries(verdict, tables),
         },
-        async (c) => {
-          await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+        async (c, checked) => {
+          decideCatalogCheck(checked, verdict, tables, isAllowedFunction);
           // A plan names the columns it reads (and their statistics): classified like a query,
           // before it is built.
           if (ctx.classification)
             await ctx.classification.classify(await columnsOfGeneric(c, generic));
-          await c.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
-          await prepareGeneric(c, generic);
+          await prepareGeneric(c, generic, [
+            "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)",
+          ]);
           const args =
             generic.paramCount > 0
               ? `(${Array.from({ length: generic.paramCount }, () => 'NULL').join(', ')})`
