@@ -13,6 +13,9 @@
  *    server (`bare-stdio-server.ts`, one `echo` tool): p50 latency of sequential calls, and
  *    calls/s with 8 calls in flight.
  * 3. Startup: spawn to the first `tools/list` answer, ours vs the bare SDK server.
+ * 4. Postgres (postgres.bench.ts): `postgres_query` of 100 rows over stdio vs the reference
+ *    Postgres MCP server and raw `pg` in-process (p50, calls/s with 8 in flight, server CPU per
+ *    call), startup vs the reference. `BENCH_POSTGRES=0` skips it.
  *
  * `pnpm bench --profile`: instead, profiles the in-process hot path (trivial and table tool,
  * audit in memory) with the V8 CPU profiler (`node:inspector`), writes `pipeline.cpuprofile` to a
@@ -489,4 +492,8 @@ if (PROFILE) {
 } else {
   await inProcess();
   await overStdio();
+  if (process.env.BENCH_POSTGRES !== '0') {
+    const { postgresBench } = await import('./postgres.bench.ts');
+    await postgresBench();
+  }
 }

@@ -334,9 +334,7 @@ export interface TransactionOptions {
    * are `fn`'s second argument, in order. The first one that fails fails the call (the ones after
    * it fail too: the transaction is aborted).
    */
-  readonly first?:
-    | ((client: pg.PoolClient) => readonly (string | pg.QueryConfig)[])
-    | undefined;
+  readonly first?: ((client: pg.PoolClient) => readonly (string | pg.QueryConfig)[]) | undefined;
 }
 
 /**

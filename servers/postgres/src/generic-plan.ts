@@ -29,7 +29,11 @@ export async function prepareGeneric(
       await pipelined(c, [
         ...(attempt === 0 ? before : []),
         'SAVEPOINT hmcp_prepare',
-        { text: `PREPARE hmcp_explain${declared} AS ${generic.sql}`, values: [], queryMode: 'extended' } as pg.QueryConfig,
+        {
+          text: `PREPARE hmcp_explain${declared} AS ${generic.sql}`,
+          values: [],
+          queryMode: 'extended',
+        } as pg.QueryConfig,
         'RELEASE SAVEPOINT hmcp_prepare',
       ]);
       return;

@@ -50,8 +50,8 @@ function settings(overrides: Record<string, unknown> = {}): PostgresSettings {
 function handle(s: PostgresSettings): PgHandle {
   const pool = openPool(new Secret(db.readUrl, 'test'), 'read', s);
   pool.on('connect', (client) => {
-    const stream = (client as unknown as { connection: { stream: NodeJS.EventEmitter } })
-      .connection.stream as NodeJS.EventEmitter & { write: (...a: unknown[]) => boolean };
+    const stream = (client as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection
+      .stream as NodeJS.EventEmitter & { write: (...a: unknown[]) => boolean };
     let waiting = false;
     const write = stream.write;
     stream.write = (...args: unknown[]) => {
@@ -88,16 +88,19 @@ async function query(
   const principal = options.principal ?? 'alice';
   const verdict = await guard.checkGeneric(sql, principal);
   if (!verdict.ok) throw new Error(verdict.message);
-  const result = (await tool.execute({ sql } as never, {
-    identity: identity(principal),
-    client: h,
-    authorized: verdict,
-    limits: { maxRows: 500, maxBytes: 256 * 1024 },
-    signal: new AbortController().signal,
-    correlationId: 'test',
-    classification: options.classification,
-    audit: { note: () => undefined },
-  } as never)) as unknown as { rows: unknown[][] };
+  const result = (await tool.execute(
+    { sql } as never,
+    {
+      identity: identity(principal),
+      client: h,
+      authorized: verdict,
+      limits: { maxRows: 500, maxBytes: 256 * 1024 },
+      signal: new AbortController().signal,
+      correlationId: 'test',
+      classification: options.classification,
+      audit: { note: () => undefined },
+    } as never,
+  )) as unknown as { rows: unknown[][] };
   return result.rows;
 }
 
@@ -165,7 +168,12 @@ describe('postgres_query round trips in the steady state', () => {
   }, 60_000);
 
   it('also at most 3 with per-principal database roles (role and claims in the settings)', async () => {
-    const s = settings({ databaseRoles: { rules: [{ principal: 'nobody', read: MAPPED_ROLE }], default: { read: MAPPED_ROLE } } });
+    const s = settings({
+      databaseRoles: {
+        rules: [{ principal: 'nobody', read: MAPPED_ROLE }],
+        default: { read: MAPPED_ROLE },
+      },
+    });
     const h = handle(s);
     const tool = await toolFor(s);
     await query(tool, h, HUNDRED_ROWS);

@@ -11,9 +11,9 @@ import {
 } from '@hardened-mcp/core';
 import { z } from 'zod';
 import { describeTable, listSchemas, listTables } from './catalog.js';
+import { catalogCheckQueries, decideCatalogCheck } from './catalog-check.js';
 import type { PostgresSettings } from './config.js';
 import { type PgHandle, queryExtended, withTransaction } from './database.js';
-import { catalogCheckQueries, decideCatalogCheck } from './catalog-check.js';
 import {
   checkStatementInCatalog,
   type GuardOk,
