@@ -413,7 +413,7 @@ export const WATCHDOG_GRACE_MS = 1_000;
 /**
  * Runs `fn` in one transaction on a pooled connection:
  * `BEGIN READ ONLY` (or `READ WRITE`), then `set_config(..., is_local => true)` for
- * statement_timeout, lock_timeout, idle_in_transaction_session_timeout and search_path (bound
+ * statement_timeout, lock_timeout, idle_in_transaction_session_timeout, search_path and jit (bound
  * parameters, never interpolated; transaction-scoped like `SET LOCAL`), then `opts.first`, all
  * pipelined in one round trip ({@link pipelined}). Read transactions always end in ROLLBACK and
  * the narrow reset of {@link READ_END_SQL}, in one more round trip; write transactions COMMIT
@@ -593,8 +593,11 @@ export async function withTransaction<T>(
 
 /**
  * The one `SELECT set_config(…, true), …` statement that opens every transaction: timeouts,
- * search_path and, with a {@link CallSession}, the role and the principal settings. Every value
- * is a bound parameter. `set_config('role', r, true)` fails (SQLSTATE 42501) unless the login
+ * search_path, `jit` off and, with a {@link CallSession}, the role and the principal settings.
+ * Every value is a bound parameter. JIT is off because the catalog check's plan is estimated
+ * above `jit_above_cost` (100,000 by default) and, on a server built with LLVM, compiling it
+ * took 150–450 ms per call against 12–70 ms without (PostgreSQL 15, this machine); the calls
+ * here are bounded reads where compilation does not pay (PostgreSQL docs §30.2, "When to JIT?"). `set_config('role', r, true)` fails (SQLSTATE 42501) unless the login
  * role is a member of `r` (with the SET option on PostgreSQL 16+), so a misconfigured mapping
  * refuses the call rather than running it as the login role.
  */
@@ -611,7 +614,8 @@ function transactionSettings(
   ];
   let text =
     "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
-    " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)";
+    " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)," +
+    " set_config('jit', 'off', true)";
   if (session) {
     text +=
       ", set_config('role', $5, true), set_config('hardened_mcp.principal', $6, true)," +

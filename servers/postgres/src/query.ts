@@ -96,7 +96,9 @@ interface SingleBatchInternals {
  * Runs one statement through a server-side portal (pg-cursor: extended protocol
  * Parse/Bind/Execute with a row limit — the extended protocol accepts exactly one statement,
  * PostgreSQL docs §55.2.3) and reads up to `fetchRows` rows per round trip until `maxRows` + 1
- * rows or `maxBytes` of JSON are seen.
+ * rows or `maxBytes` of JSON are seen. When `maxRows` + 1 ≤ `fetchRows` (the steady state), the
+ * one batch goes out with its Sync: one round trip in all, the portal left to the transaction's
+ * end (see `singleBatch`).
  *
  * Memory is bounded by bytes as rows arrive, not per batch: each DataRow is converted and
  * measured the moment the driver parses it, and once the row or byte cap is reached every

@@ -15,7 +15,6 @@ import { catalogCheckQueries, decideCatalogCheck } from './catalog-check.js';
 import type { PostgresSettings } from './config.js';
 import { type PgHandle, queryExtended, withTransaction } from './database.js';
 import {
-  checkStatementInCatalog,
   type GuardOk,
   identifierArg,
   kit,
@@ -267,8 +266,9 @@ export async function createPostgresTools(
       // built without parameter values, PostgreSQL docs §19.7.4 and PREPARE), so the planner
       // folds no client value and its estimators compare none against statistics. The EXECUTE
       // arguments are NULL literals. EXPLAIN without ANALYZE only plans; it runs in a READ ONLY
-      // transaction as the read role, and DISCARD ALL (or the destroyed connection) drops the
-      // prepared statement.
+      // transaction as the read role. DEALLOCATE drops the prepared statement; if it is left
+      // (a failure), the connection is destroyed, and the per-call reset would destroy a
+      // connection that still held it (database.ts, READ_END_SQL).
       const plan = await withTransaction(
         ctx.client,
         {
