@@ -313,7 +313,10 @@ const CATALOG_FACTS_SQL = `WITH RECURSIVE
                   UNION ALL SELECT a.atttypid FROM pg_attribute a
                              WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
                   UNION ALL SELECT rg.rngsubtype FROM pg_range rg WHERE rg.rngtypid = t.oid
-                  UNION ALL SELECT rg.rngtypid FROM pg_range rg WHERE rg.rngmultitypid = t.oid) AS s(x))
+                  UNION ALL SELECT rg.rngtypid FROM pg_range rg WHERE rg.rngmultitypid = t.oid) AS s(x)),
+  -- The reached types' rows, materialized: the hazard tests below run per reached type, never
+  -- per row of pg_type (a filter pushed into a scan of pg_type ran them for all ~600 types).
+  tyt AS MATERIALIZED (SELECT t.* FROM ty JOIN pg_type t ON t.oid = ty.oid)
 SELECT
   (SELECT coalesce(json_agg(json_build_array(s, r, nspname, relname)), '[]') FROM rel) AS rels,
   (SELECT coalesce(json_agg(json_build_array(rel.s, rel.r, a.attname)), '[]')
@@ -341,11 +344,11 @@ SELECT
      JOIN pg_class c ON c.oid = ty.typrelid JOIN pg_namespace n ON n.oid = c.relnamespace) AS types,
   (SELECT coalesce(json_agg(json_build_array(h.typ, h.why)), '[]') FROM (
      SELECT format_type(t.oid, NULL) AS typ, 'an object-identifier type' AS why
-       FROM ty JOIN pg_type t ON t.oid = ty.oid
+       FROM tyt t
       WHERE t.typnamespace = 'pg_catalog'::regnamespace AND (t.typname ~ '^reg' OR t.typname IN ('oid', 'oidvector'))
      UNION ALL
      SELECT format_type(t.oid, NULL), 'one of its support functions (input, output, subscript, range canonical or difference) is defined outside pg_catalog'
-       FROM ty JOIN pg_type t ON t.oid = ty.oid
+       FROM tyt t
       WHERE EXISTS (SELECT 1 FROM pg_proc p
                      WHERE p.oid IN (t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze, t.typsubscript)
                        AND p.pronamespace <> 'pg_catalog'::regnamespace)
@@ -353,18 +356,18 @@ SELECT
                      WHERE rg.rngtypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace)
      UNION ALL
      SELECT format_type(t.oid, NULL), 'a cast from or to it runs a function defined outside pg_catalog'
-       FROM ty JOIN pg_type t ON t.oid = ty.oid
+       FROM tyt t
       WHERE t.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_cast k JOIN pg_proc p ON p.oid = k.castfunc
                      WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::regnamespace)
      UNION ALL
      SELECT format_type(t.oid, NULL), 'a domain constraint calls a function defined outside pg_catalog'
-       FROM ty JOIN pg_type t ON t.oid = ty.oid
+       FROM tyt t
       WHERE EXISTS (SELECT 1 FROM pg_constraint con JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
                       JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
                      WHERE con.contypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace)
      UNION ALL
      SELECT format_type(t.oid, NULL), 'an operator on it is defined outside pg_catalog'
-       FROM ty JOIN pg_type t ON t.oid = ty.oid
+       FROM tyt t
       WHERE t.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_operator o
                      WHERE (o.oprleft = t.oid OR o.oprright = t.oid) AND o.oprnamespace <> 'pg_catalog'::regnamespace)
      UNION ALL
