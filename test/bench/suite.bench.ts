@@ -13,11 +13,16 @@
  *    server (`bare-stdio-server.ts`, one `echo` tool): p50 latency of sequential calls, and
  *    calls/s with 8 calls in flight.
  * 3. Startup: spawn to the first `tools/list` answer, ours vs the bare SDK server.
+ * 3b. The Cedar policy step (cedar-section.ts): one decision with 50 policies, uncached and
+ *    cached, old (whole set) vs sliced path, and the pipeline with Cedar vs without (issue 15).
  * 4. Streamable HTTP: req/s of 16 concurrent clients (api-key auth, audit file): the example
  *    server's trivial tool, and the Postgres server's `postgres_list_schemas` and `postgres_query`
  *    of `SELECT 1`, vs
  *    a bare SDK Streamable HTTP server (`runHttpBench` of `http.bench.ts`, 1 replica; PostgreSQL
  *    from DATABASE_URL when set, else embedded, with the generated sample database).
+ * 5. Postgres (postgres.bench.ts): `postgres_query` of 100 rows over stdio vs the reference
+ *    Postgres MCP server and raw `pg` in-process (p50, calls/s with 8 in flight, server CPU per
+ *    call), startup vs the reference. `BENCH_POSTGRES=0` skips it.
  *
  * It ends with a summary: every ratio of issue 14's targets, from this one run.
  *
@@ -564,5 +569,9 @@ if (PROFILE) {
   await overStdio();
   await cedarSection({ calls: CALLS, interleave, report });
   await overHttp();
+  if (process.env.BENCH_POSTGRES !== '0') {
+    const { postgresBench } = await import('./postgres.bench.ts');
+    await postgresBench();
+  }
   printSummary();
 }

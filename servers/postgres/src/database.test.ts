@@ -290,11 +290,12 @@ describe('session state never leaks into the next use of a pooled connection', (
   }
 
   it.each([
-    ['read', true],
-    ['write', false],
+    ['read', true, true],
+    ['read', true, false],
+    ['write', false, true],
   ] as const)(
-    '%s pool (read-only: %s): settings, prepared statements, advisory locks, cursors, LISTEN',
-    async (scope, readOnly) => {
+    '%s pool (read-only: %s, PREPARE: %s): settings, prepared statements, advisory locks, cursors, LISTEN',
+    async (scope, readOnly, prepare) => {
       const h = handle(scope === 'read' ? db.readUrl : db.writeUrl, scope);
       // The session as it starts, before anything ran in it.
       const fresh = await h.pool.connect();
@@ -309,7 +310,7 @@ describe('session state never leaks into the next use of a pooled connection', (
         for (const [name, value] of Object.entries(TAMPER)) {
           await c.query('SELECT set_config($1, $2, false)', [name, value]);
         }
-        await c.query('PREPARE hmcp_evil_stmt AS SELECT 1');
+        if (prepare) await c.query('PREPARE hmcp_evil_stmt AS SELECT 1');
         await c.query('SELECT pg_advisory_lock(4242)');
         await c.query('DECLARE hmcp_evil_cursor CURSOR WITH HOLD FOR SELECT 1');
         await c.query('LISTEN hmcp_evil_channel');
@@ -323,12 +324,20 @@ describe('session state never leaks into the next use of a pooled connection', (
         searchPath: (await c.query<{ s: string }>("SELECT current_setting('search_path') AS s"))
           .rows[0]?.s,
       }));
-      expect(inTx).toEqual({ pid, timeout: String(STATEMENT_TIMEOUT_MS), searchPath: '"public"' });
+      // A read transaction's narrow reset (READ_END_SQL) keeps the backend, unless a prepared
+      // statement that is not the server's own survived: that connection is destroyed.
+      const kept = !(readOnly && prepare);
+      expect(inTx.pid === pid).toBe(kept);
+      expect(inTx).toEqual({
+        pid: inTx.pid,
+        timeout: String(STATEMENT_TIMEOUT_MS),
+        searchPath: '"public"',
+      });
 
       // And the session itself, outside a transaction, is exactly as it started.
       const again = await h.pool.connect();
       try {
-        expect(await pidOf(again)).toBe(pid);
+        expect(await pidOf(again)).toBe(inTx.pid);
         expect(await sessionSettings(again)).toEqual(baseline);
         const leftovers = (
           await again.query<{ prepared: number; cursors: number; locks: number; channels: number }>(

@@ -328,6 +328,79 @@ export interface TransactionOptions {
    * the principal's mapped role (see database-roles.ts); without it the call is refused.
    */
   readonly identity?: Identity | undefined;
+  /**
+   * Statements (made for the checked-out client) sent in the same round trip as `BEGIN` and the settings (pipelined, each with its
+   * own bound parameters, run in order inside the transaction after the settings); their results
+   * are `fn`'s second argument, in order. The first one that fails fails the call (the ones after
+   * it fail too: the transaction is aborted).
+   */
+  readonly first?: ((client: pg.PoolClient) => readonly (string | pg.QueryConfig)[]) | undefined;
+}
+
+/**
+ * The server's own prepared statements, kept on a pooled connection across calls (node-pg's
+ * named statements, e.g. the catalog check's `hmcp_catalog`); fixed identifiers. The per-call
+ * reset of read transactions ({@link READ_END_SQL}) keeps them and destroys a connection that
+ * holds any other; `DISCARD ALL` (write transactions) drops them, and node-pg is told so.
+ */
+export const KEPT_STATEMENTS: readonly string[] = ['hmcp_catalog'];
+
+/**
+ * How a read transaction ends, in one simple-protocol round trip (fixed text, no values):
+ * `ROLLBACK`, then what `DISCARD ALL` does (PostgreSQL docs, DISCARD) except `DEALLOCATE ALL`
+ * and `DISCARD PLANS`, which would throw away the server's own prepared catalog check and its
+ * plan: `CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;
+ * SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES`. `DISCARD ALL` itself cannot
+ * run in a multi-statement string (it refuses a transaction block). The last statement counts
+ * prepared statements other than {@link KEPT_STATEMENTS} (the SQL guard accepts no `PREPARE`,
+ * and `hmcp_explain` is deallocated by its tool): anything but 0 destroys the connection.
+ * Cached plans stay: PostgreSQL re-plans when the role (row security) or search_path differ.
+ */
+export const READ_END_SQL =
+  'ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;' +
+  ' SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;' +
+  ' SELECT count(*)::int AS foreign_statements FROM pg_prepared_statements' +
+  ` WHERE name NOT IN (${KEPT_STATEMENTS.map((n) => `'${n}'`).join(', ')})`;
+
+/**
+ * Tells node-pg that the connection has no prepared statement any more (after `DISCARD ALL`):
+ * it keeps the names it parsed per connection (`connection.parsedStatements`, pg 8.x) and would
+ * otherwise bind a statement that no longer exists.
+ */
+function forgetPreparedStatements(client: pg.ClientBase): void {
+  const parsed = (client as unknown as { connection?: { parsedStatements?: object } }).connection
+    ?.parsedStatements as Record<string, unknown> | undefined;
+  if (parsed) for (const name of Object.keys(parsed)) delete parsed[name];
+}
+
+/**
+ * Sends `queries` without waiting between them (node-pg's pipeline mode: each is its own
+ * Parse/Bind/Execute/Sync, or simple Query, segment) and waits for all: one round trip. The
+ * client is in pipeline mode only while they are in flight (pg-cursor refuses it).
+ *
+ * @returns the results in order.
+ * @throws the error of the first query (in order) that failed.
+ */
+export async function pipelined(
+  client: pg.ClientBase,
+  queries: readonly (string | pg.QueryConfig)[],
+): Promise<pg.QueryResult[]> {
+  const mode = client as unknown as { pipeline: boolean };
+  mode.pipeline = true;
+  let settled: PromiseSettledResult<pg.QueryResult>[];
+  try {
+    settled = await Promise.allSettled(
+      queries.map((q) => client.query(q as pg.QueryConfig) as Promise<pg.QueryResult>),
+    );
+  } finally {
+    mode.pipeline = false;
+  }
+  const results: pg.QueryResult[] = [];
+  for (const r of settled) {
+    if (r.status === 'rejected') throw r.reason;
+    results.push(r.value);
+  }
+  return results;
 }
 
 /**
@@ -340,11 +413,13 @@ export const WATCHDOG_GRACE_MS = 1_000;
 /**
  * Runs `fn` in one transaction on a pooled connection:
  * `BEGIN READ ONLY` (or `READ WRITE`), then `set_config(..., is_local => true)` for
- * statement_timeout, lock_timeout, idle_in_transaction_session_timeout and search_path (bound
- * parameters, never interpolated; transaction-scoped like `SET LOCAL`). Read transactions always
- * end in ROLLBACK; write transactions COMMIT only when `fn` resolves. Afterwards `DISCARD ALL`
- * resets any session state; a connection that failed anywhere is destroyed, never reused, so
- * session state can never leak into the pool. The connection is checked out with
+ * statement_timeout, lock_timeout, idle_in_transaction_session_timeout, search_path and jit (bound
+ * parameters, never interpolated; transaction-scoped like `SET LOCAL`), then `opts.first`, all
+ * pipelined in one round trip ({@link pipelined}). Read transactions always end in ROLLBACK and
+ * the narrow reset of {@link READ_END_SQL}, in one more round trip; write transactions COMMIT
+ * only when `fn` resolves, then `DISCARD ALL`. A connection that failed anywhere (or kept a
+ * prepared statement that is not ours) is destroyed, never reused, so session state can never
+ * leak into the pool. The connection is checked out with
  * {@link connectPooled} (one credential refresh and retry when the database refuses a login),
  * after a turn at the pool's {@link FairGate} for `opts.principal`.
  *
@@ -370,7 +445,7 @@ export const WATCHDOG_GRACE_MS = 1_000;
 export async function withTransaction<T>(
   handle: PgHandle,
   opts: TransactionOptions,
-  fn: (client: pg.PoolClient) => Promise<T>,
+  fn: (client: pg.PoolClient, first: readonly pg.QueryResult[]) => Promise<T>,
 ): Promise<T> {
   const s = handle.settings;
   // Resolved before a connection is taken: an unmapped principal never reaches the database.
@@ -422,18 +497,34 @@ export async function withTransaction<T>(
 
   const run = async (): Promise<T> => {
     try {
-      await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE');
-      await client.query(transactionSettings(s, opts.searchPath, session));
-      const result = await fn(client);
+      // One round trip: BEGIN, the settings and the caller's first statement are pipelined.
+      const opened = await pipelined(client, [
+        opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE',
+        transactionSettings(s, opts.searchPath, session),
+        ...(opts.first?.(client) ?? []),
+      ]);
+      const result = await fn(client, opened.slice(2));
       if (abandoned.has(client)) {
         // Only readers abandon (query.ts); a write transaction must never be cut short.
         broken ??= new Error('connection abandoned after the result was complete');
         if (!opts.readOnly) throw new Error('a write transaction was abandoned');
         return result;
       }
-      if (opts.readOnly) await client.query('ROLLBACK');
-      else await commit();
-      await client.query('DISCARD ALL');
+      if (opts.readOnly) {
+        // One round trip: ROLLBACK and the session reset, then the check that no prepared
+        // statement but ours survived (a connection that fails it is destroyed).
+        const ended = await client.query(READ_END_SQL);
+        const check = Array.isArray(ended) ? ended.at(-1) : ended;
+        const foreign = (check?.rows?.[0] as { foreign_statements?: unknown } | undefined)
+          ?.foreign_statements;
+        if (foreign !== 0) {
+          broken ??= new Error('session state survived the reset');
+        }
+      } else {
+        await commit();
+        await client.query('DISCARD ALL');
+        forgetPreparedStatements(client);
+      }
       return result;
     } catch (err) {
       broken ??= err instanceof Error ? err : new Error('query failed');
@@ -502,8 +593,11 @@ export async function withTransaction<T>(
 
 /**
  * The one `SELECT set_config(…, true), …` statement that opens every transaction: timeouts,
- * search_path and, with a {@link CallSession}, the role and the principal settings. Every value
- * is a bound parameter. `set_config('role', r, true)` fails (SQLSTATE 42501) unless the login
+ * search_path, `jit` off and, with a {@link CallSession}, the role and the principal settings.
+ * Every value is a bound parameter. JIT is off because the catalog check's plan is estimated
+ * above `jit_above_cost` (100,000 by default) and, on a server built with LLVM, compiling it
+ * took 150–450 ms per call against 12–70 ms without (PostgreSQL 15, this machine); the calls
+ * here are bounded reads where compilation does not pay (PostgreSQL docs §30.2, "When to JIT?"). `set_config('role', r, true)` fails (SQLSTATE 42501) unless the login
  * role is a member of `r` (with the SET option on PostgreSQL 16+), so a misconfigured mapping
  * refuses the call rather than running it as the login role.
  */
@@ -520,7 +614,8 @@ function transactionSettings(
   ];
   let text =
     "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
-    " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)";
+    " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)," +
+    " set_config('jit', 'off', true)";
   if (session) {
     text +=
       ", set_config('role', $5, true), set_config('hardened_mcp.principal', $6, true)," +

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { queryExtended } from './database.js';
+import { pipelined } from './database.js';
 import { columnsOfPreparedStatement } from './plan-columns.js';
 
 /** At most this many parameters get a type by {@link prepareGeneric}'s retries. */
@@ -11,22 +11,31 @@ const MAX_TYPED_RETRIES = 32;
  * as `jsonb_build_object('id', …)`) cannot be inferred (SQLSTATE 42P18), where the literal would
  * have been resolved as `text` (PostgreSQL docs §10.1, "unknown" literals): such a parameter is
  * declared `text` and the statement prepared again, inside a savepoint so the transaction stays
- * usable. Every other parameter stays `unknown`, i.e. inferred from its context (docs, PREPARE).
+ * usable. `before` is sent in the first attempt's round trip, ahead of the savepoint. Every other parameter stays `unknown`, i.e. inferred from its context (docs, PREPARE).
  *
  * @throws the database error of the last attempt (mapped by the caller)
  */
 export async function prepareGeneric(
   c: pg.PoolClient,
   generic: { readonly sql: string; readonly paramCount: number },
+  before: readonly (string | pg.QueryConfig)[] = [],
 ): Promise<void> {
   const types: string[] = Array.from({ length: generic.paramCount }, () => 'unknown');
   for (let attempt = 0; ; attempt++) {
     const declared = types.length > 0 ? ` (${types.join(', ')})` : '';
-    await c.query('SAVEPOINT hmcp_prepare');
     try {
-      // The extended protocol even without parameters (one statement only).
-      await queryExtended(c, `PREPARE hmcp_explain${declared} AS ${generic.sql}`, []);
-      await c.query('RELEASE SAVEPOINT hmcp_prepare');
+      // One round trip: the savepoint, the PREPARE (extended protocol even without parameters:
+      // one statement only) and its release are pipelined.
+      await pipelined(c, [
+        ...(attempt === 0 ? before : []),
+        'SAVEPOINT hmcp_prepare',
+        {
+          text: `PREPARE hmcp_explain${declared} AS ${generic.sql}`,
+          values: [],
+          queryMode: 'extended',
+        } as pg.QueryConfig,
+        'RELEASE SAVEPOINT hmcp_prepare',
+      ]);
       return;
     } catch (err) {
       await c.query('ROLLBACK TO SAVEPOINT hmcp_prepare');
@@ -53,10 +62,11 @@ export async function columnsOfGeneric(
   c: pg.PoolClient,
   generic: { readonly sql: string; readonly paramCount: number },
 ): Promise<string[]> {
-  await c.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
-  await prepareGeneric(c, generic);
-  const columns = await columnsOfPreparedStatement(c, generic.paramCount);
-  await c.query('DEALLOCATE hmcp_explain');
-  await c.query("SELECT set_config('plan_cache_mode', 'auto', true)");
-  return columns;
+  await prepareGeneric(c, generic, [
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)",
+  ]);
+  return columnsOfPreparedStatement(c, generic.paramCount, [
+    'DEALLOCATE hmcp_explain',
+    "SELECT set_config('plan_cache_mode', 'auto', true)",
+  ]);
 }

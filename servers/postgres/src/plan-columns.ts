@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { queryExtended } from './database.js';
+import { pipelined, queryExtended } from './database.js';
 
 /**
  * Keys of an EXPLAIN (VERBOSE, FORMAT JSON) plan node whose values are expressions over the
@@ -129,11 +129,13 @@ function unqualifiedNames(expression: string): string[] {
  * @param c - a client inside the statement's READ ONLY transaction, with the statement PREPAREd
  *   as `hmcp_explain` by the caller
  * @param paramCount - parameters of the prepared statement
+ * @param after - statements sent in the same round trip as the catalog lookup, after it
  * @throws the database error of EXPLAIN (mapped by the caller)
  */
 export async function columnsOfPreparedStatement(
   c: pg.PoolClient,
   paramCount: number,
+  after: readonly (string | pg.QueryConfig)[] = [],
 ): Promise<string[]> {
   const args =
     paramCount > 0 ? `(${Array.from({ length: paramCount }, () => 'NULL').join(', ')})` : '';
@@ -143,15 +145,21 @@ export async function columnsOfPreparedStatement(
     [],
   );
   const { scans, upper } = walkPlan(r.rows[0]?.['QUERY PLAN']);
-  if (scans.length === 0) return [];
-  const catalog = await c.query<{ schema: string; tbl: string; col: string }>({
-    text: `SELECT w.schema, w.tbl, a.attname AS col
+  if (scans.length === 0) {
+    if (after.length > 0) await pipelined(c, after);
+    return [];
+  }
+  const [catalog] = (await pipelined(c, [
+    {
+      text: `SELECT w.schema, w.tbl, a.attname AS col
              FROM unnest($1::text[], $2::text[]) AS w(schema, tbl)
              JOIN pg_namespace n ON n.nspname = w.schema
              JOIN pg_class cl ON cl.relnamespace = n.oid AND cl.relname = w.tbl
              JOIN pg_attribute a ON a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped`,
-    values: [scans.map((s) => s.schema), scans.map((s) => s.table)],
-  });
+      values: [scans.map((s) => s.schema), scans.map((s) => s.table)],
+    },
+    ...after,
+  ])) as [pg.QueryResult<{ schema: string; tbl: string; col: string }>];
   const columnsOf = new Map<string, Set<string>>();
   for (const row of catalog.rows) {
     const key = `${row.schema}.${row.tbl}`;

@@ -27,10 +27,78 @@ interface CursorInternals {
 }
 
 /**
+ * Makes `cursor` read its one batch in one round trip: Parse/Bind/Describe/Execute(`rows`)/Sync
+ * go out together when the client submits it. The portal is not closed (a portal lives until
+ * its transaction ends, which the caller's ROLLBACK does). Hooks pg-cursor 2.x's handlers
+ * (index.js) like {@link readCursor} does; `read`/`close` must not be called afterwards.
+ *
+ * @returns a promise settled at the statement's ReadyForQuery (or its error).
+ */
+function singleBatch(cursor: Cursor, rows: number): Promise<void> {
+  const inner = cursor as unknown as SingleBatchInternals;
+  return new Promise<void>((resolve, reject) => {
+    const submit = inner.submit;
+    inner.submit = (con) => {
+      con.stream?.cork?.();
+      try {
+        submit.call(cursor, con);
+        con.execute({ portal: inner._portal, rows }, true);
+        con.sync();
+      } finally {
+        con.stream?.uncork?.();
+      }
+      inner._rows = [];
+    };
+    inner.handlePortalSuspended = () => undefined;
+    inner.handleCommandComplete = () => undefined;
+    inner.handleReadyForQuery = () => {
+      inner.state = 'done';
+      resolve();
+    };
+    const handleError = inner.handleError;
+    inner.handleError = (msg) => {
+      // The Sync is already sent: pg-cursor's own Sync after an error would be answered by a
+      // second ReadyForQuery that belongs to no query.
+      const con = inner.connection;
+      const sync = con?.sync;
+      if (con) con.sync = () => undefined;
+      try {
+        handleError.call(cursor, msg);
+      } finally {
+        if (con && sync) con.sync = sync;
+      }
+      reject(msg);
+    };
+  });
+}
+
+/** pg's Connection methods {@link singleBatch} sends with (pg/lib/connection.js). */
+interface PortalConnection {
+  stream?: { cork?(): void; uncork?(): void };
+  execute(msg: { portal: string; rows: number }, more: boolean): void;
+  sync(): void;
+}
+
+/** pg-cursor's members {@link singleBatch} replaces or reads (pg-cursor 2.x, index.js). */
+interface SingleBatchInternals {
+  submit(con: PortalConnection): void;
+  handlePortalSuspended(): void;
+  handleCommandComplete(msg: unknown): void;
+  handleReadyForQuery(): void;
+  handleError(msg: unknown): void;
+  _portal: string;
+  _rows: unknown[][] | null;
+  state: string;
+  connection: PortalConnection | null;
+}
+
+/**
  * Runs one statement through a server-side portal (pg-cursor: extended protocol
  * Parse/Bind/Execute with a row limit — the extended protocol accepts exactly one statement,
  * PostgreSQL docs §55.2.3) and reads up to `fetchRows` rows per round trip until `maxRows` + 1
- * rows or `maxBytes` of JSON are seen.
+ * rows or `maxBytes` of JSON are seen. When `maxRows` + 1 ≤ `fetchRows` (the steady state), the
+ * one batch goes out with its Sync: one round trip in all, the portal left to the transaction's
+ * end (see `singleBatch`).
  *
  * Memory is bounded by bytes as rows arrive, not per batch: each DataRow is converted and
  * measured the moment the driver parses it, and once the row or byte cap is reached every
@@ -52,6 +120,8 @@ export async function readCursor(
   params: readonly SqlValue[],
   limits: { maxRows: number; maxBytes: number; fetchRows: number },
 ): Promise<CursorResult> {
+  // Steady state (everything asked for fits one batch): one round trip for the whole statement.
+  const single = limits.maxRows + 1 <= limits.fetchRows;
   const cursor = new Cursor(sql, [...params], { rowMode: 'array' });
   const rows: unknown[][] = [];
   let truncated = false;
@@ -59,7 +129,7 @@ export async function readCursor(
   let largestRow = 0;
   /** DataRow messages received in the current batch (kept or dropped), and its size. */
   let received = 0;
-  let want = 0;
+  let want = single ? limits.maxRows + 1 : 0;
   let gaveUp = false;
   const internals = cursor as unknown as CursorInternals;
   internals.handleDataRow = (msg) => {
@@ -84,27 +154,40 @@ export async function readCursor(
     bytes += size;
     rows.push(row);
   };
-  client.query(cursor);
-  try {
-    while (!truncated) {
-      want = Math.min(limits.fetchRows, limits.maxRows + 1 - rows.length);
-      if (largestRow > 0)
-        want = Math.min(want, Math.max(1, Math.floor((limits.maxBytes - bytes) / largestRow) + 1));
-      received = 0;
-      const ended = await new Promise<boolean>((resolve, reject) => {
-        cursor.read(want, (err) => {
-          if (err && !gaveUp) return reject(err);
-          resolve(gaveUp);
-        });
-      });
-      if (ended || received < want) break;
+  if (single) {
+    const done = singleBatch(cursor, limits.maxRows + 1);
+    client.query(cursor);
+    try {
+      await done;
+    } catch (err) {
+      if (!gaveUp) throw err;
     }
-  } finally {
-    // Closing the portal first: the connection runs one query at a time, and a suspended
-    // portal would block the type lookup below. A cursor in error has no portal left (and on a
-    // dead socket close() would wait for a ReadyForQuery that never comes).
-    if (!gaveUp && (cursor as unknown as { state?: string }).state !== 'error')
-      await cursor.close();
+  } else {
+    client.query(cursor);
+    try {
+      while (!truncated) {
+        want = Math.min(limits.fetchRows, limits.maxRows + 1 - rows.length);
+        if (largestRow > 0)
+          want = Math.min(
+            want,
+            Math.max(1, Math.floor((limits.maxBytes - bytes) / largestRow) + 1),
+          );
+        received = 0;
+        const ended = await new Promise<boolean>((resolve, reject) => {
+          cursor.read(want, (err) => {
+            if (err && !gaveUp) return reject(err);
+            resolve(gaveUp);
+          });
+        });
+        if (ended || received < want) break;
+      }
+    } finally {
+      // Closing the portal first: the connection runs one query at a time, and a suspended
+      // portal would block the type lookup below. A cursor in error has no portal left (and on a
+      // dead socket close() would wait for a ReadyForQuery that never comes).
+      if (!gaveUp && (cursor as unknown as { state?: string }).state !== 'error')
+        await cursor.close();
+    }
   }
   const f = internals._result.fields ?? [];
   // An abandoned connection cannot be asked: the cache of built-in type names only.

@@ -7,16 +7,10 @@ import {
   type Tool,
 } from '@hardened-mcp/core';
 import { z } from 'zod';
+import { catalogCheckQueries, decideCatalogCheck } from './catalog-check.js';
 import type { PostgresSettings, SavedQuery, SavedQueryParam } from './config.js';
 import { type PgHandle, queryExtended, withTransaction } from './database.js';
-import {
-  checkStatementInCatalog,
-  type GuardOk,
-  kit,
-  sqlValueArg,
-  statementRef,
-  statementType,
-} from './define.js';
+import { type GuardOk, kit, sqlValueArg, statementRef, statementType } from './define.js';
 import { columnsOfGeneric } from './generic-plan.js';
 import { readCursor, type SqlValue } from './query.js';
 import type { SqlGuardClient } from './sql-guard-client.js';
@@ -181,9 +175,10 @@ export async function createSavedQueryTools(
               signal: ctx.signal,
               principal: ctx.identity.principal,
               identity: ctx.identity,
+              first: () => catalogCheckQueries(verdict, tables),
             },
-            async (c) => {
-              await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+            async (c, checked) => {
+              decideCatalogCheck(checked, verdict, tables, isAllowedFunction);
               // Column-level classification as for postgres_query: the operator's own $n are the
               // generic plan's parameters.
               let limits = ctx.limits;

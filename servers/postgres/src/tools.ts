@@ -11,10 +11,10 @@ import {
 } from '@hardened-mcp/core';
 import { z } from 'zod';
 import { describeTable, listSchemas, listTables } from './catalog.js';
+import { catalogCheckQueries, decideCatalogCheck } from './catalog-check.js';
 import type { PostgresSettings } from './config.js';
 import { type PgHandle, queryExtended, withTransaction } from './database.js';
 import {
-  checkStatementInCatalog,
   type GuardOk,
   identifierArg,
   kit,
@@ -216,9 +216,11 @@ export async function createPostgresTools(
           signal: ctx.signal,
           principal: ctx.identity.principal,
           identity: ctx.identity,
+          // The catalog check rides in the round trip that opens the transaction.
+          first: () => catalogCheckQueries(verdict, tables),
         },
-        async (c) => {
-          await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+        async (c, checked) => {
+          decideCatalogCheck(checked, verdict, tables, isAllowedFunction);
           let limits = ctx.limits;
           const classification = ctx.classification;
           if (classification) {
@@ -264,8 +266,9 @@ export async function createPostgresTools(
       // built without parameter values, PostgreSQL docs §19.7.4 and PREPARE), so the planner
       // folds no client value and its estimators compare none against statistics. The EXECUTE
       // arguments are NULL literals. EXPLAIN without ANALYZE only plans; it runs in a READ ONLY
-      // transaction as the read role, and DISCARD ALL (or the destroyed connection) drops the
-      // prepared statement.
+      // transaction as the read role. DEALLOCATE drops the prepared statement; if it is left
+      // (a failure), the connection is destroyed, and the per-call reset would destroy a
+      // connection that still held it (database.ts, READ_END_SQL).
       const plan = await withTransaction(
         ctx.client,
         {
@@ -273,15 +276,17 @@ export async function createPostgresTools(
           signal: ctx.signal,
           principal: ctx.identity.principal,
           identity: ctx.identity,
+          first: () => catalogCheckQueries(verdict, tables),
         },
-        async (c) => {
-          await checkStatementInCatalog(c, verdict, tables, isAllowedFunction);
+        async (c, checked) => {
+          decideCatalogCheck(checked, verdict, tables, isAllowedFunction);
           // A plan names the columns it reads (and their statistics): classified like a query,
           // before it is built.
           if (ctx.classification)
             await ctx.classification.classify(await columnsOfGeneric(c, generic));
-          await c.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
-          await prepareGeneric(c, generic);
+          await prepareGeneric(c, generic, [
+            "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)",
+          ]);
           const args =
             generic.paramCount > 0
               ? `(${Array.from({ length: generic.paramCount }, () => 'NULL').join(', ')})`
