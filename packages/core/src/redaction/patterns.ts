@@ -567,6 +567,69 @@ const ASSIGN_SEP = String.raw`\\{0,2}["'\x60]?[ \t]{0,4}(?::=|=>|={1,3}|:)[ \t]{
 
 const KEYWORD_GATE = gate({ flags: HINT_KEYWORD });
 
+/** The keywords behind {@link HINT_KEYWORD}, matched case-insensitively (non-Unicode `i`). */
+const KEYWORD = /pass|pwd|secret|token|key|auth|bearer/i;
+const BEARER = /bearer/i;
+/** Assignment context: `:` (also of `:=`), `=` (also of `=>`, `==`) and `<` (XML elements). */
+const KEYWORD_CONTEXT = /[:=<]/g;
+/**
+ * How far (UTF-16 code units) a keyword of a keyword-gated detector's finding can lie from a
+ * context character {@link KEYWORD_CONTEXT} of the same finding, with room to spare. From the
+ * patterns: the assignment keys (AWS secret, generic API key) end in their keyword and the
+ * separator follows within 7 code units (`\\{0,2}["'\x60]?[ \t]{0,4}`), so the keyword ends
+ * ≤ 7 before `:`/`=` and starts ≤ 13 before it; a password key's `pass`/`pwd` starts ≤ 30 before
+ * it (`phrase` + `_confirmation` + 7); `authorization` starts ≤ 20 before it; an XML password
+ * element's keyword ends ≤ 38 after its `<` (`<` + a 33-unit namespace prefix + `password`).
+ * Only `bearer <token>` needs no context character, and it is tested on the whole text.
+ */
+const KEYWORD_REACH = 64;
+/** Longest keyword of {@link KEYWORD} minus one: the overlap of consecutive windows. */
+const KEYWORD_OVERLAP = 5;
+
+/**
+ * Folded ASCII letter bits (bit `c & 31` of a letter of either case) of each keyword of
+ * {@link KEYWORD}: a keyword can occur only when all bits of one entry are present.
+ */
+const KEYWORD_LETTERS: readonly number[] = ['pass', 'pwd', 'secret', 'token', 'key', 'auth'].map(
+  (k) => [...k].reduce((bits, c) => bits | (1 << (c.charCodeAt(0) & 31)), 0),
+);
+const BEARER_LETTERS = [...'bearer'].reduce((bits, c) => bits | (1 << (c.charCodeAt(0) & 31)), 0);
+
+/**
+ * The {@link HINT_KEYWORD} fact of normalized `text`: whether a keyword-gated detector (AWS
+ * secret and generic API key assignments, password assignments and elements, Authorization
+ * credentials) can match. A necessary condition only: `true` when `bearer` occurs anywhere, or
+ * a keyword occurs within {@link KEYWORD_REACH} code units of a `:`, `=` or `<`. `ascii` is the
+ * text's {@link TextHints.ascii} set (all ones when unknown): letters of which no keyword can be
+ * spelled skip every search. Linear: the windows around context characters are searched once
+ * each (a window reaches 2 × {@link KEYWORD_REACH} ahead, so context characters inside it need
+ * no window of their own), never the text between them.
+ */
+export function mayHaveKeyword(text: string, ascii: Uint32Array): boolean {
+  // letters of either case share bit `c & 31` in words 2 (upper) and 3 (lower)
+  const folded = (ascii[2] as number) | (ascii[3] as number);
+  const blank = ((ascii[1] as number) & 1) !== 0 || ((ascii[0] as number) & (1 << 9)) !== 0;
+  if (blank && (folded & BEARER_LETTERS) === BEARER_LETTERS && BEARER.test(text)) return true;
+  // `:` 58, `<` 60, `=` 61: bits 26, 28, 29 of word 1
+  if (((ascii[1] as number) & 0x34000000) === 0) return false;
+  if (!KEYWORD_LETTERS.some((k) => (folded & k) === k)) return false;
+  const n = text.length;
+  if (n <= 4 * KEYWORD_REACH) return KEYWORD.test(text);
+  let scannedTo = 0;
+  KEYWORD_CONTEXT.lastIndex = 0;
+  for (let m = KEYWORD_CONTEXT.exec(text); m !== null; m = KEYWORD_CONTEXT.exec(text)) {
+    const p = m.index;
+    const from = Math.max(0, p - KEYWORD_REACH, scannedTo - KEYWORD_OVERLAP);
+    const to = Math.min(n, p + 2 * KEYWORD_REACH);
+    if (KEYWORD.test(text.slice(from, to))) return true;
+    scannedTo = to;
+    // a context character at q ≤ p + KEYWORD_REACH has its window [q - R, q + R] inside
+    // [p - R, p + 2R], which is searched (or was, before `from`)
+    KEYWORD_CONTEXT.lastIndex = p + KEYWORD_REACH + 1;
+  }
+  return false;
+}
+
 interface AssignmentSpec {
   readonly name: string;
   readonly type: RedactionType;
