@@ -13,6 +13,7 @@
  *    server (`bare-stdio-server.ts`, one `echo` tool): p50 latency of sequential calls, and
  *    calls/s with 8 calls in flight.
  * 3. Startup: spawn to the first `tools/list` answer, ours vs the bare SDK server.
+ * 4. Redaction MB/s per core and its ratio to the targets (`redaction.bench-part.ts`).
  *
  * `pnpm bench --profile`: instead, profiles the in-process hot path (trivial and table tool,
  * audit in memory) with the V8 CPU profiler (`node:inspector`), writes `pipeline.cpuprofile` to a
@@ -44,6 +45,7 @@ import {
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { z } from 'zod';
+import { redactionSection } from './redaction.bench-part.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
@@ -489,4 +491,5 @@ if (PROFILE) {
 } else {
   await inProcess();
   await overStdio();
+  redactionSection(ROUNDS);
 }

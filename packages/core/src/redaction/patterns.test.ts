@@ -6,6 +6,7 @@ import {
   isLuhnValid,
   isPlausibleUsSsn,
   isValidIban,
+  keywordWindowUnits,
   REDACTION_TYPES,
   redactionMarker,
 } from './patterns.js';
@@ -177,5 +178,30 @@ describe('type ids and markers', () => {
       'column_rule',
     ]);
     for (const t of REDACTION_TYPES) expect(t).toMatch(/^[a-z][a-z0-9_]*$/);
+  });
+});
+
+describe('keyword windows (the long-text keyword hint)', () => {
+  const fill = (unit: string, size: number): string =>
+    unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+
+  it.each([
+    ['colon storm', ':'],
+    ['spaced colons', 'x: '],
+    ['equals and angles', '=<'],
+    ['sparse context', `${'x'.repeat(100)}=`],
+    ['context every window', `${'x'.repeat(64)}:`],
+  ])('searches a linear amount of %s: doubling the input doubles the work', (_name, unit) => {
+    // operation counts, not times: the code units the windows cover
+    const small = keywordWindowUnits(fill(unit, 1 << 20));
+    const large = keywordWindowUnits(fill(unit, 2 << 20));
+    expect(small).toBeGreaterThan(0);
+    expect(small).toBeLessThanOrEqual(2 * (1 << 20));
+    expect(large / small).toBeGreaterThan(1.9);
+    expect(large / small).toBeLessThan(2.1);
+  });
+
+  it('covers nothing on text without context characters', () => {
+    expect(keywordWindowUnits(fill('lorem ipsum ', 1 << 20))).toBe(0);
   });
 });

@@ -654,21 +654,45 @@ export function mayHaveKeyword(text: string, ascii: Uint32Array): boolean {
   // `:` 58, `<` 60, `=` 61: bits 26, 28, 29 of word 1
   if (((ascii[1] as number) & 0x34000000) === 0) return false;
   if (!KEYWORD_LETTERS.some((k) => (folded & k) === k)) return false;
+  if (text.length <= 4 * KEYWORD_REACH) return KEYWORD.test(text);
+  return keywordWindows(text, (from, to) => KEYWORD.test(text.slice(from, to)));
+}
+
+/**
+ * Calls `search(from, to)` for the windows of `text` that {@link mayHaveKeyword} searches for a
+ * keyword, in order, until one returns `true` (then returns `true`). Windows overlap by
+ * {@link KEYWORD_OVERLAP} code units at most, so their total length is below
+ * `text.length + windows · KEYWORD_OVERLAP` with every window but the last at least
+ * {@link KEYWORD_REACH} long: linear in `text.length`.
+ */
+function keywordWindows(text: string, search: (from: number, to: number) => boolean): boolean {
   const n = text.length;
-  if (n <= 4 * KEYWORD_REACH) return KEYWORD.test(text);
   let scannedTo = 0;
   KEYWORD_CONTEXT.lastIndex = 0;
   for (let m = KEYWORD_CONTEXT.exec(text); m !== null; m = KEYWORD_CONTEXT.exec(text)) {
     const p = m.index;
     const from = Math.max(0, p - KEYWORD_REACH, scannedTo - KEYWORD_OVERLAP);
     const to = Math.min(n, p + 2 * KEYWORD_REACH);
-    if (KEYWORD.test(text.slice(from, to))) return true;
+    if (search(from, to)) return true;
     scannedTo = to;
     // a context character at q ≤ p + KEYWORD_REACH has its window [q - R, q + R] inside
     // [p - R, p + 2R], which is searched (or was, before `from`)
     KEYWORD_CONTEXT.lastIndex = p + KEYWORD_REACH + 1;
   }
   return false;
+}
+
+/**
+ * Code units the keyword windows of a long `text` without keywords cover in all (see
+ * {@link mayHaveKeyword}): the work of its windowed search, for linearity tests.
+ */
+export function keywordWindowUnits(text: string): number {
+  let units = 0;
+  keywordWindows(text, (from, to) => {
+    units += to - from;
+    return false;
+  });
+  return units;
 }
 
 interface AssignmentSpec {

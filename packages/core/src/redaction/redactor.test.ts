@@ -990,6 +990,7 @@ describe('bounded stack and linear time on adversarial input', () => {
     ['IBAN-like groups', (n: number) => fill('GB82 ', n)],
     ['password keys', (n: number) => fill('password=', n)],
     ['JWT heads', (n: number) => fill('eyJa.', n)],
+    ['colon storm (keyword windows)', (n: number) => fill('x: ', n)],
     ['mixed text', (n: number) => fill('Luís ｍａｉｌ 2021-03-04 +1 x@y.io sk-a1 ', n)],
   ])(
     'time grows linearly on %s',
