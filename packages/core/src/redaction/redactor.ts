@@ -300,8 +300,8 @@ function fillHintsNative(text: string, hints: TextHints): void {
 
 /**
  * Fills `hints` with pre-filter facts about `text` (see {@link TextHints}); for short texts in
- * one pass over its code units, without allocating (long ones: {@link fillHintsNative}); keyword presence is then checked by a native regex search
- * only when an assignment or blank character occurs. Returns `false`, with `hints` unusable, as
+ * one pass over its code units, without allocating (long ones: {@link fillHintsNative}); the
+ * keyword bit then comes from {@link mayHaveKeyword}. Returns `false`, with `hints` unusable, as
  * soon as it meets a code unit that may change under {@link normalizeForMatching} unless
  * `normalized` is true (the caller then normalizes and calls again with `true`): one loop both
  * proves the text is already normalized and gathers the hints, so a table cell is read once.
