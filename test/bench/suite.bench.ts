@@ -23,6 +23,7 @@
  * 5. Postgres (postgres.bench.ts): `postgres_query` of 100 rows over stdio vs the reference
  *    Postgres MCP server and raw `pg` in-process (p50, calls/s with 8 in flight, server CPU per
  *    call), startup vs the reference. `BENCH_POSTGRES=0` skips it.
+ * 6. Redaction MB/s per core and its ratio to the targets (`redaction.bench-part.ts`).
  *
  * It ends with a summary: every ratio of issue 14's targets, from this one run.
  *
@@ -59,6 +60,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { z } from 'zod';
 import { cedarSection } from './cedar-section.ts';
 import { runHttpBench } from './http.bench.ts';
+import { redactionSection } from './redaction.bench-part.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
@@ -574,4 +576,5 @@ if (PROFILE) {
     await postgresBench();
   }
   printSummary();
+  redactionSection(ROUNDS);
 }

@@ -16,16 +16,27 @@
  * on a shared machine; rounds alternate baseline and redaction (A, B, A, B …) and the median
  * round is reported.
  *
+ * Each throughput line also prints the ratio to issue 14's target (dense cells ≥ 50 MB/s, sparse
+ * text ≥ 100 MB/s per core).
+ *
  * Run: pnpm bench:redaction (builds first). BENCH_ROUNDS (default 5) and BENCH_HUGE=1 (adds a
- * 64 MiB adversarial input) tune it. No thresholds: this prints, tests never assert timings.
+ * 64 MiB adversarial input) tune it. BENCH_REDACTION_COMPARE=<path to another build's
+ * `dist/index.js` or `dist/redaction/index.js`> adds that build's redactor as a third side of
+ * every interleaved round (before/after of a change in one run). `pnpm bench` runs the same
+ * measurements through {@link runRedactionBench} (test/bench/redaction.bench-part.ts). No
+ * thresholds: this prints, tests never assert timings.
  */
 import { Buffer } from 'node:buffer';
+import { resolve } from 'node:path';
 import process from 'node:process';
-import { createRedactor } from '../dist/index.js';
+import { pathToFileURL } from 'node:url';
+import { createRedactor, type Redactor } from '../dist/index.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MiB = 1024 * 1024;
-const redactor = createRedactor();
+/** issue 14: redaction of dense-PII table cells, MB/s per core */
+export const DENSE_TARGET_MBPS = 50;
+/** issue 14: redaction of sparse text, MB/s per core */
+export const SPARSE_TARGET_MBPS = 100;
 
 /** Deterministic PRNG (mulberry32) so every run sees the same data. */
 function prng(seed: number): () => number {
@@ -40,7 +51,8 @@ function prng(seed: number): () => number {
 }
 const rand = prng(20261207);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
-const digits = (n: number): string => Array.from({ length: n }, () => pick('0123456789')).join('');
+const digits = (n: number): string =>
+  Array.from({ length: n }, () => pick([...'0123456789'])).join('');
 
 /** A Luhn-valid 16-digit Visa-range number (ISO/IEC 7812-1 Annex B check digit). */
 function cardNumber(): string {
@@ -124,107 +136,175 @@ function cpuMs(fn: () => unknown): number {
   return (d.user + d.system) / 1000;
 }
 
-/** Runs `a` and `b` alternately ROUNDS times (after one warm-up each); median CPU ms of each. */
-function pair(a: () => unknown, b: () => unknown): { a: number; b: number } {
-  a();
-  b();
-  const ta: number[] = [];
-  const tb: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    ta.push(cpuMs(a));
-    tb.push(cpuMs(b));
+/** Runs every side once per round, in order (A, B, …), `rounds` times after one warm-up each; median CPU ms per side. */
+function interleaved(rounds: number, sides: readonly (() => unknown)[]): number[] {
+  for (const side of sides) side();
+  const times = sides.map(() => [] as number[]);
+  for (let i = 0; i < rounds; i++) {
+    for (const [k, side] of sides.entries()) times[k]?.push(cpuMs(side));
   }
-  return { a: median(ta), b: median(tb) };
+  return times.map(median);
 }
 
-const mbps = (bytes: number, ms: number): string =>
-  `${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s`;
+const rate = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
+const mbps = (bytes: number, ms: number): string => `${rate(bytes, ms).toFixed(1)} MB/s`;
 
-console.log(`redaction benchmark, Node ${process.version}, median of ${ROUNDS} alternating rounds`);
-
-// Dense PII table cells
-{
-  const rows = tableRows(20_000);
-  const bytes = Buffer.byteLength(JSON.stringify(rows));
-  const t = pair(
-    () => JSON.stringify(rows),
-    () => redactor.redactTable(TABLE_COLUMNS, rows, {}),
-  );
-  console.log(
-    `  dense PII cells   ${rows.length} rows, ${(bytes / 1e6).toFixed(1)} MB: redaction ${mbps(bytes, t.b)}; JSON.stringify ${mbps(bytes, t.a)}; redaction takes ${(t.b / t.a).toFixed(1)}× the baseline (target ≥ 50 MB/s)`,
-  );
+/** Options of {@link runRedactionBench}. */
+export interface RedactionBenchOptions {
+  /** interleaved rounds per measurement (medians are printed) */
+  readonly rounds: number;
+  /** where lines go (default `console.log`) */
+  readonly print?: (line: string) => void;
+  /** adversarial sizes in MiB, small then large (default 4 and 16) */
+  readonly adversarialMiB?: readonly [number, number];
+  /** add a 64 MiB digit run to the adversarial shapes */
+  readonly huge?: boolean;
+  /** a second redactor (e.g. another build's) measured as a third side of every round */
+  readonly compare?: { readonly name: string; readonly redactor: Redactor };
 }
 
-// Sparse text
-{
-  const chunks = sparseChunks(16 * MiB, 4096);
-  const bytes = chunks.reduce((n, s) => n + Buffer.byteLength(s), 0);
-  const t = pair(
-    () => {
-      let n = 0;
-      for (const s of chunks) n += s.indexOf('\u0000');
-      return n;
-    },
-    () => {
-      for (const s of chunks) redactor.redactString(s);
-    },
-  );
-  console.log(
-    `  sparse text       ${chunks.length} × 4 KiB, ${(bytes / 1e6).toFixed(1)} MB: redaction ${mbps(bytes, t.b)}; indexOf scan ${mbps(bytes, t.a)}; redaction takes ${(t.b / t.a).toFixed(1)}× the baseline (target ≥ 100 MB/s)`,
-  );
-  const whole = chunks.join(' ');
-  const w = pair(
-    () => whole.indexOf('\u0000'),
-    () => redactor.redactString(whole),
-  );
-  console.log(
-    `  sparse text       one ${(whole.length / MiB).toFixed(0)} MiB string: redaction ${mbps(bytes, w.b)}; indexOf scan ${mbps(bytes, w.a)}; ${(w.b / w.a).toFixed(1)}× the baseline`,
-  );
-}
+/**
+ * Prints redaction throughput (dense-PII table cells, sparse text) with the ratio to the same
+ * run's baseline and to issue 14's targets, and the adversarial shapes' cost ratio between two
+ * sizes (linear ≈ the size ratio). Returns the dense and sparse MB/s of this build's redactor.
+ */
+export function runRedactionBench(options: RedactionBenchOptions): {
+  denseMBps: number;
+  sparseMBps: number;
+} {
+  const { rounds, compare } = options;
+  const print = options.print ?? console.log;
+  const redactor = createRedactor();
+  const other = compare?.redactor;
+  const vs = (bytes: number, ours: number, theirs: number | undefined): string =>
+    theirs === undefined || compare === undefined
+      ? ''
+      : `; ${compare.name} ${mbps(bytes, theirs)} (this build ${(theirs / ours).toFixed(2)}× faster)`;
+  let denseMBps = 0;
+  let sparseMBps = 0;
 
-// Adversarial shapes: time at 4 MiB and 16 MiB; linear cost shows a ratio near 4.
-{
-  const fill = (unit: string, size: number): string =>
-    unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
-  const shapes: [string, (size: number) => string][] = [
-    ['digit run', (n) => fill('4', n)],
-    ['spaced digits', (n) => fill('1 ', n)],
-    ['@ storm', (n) => fill('a@', n)],
-    ['local part then @', (n) => `${fill('a.', n - 1)}@`],
-    ['dotted domain', (n) => `x@${fill('b.', n - 2)}`],
-    ['xoxb- token', (n) => `xoxb-${fill('a', n - 5)}`],
-    ['ghp_ token', (n) => `ghp_${fill('A', n - 4)}`],
-    ['sk- key', (n) => `sk-${fill('a1', n - 3)}`],
-    ['Bearer token', (n) => `Bearer ${fill('a1', n - 7)}`],
-    ['JWT-shaped', (n) => `eyJ${fill('a.', n - 3)}`],
-    ['password keys', (n) => fill('password=', n)],
-    ['plus digits', (n) => fill('+1 ', n)],
-    ['IBAN-like', (n) => fill('GB82 ', n)],
-    ['non-ASCII digits', (n) => fill('\u200b４', n)],
-  ];
-  if (process.env.BENCH_HUGE === '1') shapes.push(['64 MiB digit run', () => fill('4', 64 * MiB)]);
-  console.log('  adversarial inputs (4 MiB → 16 MiB; linear ≈ 4×):');
-  for (const [name, make] of shapes) {
-    const small = make(4 * MiB);
-    const large = make(16 * MiB);
-    const base = pair(
-      () => small.indexOf('\u0000'),
-      () => large.indexOf('\u0000'),
+  // Dense PII table cells
+  {
+    const rows = tableRows(20_000);
+    const bytes = Buffer.byteLength(JSON.stringify(rows));
+    const [base = 0, ours = 0, theirs] = interleaved(rounds, [
+      () => JSON.stringify(rows),
+      () => redactor.redactTable(TABLE_COLUMNS, rows, {}),
+      ...(other === undefined ? [] : [() => other.redactTable(TABLE_COLUMNS, rows, {})]),
+    ]);
+    denseMBps = rate(bytes, ours);
+    print(
+      `  dense PII cells   ${rows.length} rows, ${(bytes / 1e6).toFixed(1)} MB: redaction ${mbps(bytes, ours)} = ${(denseMBps / DENSE_TARGET_MBPS).toFixed(2)}× the target (${DENSE_TARGET_MBPS} MB/s); JSON.stringify ${mbps(bytes, base)}; redaction takes ${(ours / base).toFixed(1)}× the baseline${vs(bytes, ours, theirs)}`,
     );
-    let t: { a: number; b: number };
-    try {
-      t = pair(
-        () => redactor.redactString(small),
-        () => redactor.redactString(large),
+  }
+
+  // Sparse text
+  {
+    const chunks = sparseChunks(16 * MiB, 4096);
+    const bytes = chunks.reduce((n, s) => n + Buffer.byteLength(s), 0);
+    const [base = 0, ours = 0, theirs] = interleaved(rounds, [
+      () => {
+        let n = 0;
+        for (const s of chunks) n += s.indexOf('\u0000');
+        return n;
+      },
+      () => {
+        for (const s of chunks) redactor.redactString(s);
+      },
+      ...(other === undefined
+        ? []
+        : [
+            () => {
+              for (const s of chunks) other.redactString(s);
+            },
+          ]),
+    ]);
+    sparseMBps = rate(bytes, ours);
+    print(
+      `  sparse text       ${chunks.length} × 4 KiB, ${(bytes / 1e6).toFixed(1)} MB: redaction ${mbps(bytes, ours)} = ${(sparseMBps / SPARSE_TARGET_MBPS).toFixed(2)}× the target (${SPARSE_TARGET_MBPS} MB/s); indexOf scan ${mbps(bytes, base)}; redaction takes ${(ours / base).toFixed(1)}× the baseline${vs(bytes, ours, theirs)}`,
+    );
+    const whole = chunks.join(' ');
+    const [wbase = 0, wours = 0, wtheirs] = interleaved(rounds, [
+      () => whole.indexOf('\u0000'),
+      () => redactor.redactString(whole),
+      ...(other === undefined ? [] : [() => other.redactString(whole)]),
+    ]);
+    print(
+      `  sparse text       one ${(whole.length / MiB).toFixed(0)} MiB string: redaction ${mbps(bytes, wours)}; indexOf scan ${mbps(bytes, wbase)}; ${(wours / wbase).toFixed(1)}× the baseline${vs(bytes, wours, wtheirs)}`,
+    );
+  }
+
+  // Adversarial shapes: time at two sizes (default 4 and 16 MiB); linear cost shows a ratio
+  // near the size ratio.
+  {
+    const [smallMiB, largeMiB] = options.adversarialMiB ?? [4, 16];
+    const fill = (unit: string, size: number): string =>
+      unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+    const shapes: [string, (size: number) => string][] = [
+      ['digit run', (n) => fill('4', n)],
+      ['spaced digits', (n) => fill('1 ', n)],
+      ['@ storm', (n) => fill('a@', n)],
+      ['local part then @', (n) => `${fill('a.', n - 1)}@`],
+      ['dotted domain', (n) => `x@${fill('b.', n - 2)}`],
+      ['xoxb- token', (n) => `xoxb-${fill('a', n - 5)}`],
+      ['ghp_ token', (n) => `ghp_${fill('A', n - 4)}`],
+      ['sk- key', (n) => `sk-${fill('a1', n - 3)}`],
+      ['Bearer token', (n) => `Bearer ${fill('a1', n - 7)}`],
+      ['JWT-shaped', (n) => `eyJ${fill('a.', n - 3)}`],
+      ['password keys', (n) => fill('password=', n)],
+      ['colon storm', (n) => fill('x: ', n)],
+      ['plus digits', (n) => fill('+1 ', n)],
+      ['IBAN-like', (n) => fill('GB82 ', n)],
+      ['non-ASCII digits', (n) => fill('\u200b４', n)],
+    ];
+    if (options.huge === true) shapes.push(['64 MiB digit run', () => fill('4', 64 * MiB)]);
+    print(
+      `  adversarial inputs (${smallMiB} MiB → ${largeMiB} MiB; linear ≈ ${(largeMiB / smallMiB).toFixed(0)}×):`,
+    );
+    for (const [name, make] of shapes) {
+      const small = make(smallMiB * MiB);
+      const large = make(largeMiB * MiB);
+      const [baseSmall = 0, baseLarge = 0] = interleaved(rounds, [
+        () => small.indexOf('\u0000'),
+        () => large.indexOf('\u0000'),
+      ]);
+      let times: number[];
+      try {
+        times = interleaved(rounds, [
+          () => redactor.redactString(small),
+          () => redactor.redactString(large),
+          ...(other === undefined ? [] : [() => other.redactString(large)]),
+        ]);
+      } catch (err) {
+        print(`    ${name.padEnd(18)} FAILED: ${(err as Error).name}: ${(err as Error).message}`);
+        continue;
+      }
+      const [tSmall = 0, tLarge = 0, tOther] = times;
+      const bytes = Buffer.byteLength(large);
+      print(
+        `    ${name.padEnd(18)} ${mbps(bytes, tLarge).padStart(12)}  ${largeMiB} MiB / ${smallMiB} MiB time ${(tLarge / tSmall).toFixed(1)}× (indexOf ${(baseLarge / baseSmall).toFixed(1)}×)${tOther === undefined ? '' : `; ${compare?.name} ${mbps(bytes, tOther)}`}`,
       );
-    } catch (err) {
-      console.log(
-        `    ${name.padEnd(18)} FAILED: ${(err as Error).name}: ${(err as Error).message}`,
-      );
-      continue;
     }
-    console.log(
-      `    ${name.padEnd(18)} ${mbps(Buffer.byteLength(large), t.b).padStart(12)}  16 MiB / 4 MiB time ${(t.b / t.a).toFixed(1)}× (indexOf ${(base.b / base.a).toFixed(1)}×)`,
-    );
   }
+  return { denseMBps, sparseMBps };
+}
+
+if (import.meta.main) {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  const comparePath = process.env.BENCH_REDACTION_COMPARE;
+  const compare =
+    comparePath === undefined || comparePath === ''
+      ? undefined
+      : {
+          name: 'compared build',
+          redactor: (
+            (await import(pathToFileURL(resolve(comparePath)).href)) as {
+              createRedactor: () => Redactor;
+            }
+          ).createRedactor(),
+        };
+  console.log(
+    `redaction benchmark, Node ${process.version}, median of ${rounds} interleaved rounds, CPU time per core`,
+  );
+  runRedactionBench({ rounds, huge: process.env.BENCH_HUGE === '1', compare });
 }

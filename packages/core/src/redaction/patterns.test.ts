@@ -6,6 +6,7 @@ import {
   isLuhnValid,
   isPlausibleUsSsn,
   isValidIban,
+  keywordWindowUnits,
   REDACTION_TYPES,
   redactionMarker,
 } from './patterns.js';
@@ -43,6 +44,8 @@ describe('isCardNetworkNumber', () => {
     expect(isCardNetworkNumber('1234567812345670')).toBe(false); // MII 1: airlines, not cards here
     expect(isCardNetworkNumber('9234567812345670')).toBe(false);
     expect(isCardNetworkNumber('411111111111')).toBe(false); // 12 digits
+    expect(isCardNetworkNumber('4111x11111111111')).toBe(false); // only ASCII digits
+    expect(isCardNetworkNumber('4111 1111 1111 1111')).toBe(false);
   });
 });
 
@@ -66,6 +69,50 @@ describe('isValidIban (ISO 13616, MOD 97-10)', () => {
     expect(isValidIban('GBX2WEST12345698765432')).toBe(false); // letter in the check digits
     expect(isValidIban('GB82WEST1234569876543_')).toBe(false);
     expect(isValidIban('gb82west12345698765432')).toBe(true);
+  });
+
+  it('agrees with a BigInt MOD 97-10 reference for every length, with letters anywhere', () => {
+    // the check reduces the remainder every few characters instead of per character; compare
+    // against the textbook computation on random IBANs (fixed seed) of lengths 15 to 33
+    let seed = 20261207;
+    const next = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const alnum = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    const reference = (iban: string): boolean => {
+      const moved = iban.slice(4) + iban.slice(0, 4);
+      const digits = [...moved].map((c) => String(alnum.indexOf(c))).join('');
+      return BigInt(digits) % 97n === 1n;
+    };
+    const countries: [string, number][] = [
+      ['NO', 15],
+      ['BE', 16],
+      ['GB', 22],
+      ['FR', 27],
+      ['MT', 31],
+      ['LC', 32],
+      ['RU', 33],
+    ];
+    let valid = 0;
+    for (let i = 0; i < 3000; i++) {
+      const [cc, len] = countries[i % countries.length] as [string, number];
+      const bban = Array.from({ length: len - 4 }, () => alnum[next(i % 3 === 0 ? 36 : 10)]).join(
+        '',
+      );
+      // right check digits for a third of them, random ones otherwise
+      const check =
+        i % 3 === 1
+          ? String(
+              98n -
+                (BigInt([...`${bban}${cc}00`].map((c) => String(alnum.indexOf(c))).join('')) % 97n),
+            ).padStart(2, '0')
+          : String(next(100)).padStart(2, '0');
+      const iban = `${cc}${check}${bban}`;
+      expect(isValidIban(iban), iban).toBe(reference(iban));
+      if (reference(iban)) valid++;
+    }
+    expect(valid).toBeGreaterThan(1000);
   });
 });
 
@@ -131,5 +178,30 @@ describe('type ids and markers', () => {
       'column_rule',
     ]);
     for (const t of REDACTION_TYPES) expect(t).toMatch(/^[a-z][a-z0-9_]*$/);
+  });
+});
+
+describe('keyword windows (the long-text keyword hint)', () => {
+  const fill = (unit: string, size: number): string =>
+    unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+
+  it.each([
+    ['colon storm', ':'],
+    ['spaced colons', 'x: '],
+    ['equals and angles', '=<'],
+    ['sparse context', `${'x'.repeat(100)}=`],
+    ['context every window', `${'x'.repeat(64)}:`],
+  ])('searches a linear amount of %s: doubling the input doubles the work', (_name, unit) => {
+    // operation counts, not times: the code units the windows cover
+    const small = keywordWindowUnits(fill(unit, 1 << 20));
+    const large = keywordWindowUnits(fill(unit, 2 << 20));
+    expect(small).toBeGreaterThan(0);
+    expect(small).toBeLessThanOrEqual(2 * (1 << 20));
+    expect(large / small).toBeGreaterThan(1.9);
+    expect(large / small).toBeLessThan(2.1);
+  });
+
+  it('covers nothing on text without context characters', () => {
+    expect(keywordWindowUnits(fill('lorem ipsum ', 1 << 20))).toBe(0);
   });
 });

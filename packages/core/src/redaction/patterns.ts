@@ -290,15 +290,23 @@ export function isLuhnValid(digits: string): boolean {
  * Ranges are those published by the networks under the ISO/IEC 7812 issuer identification
  * scheme: Visa 4 (13/16/19), Mastercard 51–55 and 2221–2720 (16), American Express 34/37 (15),
  * Diners Club 300–305/36/38/39 (14–19), JCB 3528–3589 (16–19), Discover 6011/644–649/65
- * (16–19), UnionPay 62 (16–19), Maestro 50/56–58/63/67 (13–19).
+ * (16–19), UnionPay 62 (16–19), Maestro 50/56–58/63/67 (13–19). False for anything but 13–19
+ * ASCII digits.
  */
 export function isCardNetworkNumber(digits: string): boolean {
-  const len = digits.length;
+  if (!/^\d{13,19}$/.test(digits)) return false;
+  return isCardNetworkPrefix(Number(digits.slice(0, 4)), digits.length);
+}
+
+/**
+ * {@link isCardNetworkNumber} of a digit string given by its length `len` and its first four
+ * digits as a number `p4` (e.g. 4111 for `4111111111111111`); `len` must be 13–19.
+ */
+function isCardNetworkPrefix(p4: number, len: number): boolean {
   if (len < 13 || len > 19) return false;
-  const p2 = Number(digits.slice(0, 2));
-  const p3 = Number(digits.slice(0, 3));
-  const p4 = Number(digits.slice(0, 4));
-  if (digits[0] === '4') return len === 13 || len === 16 || len === 19;
+  const p2 = Math.floor(p4 / 100);
+  const p3 = Math.floor(p4 / 10);
+  if (p2 >= 40 && p2 <= 49) return len === 13 || len === 16 || len === 19;
   if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return len === 16;
   if (p2 === 34 || p2 === 37) return len === 15;
   if ((p3 >= 300 && p3 <= 305) || p2 === 36 || p2 === 38 || p2 === 39) return len >= 14;
@@ -334,13 +342,20 @@ export function isValidIban(iban: string): boolean {
   return isValidIbanRange(iban, 0, iban.length);
 }
 
-/** {@link IBAN_LENGTHS} keyed by the two upper-case code units of the country code (`c0 * 128 + c1`). */
-const IBAN_LENGTH_BY_CODE: ReadonlyMap<number, number> = new Map(
-  [...IBAN_LENGTHS].map(([cc, len]): [number, number] => [
-    cc.charCodeAt(0) * 128 + cc.charCodeAt(1),
-    len,
-  ]),
-);
+/**
+ * {@link IBAN_LENGTHS} as a table indexed by the two upper-case code units of the country code
+ * (`c0 * 128 + c1`, both < 128); 0 for an unregistered code.
+ */
+const IBAN_LENGTH_BY_CODE = new Uint8Array(128 * 128);
+for (const [cc, len] of IBAN_LENGTHS) {
+  IBAN_LENGTH_BY_CODE[cc.charCodeAt(0) * 128 + cc.charCodeAt(1)] = len;
+}
+/** Registry length of the IBAN country code `c0 c1` (any case); 0 when not registered. */
+function ibanLength(c0: number, c1: number): number {
+  const u0 = upperAscii(c0);
+  const u1 = upperAscii(c1);
+  return u0 < 128 && u1 < 128 ? (IBAN_LENGTH_BY_CODE[u0 * 128 + u1] as number) : 0;
+}
 /** Longest registry IBAN length plus one: a longer candidate is rejected before buffering. */
 const IBAN_BUFFER = new Uint8Array(Math.max(...IBAN_LENGTHS.values()) + 1);
 
@@ -360,16 +375,29 @@ function isValidIbanRange(text: string, from: number, to: number): boolean {
     buf[length++] = c;
   }
   if (length < 2) return false;
-  const expected = IBAN_LENGTH_BY_CODE.get((buf[0] as number) * 128 + (buf[1] as number));
-  if (expected === undefined || length !== expected) return false;
-  // … then MOD 97-10 over characters 5… followed by 1–4, without building the rearranged string
+  const expected = ibanLength(buf[0] as number, buf[1] as number);
+  if (expected === 0 || length !== expected) return false;
+  // … then MOD 97-10 over characters 5… followed by 1–4, without building the rearranged string;
+  // digits contribute one decimal digit, letters two (A=10 … Z=35). The remainder is reduced
+  // once at least 6 decimal digits were appended since the last reduction (< 97 · 10^7 + 10^7,
+  // inside int32), not per character: integer division is the costly step.
   let rem = 0;
-  for (let k = 0; k < length; k++) {
-    const c = buf[(k + 4) % length] as number;
-    // digits contribute one decimal digit, letters two (A=10 … Z=35)
-    rem = c <= 57 ? (rem * 10 + (c - 48)) % 97 : (rem * 100 + (c - 55)) % 97;
+  let pending = 0;
+  for (let k = 4; k < length + 4; k++) {
+    const c = buf[k < length ? k : k - length] as number;
+    if (c <= 57) {
+      rem = rem * 10 + (c - 48);
+      pending += 1;
+    } else {
+      rem = rem * 100 + (c - 55);
+      pending += 2;
+    }
+    if (pending >= 6) {
+      rem %= 97;
+      pending = 0;
+    }
   }
-  return rem === 1;
+  return rem % 97 === 1;
 }
 
 /** ASCII lower-case letter code units to upper case; others unchanged. */
@@ -418,6 +446,19 @@ export function isPlausibleUsSsn(digits: string): boolean {
     digits.slice(3, 5) !== '00' &&
     digits.slice(5) !== '0000'
   );
+}
+
+/**
+ * {@link isPlausibleUsSsn} of a match `AAA-GG-SSSS` (the regex fixed the shape: 11 code units,
+ * ASCII digits at 0–2, 4–5 and 7–10), read in place.
+ */
+function acceptUsSsn(m: RegExpExecArray): Verdict {
+  const s = m[0];
+  const d = (i: number): number => s.charCodeAt(i) - 48;
+  const area = d(0) * 100 + d(1) * 10 + d(2);
+  const group = d(4) * 10 + d(5);
+  const serial = d(7) * 1000 + d(8) * 100 + d(9) * 10 + d(10);
+  return area !== 0 && area !== 666 && area < 900 && group !== 0 && serial !== 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -567,6 +608,93 @@ const ASSIGN_SEP = String.raw`\\{0,2}["'\x60]?[ \t]{0,4}(?::=|=>|={1,3}|:)[ \t]{
 
 const KEYWORD_GATE = gate({ flags: HINT_KEYWORD });
 
+/** The keywords behind {@link HINT_KEYWORD}, matched case-insensitively (non-Unicode `i`). */
+const KEYWORD = /pass|pwd|secret|token|key|auth|bearer/i;
+const BEARER = /bearer/i;
+/** Assignment context: `:` (also of `:=`), `=` (also of `=>`, `==`) and `<` (XML elements). */
+const KEYWORD_CONTEXT = /[:=<]/g;
+/**
+ * How far (UTF-16 code units) a keyword of a keyword-gated detector's finding can lie from a
+ * context character {@link KEYWORD_CONTEXT} of the same finding, with room to spare. From the
+ * patterns: the assignment keys (AWS secret, generic API key) end in their keyword and the
+ * separator follows within 7 code units (`\\{0,2}["'\x60]?[ \t]{0,4}`), so the keyword ends
+ * ≤ 7 before `:`/`=` and starts ≤ 13 before it; a password key's `pass`/`pwd` starts ≤ 30 before
+ * it (`phrase` + `_confirmation` + 7); `authorization` starts ≤ 20 before it; an XML password
+ * element's keyword ends ≤ 38 after its `<` (`<` + a 33-unit namespace prefix + `password`).
+ * Only `bearer <token>` needs no context character, and it is tested on the whole text.
+ */
+const KEYWORD_REACH = 64;
+/** Longest keyword of {@link KEYWORD} minus one: the overlap of consecutive windows. */
+const KEYWORD_OVERLAP = 5;
+
+/**
+ * Folded ASCII letter bits (bit `c & 31` of a letter of either case) of each keyword of
+ * {@link KEYWORD}: a keyword can occur only when all bits of one entry are present.
+ */
+const KEYWORD_LETTERS: readonly number[] = ['pass', 'pwd', 'secret', 'token', 'key', 'auth'].map(
+  (k) => [...k].reduce((bits, c) => bits | (1 << (c.charCodeAt(0) & 31)), 0),
+);
+const BEARER_LETTERS = [...'bearer'].reduce((bits, c) => bits | (1 << (c.charCodeAt(0) & 31)), 0);
+
+/**
+ * The {@link HINT_KEYWORD} fact of normalized `text`: whether a keyword-gated detector (AWS
+ * secret and generic API key assignments, password assignments and elements, Authorization
+ * credentials) can match. A necessary condition only: `true` when `bearer` occurs anywhere, or
+ * a keyword occurs within {@link KEYWORD_REACH} code units of a `:`, `=` or `<`. `ascii` is the
+ * text's {@link TextHints.ascii} set (all ones when unknown): letters of which no keyword can be
+ * spelled skip every search. Linear: the windows around context characters are searched once
+ * each (a window reaches 2 × {@link KEYWORD_REACH} ahead, so context characters inside it need
+ * no window of their own), never the text between them.
+ */
+export function mayHaveKeyword(text: string, ascii: Uint32Array): boolean {
+  // letters of either case share bit `c & 31` in words 2 (upper) and 3 (lower)
+  const folded = (ascii[2] as number) | (ascii[3] as number);
+  const blank = ((ascii[1] as number) & 1) !== 0 || ((ascii[0] as number) & (1 << 9)) !== 0;
+  if (blank && (folded & BEARER_LETTERS) === BEARER_LETTERS && BEARER.test(text)) return true;
+  // `:` 58, `<` 60, `=` 61: bits 26, 28, 29 of word 1
+  if (((ascii[1] as number) & 0x34000000) === 0) return false;
+  if (!KEYWORD_LETTERS.some((k) => (folded & k) === k)) return false;
+  if (text.length <= 4 * KEYWORD_REACH) return KEYWORD.test(text);
+  return keywordWindows(text, (from, to) => KEYWORD.test(text.slice(from, to)));
+}
+
+/**
+ * Calls `search(from, to)` for the windows of `text` that {@link mayHaveKeyword} searches for a
+ * keyword, in order, until one returns `true` (then returns `true`). Windows overlap by
+ * {@link KEYWORD_OVERLAP} code units at most, so their total length is below
+ * `text.length + windows · KEYWORD_OVERLAP` with every window but the last at least
+ * {@link KEYWORD_REACH} long: linear in `text.length`.
+ */
+function keywordWindows(text: string, search: (from: number, to: number) => boolean): boolean {
+  const n = text.length;
+  let scannedTo = 0;
+  KEYWORD_CONTEXT.lastIndex = 0;
+  for (let m = KEYWORD_CONTEXT.exec(text); m !== null; m = KEYWORD_CONTEXT.exec(text)) {
+    const p = m.index;
+    const from = Math.max(0, p - KEYWORD_REACH, scannedTo - KEYWORD_OVERLAP);
+    const to = Math.min(n, p + 2 * KEYWORD_REACH);
+    if (search(from, to)) return true;
+    scannedTo = to;
+    // a context character at q ≤ p + KEYWORD_REACH has its window [q - R, q + R] inside
+    // [p - R, p + 2R], which is searched (or was, before `from`)
+    KEYWORD_CONTEXT.lastIndex = p + KEYWORD_REACH + 1;
+  }
+  return false;
+}
+
+/**
+ * Code units the keyword windows of a long `text` without keywords cover in all (see
+ * {@link mayHaveKeyword}): the work of its windowed search, for linearity tests.
+ */
+export function keywordWindowUnits(text: string): number {
+  let units = 0;
+  keywordWindows(text, (from, to) => {
+    units += to - from;
+    return false;
+  });
+  return units;
+}
+
 interface AssignmentSpec {
   readonly name: string;
   readonly type: RedactionType;
@@ -607,7 +735,6 @@ function assignmentDetector(spec: AssignmentSpec): Detector {
 }
 
 const BASE62 = asciiClass('A-Za-z0-9');
-const AWS_KEY_PREFIX = /AKIA|ASIA|ABIA|ACCA/;
 const GITHUB_PAT_BODY = asciiClass('A-Za-z0-9_');
 
 /**
@@ -761,8 +888,7 @@ export function createSecretDetectors(): Detector[] {
       type: 'aws_access_key_id',
       category: 'secret',
       minLength: 20,
-      gate: gate({ flags: HINT_LETTER }),
-      applies: (text) => AWS_KEY_PREFIX.test(text),
+      gate: gate({ anyOf: ['AKIA', 'ASIA', 'ABIA', 'ACCA'] }),
       patterns: [/(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])/],
     }),
 
@@ -957,48 +1083,71 @@ export function createSecretDetectors(): Detector[] {
 const PHONE_SEP = String.raw`[ .\-\u2010-\u2015]`;
 const NOT_WORD_AFTER = String.raw`(?![\p{L}\p{N}_])`;
 
-interface PhoneGroup {
-  /** separator text before this group ('' for the first) */
-  readonly sep: string;
-  readonly digits: string;
-  readonly paren: boolean;
-  /** end index of the group within the match */
-  readonly end: number;
-}
+/** Most digit groups a phone candidate can split into (the regexes allow 15). */
+const MAX_PHONE_GROUPS = 64;
+/** per group of the last {@link splitPhoneGroups}: its digit count */
+const G_DIGITS = new Int32Array(MAX_PHONE_GROUPS);
+/** per group: 1 when written in parentheses, `(12)` */
+const G_PAREN = new Uint8Array(MAX_PHONE_GROUPS);
+/** per group: 1 when parenthesized and all zeros (a trunk prefix such as `(0)`) */
+const G_ZERO_PAREN = new Uint8Array(MAX_PHONE_GROUPS);
+/** per group: 1 when the separator text before it contains `.` */
+const G_SEP_DOT = new Uint8Array(MAX_PHONE_GROUPS);
+/** per group: its end index within the candidate */
+const G_END = new Int32Array(MAX_PHONE_GROUPS);
 
 const isAsciiDigit = (c: number): boolean => c >= 48 && c <= 57;
 
 /**
  * Splits a phone candidate into digit groups: each group is a parenthesized digit run `(12)` or
  * a bare digit run, preceded by the shortest run of non-digits before it (its separator). The
- * same result as matching `/(\D*?)(\((\d+)\)|\d+)/g` repeatedly, by hand, in one pass.
+ * same result as matching `/(\D*?)(\((\d+)\)|\d+)/g` repeatedly, by hand, in one pass, into
+ * the reused `G_*` arrays (no allocation). Returns the number of groups; 0 when there are more
+ * than {@link MAX_PHONE_GROUPS} (never for the phone regexes' matches).
  */
-function phoneGroups(s: string): PhoneGroup[] {
-  const groups: PhoneGroup[] = [];
+function splitPhoneGroups(s: string): number {
   const n = s.length;
+  let count = 0;
   let pos = 0;
   outer: while (pos < n) {
+    let dot = 0;
     for (let q = pos; q < n; q++) {
       const c = s.charCodeAt(q);
       if (c === 40 /* ( */) {
         let d = q + 1;
-        while (d < n && isAsciiDigit(s.charCodeAt(d))) d++;
+        let zeros = true;
+        for (let e = s.charCodeAt(d); isAsciiDigit(e); e = s.charCodeAt(++d)) {
+          if (e !== 48) zeros = false;
+        }
         if (d > q + 1 && s.charCodeAt(d) === 41 /* ) */) {
-          groups.push({ sep: s.slice(pos, q), digits: s.slice(q + 1, d), paren: true, end: d + 1 });
+          if (count === MAX_PHONE_GROUPS) return 0;
+          G_DIGITS[count] = d - q - 1;
+          G_PAREN[count] = 1;
+          G_ZERO_PAREN[count] = zeros ? 1 : 0;
+          G_SEP_DOT[count] = dot;
+          G_END[count] = d + 1;
+          count++;
           pos = d + 1;
           continue outer;
         }
       } else if (isAsciiDigit(c)) {
         let d = q + 1;
         while (d < n && isAsciiDigit(s.charCodeAt(d))) d++;
-        groups.push({ sep: s.slice(pos, q), digits: s.slice(q, d), paren: false, end: d });
+        if (count === MAX_PHONE_GROUPS) return 0;
+        G_DIGITS[count] = d - q;
+        G_PAREN[count] = 0;
+        G_ZERO_PAREN[count] = 0;
+        G_SEP_DOT[count] = dot;
+        G_END[count] = d;
+        count++;
         pos = d;
         continue outer;
       }
+      if (c === 46 /* . */) dot = 1;
     }
     break;
   }
-  return groups;
+  return count;
 }
 
 /**
@@ -1010,34 +1159,45 @@ function phoneGroups(s: string): PhoneGroup[] {
  * a year after the number) are dropped rather than rejecting the number.
  */
 function acceptInternationalPhone(m: RegExpExecArray): Verdict {
-  if (m[0].length < 9) return null;
-  const groups = phoneGroups(m[0]);
-  const countDigits = (gs: readonly PhoneGroup[]): number =>
-    gs.reduce((n, g) => n + (g.paren && /^0+$/.test(g.digits) ? 0 : g.digits.length), 0);
-  const first = groups[0];
-  if (first === undefined) return null;
-  const max = groups.length > 1 && first.digits === '1' ? 11 : 15;
-  while (groups.length > 1 && countDigits(groups) > max) groups.pop();
-  const digits = countDigits(groups);
+  const s = m[0];
+  if (s.length < 9) return null;
+  const count = splitPhoneGroups(s);
+  if (count === 0) return null;
+  const max =
+    count > 1 && G_DIGITS[0] === 1 && s.charCodeAt((G_END[0] as number) - 1) === 49 ? 11 : 15;
+  // digits of groups [0, n): a parenthesized all-zero group (a trunk `(0)`) does not count
+  let n = count;
+  let digits = 0;
+  for (let k = 0; k < n; k++) digits += G_ZERO_PAREN[k] === 1 ? 0 : (G_DIGITS[k] as number);
+  // extra trailing groups (e.g. a year after the number) are dropped
+  while (n > 1 && digits > max) {
+    n--;
+    digits -= G_ZERO_PAREN[n] === 1 ? 0 : (G_DIGITS[n] as number);
+  }
   if (digits < 8 || digits > 15) return null;
-  const rest = groups.slice(1);
-  const last = groups[groups.length - 1];
-  if (last === undefined) return null;
-  if (rest.length === 0 && digits < 10) return null;
-  if (rest.length > 0 && last.digits.length < 2) return null;
-  if (rest.filter((g) => g.paren).length > 1) return null;
-  if (rest.filter((g) => !g.paren && g.digits.length === 1).length > 1) return null;
-  const dots = rest.filter((g) => g.sep.includes('.')).length;
-  if (dots > 0 && (dots < 2 || rest.some((g) => !g.sep.includes('.') && !g.paren))) return null;
-  return { start: m.index, end: m.index + last.end };
+  if (n === 1 && digits < 10) return null;
+  if (n > 1 && (G_DIGITS[n - 1] as number) < 2) return null;
+  let parens = 0;
+  let singles = 0;
+  let dots = 0;
+  let plain = 0;
+  for (let k = 1; k < n; k++) {
+    if (G_PAREN[k] === 1) parens++;
+    else if (G_DIGITS[k] === 1) singles++;
+    if (G_SEP_DOT[k] === 1) dots++;
+    else if (G_PAREN[k] === 0) plain++;
+  }
+  if (parens > 1 || singles > 1) return null;
+  if (dots > 0 && (dots < 2 || plain > 0)) return null;
+  return { start: m.index, end: m.index + (G_END[n - 1] as number) };
 }
 
 /** National `(area) local` number, e.g. `(555) 123-4567`, `(12) 3923-5555`: 8–12 digits. */
 function acceptParenPhone(m: RegExpExecArray): Verdict {
-  const groups = phoneGroups(m[0]);
-  const digits = groups.reduce((n, g) => n + g.digits.length, 0);
-  const last = groups[groups.length - 1];
-  if (digits < 8 || digits > 12 || last === undefined || last.digits.length < 3) return null;
+  const count = splitPhoneGroups(m[0]);
+  let digits = 0;
+  for (let k = 0; k < count; k++) digits += G_DIGITS[k] as number;
+  if (digits < 8 || digits > 12 || count === 0 || (G_DIGITS[count - 1] as number) < 3) return null;
   return true;
 }
 
@@ -1047,10 +1207,34 @@ function acceptParenPhone(m: RegExpExecArray): Verdict {
  * separator): network range/length check, then the Luhn checksum (ISO/IEC 7812-1).
  */
 function acceptCard(m: RegExpExecArray): Verdict {
-  const first = m[0].charCodeAt(0);
+  const s = m[0];
+  const first = s.charCodeAt(0);
   if (first < 50 /* 2 */ || first > 54 /* 6 */) return null;
-  const digits = m[0].replace(/\D/g, '');
-  return isCardNetworkNumber(digits) && isLuhnValid(digits);
+  // one pass over the match (digits and separators), without building the digit string: the
+  // first four digits, the digit count and the Luhn sum (ISO/IEC 7812-1 Annex B, from the right)
+  let len = 0;
+  let p4 = 0;
+  for (let i = 0; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) continue;
+    if (len < 4) p4 = p4 * 10 + d;
+    len++;
+  }
+  if (!isCardNetworkPrefix(p4, len)) return null;
+  let sum = 0;
+  let double = false;
+  for (let i = s.length - 1; i >= 0; i--) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) continue;
+    if (double) {
+      const x = d * 2;
+      sum += x > 9 ? x - 9 : x;
+    } else {
+      sum += d;
+    }
+    double = !double;
+  }
+  return sum % 10 === 0;
 }
 
 /**
@@ -1059,24 +1243,24 @@ function acceptCard(m: RegExpExecArray): Verdict {
  * ends (so trailing groups such as a currency code are left alone); it must end on a group
  * boundary and pass {@link isValidIban}.
  */
-function acceptIban(m: RegExpExecArray): Verdict {
-  const s = m[0];
-  const length = IBAN_LENGTH_BY_CODE.get(
-    upperAscii(s.charCodeAt(0)) * 128 + upperAscii(s.charCodeAt(1)),
-  );
-  if (length === undefined) return null;
+function acceptIban(m: RegExpExecArray, text: string): Verdict {
+  const start = m.index;
+  const stop = start + m[0].length;
+  const length = ibanLength(text.charCodeAt(start), text.charCodeAt(start + 1));
+  if (length === 0) return null;
   let seen = 0;
-  let end = 0;
-  while (end < s.length && seen < length) {
-    if (s[end] !== ' ') seen++;
+  let end = start;
+  while (end < stop && seen < length) {
+    if (text.charCodeAt(end) !== 32) seen++;
     end++;
   }
-  if (seen < length || (end < s.length && s[end] !== ' ')) return null;
-  return isValidIbanRange(s, 0, end) ? { start: m.index, end: m.index + end } : null;
+  if (seen < length || (end < stop && text.charCodeAt(end) !== 32)) return null;
+  return isValidIbanRange(text, start, end) ? { start, end } : null;
 }
 
 const EMAIL_LOCAL_ASCII = asciiClass('A-Za-z0-9._%+-');
-const LETTER_OR_NUMBER = /^[\p{L}\p{N}]$/u;
+/** one letter or number (a surrogate pair counts as one), sticky */
+const LETTER_OR_NUMBER = /[\p{L}\p{N}]/uy;
 /** `@domain`: 1–8 DNS labels (≤ 63 characters) and a TLD, all bounded; sticky, run at an `@` */
 const EMAIL_DOMAIN =
   /@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}(?:\p{L}{2,24}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}_-])/uy;
@@ -1091,7 +1275,9 @@ function emailLocalStart(text: string, at: number): number {
     if (!(c >= 128)) return i;
     // a non-ASCII letter or number (a surrogate pair is tested as one code point)
     const width = c >= 0xdc00 && c <= 0xdfff && i >= 2 ? 2 : 1;
-    if (!LETTER_OR_NUMBER.test(text.slice(i - width, i))) return i;
+    // exactly the code units [i - width, i) must form one letter or number
+    LETTER_OR_NUMBER.lastIndex = i - width;
+    if (!LETTER_OR_NUMBER.test(text) || LETTER_OR_NUMBER.lastIndex !== i) return i;
     i -= width;
   }
 }
@@ -1116,10 +1302,12 @@ function emailDetector(): Detector {
         const start = emailLocalStart(text, at);
         if (start === at) continue;
         EMAIL_DOMAIN.lastIndex = at;
-        const m = EMAIL_DOMAIN.exec(text);
-        if (m === null) continue;
-        const end = at + m[0].length;
-        if (RETINA_ASSET.test(m[0].slice(1))) continue;
+        if (!EMAIL_DOMAIN.test(text)) continue;
+        const end = EMAIL_DOMAIN.lastIndex;
+        // a retina asset name starts with a digit after the @
+        if (isAsciiDigit(text.charCodeAt(at + 1)) && RETINA_ASSET.test(text.slice(at + 1, end))) {
+          continue;
+        }
         if (at - start === 3 && text.startsWith('git', start) && text[end] === ':') continue;
         // URL userinfo (scheme://user@host) names an account on that host, not a mailbox
         if (text.startsWith('://', start - 3)) continue;
@@ -1197,7 +1385,7 @@ export function createPiiDetectors(): Detector[] {
       minLength: 11,
       gate: gate({ digits: 9 }),
       patterns: [/\d(?<![\p{L}\p{N}_.-]\d)\d{2}([ -])\d{2}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
-      accept: (m) => isPlausibleUsSsn(m[0].replace(/[ -]/g, '')),
+      accept: acceptUsSsn,
     }),
 
     // UK National Insurance numbers (HMRC National Insurance Manual NIM39110): two prefix

@@ -454,6 +454,37 @@ describe('createRedactor: secrets', () => {
     );
   });
 
+  it('finds keyword-anchored secrets in long texts wherever they sit (windowed keyword hint)', () => {
+    // the widest distances between a keyword and its `:`/`=`/`<` that the patterns allow
+    const cases = [
+      'passphrase_confirmation\\\\"    := hunter2-value',
+      'PASSWORD_CONFIRMATION=hunter2-value',
+      'aws_secret_access_key\\\\`    => AbCdEfGhIjKlMnOpQrSt0123',
+      'x-api-key  \t: 9f8e7d6c5b4a39281706',
+      "proxy-authorization\\\\'    =    Basic dXNlcjpwYXNzd29yZA==",
+      `<${'n'.repeat(32)}:password>hunter2-value</${'n'.repeat(32)}:password>`,
+      'curl -H "Bearer 0123456789abcdefXYZ"',
+    ];
+    const filler = (n: number, every: number): string =>
+      Array.from({ length: n }, (_, i) => (every > 0 && i % every === every - 1 ? ':' : 'x')).join(
+        '',
+      );
+    for (const secret of cases) {
+      const alone = r.redactString(secret);
+      expect(alone.value, secret).toContain('[REDACTED:');
+      for (const before of [0, 100, 700, 1500]) {
+        for (const every of [0, 200, 7]) {
+          const head = filler(before, every);
+          const tail = filler(2000, every);
+          const out = r.redactString(`${head} ${secret} ${tail}`);
+          expect(out.value, `${secret} after ${before} (':' every ${every})`).toBe(
+            `${head} ${alone.value} ${tail}`,
+          );
+        }
+      }
+    }
+  });
+
   it('redacts known secrets first, including URL-encoded forms', () => {
     const kr = createRedactor({ knownSecrets: ['s3cr3t-pass', 'short'] });
     expect(kr.redactString('postgres://reader:s3cr3t-pass@db:5432/app')).toEqual({
@@ -959,6 +990,7 @@ describe('bounded stack and linear time on adversarial input', () => {
     ['IBAN-like groups', (n: number) => fill('GB82 ', n)],
     ['password keys', (n: number) => fill('password=', n)],
     ['JWT heads', (n: number) => fill('eyJa.', n)],
+    ['colon storm (keyword windows)', (n: number) => fill('x: ', n)],
     ['mixed text', (n: number) => fill('Luís ｍａｉｌ 2021-03-04 +1 x@y.io sk-a1 ', n)],
   ])(
     'time grows linearly on %s',

@@ -18,6 +18,7 @@ import {
   HINT_PAREN,
   HINT_PLUS,
   type KnownSecretSource,
+  mayHaveKeyword,
   passesAnyOf,
   type RedactionType,
   redactionMarker,
@@ -241,7 +242,6 @@ function markerFor(type: RedactionType): string {
 const MIN_KNOWN_SECRET_LENGTH = 8;
 const MAX_DEPTH = 512;
 const KEY_CACHE_LIMIT = 4096;
-const KEYWORD = /pass|pwd|secret|token|key|auth|bearer/i;
 /** ASCII set (see {@link TextHints.ascii}) of `chars`. */
 function asciiSet(chars: string): Uint32Array {
   const set = new Uint32Array(4);
@@ -257,13 +257,6 @@ const intersects = (a: Uint32Array, b: Uint32Array): boolean =>
   ((a[2] as number) & (b[2] as number)) !== 0 ||
   ((a[3] as number) & (b[3] as number)) !== 0;
 const LETTERS = asciiSet('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz');
-/**
- * Keyword-anchored detectors need `:`, `=` or `<` (assignments, `Authorization:`, `<password>`),
- * except a bare `Bearer <token>`, which needs a space or tab.
- */
-const ASSIGNMENT_CONTEXT = asciiSet(':=<');
-const BLANK = asciiSet(' \t');
-const BEARER = /bearer/i;
 const AT = 0x40;
 const PLUS = 0x2b;
 const PAREN = 0x28;
@@ -302,19 +295,13 @@ function fillHintsNative(text: string, hints: TextHints): void {
     (text.includes('(') ? HINT_PAREN : 0) |
     (hasLetter ? HINT_LETTER : 0) |
     (hasLetter && hasDigit ? HINT_IBAN_HEAD : 0) |
-    ((
-      text.includes(':') || text.includes('=') || text.includes('<')
-        ? KEYWORD.test(text)
-        : BEARER.test(text)
-    )
-      ? HINT_KEYWORD
-      : 0);
+    (mayHaveKeyword(text, hints.ascii) ? HINT_KEYWORD : 0);
 }
 
 /**
  * Fills `hints` with pre-filter facts about `text` (see {@link TextHints}); for short texts in
- * one pass over its code units, without allocating (long ones: {@link fillHintsNative}); keyword presence is then checked by a native regex search
- * only when an assignment or blank character occurs. Returns `false`, with `hints` unusable, as
+ * one pass over its code units, without allocating (long ones: {@link fillHintsNative}); the
+ * keyword bit then comes from {@link mayHaveKeyword}. Returns `false`, with `hints` unusable, as
  * soon as it meets a code unit that may change under {@link normalizeForMatching} unless
  * `normalized` is true (the caller then normalizes and calls again with `true`): one loop both
  * proves the text is already normalized and gathers the hints, so a table cell is read once.
@@ -385,13 +372,7 @@ function fillHints(text: string, hints: TextHints, normalized: boolean): boolean
     (has(ascii, PAREN) ? HINT_PAREN : 0) |
     (intersects(ascii, LETTERS) ? HINT_LETTER : 0) |
     (ibanHead ? HINT_IBAN_HEAD : 0) |
-    ((
-      intersects(ascii, ASSIGNMENT_CONTEXT)
-        ? KEYWORD.test(text)
-        : intersects(ascii, BLANK) && BEARER.test(text)
-    )
-      ? HINT_KEYWORD
-      : 0);
+    (mayHaveKeyword(text, ascii) ? HINT_KEYWORD : 0);
   return true;
 }
 
