@@ -19,7 +19,9 @@
  * (`node_modules/node/bin/node`, else this process's Node).
  *
  * Tunables: BENCH_ROUNDS (5), BENCH_PG_CALLS (sequential calls per side and round, 300),
- * BENCH_PG_RATE_CALLS (calls per side and round with 8 in flight, 800), BENCH_STARTUPS (5).
+ * BENCH_PG_RATE_CALLS (calls per side and round with 8 in flight, 800), BENCH_STARTUPS (5);
+ * BENCH_PG_PROFILE_DIR writes a V8 CPU profile (`--cpu-prof`) of each of our server processes
+ * there (open it in Chrome DevTools or summarize its self times).
  * `node test/bench/postgres.bench.ts` runs this part alone.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -231,7 +233,15 @@ export async function postgresBench(): Promise<void> {
   );
   const OURS: Side = {
     name: 'ours (hardened-mcp-postgres)',
-    args: [OURS_BIN, '--config', config],
+    // BENCH_PG_PROFILE_DIR: a V8 CPU profile of our server (written when it exits).
+    args: [
+      ...(process.env.BENCH_PG_PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PG_PROFILE_DIR}`]
+        : []),
+      OURS_BIN,
+      '--config',
+      config,
+    ],
     env: { POSTGRES_URL: db.readUrl },
     tool: 'postgres_query',
   };

@@ -40,6 +40,33 @@ describe('capRowsByBytes', () => {
     expect(jsonBytes(capped.rows)).toBe(bytes);
   });
 
+  it('the one-stringify fast path counts exactly what row-by-row measuring counts', () => {
+    const table = [
+      ['a', 1, null, true, '€😀', 'x"\\\n'],
+      [{ binary: true, bytes: 3 }, [1, 'b'], '', -0.5, 'é', 12n],
+      ['last', 2, null, false, 'z', '1'],
+    ];
+    const rowByRow = (max: number) => {
+      let bytes = 2;
+      let kept = 0;
+      for (const row of table) {
+        const size = jsonBytes(row) + (kept > 0 ? 1 : 0);
+        if (bytes + size > max) return { kept, bytes, truncated: true };
+        bytes += size;
+        kept++;
+      }
+      return { kept, bytes, truncated: false };
+    };
+    const whole = jsonBytes(table);
+    for (let max = 0; max <= whole + 2; max++) {
+      const capped = capRowsByBytes(table, max);
+      const expected = rowByRow(max);
+      expect(capped.rows).toEqual(table.slice(0, expected.kept));
+      expect(capped.bytes).toBe(expected.bytes);
+      expect(capped.truncated).toBe(expected.truncated);
+    }
+  });
+
   it('an empty input is 2 bytes and not truncated', () => {
     expect(capRowsByBytes([], 2)).toEqual({ rows: [], truncated: false, bytes: 2 });
   });

@@ -28,12 +28,20 @@ function bigintAsString(_key: string, value: unknown): unknown {
 
 /**
  * Keeps the longest prefix of `rows` whose JSON size stays within `maxBytes` (counting the
- * array brackets and commas). Returns the kept rows and whether any were dropped.
+ * array brackets and commas). Returns the kept rows, whether any were dropped and `bytes`, the
+ * UTF-8 size of the kept rows' JSON array.
+ *
+ * Fast path: the whole array is serialized once (one native `JSON.stringify`, whose length is
+ * exactly the per-row sum plus brackets and commas); only when that exceeds `maxBytes` are rows
+ * measured one by one to find the prefix. The cap stays this function's: nothing a connector
+ * measured before redaction is trusted here.
  */
 export function capRowsByBytes(
   rows: readonly (readonly unknown[])[],
   maxBytes: number,
 ): { rows: unknown[][]; truncated: boolean; bytes: number } {
+  const total = jsonBytes(rows);
+  if (total <= maxBytes) return { rows: rows.slice() as unknown[][], truncated: false, bytes: total };
   let bytes = 2;
   const kept: unknown[][] = [];
   for (const row of rows) {
