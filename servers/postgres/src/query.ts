@@ -139,7 +139,9 @@ export async function readCursor(
       truncated = true;
       return;
     }
-    const row = internals._result.parseRow(msg.fields).map(toJsonValue);
+    // Converted in place: parseRow returns a fresh array per row (pg 8, result.js).
+    const row = internals._result.parseRow(msg.fields);
+    for (let i = 0; i < row.length; i++) row[i] = toJsonValue(row[i]);
     const size = Buffer.byteLength(JSON.stringify(row), 'utf8') + 1;
     if (size > largestRow) largestRow = size;
     if (bytes + size > limits.maxBytes) {
@@ -201,6 +203,9 @@ export async function readCursor(
 
 /** Converts a driver value to a JSON-safe value. */
 export function toJsonValue(value: unknown): unknown {
+  // Most cells: text (and int8/numeric, which the driver returns as strings), numbers, booleans.
+  const type = typeof value;
+  if (type === 'string' || type === 'number' || type === 'boolean') return value;
   if (value === null || value === undefined) return null;
   if (value instanceof Date)
     return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
