@@ -385,13 +385,26 @@ export async function pipelined(
   client: pg.ClientBase,
   queries: readonly (string | pg.QueryConfig)[],
 ): Promise<pg.QueryResult[]> {
-  const mode = client as unknown as { pipeline: boolean };
+  const mode = client as unknown as {
+    pipeline: boolean;
+    connection?: { stream?: { cork?(): void; uncork?(): void } };
+  };
   mode.pipeline = true;
   let settled: PromiseSettledResult<pg.QueryResult>[];
   try {
-    settled = await Promise.allSettled(
-      queries.map((q) => client.query(q as pg.QueryConfig) as Promise<pg.QueryResult>),
-    );
+    // pg submits each pipelined query synchronously inside client.query and corks the socket
+    // around each one (query.js); corking around all of them (cork nests) sends the round
+    // trip's messages in one write (one system call) instead of one per statement. The bytes
+    // and their order on the wire are unchanged.
+    const stream = mode.connection?.stream;
+    let sent: Promise<pg.QueryResult>[];
+    stream?.cork?.();
+    try {
+      sent = queries.map((q) => client.query(q as pg.QueryConfig) as Promise<pg.QueryResult>);
+    } finally {
+      stream?.uncork?.();
+    }
+    settled = await Promise.allSettled(sent);
   } finally {
     mode.pipeline = false;
   }
