@@ -150,7 +150,19 @@ const USER_HZ = 100;
 
 /** User + system CPU time (ms) of `pid` and its descendants, from /proc (0 where unreadable). */
 function cpuMs(pid: number): number {
-  let ticks = 0;
+  const t = cpuTicks(pid);
+  return ((t.user + t.system) * 1000) / USER_HZ;
+}
+
+/** System CPU time (ms) alone, as {@link cpuMs} counts it (kernel work: system calls, sockets). */
+function systemMs(pid: number): number {
+  return (cpuTicks(pid).system * 1000) / USER_HZ;
+}
+
+/** utime and stime ticks of `pid` and its descendants (/proc/<pid>/stat fields 14 and 15). */
+function cpuTicks(pid: number): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   const seen = new Set<number>();
   const visit = (p: number) => {
     if (seen.has(p)) return;
@@ -159,7 +171,8 @@ function cpuMs(pid: number): number {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       // Fields after the command name (which may contain spaces) start at state (field 3).
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime (14), stime (15)
+      user += Number(fields[11]); // utime (14)
+      system += Number(fields[12]); // stime (15)
     } catch {
       return;
     }
@@ -171,14 +184,20 @@ function cpuMs(pid: number): number {
     }
   };
   visit(pid);
-  return (ticks * 1000) / USER_HZ;
+  return { user, system };
 }
 
 /** calls/s with {@link IN_FLIGHT} in flight; `cpu` gets the server's CPU ms per call. */
-function throughput(r: Running, side: Side, cpu: number[]): () => Promise<number> {
+function throughput(
+  r: Running,
+  side: Side,
+  cpu: number[],
+  sys: number[] = [],
+): () => Promise<number> {
   return async () => {
     let left = RATE_CALLS;
     const cpu0 = cpuMs(r.pid);
+    const sys0 = systemMs(r.pid);
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: IN_FLIGHT }, async () => {
@@ -190,6 +209,7 @@ function throughput(r: Running, side: Side, cpu: number[]): () => Promise<number
     );
     const rate = (RATE_CALLS / (performance.now() - t0)) * 1000;
     cpu.push((cpuMs(r.pid) - cpu0) / RATE_CALLS);
+    sys.push((systemMs(r.pid) - sys0) / RATE_CALLS);
     return rate;
   };
 }
@@ -299,9 +319,11 @@ export async function postgresBench(): Promise<void> {
     );
     const refCpu: number[] = [];
     const oursCpu: number[] = [];
+    const refSys: number[] = [];
+    const oursSys: number[] = [];
     const [refRate = [], oursRate = []] = await interleave([
-      throughput(ref, REFERENCE, refCpu),
-      throughput(o, OURS, oursCpu),
+      throughput(ref, REFERENCE, refCpu, refSys),
+      throughput(o, OURS, oursCpu, oursSys),
     ]);
     report(
       `calls/s with ${IN_FLIGHT} in flight (target: ours ≥ 0.8× the reference)`,
@@ -314,6 +336,13 @@ export async function postgresBench(): Promise<void> {
       'server CPU per call, process and children, during the calls/s rounds (target: ours ≤ 1.3×)',
       { name: REFERENCE.name, xs: refCpu },
       { name: OURS.name, xs: oursCpu },
+      'ms',
+      3,
+    );
+    report(
+      'of which system (kernel) CPU per call',
+      { name: REFERENCE.name, xs: refSys },
+      { name: OURS.name, xs: oursSys },
       'ms',
       3,
     );
