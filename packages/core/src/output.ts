@@ -41,7 +41,8 @@ export function capRowsByBytes(
   maxBytes: number,
 ): { rows: unknown[][]; truncated: boolean; bytes: number } {
   const total = jsonBytes(rows);
-  if (total <= maxBytes) return { rows: rows.slice() as unknown[][], truncated: false, bytes: total };
+  if (total <= maxBytes)
+    return { rows: rows.slice() as unknown[][], truncated: false, bytes: total };
   let bytes = 2;
   const kept: unknown[][] = [];
   for (const row of rows) {
