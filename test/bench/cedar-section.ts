@@ -295,7 +295,7 @@ export async function cedarSection(options: CedarSectionOptions): Promise<void> 
     ];
     for (const side of sides) await side(); // warm-up (and each engine's slices prepared)
     console.log(
-      `\n4. Cedar policy step, 50 policies (target: ≤ 100 µs per call at the median); ${n} decisions per round`,
+      `\n3b. Cedar policy step, 50 policies (target: ≤ 100 µs per call at the median); ${n} decisions per round`,
     );
     const [ref = [], sliced = [], synRef = [], syn = [], cached = []] = await interleave(sides);
     report(

@@ -35,6 +35,7 @@ import { createSampleDatabase, startTestPostgres } from '@hardened-mcp/test-kit'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import pg from 'pg';
+import { interleaver, median, report } from './stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CALLS = Number(process.env.BENCH_PG_CALLS ?? 300);
@@ -57,44 +58,8 @@ const NODE = existsSync(join(REPO_ROOT, 'node_modules', 'node', 'bin', 'node'))
 const SQL =
   'SELECT customer_id, first_name, last_name, company, city, country, phone, email FROM customer ORDER BY customer_id LIMIT 100';
 
-// ---------------------------------------------------------------------------------------------
-// Statistics and printing (same format as suite.bench.ts)
-// ---------------------------------------------------------------------------------------------
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const mid = s.length >> 1;
-  return s.length % 2 === 1
-    ? (s[mid] as number)
-    : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
-function spread(xs: readonly number[], unit: string, digits: number): string {
-  return `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
-}
-
-/** Prints one A/B line: both medians with spread and B/A as a ratio of medians. */
-function report(
-  label: string,
-  a: { name: string; xs: number[] },
-  b: { name: string; xs: number[] },
-  unit: string,
-  digits = 1,
-): void {
-  console.log(
-    `  ${label}\n    ${a.name.padEnd(34)} ${spread(a.xs, unit, digits)}\n    ${b.name.padEnd(34)} ${spread(b.xs, unit, digits)}\n    ratio ${b.name} / ${a.name}: ${(median(b.xs) / median(a.xs)).toFixed(2)}×`,
-  );
-}
-
-/** Runs every measurement of `sides` once per round, in order (A, B, A, B …); values per side. */
-async function interleave(sides: readonly (() => Promise<number>)[]): Promise<number[][]> {
-  const out = sides.map(() => [] as number[]);
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const [i, side] of sides.entries()) out[i]?.push(await side());
-  }
-  return out;
-}
+/** Interleaved rounds (stats.ts, the suite's format). */
+const interleave = interleaver(ROUNDS);
 
 // ---------------------------------------------------------------------------------------------
 // Servers
@@ -287,7 +252,7 @@ export async function postgresBench(): Promise<void> {
   let reference: Running | undefined;
   try {
     console.log(
-      `\n4. postgres_query, 100 customer rows over stdio (PostgreSQL ${server.version}, ${server.kind}; ${CALLS} sequential / ${RATE_CALLS} concurrent calls per round)`,
+      `\n5. postgres_query, 100 customer rows over stdio (PostgreSQL ${server.version}, ${server.kind}; ${CALLS} sequential / ${RATE_CALLS} concurrent calls per round)`,
     );
     ours = await start(OURS);
     reference = await start(REFERENCE);

@@ -13,6 +13,6 @@ import { runRedactionBench } from '../../packages/core/bench/redaction.bench.ts'
  * Needs `@hardened-mcp/core` built (`pnpm bench` builds it). Throws nothing of its own.
  */
 export function redactionSection(rounds: number): void {
-  console.log('\n4. Redaction, CPU time per core (packages/core/bench/redaction.bench.ts)');
+  console.log('\n6. Redaction, CPU time per core (packages/core/bench/redaction.bench.ts)');
   runRedactionBench({ rounds, adversarialMiB: [1, 4] });
 }

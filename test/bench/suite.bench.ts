@@ -61,6 +61,7 @@ import { z } from 'zod';
 import { cedarSection } from './cedar-section.ts';
 import { runHttpBench } from './http.bench.ts';
 import { redactionSection } from './redaction.bench-part.ts';
+import { interleaver, median, report } from './stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
@@ -79,44 +80,10 @@ const BARE_BIN = join(HERE, 'bare-stdio-server.ts');
 // Statistics and printing
 // ---------------------------------------------------------------------------------------------
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const mid = s.length >> 1;
-  return s.length % 2 === 1
-    ? (s[mid] as number)
-    : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
-/** `median (min–max) unit` of one side's rounds. */
-function spread(xs: readonly number[], unit: string, digits = 1): string {
-  return `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
-}
-
-/** Prints one A/B line: both medians with spread and B/A as a ratio of medians. */
-function report(
-  label: string,
-  a: { name: string; xs: number[] },
-  b: { name: string; xs: number[] },
-  unit: string,
-  digits = 1,
-): void {
-  console.log(
-    `  ${label}\n    ${a.name.padEnd(34)} ${spread(a.xs, unit, digits)}\n    ${b.name.padEnd(34)} ${spread(b.xs, unit, digits)}\n    ratio ${b.name} / ${a.name}: ${(median(b.xs) / median(a.xs)).toFixed(2)}×`,
-  );
-}
-
 /** One line of the closing summary: a measure, its value and the issue's target. */
 const summary: { measure: string; value: string; target: string }[] = [];
 
-/** Runs every measurement of `sides` once per round, in order (A, B, A, B …); values per side. */
-async function interleave(sides: readonly (() => Promise<number>)[]): Promise<number[][]> {
-  const out = sides.map(() => [] as number[]);
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const [i, side] of sides.entries()) out[i]?.push(await side());
-  }
-  return out;
-}
+const interleave = interleaver(ROUNDS);
 
 // ---------------------------------------------------------------------------------------------
 // 1. In-process pipeline
@@ -575,6 +542,6 @@ if (PROFILE) {
     const { postgresBench } = await import('./postgres.bench.ts');
     await postgresBench();
   }
-  printSummary();
   redactionSection(ROUNDS);
+  printSummary();
 }
