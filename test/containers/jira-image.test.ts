@@ -18,7 +18,7 @@ import { type JiraFake, startJiraFake } from '@hardened-mcp/test-kit';
 import { expect, it } from 'vitest';
 import { textOf } from '../support/server.ts';
 import { CONFIG_IN_CONTAINER, describeImageCheck, httpServiceConfig } from './image-check.ts';
-import { HOST_LOOPBACK_FROM_CONTAINER, urlFromContainer } from './podman.ts';
+import { HOST_LOOPBACK_FROM_CONTAINER, until, urlFromContainer } from './podman.ts';
 
 const TOKEN = 'jira-image-token-0001';
 const CA_IN_CONTAINER = '/etc/hardened-mcp/jira-fake-ca.pem';
@@ -163,10 +163,15 @@ describeImageCheck<Upstream>({
         expect(projects.length).toBeGreaterThan(0);
         expect(projects.every((p) => p === 'SUP' || p === 'OPS')).toBe(true);
         expect(textOf(r)).not.toContain('FIN-');
-        const records = session
-          .stderr()
-          .split('\n')
-          .filter((l) => l.includes('"jira_search_issues"') && l.includes('"notes"'));
+        // The container's stderr reaches us on its own stream, possibly after the answer on
+        // stdout (as in image-check.ts): wait for the record.
+        const searchRecords = () =>
+          session
+            .stderr()
+            .split('\n')
+            .filter((l) => l.includes('"jira_search_issues"') && l.includes('"notes"'));
+        await until(async () => searchRecords().length > 0, 5_000, 'the audit record');
+        const records = searchRecords();
         expect(records.length).toBeGreaterThan(0);
         expect(records.at(-1)).toContain('"droppedOutOfScope":2');
       } finally {
