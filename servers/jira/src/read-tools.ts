@@ -25,7 +25,7 @@ import {
   shapeComment,
   shapeIssue,
 } from './issues.js';
-import { buildJql } from './jql.js';
+import { buildJql, type SearchFilters } from './jql.js';
 import { kit } from './kit.js';
 import { scopeRawJql } from './raw-jql.js';
 import { issueRef, projectOfIssueKey, projectRef, projectType, searchRef } from './resources.js';
@@ -94,18 +94,7 @@ function fieldsArg(allowed: readonly string[]) {
 
 /** The field ids the structured search filters match on (the JQL `buildJql` writes). */
 function filterFields(
-  input: {
-    readonly issueTypes?: readonly string[] | undefined;
-    readonly statuses?: readonly string[] | undefined;
-    readonly assignee?: string | undefined;
-    readonly labels?: readonly string[] | undefined;
-    readonly text?: string | undefined;
-    readonly createdFrom?: string | undefined;
-    readonly createdTo?: string | undefined;
-    readonly updatedFrom?: string | undefined;
-    readonly updatedTo?: string | undefined;
-    readonly orderBy?: string | undefined;
-  },
+  input: Omit<SearchFilters, 'projects' | 'direction'>,
   labelledCustom: readonly string[],
 ): string[] {
   const out: string[] = [];
