@@ -39,21 +39,11 @@ export function canonicalJson(value: unknown): string {
 /**
  * The canonical JSON of `value` as the member `key` of an object: as {@link canonicalJson}, but
  * `undefined` (and a function or symbol) yields `undefined` (the member is omitted) instead of a
- * throw. Strings, finite numbers and booleans take a fast path.
+ * throw. Primitives return before the cycle guard is touched (see `serialize`).
  *
  * @throws TypeError for a `bigint` or a circular structure, as {@link canonicalJson}.
  */
 export function canonicalMember(value: unknown, key: string): string | undefined {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'undefined':
-      return undefined;
-  }
   return serialize(value, key, new Set());
 }
 
