@@ -162,6 +162,12 @@ describe('field labels: the model', () => {
     const custom = ['customfield_10042'];
     expect(jqlFieldIds('Description', custom)).toEqual(['description']);
     expect(jqlFieldIds('type', custom)).toEqual(['issuetype']);
+    // JQL names that differ from the REST field id the label is keyed by.
+    expect(jqlFieldIds('fixVersion', custom)).toEqual(['fixVersions']);
+    expect(jqlFieldIds('affectedVersion', custom)).toEqual(['versions']);
+    expect(jqlFieldIds('component', custom)).toEqual(['components']);
+    expect(jqlFieldIds('watcher', custom)).toEqual(['watches']);
+    expect(jqlFieldIds('voter', custom)).toEqual(['votes']);
     expect(jqlFieldIds('cf[10042]', [])).toEqual(['customfield_10042']);
     expect(jqlFieldIds('text', custom)).toEqual([
       'summary',

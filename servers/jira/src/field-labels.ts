@@ -63,19 +63,30 @@ export interface FieldLabels {
 /** The fields JQL `text ~ "…"` matches: summary, description, environment, comments (and text custom fields). */
 export const TEXT_SEARCH_FIELDS = ['summary', 'description', 'environment', 'comment'] as const;
 
-/** JQL field names (lower case) that are another name of a field id. */
+/**
+ * JQL field names (lower case) that are another name of a field id: the JQL name differs from
+ * the REST field id for several system fields (Atlassian, "JQL fields": `component` searches
+ * `components`, `fixVersion` `fixVersions`, `affectedVersion` `versions`, `watcher` `watches`,
+ * `voter` `votes`), and a label is keyed by the field id.
+ */
 const JQL_ALIASES: Readonly<Record<string, string>> = {
   type: 'issuetype',
   statuscategory: 'status',
   resolved: 'resolutiondate',
-  resolutiondate: 'resolutiondate',
   due: 'duedate',
   createddate: 'created',
   updateddate: 'updated',
   issuekey: 'key',
+  component: 'components',
+  fixversion: 'fixVersions',
+  affectedversion: 'versions',
+  watcher: 'watches',
+  watchers: 'watches',
+  voter: 'votes',
+  votes: 'votes',
 };
 
-/** Field ids a JQL name can mean besides its own (system fields Jira documents under "JQL fields"). */
+/** System field ids a JQL name reaches, as REST field ids (after {@link JQL_ALIASES}). */
 const SYSTEM_JQL_FIELDS = new Set([
   'project',
   'issuetype',
@@ -97,11 +108,11 @@ const SYSTEM_JQL_FIELDS = new Set([
   'parent',
   'attachment',
   'creator',
-  'watcher',
-  'voter',
-  'component',
-  'fixversion',
-  'affectedversion',
+  'watches',
+  'votes',
+  'components',
+  'fixVersions',
+  'versions',
   'sprint',
 ]);
 
