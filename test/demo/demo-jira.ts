@@ -14,13 +14,11 @@
  * Any failure ends the demo within a bounded time with one line on stderr and exit code 1, with
  * the fake and the server stopped (see `run.ts`).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerSession, startJiraFake, startStdioServer } from '@hardened-mcp/test-kit';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { REPO_ROOT, textOf } from '../support/server.ts';
 import { type Defer, runDemo } from './run.ts';
+import { approveEveryPrompt, demoAuditFile } from './session.ts';
 import { indent, printAuditTrail, printTools, step } from './ui.ts';
 
 const BIN = join(REPO_ROOT, 'servers', 'jira', 'dist', 'bin.js');
@@ -43,7 +41,7 @@ async function main(defer: Defer): Promise<void> {
         .join('\n'),
     ),
   );
-  const auditFile = join(mkdtempSync(join(tmpdir(), 'hmcp-demo-jira-')), 'audit.jsonl');
+  const auditFile = demoAuditFile('jira');
   let session: ServerSession | undefined;
   defer(async () => session?.close());
   step('Starting hardened-mcp-jira over stdio (read: SUP, OPS; write: SUP)');
@@ -66,11 +64,7 @@ async function main(defer: Defer): Promise<void> {
     },
   });
   const { client } = session;
-  // The human at the client: shown every approval prompt, approves it.
-  client.setRequestHandler(ElicitRequestSchema, async (req) => {
-    console.log(indent(`[approval prompt]\n${req.params.message}\n[the human approves]`));
-    return { action: 'accept', content: { approve: true } };
-  });
+  approveEveryPrompt(client);
   await printTools(client);
 
   step('jira_list_projects (FIN exists in Jira, but is not allowlisted)');

@@ -12,12 +12,10 @@
  * Any failure ends the demo within a bounded time with one line on stderr and exit code 1, with
  * the store, the STS and the server stopped (see `run.ts`).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startFakeSts, startS3Server, startTestStore } from '../s3/support.ts';
 import { textOf } from '../support/server.ts';
 import { type Defer, runDemo } from './run.ts';
+import { demoAuditFile } from './session.ts';
 import { indent, printAuditTrail, printTools, step } from './ui.ts';
 
 const BUCKET = 'acme-finance';
@@ -65,7 +63,7 @@ async function main(defer: Defer): Promise<void> {
   for (const [key, type, body] of DOCUMENTS) await store.put(BUCKET, key, body, type);
   console.log(`    store ${store.endpoint}, bucket ${BUCKET}:`);
   console.log(indent(DOCUMENTS.map(([k]) => k).join('\n')));
-  const auditFile = join(mkdtempSync(join(tmpdir(), 'hmcp-demo-s3-')), 'audit.jsonl');
+  const auditFile = demoAuditFile('s3');
   let session: Awaited<ReturnType<typeof startS3Server>> | undefined;
   defer(async () => session?.close());
   step('Starting hardened-mcp-s3 over stdio (read-only; allowlist: acme-finance/reports/)');

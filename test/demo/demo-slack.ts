@@ -14,8 +14,6 @@
  * Any failure ends the demo within a bounded time with one line on stderr and exit code 1, with
  * the fake and the server stopped (see `run.ts`).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   FAKE_SLACK_BOT_SCOPES,
@@ -23,9 +21,9 @@ import {
   startSlackFake,
   startStdioServer,
 } from '@hardened-mcp/test-kit';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { REPO_ROOT, textOf } from '../support/server.ts';
 import { type Defer, runDemo } from './run.ts';
+import { approveEveryPrompt, demoAuditFile } from './session.ts';
 import { indent, printAuditTrail, printTools, step } from './ui.ts';
 
 const BIN = join(REPO_ROOT, 'servers', 'slack', 'dist', 'bin.js');
@@ -46,7 +44,7 @@ async function main(defer: Defer): Promise<void> {
         .join('\n'),
     ),
   );
-  const auditFile = join(mkdtempSync(join(tmpdir(), 'hmcp-demo-slack-')), 'audit.jsonl');
+  const auditFile = demoAuditFile('slack');
   let session: ServerSession | undefined;
   defer(async () => session?.close());
   step('Starting hardened-mcp-slack over stdio (read: #support, #incidents; write: #support)');
@@ -66,11 +64,7 @@ async function main(defer: Defer): Promise<void> {
     },
   });
   const { client } = session;
-  // The human at the client: shown every approval prompt, approves it.
-  client.setRequestHandler(ElicitRequestSchema, async (req) => {
-    console.log(indent(`[approval prompt]\n${req.params.message}\n[the human approves]`));
-    return { action: 'accept', content: { approve: true } };
-  });
+  approveEveryPrompt(client);
   await printTools(client);
 
   step('slack_list_channels (#random, #payroll and the DMs exist in Slack, but are not listed)');

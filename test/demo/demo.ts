@@ -19,9 +19,7 @@
  * PostgreSQL stopped (see `run.ts`).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import {
   chinookSqlPath,
   createChinookDatabase,
@@ -34,6 +32,7 @@ import pg from 'pg';
 import { queryAs } from '../support/db.ts';
 import { startPostgresServer, textOf } from '../support/server.ts';
 import { type Defer, runDemo } from './run.ts';
+import { demoAuditFile } from './session.ts';
 import { indent, printAuditTrail, printTools, step } from './ui.ts';
 
 /** Which data set the demo loads, and the one line that says so. */
@@ -79,7 +78,7 @@ async function main(defer: Defer): Promise<void> {
     dataset.kind === 'chinook' ? await createChinookDatabase(pg) : await createSampleDatabase(pg);
   defer(() => db.drop());
   console.log(`    database ${db.database}, least-privilege read role ${db.readRole}`);
-  const auditFile = join(mkdtempSync(join(tmpdir(), 'hmcp-demo-')), 'audit.jsonl');
+  const auditFile = demoAuditFile('postgres');
   let session: Awaited<ReturnType<typeof startPostgresServer>> | undefined;
   defer(async () => session?.close());
   step('Starting hardened-mcp-postgres over stdio (read-only mode)');
@@ -253,7 +252,7 @@ async function rowLevelSecurity(
         },
         audit: {
           stderr: false,
-          file: join(mkdtempSync(join(tmpdir(), 'hmcp-demo-rls-')), 'audit.jsonl'),
+          file: demoAuditFile('rls'),
         },
         log: { level: 'warn' },
       },
