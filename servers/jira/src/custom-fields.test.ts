@@ -12,6 +12,7 @@ import {
   assemble,
   type CallResponse,
   defineConfigSchema,
+  effectivePolicy,
   parseConfig,
 } from '@hardened-mcp/core';
 import { type JiraFake, startJiraFake } from '@hardened-mcp/test-kit';
@@ -144,7 +145,8 @@ describe('custom field values', () => {
   });
 });
 
-describe('the field list', () => {
+// The first fetch loads jira.js's REST functions: slow on a busy 2-core machine.
+describe('the field list', { timeout: 30_000 }, () => {
   it('indexes every clause name and display name to the ids it reaches', () => {
     const index = indexFields([
       { id: 'customfield_10016', name: 'Story Points', clauseNames: ['cf[10016]', 'Story Points'] },
@@ -425,7 +427,28 @@ describe('custom-field display names in raw JQL', { timeout: 30_000 }, () => {
   });
 });
 
-describe('configuration', () => {
+describe('configuration', { timeout: 30_000 }, () => {
+  it('--print-policy names the alias a labelled custom field is read by', async () => {
+    const config = parseConfig(defineConfigSchema('jira', jiraSectionSchema), {
+      log: { level: 'silent' },
+      jira: {
+        site: 'https://acme.atlassian.net',
+        auth: { email: 'bot@example.com' },
+        projects: { read: ['SUP'] },
+        fields: { custom: { customerEmail: 'customfield_10050' } },
+      },
+      classification: { labels: { customfield_10050: 'restricted' } },
+    });
+    const printed = await effectivePolicy(jiraConnector, config as never, ENV);
+    expect(printed.labelledPaths).toEqual([
+      {
+        path: 'customfield_10050',
+        label: 'restricted',
+        means: 'field customfield_10050 (alias customerEmail) in every project',
+      },
+    ]);
+  });
+
   it('refuses an alias that is a system field name, and one field under two aliases', () => {
     const parse = (custom: Record<string, string>) =>
       jiraSectionSchema.safeParse({

@@ -56,8 +56,15 @@ export interface FieldLabels {
   ): Denial | undefined;
   /** Custom field ids that carry a label of their own (`customfield_N` or `P.customfield_N`). */
   readonly labelledCustomFields: readonly string[];
-  /** What each configured label key means, for `--print-policy`. */
-  describe(readable: readonly string[]): LabelledPath[];
+  /**
+   * What each configured label key means, for `--print-policy`. `aliases` (field id → alias:
+   * `jira.fields.custom` and `jira.customFields`) names the alias a custom field is read or
+   * written by, e.g. `field customfield_10050 (alias customerEmail) in every project`.
+   */
+  describe(
+    readable: readonly string[],
+    aliases?: ReadonlyMap<string, readonly string[]>,
+  ): LabelledPath[];
 }
 
 /** The fields JQL `text ~ "…"` matches: summary, description, environment, comments (and text custom fields). */
@@ -222,7 +229,11 @@ export function createFieldLabels(
       }
       return undefined;
     },
-    describe(readable: readonly string[]) {
+    describe(readable: readonly string[], aliases?: ReadonlyMap<string, readonly string[]>) {
+      const named = (f: string) => {
+        const a = aliases?.get(f) ?? [];
+        return a.length > 0 ? `field ${f} (alias ${a.join(', ')})` : `field ${f}`;
+      };
       return Object.entries(labels).map(([path, label]): LabelledPath => {
         const dot = path.indexOf('.');
         const project = dot > 0 ? path.slice(0, dot) : '';
@@ -232,9 +243,9 @@ export function createFieldLabels(
           means = readable.includes(path)
             ? `project ${path}: every field of its issues`
             : `project ${path} (not in jira.projects.read)`;
-        else if (FIELD_ID.test(path)) means = `field ${path} in every project`;
+        else if (FIELD_ID.test(path)) means = `${named(path)} in every project`;
         else if (PROJECT_KEY.test(project) && FIELD_ID.test(field))
-          means = `field ${field} in project ${project}`;
+          means = `${named(field)} in project ${project}`;
         else means = UNMATCHED;
         return { path, label, means };
       });
