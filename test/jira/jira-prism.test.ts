@@ -5,6 +5,10 @@
  * rejects (the call then fails here) and turns a response that breaks it into an error; both
  * are also logged, and the log must hold no error at the end.
  *
+ * Prism forwards to a front (servers/jira/src/test-support/custom-field-upstream.ts) that serves
+ * the site's field list and adds custom-field values to the fake's issues; every other request
+ * passes through it to the fake unchanged.
+ *
  * Needs the `../shared` kit beside the repository: without it the suite is skipped, saying why.
  * Build first (`pnpm build`).
  */
@@ -21,6 +25,12 @@ import {
 } from '@hardened-mcp/test-kit';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CustomFieldUpstream,
+  SAMPLE_CUSTOM_FIELDS,
+  SAMPLE_CUSTOM_VALUES,
+  startCustomFieldUpstream,
+} from '../../servers/jira/src/test-support/custom-field-upstream.ts';
 import { type PrismProxy, startPrismProxy } from '../support/prism.ts';
 
 const SPEC = join(sharedKitDir, 'specs', 'jira-platform-v3.prism.json');
@@ -36,6 +46,7 @@ const ENV = {
 };
 
 let fake: JiraFake;
+let front: CustomFieldUpstream | undefined;
 let prism: PrismProxy | undefined;
 let prismUrl = '';
 let session: ServerSession;
@@ -45,7 +56,8 @@ describe.skipIf(!HAVE_SPEC)(
   () => {
     beforeAll(async () => {
       fake = await startJiraFake({ tokens: Object.values(ENV) });
-      prism = await startPrismProxy(SPEC, fake.url);
+      front = await startCustomFieldUpstream(fake.url, SAMPLE_CUSTOM_FIELDS, SAMPLE_CUSTOM_VALUES);
+      prism = await startPrismProxy(SPEC, front.url);
       prismUrl = prism.url;
       session = await startStdioServer(BIN, {
         env: ENV,
@@ -74,6 +86,7 @@ describe.skipIf(!HAVE_SPEC)(
     afterAll(async () => {
       await session?.close();
       prism?.stop();
+      await front?.stop();
       await fake?.stop();
     });
 
@@ -186,6 +199,80 @@ describe.skipIf(!HAVE_SPEC)(
         const refused = await call('jira_search_issues', { jql: 'description ~ "password"' });
         expect(textOf(refused)).toMatch(/^policy_denied: field description is classified/);
         expect(fake.requests.length).toBe(before);
+      } finally {
+        await labelled.close();
+      }
+      expect(
+        prism?.violations().filter((l) => !/\/attachments\b|must be array|UNPROCESSABLE/.test(l)) ??
+          [],
+      ).toEqual([]);
+    }, 120_000);
+
+    it('custom fields: reads that return or withhold them and the field list pass the description; JQL display names resolve exactly', async () => {
+      const labelled = await startStdioServer(BIN, {
+        env: ENV,
+        config: {
+          mode: 'read-only',
+          identity: { principal: 'prism', roles: ['reader'] },
+          jira: {
+            site: prismUrl,
+            auth: { email: 'bot@example.com' },
+            projects: { read: ['SUP', 'OPS'] },
+            rawJql: true,
+            fields: {
+              custom: {
+                storyPoints: 'customfield_10016',
+                customerEmail: 'customfield_10050',
+                rootCause: 'customfield_10060',
+                severity: 'customfield_10042',
+                approvers: 'customfield_10070',
+              },
+            },
+            jql: { fields: ['status', 'Story Points', 'Customer email'] },
+          },
+          classification: {
+            labels: { customfield_10050: 'confidential' },
+            clearance: { default: 'internal' },
+          },
+        },
+      });
+      try {
+        const call = (name: string, args: Record<string, unknown>) =>
+          labelled.client.callTool({ name, arguments: args });
+        const issue = await call('jira_get_issue', { key: 'SUP-1' });
+        expect(issue.isError, textOf(issue).slice(0, 300)).toBeFalsy();
+        const got = issue.structuredContent as {
+          withheldFields?: string[];
+          customFields?: Record<string, unknown>;
+        };
+        expect(got.withheldFields).toEqual(['customerEmail']);
+        expect(got.customFields).toEqual({
+          storyPoints: 5,
+          rootCause: 'The reset token is **single-use**',
+          severity: 'S2',
+          approvers: ['Maria Jensen'],
+        });
+        const search = await call('jira_search_issues', {
+          limit: 2,
+          statuses: ['To Do'],
+          fields: ['summary', 'storyPoints'],
+        });
+        expect(search.isError, textOf(search).slice(0, 300)).toBeFalsy();
+        // "Story Points" is resolved through GET /rest/api/3/field (through prism) to an
+        // unlabelled field: allowed; "Customer email" to the confidential one: refused.
+        const lists = front?.fieldListRequests() ?? 0;
+        const byName = await call('jira_search_issues', {
+          jql: '"Story Points" > 3',
+          fields: ['summary'],
+        });
+        expect(byName.isError, textOf(byName).slice(0, 300)).toBeFalsy();
+        expect(front?.fieldListRequests()).toBe(lists + 1);
+        const before = front?.requests.length ?? 0;
+        const refused = await call('jira_search_issues', { jql: '"Customer email" ~ "maria"' });
+        expect(textOf(refused)).toMatch(
+          /^policy_denied: field customfield_10050 is classified confidential/,
+        );
+        expect(front?.requests.length).toBe(before);
       } finally {
         await labelled.close();
       }

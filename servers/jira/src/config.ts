@@ -30,6 +30,20 @@ export const READABLE_FIELDS = [
   'parent',
 ] as const;
 
+/** A custom field id, `customfield_N` (Jira Cloud's REST field id of a custom field). */
+const customFieldIdSchema = z
+  .string()
+  .regex(/^customfield_\d{1,9}$/, 'custom field ids look like customfield_10042');
+
+/** Names a readable custom field's alias cannot take: the fields `fields` already names. */
+const RESERVED_FIELD_NAMES = new Set<string>([
+  ...READABLE_FIELDS,
+  'comment',
+  'attachment',
+  'project',
+  'key',
+]);
+
 /** Issue fields a write tool may set (custom fields go through `customFields` aliases). */
 export const WRITABLE_FIELDS = ['summary', 'description', 'labels', 'priority'] as const;
 
@@ -129,13 +143,33 @@ export const jiraSectionSchema = z
           .array(z.enum(WRITABLE_FIELDS))
           .max(WRITABLE_FIELDS.length)
           .default(['summary', 'description', 'labels', 'priority']),
+        /**
+         * Custom fields the read tools return, by alias: `{ storyPoints: customfield_10016 }`.
+         * The `fields` argument names them by alias, results carry them under `customFields`,
+         * labels key them by id. None by default.
+         */
+        custom: z
+          .record(
+            z.string().regex(/^[a-z][a-zA-Z0-9]{0,39}$/, 'aliases are camelCase words'),
+            customFieldIdSchema,
+          )
+          .refine((r) => Object.keys(r).length <= 50, 'at most 50 readable custom fields')
+          .refine(
+            (r) => new Set(Object.values(r)).size === Object.keys(r).length,
+            'each custom field has one alias',
+          )
+          .refine(
+            (r) => Object.keys(r).every((a) => !RESERVED_FIELD_NAMES.has(a)),
+            'an alias cannot be a system field name (summary, comment, attachment, …)',
+          )
+          .default({}),
       })
       .prefault({}),
     /** Custom fields writable by alias: `{ severity: customfield_10042 }`. Others are never set. */
     customFields: z
       .record(
         z.string().regex(/^[a-z][a-zA-Z0-9]{0,39}$/, 'aliases are camelCase words'),
-        z.string().regex(/^customfield_\d{1,9}$/, 'custom field ids look like customfield_10042'),
+        customFieldIdSchema,
       )
       .default({}),
     /** Target statuses `jira_transition_issue` may move an issue to (exact names); none by default. */
@@ -146,11 +180,29 @@ export const jiraSectionSchema = z
      * `jql.functions`, and the project allowlist is injected into the tree.
      */
     rawJql: z.boolean().default(false),
+    /**
+     * The site's field list (`GET /rest/api/3/field`), fetched only with raw JQL and labels, to
+     * resolve custom fields' display names to ids: used for `ttlMs`, refetched on a name it does
+     * not hold at most once per `missRefreshMs`.
+     */
+    fieldList: z
+      .strictObject({
+        ttlMs: z.int().min(1_000).max(86_400_000).default(300_000),
+        missRefreshMs: z.int().min(0).max(3_600_000).default(30_000),
+      })
+      .prefault({}),
     /** What a raw JQL query may use (names compared case-insensitively). */
     jql: z
       .strictObject({
         fields: z
-          .array(z.string().regex(/^[A-Za-z][A-Za-z ]{0,39}$/))
+          .array(
+            z
+              .string()
+              .regex(
+                /^(?:[A-Za-z][A-Za-z0-9 _-]{0,39}|cf\[\d{1,9}\])$/,
+                'a JQL field name (letters, digits, spaces, _ and -) or cf[N]',
+              ),
+          )
           .max(100)
           .default([
             'project',

@@ -42,7 +42,14 @@ export const jiraConnector = defineConnector<JiraSettings, JiraClient>({
       ? redisIdempotencyStore(redisUrl.reveal(), window)
       : memoryIdempotencyStore(window);
     const labels = createFieldLabels(ctx.config.classification, ctx.config.policies);
-    const labelledPaths = labels.describe(ctx.settings.projects.read);
+    // Custom fields by the aliases the tools use (read and write aliases may differ).
+    const aliases = new Map<string, string[]>();
+    for (const [alias, id] of [
+      ...Object.entries(ctx.settings.fields.custom),
+      ...Object.entries(ctx.settings.customFields),
+    ])
+      aliases.set(id, [...new Set([...(aliases.get(id) ?? []), alias])]);
+    const labelledPaths = labels.describe(ctx.settings.projects.read, aliases);
     // A mistyped key (`Description`, `SUP:description`) labels nothing: say so at startup.
     for (const l of labelledPaths)
       if (l.means === UNMATCHED)

@@ -404,7 +404,7 @@ describe('field labels: --print-policy', { timeout: 30_000 }, () => {
       {
         path: 'SUP.customfield_10042',
         label: 'restricted',
-        means: 'field customfield_10042 in project SUP',
+        means: 'field customfield_10042 (alias severity) in project SUP',
       },
     ]);
     expect(policyToMarkdown(printed)).toContain(

@@ -56,8 +56,15 @@ export interface FieldLabels {
   ): Denial | undefined;
   /** Custom field ids that carry a label of their own (`customfield_N` or `P.customfield_N`). */
   readonly labelledCustomFields: readonly string[];
-  /** What each configured label key means, for `--print-policy`. */
-  describe(readable: readonly string[]): LabelledPath[];
+  /**
+   * What each configured label key means, for `--print-policy`. `aliases` (field id → alias:
+   * `jira.fields.custom` and `jira.customFields`) names the alias a custom field is read or
+   * written by, e.g. `field customfield_10050 (alias customerEmail) in every project`.
+   */
+  describe(
+    readable: readonly string[],
+    aliases?: ReadonlyMap<string, readonly string[]>,
+  ): LabelledPath[];
 }
 
 /** The fields JQL `text ~ "…"` matches: summary, description, environment, comments (and text custom fields). */
@@ -117,20 +124,41 @@ const SYSTEM_JQL_FIELDS = new Set([
 ]);
 
 /**
- * The field ids a JQL field name reaches (names compared case-insensitively): `type` is
- * `issuetype`, `text` is every text field ({@link TEXT_SEARCH_FIELDS} and every labelled custom
- * field, because Jira's `text` also matches text custom fields), and a name that is no system
- * field (a custom field's display name an operator allowed on `jql.fields`) is taken as every
- * labelled custom field (its id is unknown here: fail closed).
+ * The field ids a JQL field name reaches without the site's field list (names compared
+ * case-insensitively): `type` is `issuetype`, `text` is every text field ({@link
+ * TEXT_SEARCH_FIELDS} and every labelled custom field, because Jira's `text` also matches text
+ * custom fields), `cf[10016]` is `customfield_10016`. `undefined` for a name that is no system
+ * field: a custom field's display name, which only the field list resolves.
  */
-export function jqlFieldIds(name: string, labelledCustom: readonly string[]): string[] {
+export function systemJqlFieldIds(
+  name: string,
+  labelledCustom: readonly string[],
+): string[] | undefined {
   const lower = name.toLowerCase();
   if (lower === 'text') return [...TEXT_SEARCH_FIELDS, ...labelledCustom];
   if (/^customfield_\d+$/.test(lower)) return [lower];
   const cf = /^cf\[(\d+)\]$/.exec(lower);
   if (cf) return [`customfield_${cf[1]}`];
   const id = JQL_ALIASES[lower] ?? lower;
-  return SYSTEM_JQL_FIELDS.has(id) ? [id] : [...labelledCustom];
+  return SYSTEM_JQL_FIELDS.has(id) ? [id] : undefined;
+}
+
+/**
+ * The field ids a JQL field name reaches: {@link systemJqlFieldIds}, else the ids the site's
+ * field list gives the name (`resolved`, keyed by lower-case name; see field-catalog.ts), else
+ * every labelled custom field. The last is the fail-closed answer for a display name the list
+ * does not hold or when the list is unavailable: its id is unknown here, so it counts as the
+ * highest label among custom fields.
+ */
+export function jqlFieldIds(
+  name: string,
+  labelledCustom: readonly string[],
+  resolved?: ReadonlyMap<string, readonly string[]>,
+): string[] {
+  const system = systemJqlFieldIds(name, labelledCustom);
+  if (system) return system;
+  const ids = resolved?.get(name.trim().toLowerCase());
+  return ids && ids.length > 0 ? [...ids] : [...labelledCustom];
 }
 
 /** A Jira field id: system ids start with a lower-case letter (`description`, `fixVersions`), custom ones are `customfield_N`. */
@@ -201,7 +229,11 @@ export function createFieldLabels(
       }
       return undefined;
     },
-    describe(readable: readonly string[]) {
+    describe(readable: readonly string[], aliases?: ReadonlyMap<string, readonly string[]>) {
+      const named = (f: string) => {
+        const a = aliases?.get(f) ?? [];
+        return a.length > 0 ? `field ${f} (alias ${a.join(', ')})` : `field ${f}`;
+      };
       return Object.entries(labels).map(([path, label]): LabelledPath => {
         const dot = path.indexOf('.');
         const project = dot > 0 ? path.slice(0, dot) : '';
@@ -211,9 +243,9 @@ export function createFieldLabels(
           means = readable.includes(path)
             ? `project ${path}: every field of its issues`
             : `project ${path} (not in jira.projects.read)`;
-        else if (FIELD_ID.test(path)) means = `field ${path} in every project`;
+        else if (FIELD_ID.test(path)) means = `${named(path)} in every project`;
         else if (PROJECT_KEY.test(project) && FIELD_ID.test(field))
-          means = `field ${field} in project ${project}`;
+          means = `${named(field)} in project ${project}`;
         else means = UNMATCHED;
         return { path, label, means };
       });

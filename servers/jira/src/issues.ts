@@ -2,6 +2,7 @@ import { ErrorCode, ToolError } from '@hardened-mcp/core';
 import type { Client as JiraJsClient } from 'jira.js/core';
 import { adfToMarkdown } from './adf.js';
 import { cloud } from './cloud.js';
+import { customFieldValue, type ReadableCustomFields } from './custom-fields.js';
 
 /** The parts of a Jira issue the tools use, as REST v3 returns them (`GET /rest/api/3/issue/{key}`). */
 export interface JiraIssue {
@@ -72,17 +73,25 @@ const nameOf = (v: unknown) =>
 
 /**
  * The allowlisted fields of an issue, flattened for the model: names for status, type and
- * priority, `{ accountId, displayName }` for people, Markdown for the description. Fields not
- * in `fields` are never copied, whatever Jira sent.
+ * priority, `{ accountId, displayName }` for people, Markdown for the description, readable
+ * custom fields (ids configured in `custom`) under `customFields` by alias, converted by
+ * {@link customFieldValue}. Fields not in `fields` are never copied, whatever Jira sent.
  */
 export function shapeIssue(
   issue: JiraIssue & { key: string; project: string },
   fields: readonly string[],
+  custom?: ReadableCustomFields,
 ): Record<string, unknown> {
   const f = issue.fields ?? {};
   const out: Record<string, unknown> = { key: issue.key, project: issue.project };
+  const customOut: Record<string, unknown> = {};
   for (const name of fields) {
-    const v = f[name];
+    const v = Object.hasOwn(f, name) ? f[name] : undefined;
+    const alias = custom?.aliasOf(name);
+    if (alias !== undefined) {
+      customOut[alias] = customFieldValue(v);
+      continue;
+    }
     switch (name) {
       case 'status':
       case 'priority':
@@ -125,6 +134,7 @@ export function shapeIssue(
         out[name] = typeof v === 'string' ? v : null;
     }
   }
+  if (Object.keys(customOut).length > 0) out.customFields = customOut;
   return out;
 }
 

@@ -11,10 +11,13 @@ import { z } from 'zod';
 import type { JiraClient } from './client.js';
 import { cloud } from './cloud.js';
 import { issueKeySchema, type JiraSettings, projectKeySchema } from './config.js';
+import { readableCustomFields } from './custom-fields.js';
+import { createFieldCatalog, type FieldCatalog } from './field-catalog.js';
 import {
   classifyReturned,
   type FieldLabels,
   jqlFieldIds,
+  systemJqlFieldIds,
   TEXT_SEARCH_FIELDS,
   withFields,
 } from './field-labels.js';
@@ -60,13 +63,16 @@ interface SearchPlan {
   readonly nextPageToken: string | undefined;
   /** The projects the search is classified by. */
   readonly projects: readonly string[];
+  /** Field ids to request (custom fields by id). */
   readonly fields: readonly string[];
+  /** Field ids withheld (above the caller's clearance). */
   readonly withheld: readonly string[];
   readonly paths: readonly string[];
 }
 
 /** What `jira_get_issue`'s policy authorizes: the fields to request, whether comments are read, what is withheld. */
 interface IssuePlan {
+  /** Field ids to request (custom fields by id). */
   readonly fields: readonly string[];
   readonly comments: boolean;
   readonly withheld: readonly string[];
@@ -77,7 +83,7 @@ interface IssuePlan {
  * The optional `fields` argument of a read tool: a subset of `allowed` (never `*all` or
  * `*navigable`: the server always names the fields it asks Jira for). None when `allowed` is empty.
  */
-function fieldsArg(allowed: readonly string[]) {
+function fieldsArg(allowed: readonly string[], customAliases: readonly string[] = []) {
   const [first, ...rest] = allowed;
   if (first === undefined) return {};
   return {
@@ -87,7 +93,7 @@ function fieldsArg(allowed: readonly string[]) {
       .max(allowed.length)
       .optional()
       .describe(
-        `Fields to return, from ${allowed.join(', ')} (default: all of them). Fields above your clearance are refused when named here and withheld (listed in withheldFields) by default.`,
+        `Fields to return, from ${allowed.join(', ')} (default: all of them).${customAliases.length > 0 ? ` Custom fields (${customAliases.join(', ')}) come back under customFields.` : ''} Fields above your clearance are refused when named here and withheld (listed in withheldFields) by default.`,
       ),
   };
 }
@@ -114,14 +120,27 @@ function filterFields(
  * Declares the read tools from configuration alone. `labels` is the field-level classification
  * (see field-labels.ts): fields above the caller's clearance are not requested from Jira and are
  * listed in the result as `withheldFields`; a search that matches on such a field is refused.
+ * Readable custom fields (`fields.custom`) are named by alias to the model and by id to Jira and
+ * to labels. `catalog` resolves custom-field display names in raw JQL (default: one per tool set,
+ * timed by `jira.fieldList`, fetched on first need).
  */
-export function createReadTools(settings: JiraSettings, labels: FieldLabels): Tool<JiraClient>[] {
+export function createReadTools(
+  settings: JiraSettings,
+  labels: FieldLabels,
+  catalog: FieldCatalog = createFieldCatalog(settings.fieldList),
+): Tool<JiraClient>[] {
   const readable = new Set(settings.projects.read);
-  const readFields = settings.fields.read;
+  const custom = readableCustomFields(settings.fields.custom);
+  const customIds = Object.values(settings.fields.custom);
+  const readFields = [...settings.fields.read, ...customIds];
   const cursors = new CursorSealer();
   const pageSize = settings.limits.pageSize;
   // A search returns the read fields but the description (too long for a result list).
   const searchFields = [...new Set(readFields.filter((f) => f !== 'description'))];
+  /** Field ids → the names the model uses (custom fields by alias). */
+  const names = (ids: readonly string[]) => ids.map((id) => custom.nameOf(id));
+  /** Names the model used → field ids, once each. */
+  const ids = (given: readonly string[]) => [...new Set(given.map((n) => custom.idOf(n)))];
 
   const listProjects = kit.read({
     name: 'list_projects',
@@ -184,7 +203,7 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
     direction: z.enum(['asc', 'desc']).optional(),
     limit: z.int().min(1).max(100).optional(),
     cursor: cursorArg,
-    ...fieldsArg(searchFields),
+    ...fieldsArg(names(searchFields), custom.aliases),
   });
   const searchIssues = kit.read({
     name: 'search_issues',
@@ -212,7 +231,7 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
             ),
         })
       : searchInput,
-    async policy(input, { identity }) {
+    async policy(input, { identity, readClient }) {
       const projects = input.projects ?? [...readable];
       const refused = projects.find((p) => !readable.has(p));
       if (refused)
@@ -244,22 +263,29 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
         if (!scoped.ok)
           return deny(ErrorCode.InvalidInput, `the JQL was refused: ${scoped.reason}`);
         jql = scoped.jql;
-        matched = scoped.fields.flatMap((f) => jqlFieldIds(f, labels.labelledCustomFields));
+        // Custom fields' display names (`"Story Points"`) resolve through the site's field list
+        // so the label check is exact; an unknown name, or no list, counts as every labelled
+        // custom field (fail closed). Without labels there is nothing to check: no request.
+        const display = scoped.fields.filter((f) => !systemJqlFieldIds(f, []));
+        const resolved =
+          labels.active && display.length > 0
+            ? await catalog.resolve(() => readClient.api(), display)
+            : undefined;
+        matched = scoped.fields.flatMap((f) =>
+          jqlFieldIds(f, labels.labelledCustomFields, resolved),
+        );
       }
       // Matching on a field reads it (a `description ~ "x"` answers yes or no about its text):
       // a field above the clearance refuses the search before it reaches Jira.
       const refusal = labels.refuseAbove(identity, scope, matched, 'a search cannot match on it');
       if (refusal) return refusal;
-      const asked = (input as { fields?: string[] }).fields;
+      const given = (input as { fields?: string[] }).fields;
+      const asked = given ? ids(given) : undefined;
       if (asked) {
         const askedRefusal = labels.refuseAbove(identity, scope, asked, 'it was asked for');
         if (askedRefusal) return askedRefusal;
       }
-      const { kept, withheld } = labels.split(
-        identity,
-        scope,
-        asked ? [...new Set(asked)] : searchFields,
-      );
+      const { kept, withheld } = labels.split(identity, scope, asked ?? searchFields);
       const fieldPlan = {
         projects: scope,
         fields: kept,
@@ -310,6 +336,7 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
               shapeIssue(
                 { ...i, key: i.key, project },
                 fields.filter((f) => f !== 'project'),
+                custom,
               ),
             ]
           : [];
@@ -334,7 +361,7 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
         data: {
           issues: kept,
           droppedOutOfScope: returned.length - kept.length,
-          ...(withheld.length > 0 ? { withheldFields: withheld } : {}),
+          ...(withheld.length > 0 ? { withheldFields: names(withheld) } : {}),
           nextCursor: token ? cursors.seal(ctx.authorized.binding, { token }) : null,
         },
         rowCount: kept.length,
@@ -358,17 +385,18 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
     title: 'Read an issue',
     description: `Reads one issue: the allowed fields, the description as Markdown and the latest ${settings.limits.commentsOnGet} comments (more with jira_list_comments). Fields above the caller's clearance are not read and are listed as withheldFields.`,
     output: 'json',
-    input: z.strictObject({ key: issueKeyArg, ...fieldsArg(getFields) }),
+    input: z.strictObject({ key: issueKeyArg, ...fieldsArg(names(getFields), custom.aliases) }),
     policy(input, { identity }) {
       const project = [projectOfIssueKey(input.key)];
-      const asked = (input as { fields?: string[] }).fields;
+      const given = (input as { fields?: string[] }).fields;
+      const asked = given ? ids(given) : undefined;
       // Fields asked for by name and above the clearance are refused (leaving them out would
       // answer a different question silently); the default set withholds them instead.
       if (asked) {
         const refusal = labels.refuseAbove(identity, project, asked, 'it was asked for');
         if (refusal) return refusal;
       }
-      const wanted = asked ? [...new Set(asked)] : getFields;
+      const wanted = asked ?? getFields;
       const { kept, withheld } = labels.split(identity, project, wanted);
       return allow<IssuePlan>({
         fields: kept.filter((f) => f !== 'comment'),
@@ -405,7 +433,7 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
       return {
         kind: 'json',
         data: {
-          ...shapeIssue(issue, plan.fields),
+          ...shapeIssue(issue, plan.fields, custom),
           ...(issue.key === input.key ? {} : { requestedKey: input.key }),
           ...(plan.comments
             ? {
@@ -413,7 +441,7 @@ export function createReadTools(settings: JiraSettings, labels: FieldLabels): To
                 commentTotal: typeof comments.total === 'number' ? comments.total : null,
               }
             : {}),
-          ...(plan.withheld.length > 0 ? { withheldFields: plan.withheld } : {}),
+          ...(plan.withheld.length > 0 ? { withheldFields: names(plan.withheld) } : {}),
         },
       };
     },

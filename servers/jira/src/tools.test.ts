@@ -103,7 +103,8 @@ const textOf = (r: CallResponse) => JSON.stringify(result(r));
 const lastSearchJql = () =>
   fake.requests.filter((q) => q.path === '/rest/api/3/search/jql').at(-1)?.query.jql;
 
-describe('jira read tools', () => {
+// The first assembly of a file loads jira.js: slow when the suite's files run in parallel on 2 cores.
+describe('jira read tools', { timeout: 30_000 }, () => {
   it('lists only allowlisted projects', async () => {
     const { call } = await server();
     const t = dataOf<{ rows: unknown[][] }>(await call('jira_list_projects', {}));
