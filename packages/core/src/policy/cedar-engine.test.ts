@@ -181,6 +181,7 @@ const requestArb = fc
       'unknown-action',
       'ctx-missing',
       'other-resource-type',
+      'resource-absent',
     ),
   })
   .map((r): CedarRequest => {
@@ -256,6 +257,10 @@ const requestArb = fc
       case 'ctx-missing':
         delete context.tainted;
         break;
+      case 'resource-absent':
+        // Conforms (nothing requires the entity), but a policy reading `resource.attr` errors.
+        entities.pop();
+        break;
       case 'other-resource-type': {
         // A well-formed Folder for a tool that declares a Table (or the reverse): no scope of the
         // action's own type may be taken for granted.
@@ -320,6 +325,45 @@ describe('sliced Cedar evaluation', () => {
     },
     120_000,
   );
+
+  it('folds a resource guard only for requests whose resource satisfies it', async () => {
+    const file = tempPolicy(
+      [
+        `@id("permit") permit(principal, action, resource);`,
+        `@id("zed") forbid(principal == Hmcp::Principal::"zed", action, resource);`,
+        `@id("pii") forbid(principal, action, resource is Hmcp::Table) when { resource.schema == "pii" && principal.clearance < 3 };`,
+      ].join('\n'),
+    );
+    const sliced = await createPolicyEngine({ files: [file], schema });
+    const reference = await createPolicyEngine({ files: [file], schema, slicing: false });
+    const [base] = fc.sample(
+      requestArb.filter((r) => r.action === 'notes_query_table' && r.entities.length === 2),
+      { numRuns: 1, seed: 3 },
+    );
+    if (!base) throw new Error('no sample');
+    const [principal, resource] = base.entities as [
+      { attrs: Record<string, unknown> },
+      { attrs: Record<string, unknown> },
+    ];
+    const table = (schemaName: string) => ({
+      ...resource,
+      attrs: { ...resource.attrs, schema: schemaName },
+    });
+    const low = { ...principal, attrs: { ...principal.attrs, clearance: 1 } };
+    // The guard holds (folded slice), fails (ruled out), then cannot be read (resource absent:
+    // Cedar reports the policy as errored; the folded slice, with the same policies once `zed`
+    // is ruled out, must not answer).
+    const requests = [
+      { ...base, entities: [low, table('pii')] },
+      { ...base, entities: [low, table('public')] },
+      { ...base, entities: [low] },
+    ];
+    const outcomes = requests.map((r) => normal(reference.authorize(r)));
+    expect(outcomes.map((o) => o.allowed)).toEqual([false, true, true]);
+    expect(outcomes[2]?.errored).toEqual(['pii']);
+    for (const [i, r] of requests.entries())
+      expect(normal(sliced.authorize(r))).toEqual(outcomes[i]);
+  });
 
   it('keeps deciding identically after a reload swaps the set', async () => {
     const file = tempPolicy(POLICIES);

@@ -9,6 +9,7 @@ import {
   ancestorsOf,
   attrsOf,
   conforms,
+  guardHolds,
   type PolicyFacts,
   policyMayApply,
   principalLiterals,
@@ -270,12 +271,13 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
     action: string,
     policies: readonly PolicyFacts[],
     held: ReadonlySet<string> | undefined,
+    guardsHold = false,
   ): Slice | undefined => {
-    const ids = `${held ? 'r' : 'a'}${action}\u0001${policies.map((p) => p.id).join('\u0000')}`;
+    const ids = `${held ? 'r' : 'a'}${guardsHold ? 'g' : ''}${action}\u0001${policies.map((p) => p.id).join('\u0000')}`;
     let slice = sliceIds.get(ids);
     if (!slice && facts && sliceIds.size < MAX_SLICES) {
       const id = `${version.id}-${sliceIds.size}`;
-      const specialized = policies.map((p) => specialize(p, action, facts, held));
+      const specialized = policies.map((p) => specialize(p, action, facts, held, guardsHold));
       const staticPolicies = Object.fromEntries(
         specialized.map((p) => [p.facts.id, p.json as unknown as cedar.PolicyJson]),
       );
@@ -389,13 +391,21 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
     if (slice && slice.refinable.length > 0) {
       // Policies this request rules out by its own uids and resource: a narrower slice, keyed by
       // the base slice and the ids ruled out (bounded like every slice; past it, the base).
+      // When every kept policy's resource guard holds, the slice has them folded to `true`.
       const resourceAttrs = attrsOf(request.resource, entities);
       let out = '';
+      let guards = 0;
+      let holding = 0;
       for (const p of slice.refinable)
         if (ruledOut(p, request, resourceAttrs)) out += `\u0001${p.id}`;
-      if (out !== '') {
+        else if (p.resourceGuard) {
+          guards++;
+          if (guardHolds(p, resourceAttrs)) holding++;
+        }
+      const fold = guards > 0 && holding === guards;
+      if (out !== '' || fold) {
         const base = slice;
-        const key = `${base.id}\u0002${out}`;
+        const key = `${base.id}\u0002${fold ? 'g' : ''}${out}`;
         const narrow = slices.has(key)
           ? slices.get(key)
           : sliceOf(
@@ -404,6 +414,7 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
               action,
               base.policies.filter((p) => !refinable(p) || !ruledOut(p, request, resourceAttrs)),
               base.held,
+              fold,
             );
         if (narrow) counts.narrowed++;
         slice = narrow ?? base;

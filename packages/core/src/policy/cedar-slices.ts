@@ -481,6 +481,41 @@ export function policyMayApply(
   );
 }
 
+/** `policy.json` with its resource guard ({@link PolicyFacts.resourceGuard}) replaced by `true`. */
+function foldGuard(json: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined {
+  const conditions = json.conditions;
+  if (!Array.isArray(conditions) || !isObject(conditions[0])) return undefined;
+  const fold = (expr: unknown): unknown => {
+    if (!isObject(expr)) return undefined;
+    const and = expr['&&'];
+    if (isObject(and)) {
+      const left = fold(and.left);
+      return left === undefined ? undefined : { '&&': { ...and, left } };
+    }
+    return isObject(expr['==']) ? { Value: true } : undefined;
+  };
+  const body = fold(conditions[0].body);
+  if (body === undefined) return undefined;
+  return { ...json, conditions: [{ ...conditions[0], body }, ...conditions.slice(1)] };
+}
+
+/**
+ * Does the request's resource entity satisfy `policy`'s resource guard (present, with the
+ * guard's attribute equal to its literal)? Then the guard is `true`, without error.
+ */
+export function guardHolds(
+  policy: PolicyFacts,
+  resourceAttrs: Readonly<Record<string, unknown>> | undefined,
+): boolean {
+  const guard = policy.resourceGuard;
+  return (
+    guard !== undefined &&
+    resourceAttrs !== undefined &&
+    Object.hasOwn(resourceAttrs, guard.attr) &&
+    resourceAttrs[guard.attr] === guard.value
+  );
+}
+
 /** Can {@link ruledOut} rule `policy` out for some request (it has a test that depends on one)? */
 export function refinable(policy: PolicyFacts): boolean {
   return (
@@ -578,7 +613,15 @@ export function specialize(
   action: string,
   schema: SchemaFacts,
   held: ReadonlySet<string> | undefined,
+  guardHolds = false,
 ): SpecializedPolicy {
+  if (guardHolds && policy.resourceGuard) {
+    // The slice is used only for requests whose resource satisfies the guard: `true` in its
+    // place has the same value and no error, and the attribute is no longer read.
+    const json = foldGuard(policy.json);
+    const facts = json ? analysePolicy(policy.id, json) : undefined;
+    if (facts) return specialize(facts, action, schema, held);
+  }
   const a = schema.actions.get(action);
   const json: Record<string, unknown> = { ...policy.json };
   let scopeHierarchy = false;
