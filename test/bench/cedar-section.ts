@@ -8,8 +8,8 @@
  *   request's resource, trimmed requests)
  *   vs the reference evaluation (whole request, whole set, Cedar checking the schema), both on
  *   requests that never repeat (a new principal each call: no cached decision), for 50 policies
- *   shaped like real ones and for 50 synthetic ones that no action slice or resource guard can shrink; and the
- *   repeated request (the decision cache).
+ *   shaped like real ones and for 50 synthetic ones that no action slice or resource guard can
+ *   shrink; and the repeated request (the decision cache).
  * - The pipeline on a tool that declares a Table resource, median wall µs per call (median of
  *   the calls of a round, median of the rounds): without the access step, with it but without
  *   Cedar, and with Cedar and the 50 realistic policies, uncached (a new principal each call)
