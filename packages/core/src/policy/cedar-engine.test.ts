@@ -109,6 +109,14 @@ const POLICIES = [
   `@id("archive-r7") forbid(principal, action == Hmcp::Action::"notes_archive", resource) when { principal in Hmcp::Role::"r7" };`,
   `@id("context-whole") forbid(principal, action == Hmcp::Action::"notes_archive", resource) when { {"a": context}.a.client like "*claude*" && principal.department == "d3" };`,
   `@id("contractor-permit") permit(principal in Hmcp::Role::"contractor", action in Hmcp::Action::"read", resource);`,
+  `@id("schema-pii") forbid(principal, action, resource is Hmcp::Table) when { resource.schema == "pii" && !principal.groups.contains("ops") };`,
+  `@id("schema-sales-reversed") forbid(principal, action in Hmcp::Action::"write", resource is Hmcp::Table) when { "sales" == resource.schema } unless { principal.department == "sales" };`,
+  `@id("rows-long") forbid(principal, action, resource is Hmcp::Table) when { resource.rows == 5000 && (context.time.hour < 7 || resource.tags.contains("ops")) };`,
+  `@id("shared-bool") forbid(principal == Hmcp::Principal::"carol", action, resource is Hmcp::Table) when { true == resource.shared && principal.clearance < 2 };`,
+  `@id("guard-not-first") forbid(principal, action, resource is Hmcp::Table) when { principal.clearance < 1 } when { resource.schema == "sales" };`,
+  `@id("guard-second") forbid(principal, action, resource is Hmcp::Table) when { resource.rows * 4611686018427387904 > 0 && resource.schema == "pii" };`,
+  `@id("guard-unless") forbid(principal, action, resource is Hmcp::Table) unless { resource.schema == "public" && context.approval == "approved" };`,
+  `@id("bob-folders") permit(principal == Hmcp::Principal::"bob", action, resource == Hmcp::Folder::"vault") when { resource.department == "hr" && principal.clearance >= 3 };`,
   ...Array.from({ length: 15 }, (_, i) => [
     `@id("role-r${i}") forbid(principal in Hmcp::Role::"r${i}", action in Hmcp::Action::"read", resource) when { context.time.hour < ${i} };`,
     `@id("dept-d${i}") forbid(principal, action, resource is Hmcp::Folder) when { resource.department == "d${i}" && principal.department != "d${i}" };`,
@@ -147,6 +155,7 @@ const requestArb = fc
     clearance: fc.integer({ min: 0, max: 3 }),
     folderId: fc.constantFrom('hr', 'vault', 'sales', 'misc'),
     tableId: fc.constantFrom('public.payroll', 'public.orders', 'public.customer'),
+    tableSchema: fc.constantFrom('public', 'sales', 'pii'),
     resDept: fc.constantFrom(...DEPTS),
     tags: fc.subarray(['pii', 'secret', 'ops'], {}),
     rows: fc.constantFrom(0, 1, 2, 5000),
@@ -172,6 +181,7 @@ const requestArb = fc
       'unknown-action',
       'ctx-missing',
       'other-resource-type',
+      'resource-absent',
     ),
   })
   .map((r): CedarRequest => {
@@ -182,7 +192,7 @@ const requestArb = fc
       resType === 'Folder'
         ? { folder: r.folderId, department: r.resDept }
         : resType === 'Table'
-          ? { schema: 'public', tags: r.tags, rows: r.rows, shared: r.shared }
+          ? { schema: r.tableSchema, tags: r.tags, rows: r.rows, shared: r.shared }
           : resType === 'Archive'
             ? { department: r.resDept }
             : { name: 'notes-server' };
@@ -247,6 +257,10 @@ const requestArb = fc
       case 'ctx-missing':
         delete context.tainted;
         break;
+      case 'resource-absent':
+        // Conforms (nothing requires the entity), but a policy reading `resource.attr` errors.
+        entities.pop();
+        break;
       case 'other-resource-type': {
         // A well-formed Folder for a tool that declares a Table (or the reverse): no scope of the
         // action's own type may be taken for granted.
@@ -299,16 +313,57 @@ describe('sliced Cedar evaluation', () => {
       // The random requests reach allow, deny, approvable, errored and multi-policy outcomes.
       expect(outcomes.size).toBeGreaterThanOrEqual(5);
       // Every path ran: trimmed slices (most), the schema (unknown actions, duplicates, the
-      // action-literal policy's slice) and the JavaScript schema check.
+      // action-literal policy's slice), the JavaScript schema check and narrowed slices.
       const stats = sliced.stats();
       console.log('sliced engine', stats, 'reference', reference.stats());
       expect(stats.slices).toBeGreaterThan(5);
       expect(stats.trimmed).toBeGreaterThan(stats.whole);
       expect(stats.whole).toBeGreaterThan(0);
       expect(stats.nonConforming).toBeGreaterThan(0);
+      // Slices narrowed by a request's own uids and resource (guards, `==` scopes) decided too.
+      expect(stats.narrowed).toBeGreaterThan(0);
     },
     120_000,
   );
+
+  it('folds a resource guard only for requests whose resource satisfies it', async () => {
+    const file = tempPolicy(
+      [
+        `@id("permit") permit(principal, action, resource);`,
+        `@id("zed") forbid(principal == Hmcp::Principal::"zed", action, resource);`,
+        `@id("pii") forbid(principal, action, resource is Hmcp::Table) when { resource.schema == "pii" && principal.clearance < 3 };`,
+      ].join('\n'),
+    );
+    const sliced = await createPolicyEngine({ files: [file], schema });
+    const reference = await createPolicyEngine({ files: [file], schema, slicing: false });
+    const [base] = fc.sample(
+      requestArb.filter((r) => r.action === 'notes_query_table' && r.entities.length === 2),
+      { numRuns: 1, seed: 3 },
+    );
+    if (!base) throw new Error('no sample');
+    const [principal, resource] = base.entities as [
+      { attrs: Record<string, unknown> },
+      { attrs: Record<string, unknown> },
+    ];
+    const table = (schemaName: string) => ({
+      ...resource,
+      attrs: { ...resource.attrs, schema: schemaName },
+    });
+    const low = { ...principal, attrs: { ...principal.attrs, clearance: 1 } };
+    // The guard holds (folded slice), fails (ruled out), then cannot be read (resource absent:
+    // Cedar reports the policy as errored; the folded slice, with the same policies once `zed`
+    // is ruled out, must not answer).
+    const requests = [
+      { ...base, entities: [low, table('pii')] },
+      { ...base, entities: [low, table('public')] },
+      { ...base, entities: [low] },
+    ];
+    const outcomes = requests.map((r) => normal(reference.authorize(r)));
+    expect(outcomes.map((o) => o.allowed)).toEqual([false, true, true]);
+    expect(outcomes[2]?.errored).toEqual(['pii']);
+    for (const [i, r] of requests.entries())
+      expect(normal(sliced.authorize(r))).toEqual(outcomes[i]);
+  });
 
   it('keeps deciding identically after a reload swaps the set', async () => {
     const file = tempPolicy(POLICIES);

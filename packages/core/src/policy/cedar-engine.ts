@@ -7,12 +7,16 @@ import { CEDAR_NAMESPACE } from './cedar-schema.js';
 import {
   analysePolicy,
   ancestorsOf,
+  attrsOf,
   conforms,
+  guardHolds,
   type PolicyFacts,
   policyMayApply,
   principalLiterals,
   type ReadPlan,
   readPlan,
+  refinable,
+  ruledOut,
   type SchemaFacts,
   schemaFacts,
   specialize,
@@ -89,6 +93,11 @@ export interface PolicyEngineStats {
   readonly nonConforming: number;
   /** Answers from the decision cache. */
   readonly cached: number;
+  /**
+   * Requests answered from a slice narrowed by their own uids and resource (policies they rule
+   * out left out; evaluated or cached).
+   */
+  readonly narrowed: number;
 }
 
 /** A preparsed subset of the policy set and what its policies read. */
@@ -98,6 +107,10 @@ interface Slice {
   readonly plan: ReadPlan;
   /** `principal in X` literals of its policies (`type\0id`): refined per principal by these. */
   readonly literals: ReadonlySet<string>;
+  /** The held literals it was specialized for (undefined: the action's slice). */
+  readonly held: ReadonlySet<string> | undefined;
+  /** Its policies that some requests rule out by their own uids or resource ({@link ruledOut}). */
+  readonly refinable: readonly PolicyFacts[];
 }
 
 interface PolicySetVersion {
@@ -258,12 +271,13 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
     action: string,
     policies: readonly PolicyFacts[],
     held: ReadonlySet<string> | undefined,
+    guardsHold = false,
   ): Slice | undefined => {
-    const ids = `${held ? 'r' : 'a'}${action}\u0001${policies.map((p) => p.id).join('\u0000')}`;
+    const ids = `${held ? 'r' : 'a'}${guardsHold ? 'g' : ''}${action}\u0001${policies.map((p) => p.id).join('\u0000')}`;
     let slice = sliceIds.get(ids);
     if (!slice && facts && sliceIds.size < MAX_SLICES) {
       const id = `${version.id}-${sliceIds.size}`;
-      const specialized = policies.map((p) => specialize(p, action, facts, held));
+      const specialized = policies.map((p) => specialize(p, action, facts, held, guardsHold));
       const staticPolicies = Object.fromEntries(
         specialized.map((p) => [p.facts.id, p.json as unknown as cedar.PolicyJson]),
       );
@@ -275,6 +289,8 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
           policies,
           plan: readPlan(specialized),
           literals: principalLiterals(policies),
+          held,
+          refinable: policies.filter(refinable),
         };
         sliceIds.set(ids, slice);
       }
@@ -319,7 +335,7 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
   // answers are cached per policy set, keyed by what crosses into Wasm; a reload starts a new
   // cache.
   let decisions = new Map<string, CedarDecision>();
-  const counts = { trimmed: 0, whole: 0, nonConforming: 0, cached: 0 };
+  const counts = { trimmed: 0, whole: 0, nonConforming: 0, cached: 0, narrowed: 0 };
   const cached = (key: string, evaluate: () => CedarDecision): CedarDecision => {
     const hit = decisions.get(key);
     if (hit) {
@@ -371,6 +387,38 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
             new Set(held),
           );
       slice = refined ?? slice;
+    }
+    if (slice && slice.refinable.length > 0) {
+      // Policies this request rules out by its own uids and resource: a narrower slice, keyed by
+      // the base slice and the ids ruled out (bounded like every slice; past it, the base).
+      // When every kept policy's resource guard holds, the slice has them folded to `true`.
+      const resourceAttrs = attrsOf(request.resource, entities);
+      let out = '';
+      let guards = 0;
+      let holding = 0;
+      for (const p of slice.refinable)
+        if (ruledOut(p, request, resourceAttrs)) out += `\u0001${p.id}`;
+        else if (p.resourceGuard) {
+          guards++;
+          if (guardHolds(p, resourceAttrs)) holding++;
+        }
+      const fold = guards > 0 && holding === guards;
+      if (out !== '' || fold) {
+        const base = slice;
+        const key = `${base.id}\u0002${fold ? 'g' : ''}${out}`;
+        const narrow = slices.has(key)
+          ? slices.get(key)
+          : sliceOf(
+              version,
+              key,
+              action,
+              base.policies.filter((p) => !refinable(p) || !ruledOut(p, request, resourceAttrs)),
+              base.held,
+              fold,
+            );
+        if (narrow) counts.narrowed++;
+        slice = narrow ?? base;
+      }
     }
     if (!slice) return reference(request, version);
     const { id, plan } = slice;

@@ -61,6 +61,12 @@ export interface PolicyFacts {
    * schema knows every action's groups, so such a policy is evaluated with the schema.
    */
   readonly actionLiterals: boolean;
+  /**
+   * The leftmost conjunct of its first condition when that is `when { resource.attr == literal
+   * && … }` (either operand order, a String, Long or Boolean literal): a request whose resource
+   * entity carries another value makes the policy false before anything else of it is evaluated.
+   */
+  readonly resourceGuard?: { readonly attr: string; readonly value: string | number | boolean };
 }
 
 /** One Cedar type of the generated schema, resolved. */
@@ -157,6 +163,42 @@ function chain(expr: unknown): string[] | undefined {
   return undefined;
 }
 
+/** `resource.attr` → attr. */
+function resourceAttr(expr: unknown): string | undefined {
+  const path = chain(expr);
+  return path?.length === 2 && path[0] === 'resource' ? path[1] : undefined;
+}
+
+/** A String, Long or Boolean literal's value. */
+function primitiveLiteral(expr: unknown): string | number | boolean | undefined {
+  if (!isObject(expr) || Object.keys(expr).length !== 1 || !Object.hasOwn(expr, 'Value'))
+    return undefined;
+  const v = expr.Value;
+  return typeof v === 'string' ||
+    typeof v === 'boolean' ||
+    (typeof v === 'number' && Number.isInteger(v))
+    ? v
+    : undefined;
+}
+
+/**
+ * The guard of a first condition `when { resource.attr == literal && … }` (see
+ * {@link PolicyFacts.resourceGuard}): the leftmost operand of its `&&` chain.
+ */
+function guardOf(
+  condition: unknown,
+): { attr: string; value: string | number | boolean } | undefined {
+  if (!isObject(condition) || condition.kind !== 'when') return undefined;
+  let expr: unknown = condition.body;
+  while (isObject(expr) && Object.keys(expr).length === 1 && isObject(expr['&&']))
+    expr = expr['&&'].left;
+  if (!isObject(expr) || Object.keys(expr).length !== 1 || !isObject(expr['=='])) return undefined;
+  const { left, right } = expr['=='];
+  const attr = resourceAttr(left) ?? resourceAttr(right);
+  const value = primitiveLiteral(resourceAttr(left) !== undefined ? right : left);
+  return attr !== undefined && value !== undefined ? { attr, value } : undefined;
+}
+
 /**
  * Analyses one policy's JSON form: its scope and what its conditions read.
  *
@@ -201,10 +243,13 @@ export function analysePolicy(id: string, json: unknown): PolicyFacts | undefine
         case '.':
         case 'has': {
           if (!isObject(body) || typeof body.attr !== 'string') throw new Opaque();
-          attributes.add(body.attr);
           const path = chain(body.left);
+          // A context path reads the context only: it holds no entity (else no schema facts).
           if (path?.[0] === 'context') context = addRead(context, [...path.slice(1), body.attr]);
-          else visit(body.left);
+          else {
+            attributes.add(body.attr);
+            visit(body.left);
+          }
           return;
         }
         case 'Record':
@@ -242,6 +287,7 @@ export function analysePolicy(id: string, json: unknown): PolicyFacts | undefine
       if (!isObject(c) || (c.kind !== 'when' && c.kind !== 'unless')) throw new Opaque();
       visit(c.body);
     }
+    const resourceGuard = guardOf(conditions[0]);
     return {
       id,
       principal,
@@ -252,6 +298,7 @@ export function analysePolicy(id: string, json: unknown): PolicyFacts | undefine
       bodyHierarchy: hierarchy,
       actionLiterals,
       json,
+      ...(resourceGuard ? { resourceGuard } : {}),
     };
   } catch (err) {
     if (err instanceof Opaque) return undefined;
@@ -434,6 +481,97 @@ export function policyMayApply(
   );
 }
 
+/** `policy.json` with its resource guard ({@link PolicyFacts.resourceGuard}) replaced by `true`. */
+function foldGuard(json: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined {
+  const conditions = json.conditions;
+  if (!Array.isArray(conditions) || !isObject(conditions[0])) return undefined;
+  const fold = (expr: unknown): unknown => {
+    if (!isObject(expr)) return undefined;
+    const and = expr['&&'];
+    if (isObject(and)) {
+      const left = fold(and.left);
+      return left === undefined ? undefined : { '&&': { ...and, left } };
+    }
+    return isObject(expr['==']) ? { Value: true } : undefined;
+  };
+  const body = fold(conditions[0].body);
+  if (body === undefined) return undefined;
+  return { ...json, conditions: [{ ...conditions[0], body }, ...conditions.slice(1)] };
+}
+
+/**
+ * Does the request's resource entity satisfy `policy`'s resource guard (present, with the
+ * guard's attribute equal to its literal)? Then the guard is `true`, without error.
+ */
+export function guardHolds(
+  policy: PolicyFacts,
+  resourceAttrs: Readonly<Record<string, unknown>> | undefined,
+): boolean {
+  const guard = policy.resourceGuard;
+  return (
+    guard !== undefined &&
+    resourceAttrs !== undefined &&
+    Object.hasOwn(resourceAttrs, guard.attr) &&
+    resourceAttrs[guard.attr] === guard.value
+  );
+}
+
+/** Can {@link ruledOut} rule `policy` out for some request (it has a test that depends on one)? */
+export function refinable(policy: PolicyFacts): boolean {
+  return (
+    policy.principal.op === '==' ||
+    policy.resource.op === '==' ||
+    policy.resourceGuard !== undefined
+  );
+}
+
+/**
+ * Is `policy` certainly neither satisfied nor errored for this request, by the request's own
+ * uids and resource entity: a `principal == E` or `resource == E` scope naming another entity
+ * (a false scope short-circuits the conditions), or a {@link PolicyFacts.resourceGuard} the
+ * resource entity's value fails (the first condition's leftmost `&&` operand is false, so the
+ * policy is false before anything else of it is evaluated; Cedar's `==` never errors, and
+ * `resource.attr` cannot error when the entity and its attribute are in the request).
+ * `resourceAttrs`: the attributes of the request's resource entity, undefined when the request
+ * does not carry it (then no guard rules a policy out).
+ */
+export function ruledOut(
+  policy: PolicyFacts,
+  request: CedarRequest,
+  resourceAttrs: Readonly<Record<string, unknown>> | undefined,
+): boolean {
+  const p = policy.principal;
+  if (
+    p.op === '==' &&
+    (p.entity.type !== request.principal.type || p.entity.id !== request.principal.id)
+  )
+    return true;
+  const r = policy.resource;
+  if (
+    r.op === '==' &&
+    (r.entity.type !== request.resource.type || r.entity.id !== request.resource.id)
+  )
+    return true;
+  const guard = policy.resourceGuard;
+  if (!guard || !resourceAttrs || !Object.hasOwn(resourceAttrs, guard.attr)) return false;
+  const value = resourceAttrs[guard.attr];
+  // Only a primitive attribute is compared here; Cedar's `==` of values of different types is
+  // false, as is JavaScript's `===`.
+  return (
+    (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') &&
+    value !== guard.value
+  );
+}
+
+/** The attributes of the request's entity `uid` (a conforming request has it at most once). */
+export function attrsOf(
+  uid: EntityRef,
+  entities: readonly EntityJson[],
+): Readonly<Record<string, unknown>> | undefined {
+  for (const e of entities) if (e.uid.type === uid.type && e.uid.id === uid.id) return e.attrs;
+  return undefined;
+}
+
 /** Role-like literals (`principal in X` with X of another type) the slice's scopes name. */
 export function principalLiterals(policies: readonly PolicyFacts[]): Set<string> {
   const out = new Set<string>();
@@ -475,7 +613,15 @@ export function specialize(
   action: string,
   schema: SchemaFacts,
   held: ReadonlySet<string> | undefined,
+  guardHolds = false,
 ): SpecializedPolicy {
+  if (guardHolds && policy.resourceGuard) {
+    // The slice is used only for requests whose resource satisfies the guard: `true` in its
+    // place has the same value and no error, and the attribute is no longer read.
+    const json = foldGuard(policy.json);
+    const facts = json ? analysePolicy(policy.id, json) : undefined;
+    if (facts) return specialize(facts, action, schema, held);
+  }
   const a = schema.actions.get(action);
   const json: Record<string, unknown> = { ...policy.json };
   let scopeHierarchy = false;
