@@ -365,6 +365,38 @@ describe('sliced Cedar evaluation', () => {
       expect(normal(sliced.authorize(r))).toEqual(outcomes[i]);
   });
 
+  it('never slices a set whose Long literals a JS number cannot hold exactly (above 2^53)', async () => {
+    // policyToJson returns Longs as JS numbers: 1152921504606846977 would come back rounded to
+    // …847000, and a slice built from it would fold this guard for a resource it does not match.
+    const file = tempPolicy(
+      [
+        `@id("permit") permit(principal, action, resource);`,
+        `@id("big") forbid(principal, action, resource is Hmcp::Table) when { resource.rows == 1152921504606846977 && principal.clearance < 3 };`,
+      ].join('\n'),
+    );
+    const sliced = await createPolicyEngine({ files: [file], schema });
+    const reference = await createPolicyEngine({ files: [file], schema, slicing: false });
+    const [base] = fc.sample(
+      requestArb.filter((r) => r.action === 'notes_query_table' && r.entities.length === 2),
+      { numRuns: 1, seed: 3 },
+    );
+    if (!base) throw new Error('no sample');
+    const [principal, resource] = base.entities as [
+      { attrs: Record<string, unknown> },
+      { attrs: Record<string, unknown> },
+    ];
+    const low = { ...principal, attrs: { ...principal.attrs, clearance: 1 } };
+    // 2^60 differs from the literal by one; both round to the same JS number.
+    const request = {
+      ...base,
+      entities: [low, { ...resource, attrs: { ...resource.attrs, rows: 1152921504606846976 } }],
+    };
+    const want = normal(reference.authorize(request));
+    expect(want.allowed).toBe(true);
+    expect(normal(sliced.authorize(request))).toEqual(want);
+    expect(sliced.stats().narrowed).toBe(0);
+  });
+
   it('keeps deciding identically after a reload swaps the set', async () => {
     const file = tempPolicy(POLICIES);
     const sliced = await createPolicyEngine({ files: [...examples, file], schema });

@@ -6,6 +6,7 @@ import { StartupError } from '../errors.js';
 import { CEDAR_NAMESPACE } from './cedar-schema.js';
 import {
   analysePolicy,
+  hasLossyLong,
   ancestorsOf,
   attrsOf,
   conforms,
@@ -165,7 +166,7 @@ async function loadPolicySet(
         throw new Error(
           `policy file ${file}: policy id ${JSON.stringify(id).slice(0, 140)} is not [A-Za-z0-9_.:#-]{1,128}`,
         );
-      facts.push(analysePolicy(id, json.json));
+      facts.push(hasLossyLong(policyText) ? undefined : analysePolicy(id, json.json));
       policies.push({
         id,
         file,
@@ -273,7 +274,7 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
     held: ReadonlySet<string> | undefined,
     guardsHold = false,
   ): Slice | undefined => {
-    const ids = `${held ? 'r' : 'a'}${guardsHold ? 'g' : ''}${action}\u0001${policies.map((p) => p.id).join('\u0000')}`;
+    const ids = `${held ? 'r' : 'a'}${guardsHold ? 'g' : '-'}${action}\u0001${policies.map((p) => p.id).join('\u0000')}`;
     let slice = sliceIds.get(ids);
     if (!slice && facts && sliceIds.size < MAX_SLICES) {
       const id = `${version.id}-${sliceIds.size}`;

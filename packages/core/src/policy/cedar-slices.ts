@@ -169,6 +169,24 @@ function resourceAttr(expr: unknown): string | undefined {
   return path?.length === 2 && path[0] === 'resource' ? path[1] : undefined;
 }
 
+/**
+ * Whether a policy's text holds an integer literal that a JS number cannot hold exactly.
+ * Cedar Longs are 64-bit; `cedar.policyToJson` returns them as JS numbers, exact only up to
+ * 2^53 (ECMA-262 Number.MAX_SAFE_INTEGER): `1152921504606846977` comes back as
+ * `1152921504606847000`, and a slice built from that JSON would compare another value than the
+ * policy does. Such a policy must not be analysed (the set is then evaluated whole). Digit runs
+ * inside strings are counted too: that only costs slicing, never a decision.
+ *
+ * @param text one policy's Cedar source
+ */
+export function hasLossyLong(text: string): boolean {
+  for (const run of text.match(/\d{16,}/g) ?? []) {
+    const exact = BigInt(run);
+    if (BigInt(Number(run)) !== exact) return true;
+  }
+  return false;
+}
+
 /** A String, Long or Boolean literal's value. */
 function primitiveLiteral(expr: unknown): string | number | boolean | undefined {
   if (!isObject(expr) || Object.keys(expr).length !== 1 || !Object.hasOwn(expr, 'Value'))
