@@ -187,7 +187,7 @@ export const jiraSectionSchema = z
      */
     fieldList: z
       .strictObject({
-        ttlMs: z.int().min(1_000).max(86_400_000).default(300_000),
+        ttlMs: z.int().min(1_000).max(900_000).default(300_000),
         missRefreshMs: z.int().min(0).max(3_600_000).default(30_000),
       })
       .prefault({}),

@@ -49,6 +49,18 @@ export const jiraConnector = defineConnector<JiraSettings, JiraClient>({
       ...Object.entries(ctx.settings.customFields),
     ])
       aliases.set(id, [...new Set([...(aliases.get(id) ?? []), alias])]);
+    // A label keyed by an alias (`customerEmail`) would label no field while the field it means
+    // kept the default label: labels name field ids, so refuse to start.
+    const aliasOf = new Map<string, string>();
+    for (const [id, names] of aliases) for (const n of names) aliasOf.set(n, id);
+    for (const key of Object.keys(ctx.config.classification.labels)) {
+      const field = key.includes('.') ? key.slice(key.indexOf('.') + 1) : key;
+      const id = aliasOf.get(field);
+      if (id)
+        throw new StartupError(
+          `classification.labels key ${key} is the alias of ${id}: label the field id (${key.slice(0, key.length - field.length)}${id})`,
+        );
+    }
     const labelledPaths = labels.describe(ctx.settings.projects.read, aliases);
     // A mistyped key (`Description`, `SUP:description`) labels nothing: say so at startup.
     for (const l of labelledPaths)

@@ -20,7 +20,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jiraSectionSchema } from './config.js';
 import { jiraConnector } from './connector.js';
 import { customFieldValue } from './custom-fields.js';
-import { createFieldCatalog, indexFields } from './field-catalog.js';
+import { createFieldCatalog, indexFields, MAX_FIELDS } from './field-catalog.js';
 import {
   type CustomFieldUpstream,
   SAMPLE_CUSTOM_FIELDS,
@@ -160,6 +160,18 @@ describe('the field list', { timeout: 30_000 }, () => {
     expect(index.get('impact')).toEqual(['customfield_10081', 'customfield_10082']);
     expect(index.has('bad id')).toBe(false);
     expect(indexFields({ not: 'a list' }).size).toBe(0);
+    // A name an unreadable entry also carries stays unknown (Jira searches that entry too).
+    const shared = indexFields([
+      { id: 'customfield_10081', name: 'Impact', clauseNames: ['Impact'] },
+      { id: 'weird id', name: 'Impact' },
+    ]);
+    expect(shared.has('impact')).toBe(false);
+    // A list longer than the server reads is not used at all (a cut could split a shared name).
+    const long = Array.from({ length: MAX_FIELDS + 1 }, (_, i) => ({
+      id: `customfield_${20_000 + i}`,
+      name: i === 0 || i === MAX_FIELDS ? 'Impact' : `Field ${i}`,
+    }));
+    expect(indexFields(long).size).toBe(0);
   });
 
   it('is cached, refreshed on a miss at most once per bound, and dropped when stale and unavailable', async () => {
@@ -415,6 +427,27 @@ describe('custom-field display names in raw JQL', { timeout: 30_000 }, () => {
     expect(front.fieldListRequests()).toBe(n);
   });
 
+  it("sprint is Jira Cloud's Sprint custom field: its label applies to `sprint` in JQL", async () => {
+    front.setFields([
+      ...SAMPLE_CUSTOM_FIELDS,
+      {
+        id: 'customfield_10020',
+        name: 'Sprint',
+        type: 'array',
+        items: 'json',
+        custom: 'com.pyxis.greenhopper.jira:gh-sprint',
+      },
+    ]);
+    const { call } = await server({ customfield_10020: 'restricted' }, 'internal', {
+      jql: { fields: [...jqlFields, 'sprint', 'cf[10020]'] },
+    });
+    for (const jql of ['sprint = 42', 'cf[10020] = 42', 'status = Done ORDER BY Sprint']) {
+      const r = await call('jira_search_issues', { jql, fields: ['summary'] });
+      expect(code(r), jql).toBe('policy_denied');
+      expect(text(r), jql).toContain('customfield_10020');
+    }
+  });
+
   it('without labels the field list is never fetched', async () => {
     const { call } = await server({}, 'internal', { jql: { fields: jqlFields } });
     const lists = front.fieldListRequests();
@@ -447,6 +480,24 @@ describe('configuration', { timeout: 30_000 }, () => {
         means: 'field customfield_10050 (alias customerEmail) in every project',
       },
     ]);
+  });
+
+  it('refuses to start with a label keyed by an alias instead of the field id', async () => {
+    for (const key of ['customerEmail', 'SUP.customerEmail']) {
+      const config = parseConfig(defineConfigSchema('jira', jiraSectionSchema), {
+        log: { level: 'silent' },
+        jira: {
+          site: 'https://acme.atlassian.net',
+          auth: { email: 'bot@example.com' },
+          projects: { read: ['SUP'] },
+          fields: { custom: { customerEmail: 'customfield_10050' } },
+        },
+        classification: { labels: { [key]: 'restricted' } },
+      });
+      await expect(effectivePolicy(jiraConnector, config as never, ENV)).rejects.toThrow(
+        /is the alias of customfield_10050: label the field id \((SUP\.)?customfield_10050\)/,
+      );
+    }
   });
 
   it('refuses an alias that is a system field name, and one field under two aliases', () => {

@@ -32,31 +32,43 @@ export interface FieldCatalogOptions {
   readonly now?: () => number;
 }
 
-/** Most fields read from one answer (a large site has a few thousand; the rest are ignored: unknown, fail closed). */
+/** Most fields one answer may hold (a large site has a few thousand); a longer list is not used at all (every name unknown: fail closed). */
 export const MAX_FIELDS = 10_000;
 /** A field id this server accepts from the list: a system id or `customfield_N`. */
 const FIELD_ID = /^(?:[a-z][A-Za-z0-9]{0,63}|customfield_\d{1,9})$/;
 
-/** Builds the name → ids index of a `GET /rest/api/3/field` answer; entries of another shape are skipped. */
+/**
+ * Builds the name → ids index (names trimmed, lower-cased) of a `GET /rest/api/3/field` answer.
+ * Fails closed: a list longer than {@link MAX_FIELDS} gives an empty index, and a name carried by
+ * an entry whose id is not a field id is left out (unknown), since Jira searches that entry too.
+ */
 export function indexFields(list: unknown): Map<string, string[]> {
   const index = new Map<string, string[]>();
-  if (!Array.isArray(list)) return index;
-  for (const f of list.slice(0, MAX_FIELDS)) {
+  // A list cut short could map a shared name to only some of its fields: use none of it.
+  if (!Array.isArray(list) || list.length > MAX_FIELDS) return index;
+  // Names of entries skipped for their id: Jira may search them too, so they stay unknown.
+  const poisoned = new Set<string>();
+  for (const f of list) {
     if (!f || typeof f !== 'object') continue;
     const { id, name, clauseNames } = f as { id?: unknown; name?: unknown; clauseNames?: unknown };
-    if (typeof id !== 'string' || !FIELD_ID.test(id)) continue;
     const names = [
       ...(typeof name === 'string' ? [name] : []),
       ...(Array.isArray(clauseNames) ? clauseNames.filter((n) => typeof n === 'string') : []),
     ];
+    const ok = typeof id === 'string' && FIELD_ID.test(id);
     for (const n of names) {
       const key = n.trim().toLowerCase();
       if (key === '' || key.length > 255) continue;
+      if (!ok) {
+        poisoned.add(key);
+        continue;
+      }
       const ids = index.get(key);
       if (!ids) index.set(key, [id]);
       else if (!ids.includes(id)) ids.push(id);
     }
   }
+  for (const key of poisoned) index.delete(key);
   return index;
 }
 

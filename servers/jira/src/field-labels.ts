@@ -120,7 +120,6 @@ const SYSTEM_JQL_FIELDS = new Set([
   'components',
   'fixVersions',
   'versions',
-  'sprint',
 ]);
 
 /**
