@@ -389,7 +389,7 @@ describe('sliced Cedar evaluation', () => {
     // 2^60 differs from the literal by one; both round to the same JS number.
     const request = {
       ...base,
-      entities: [low, { ...resource, attrs: { ...resource.attrs, rows: 1152921504606846976 } }],
+      entities: [low, { ...resource, attrs: { ...resource.attrs, rows: 2 ** 60 } }],
     };
     const want = normal(reference.authorize(request));
     expect(want.allowed).toBe(true);

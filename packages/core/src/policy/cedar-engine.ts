@@ -6,11 +6,11 @@ import { StartupError } from '../errors.js';
 import { CEDAR_NAMESPACE } from './cedar-schema.js';
 import {
   analysePolicy,
-  hasLossyLong,
   ancestorsOf,
   attrsOf,
   conforms,
   guardHolds,
+  hasLossyLong,
   type PolicyFacts,
   policyMayApply,
   principalLiterals,
