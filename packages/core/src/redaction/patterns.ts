@@ -165,17 +165,53 @@ function gate(g: { digits?: number; flags?: number; anyOf?: readonly string[] })
 }
 
 /**
+ * Per-text memo of {@link passesAnyOf}'s searches for probe characters on long texts: several
+ * gates share a probe (`_` for five GitHub prefixes and Stripe's), and a probe that is absent
+ * costs a search of the whole text. Call {@link ProbeMemo.reset} before each new text.
+ */
+export class ProbeMemo {
+  /** per ASCII code unit: 0 not searched yet in this text, 1 absent, 2 present */
+  readonly #state = new Uint8Array(128);
+  #dirty = false;
+
+  /** Forget every result (a new text follows). */
+  reset(): void {
+    if (this.#dirty) {
+      this.#state.fill(0);
+      this.#dirty = false;
+    }
+  }
+
+  /** Whether `text` contains the ASCII character `probe` (one search per text and character). */
+  has(text: string, probe: string): boolean {
+    const c = probe.charCodeAt(0) & 127;
+    const known = this.#state[c];
+    if (known !== 0) return known === 2;
+    const present = text.includes(probe);
+    this.#state[c] = present ? 2 : 1;
+    this.#dirty = true;
+    return present;
+  }
+}
+
+/**
  * Whether `text` contains one of the gate's `anyOf` strings: entries with a character the text
  * lacks (per `ascii`, or, when `ascii` is `null`, per a search for the entry's rarest
- * character) are skipped without searching for the whole entry.
+ * character, remembered in `probes` for the rest of this text) are skipped without searching
+ * for the whole entry.
  */
-export function passesAnyOf(text: string, g: DetectorGate, ascii: Uint32Array | null): boolean {
+export function passesAnyOf(
+  text: string,
+  g: DetectorGate,
+  ascii: Uint32Array | null,
+  probes: ProbeMemo,
+): boolean {
   const { anyOf, anyOfChars, anyOfProbes } = g;
   if (anyOf === null || anyOfChars === null || anyOfProbes === null) return true;
   for (let n = 0; n < anyOf.length; n++) {
     const k = n * 4;
     if (ascii === null) {
-      if (text.includes(anyOfProbes[n] as string) && text.includes(anyOf[n] as string)) {
+      if (probes.has(text, anyOfProbes[n] as string) && text.includes(anyOf[n] as string)) {
         return true;
       }
       continue;

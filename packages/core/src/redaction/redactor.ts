@@ -17,8 +17,10 @@ import {
   HINT_LETTER,
   HINT_PAREN,
   HINT_PLUS,
+  isDigitGroupSeparator,
   type KnownSecretSource,
   mayHaveKeyword,
+  ProbeMemo,
   passesAnyOf,
   type RedactionType,
   redactionMarker,
@@ -222,7 +224,91 @@ export function normalizeForMatching(text: string): string {
 }
 
 function normalizeAlways(text: string): string {
-  return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '');
+  return stripInvisible(stripInvisible(text).normalize('NFKC'));
+}
+
+/** {@link INVISIBLE} without the `g` flag: whether a text holds one invisible character. */
+const HAS_INVISIBLE = new RegExp(INVISIBLE.source, 'u');
+/**
+ * Texts up to this length (UTF-16 code units) lose their invisible characters by one regex
+ * replace; longer ones by {@link stripInvisibleByTable}. A global replace keeps every match
+ * until it builds the result, so on a long text dense with invisible characters (`\u200b４…`,
+ * one match per two code units) its cost grew faster than the text (issue 14: 5.5–10× the time
+ * for 4× the size); the table loop is linear.
+ */
+const STRIP_BY_REGEX_MAX = 4096;
+
+/** `text` without {@link INVISIBLE} characters; `text` itself when it has none. */
+function stripInvisible(text: string): string {
+  if (!HAS_INVISIBLE.test(text)) return text;
+  if (text.length <= STRIP_BY_REGEX_MAX) return text.replace(INVISIBLE, '');
+  return stripInvisibleByTable(text);
+}
+
+/**
+ * Per BMP code unit, 1 when it is an {@link INVISIBLE} character (a lone surrogate is not);
+ * built on first use from {@link INVISIBLE} itself, so the two cannot disagree.
+ */
+let invisibleBmp: Uint8Array | undefined;
+function invisibleTable(): Uint8Array {
+  if (invisibleBmp !== undefined) return invisibleBmp;
+  const table = new Uint8Array(0x10000);
+  // every BMP code point except the surrogates, in one string, searched once
+  const units = new Uint16Array(0x10000 - 0x800);
+  for (let c = 0, k = 0; c < 0x10000; c++) if (c < 0xd800 || c > 0xdfff) units[k++] = c;
+  const all = unitsToString(units, units.length);
+  const re = new RegExp(INVISIBLE.source, 'gu');
+  for (let m = re.exec(all); m !== null; m = re.exec(all)) {
+    const c = all.charCodeAt(m.index);
+    table[c] = 1;
+  }
+  invisibleBmp = table;
+  return table;
+}
+
+const INVISIBLE_ONE = new RegExp(`^(?:${INVISIBLE.source})$`, 'u');
+/** Code units per `String.fromCharCode` call when a buffer becomes a string (argument limit). */
+const FROM_CHAR_CODE_CHUNK = 8192;
+
+/**
+ * {@link stripInvisible} of a long text in one pass over its code units into a buffer, whatever
+ * the number of invisible characters: BMP code units by table, surrogate pairs (the tag
+ * characters U+E0000–U+E007F and other astral format characters) by {@link INVISIBLE_ONE}.
+ */
+function stripInvisibleByTable(text: string): string {
+  const table = invisibleTable();
+  const n = text.length;
+  const out = new Uint16Array(n);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        if (!INVISIBLE_ONE.test(text.slice(i, i + 2))) {
+          out[k++] = c;
+          out[k++] = d;
+        }
+        i++;
+        continue;
+      }
+    }
+    if (table[c] !== 1) out[k++] = c;
+  }
+  return unitsToString(out, k);
+}
+
+/**
+ * The first `length` code units of `units` as a string; lone surrogates are kept as they are
+ * (a `TextDecoder` would replace them with U+FFFD).
+ */
+function unitsToString(units: Uint16Array, length: number): string {
+  const parts: string[] = [];
+  for (let from = 0; from < length; from += FROM_CHAR_CODE_CHUNK) {
+    const chunk = units.subarray(from, Math.min(length, from + FROM_CHAR_CODE_CHUNK));
+    parts.push(String.fromCharCode.apply(null, chunk as unknown as number[]));
+  }
+  return parts.join('');
 }
 
 /** Shortest text any detector can match (`a@b.co`), in UTF-16 code units. */
@@ -276,26 +362,79 @@ const mayChange = (c: number): boolean =>
  * loop costs more than a native search, per call less.
  */
 const SHORT_TEXT = 512;
-const DIGIT = /\d/;
 const LETTER = /[A-Za-z]/;
 
+/** Digit runs {@link digitRunHints} reaches by regex jumps before it reads on by hand. */
+const DIGIT_RUN_JUMPS = 64;
+/** an ASCII digit, global: `test` jumps `lastIndex` past the next one natively */
+const NEXT_DIGIT = /[0-9]/g;
+
+const isAsciiLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 122;
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+
 /**
- * {@link fillHints} for long texts, by native searches: the ASCII set is all ones, the digit
- * bound is the text length, and {@link HINT_IBAN_HEAD} is set whenever a digit and a letter occur.
+ * Sets `hints.maxDigits` and the {@link HINT_IBAN_HEAD} bit of `hints.flags` for a long text,
+ * with the same meaning as {@link fillHints}'s loop: jumps from digit run to digit run with a
+ * native search and reads only the runs (a run: digits and {@link isDigitGroupSeparator}s from a
+ * digit on), so prose with a few numbers costs a few searches, not a loop over every code unit.
+ * After {@link DIGIT_RUN_JUMPS} runs it reads the rest by hand (linear in the text, no search
+ * per run); it stops early, with the bound set to the text's length, once a run reaches
+ * `digitCap` digits (the most any detector gate asks for).
  */
-function fillHintsNative(text: string, hints: TextHints): void {
+function digitRunHints(text: string, hints: TextHints, digitCap: number): void {
+  const n = text.length;
+  let maxDigits = 0;
+  let ibanHead = false;
+  let jumps = 0;
+  let i = 0;
+  NEXT_DIGIT.lastIndex = 0;
+  while (i < n) {
+    if (jumps < DIGIT_RUN_JUMPS) {
+      if (!NEXT_DIGIT.test(text)) break;
+      i = NEXT_DIGIT.lastIndex - 1;
+      jumps++;
+    } else if (!isDigit(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    // i: the first digit of a run (the code unit before it is neither a digit nor a separator
+    // continuing a run, or this is the first run): two letters, then two digits, head an IBAN
+    if (isAsciiLetter(text.charCodeAt(i - 1)) && isAsciiLetter(text.charCodeAt(i - 2))) {
+      if (isDigit(text.charCodeAt(i + 1))) ibanHead = true;
+    }
+    let run = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (isDigit(c)) run++;
+      else if (!isDigitGroupSeparator(c)) break;
+    }
+    if (run > maxDigits) maxDigits = run;
+    if (maxDigits >= digitCap) {
+      hints.maxDigits = n;
+      hints.flags |= ibanHead || LETTER.test(text) ? HINT_IBAN_HEAD : 0;
+      return;
+    }
+    NEXT_DIGIT.lastIndex = i;
+  }
+  hints.maxDigits = maxDigits;
+  if (ibanHead) hints.flags |= HINT_IBAN_HEAD;
+}
+
+/**
+ * {@link fillHints} for long texts, by native searches: the ASCII set is all ones; the digit
+ * bound and the IBAN head come from {@link digitRunHints}.
+ */
+function fillHintsNative(text: string, hints: TextHints, digitCap: number): void {
   hints.ascii.fill(0xffffffff);
-  const hasDigit = DIGIT.test(text);
   const hasLetter = LETTER.test(text);
-  hints.maxDigits = hasDigit ? text.length : 0;
   hints.flags =
-    (hasDigit ? HINT_DIGIT : 0) |
     (text.includes('@') ? HINT_AT : 0) |
     (text.includes('+') ? HINT_PLUS : 0) |
     (text.includes('(') ? HINT_PAREN : 0) |
     (hasLetter ? HINT_LETTER : 0) |
-    (hasLetter && hasDigit ? HINT_IBAN_HEAD : 0) |
     (mayHaveKeyword(text, hints.ascii) ? HINT_KEYWORD : 0);
+  digitRunHints(text, hints, digitCap);
+  if (hints.maxDigits > 0) hints.flags |= HINT_DIGIT;
 }
 
 /**
@@ -305,12 +444,13 @@ function fillHintsNative(text: string, hints: TextHints): void {
  * soon as it meets a code unit that may change under {@link normalizeForMatching} unless
  * `normalized` is true (the caller then normalizes and calls again with `true`): one loop both
  * proves the text is already normalized and gathers the hints, so a table cell is read once.
+ * `digitCap`: the most digits any detector gate asks for (see {@link digitRunHints}).
  */
-function fillHints(text: string, hints: TextHints, normalized: boolean): boolean {
+function fillHints(text: string, hints: TextHints, normalized: boolean, digitCap: number): boolean {
   const ascii = hints.ascii;
   if (text.length > SHORT_TEXT) {
     if (!normalized && MAY_CHANGE_UNDER_NFKC.test(text)) return false;
-    fillHintsNative(text, hints);
+    fillHintsNative(text, hints, digitCap);
     return true;
   }
   let w0 = 0;
@@ -457,6 +597,26 @@ class KnownSecrets implements KnownSecretSource {
  * email, card_number, iban, us_ssn, uk_nino, phone.
  */
 export function createRedactor(options: RedactionOptions = {}): Redactor {
+  return buildRedactor(options, false);
+}
+
+/**
+ * A {@link createRedactor} redactor without any of its shortcuts, for differential tests only
+ * (not exported from the package): every text is normalized the plain way (strip invisible
+ * characters by regex, NFKC, strip again) and every detector runs on it, whatever its length,
+ * digits or characters. Its output defines what the shortcuts (the ASCII/Latin fast path of
+ * normalization, the table loop for long texts, hints and gates) must reproduce exactly.
+ */
+export function createReferenceRedactor(options: RedactionOptions = {}): Redactor {
+  return buildRedactor(options, true);
+}
+
+/** Plain normalization of the reference redactor (see {@link createReferenceRedactor}). */
+function referenceNormalize(text: string): string {
+  return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '');
+}
+
+function buildRedactor(options: RedactionOptions, reference: boolean): Redactor {
   const known = new KnownSecrets();
   for (const s of options.knownSecrets ?? []) known.add(s);
   const detectors: readonly Detector[] = [
@@ -468,6 +628,8 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
   // instead of properties of differently shaped detector objects
   const gateMinLength = Int32Array.from(detectors, (d) => d.minLength);
   const gateDigits = Int32Array.from(detectors, (d) => d.gate.digits);
+  /** the most digits any gate asks for: a longer digit run proves nothing more */
+  const digitCap = Math.max(1, ...gateDigits);
   const gateFlags = Int32Array.from(detectors, (d) => d.gate.flags);
   const keyMatches = compileKeyRules([...DEFAULT_KEY_RULES, ...(options.keyRules ?? [])]);
   const cleanNames = new Set<string>();
@@ -479,6 +641,7 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
   // Per-call state of redactText, kept here so a call allocates nothing it does not return
   // (redactText is synchronous and never re-entered).
   const hints: TextHints = { flags: 0, maxDigits: 0, ascii: new Uint32Array(4) };
+  const probes = new ProbeMemo();
   /** findings of the current text: the first `spanCount` entries (slots reused across calls) */
   const spans: Span[] = [];
   let spanCount = 0;
@@ -514,34 +677,34 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
    */
   const redactText = (raw: string, counts: Record<string, number>): string => {
     let text = raw;
-    if (!fillHints(raw, hints, false)) {
+    if (reference) {
+      text = referenceNormalize(raw);
+    } else if (!fillHints(raw, hints, false, digitCap)) {
       text = normalizeAlways(raw);
-      fillHints(text, hints, true);
+      fillHints(text, hints, true, digitCap);
     }
     const n = text.length;
-    if (n < MIN_DETECTABLE_LENGTH) return raw;
+    if (n < MIN_DETECTABLE_LENGTH && !reference) return raw;
     spanCount = 0;
     covered = undefined;
     coveredCount = 0;
     textLength = n;
+    probes.reset();
     const maxDigits = hints.maxDigits;
     const absent = ~hints.flags;
     for (let k = 0; k < detectors.length; k++) {
-      if (
-        n < (gateMinLength[k] as number) ||
-        maxDigits < (gateDigits[k] as number) ||
-        ((gateFlags[k] as number) & absent) !== 0
-      ) {
-        continue;
-      }
       const d = detectors[k] as Detector;
       if (
-        (d.gate.anyOf !== null &&
-          !passesAnyOf(text, d.gate, n > SHORT_TEXT ? null : hints.ascii)) ||
-        (d.applies !== null && !d.applies(text))
+        !reference &&
+        (n < (gateMinLength[k] as number) ||
+          maxDigits < (gateDigits[k] as number) ||
+          ((gateFlags[k] as number) & absent) !== 0 ||
+          (d.gate.anyOf !== null &&
+            !passesAnyOf(text, d.gate, n > SHORT_TEXT ? null : hints.ascii, probes)))
       ) {
         continue;
       }
+      if (d.applies !== null && !d.applies(text)) continue;
       d.scan(text, sink);
       if (coveredCount === n) break;
     }
