@@ -519,12 +519,6 @@ function fillHints(text: string, hints: TextHints, normalized: boolean, digitCap
 const COLUMN_RULE: RedactionType = 'column_rule';
 const COLUMN_RULE_MARKER = redactionMarker(COLUMN_RULE);
 
-interface Span {
-  readonly start: number;
-  readonly end: number;
-  readonly type: RedactionType;
-}
-
 /** Exact-name canonical form: NFKC, lower case, no `_ - .`, whitespace or format characters. */
 function canonicalKey(key: string): string {
   return key
@@ -642,8 +636,11 @@ function buildRedactor(options: RedactionOptions, reference: boolean): Redactor 
   // (redactText is synchronous and never re-entered).
   const hints: TextHints = { flags: 0, maxDigits: 0, ascii: new Uint32Array(4) };
   const probes = new ProbeMemo();
-  /** findings of the current text: the first `spanCount` entries (slots reused across calls) */
-  const spans: Span[] = [];
+  // findings of the current text, as parallel arrays (slots reused across calls, so a finding
+  // allocates nothing): the first `spanCount` entries
+  let spanStart = new Int32Array(SPAN_LIST_LIMIT);
+  let spanEnd = new Int32Array(SPAN_LIST_LIMIT);
+  const spanType: RedactionType[] = [];
   let spanCount = 0;
   let covered: Uint8Array | undefined;
   let coveredCount = 0;
@@ -653,22 +650,29 @@ function buildRedactor(options: RedactionOptions, reference: boolean): Redactor 
     if (start < 0 || end > textLength || end <= start) return;
     if (covered === undefined && spanCount >= SPAN_LIST_LIMIT) {
       covered = new Uint8Array(textLength);
-      for (let k = 0; k < spanCount; k++) {
-        const s = spans[k] as Span;
-        covered.fill(1, s.start, s.end);
-      }
+      for (let k = 0; k < spanCount; k++) covered.fill(1, spanStart[k], spanEnd[k]);
     }
     if (covered === undefined) {
       for (let k = 0; k < spanCount; k++) {
-        const s = spans[k] as Span;
-        if (start < s.end && s.start < end) return;
+        if (start < (spanEnd[k] as number) && (spanStart[k] as number) < end) return;
       }
     } else {
       for (let i = start; i < end; i++) if (covered[i] === 1) return;
       covered.fill(1, start, end);
     }
     coveredCount += end - start;
-    spans[spanCount++] = { start, end, type };
+    if (spanCount === spanStart.length) {
+      const grownStart = new Int32Array(spanCount * 2);
+      const grownEnd = new Int32Array(spanCount * 2);
+      grownStart.set(spanStart);
+      grownEnd.set(spanEnd);
+      spanStart = grownStart;
+      spanEnd = grownEnd;
+    }
+    spanStart[spanCount] = start;
+    spanEnd[spanCount] = end;
+    spanType[spanCount] = type;
+    spanCount++;
   };
 
   /**
@@ -711,25 +715,33 @@ function buildRedactor(options: RedactionOptions, reference: boolean): Redactor 
     covered = undefined;
     if (spanCount === 0) return raw;
     if (spanCount === 1) {
-      const only = spans[0] as Span;
       spanCount = 0;
-      add(counts, only.type);
-      const marker = markerFor(only.type);
-      if (only.start === 0 && only.end === n) return marker;
-      return text.slice(0, only.start) + marker + text.slice(only.end);
+      const type = spanType[0] as RedactionType;
+      const start = spanStart[0] as number;
+      const end = spanEnd[0] as number;
+      add(counts, type);
+      const marker = markerFor(type);
+      if (start === 0 && end === n) return marker;
+      return text.slice(0, start) + marker + text.slice(end);
     }
-    const found = spans.slice(0, spanCount);
-    spanCount = 0;
-    if (spans.length > SPAN_LIST_LIMIT) spans.length = SPAN_LIST_LIMIT;
-    found.sort((a, b) => a.start - b.start);
+    // findings in text order (they never overlap, so start order is text order)
+    const order = Array.from({ length: spanCount }, (_, k) => k);
+    order.sort((a, b) => (spanStart[a] as number) - (spanStart[b] as number));
     const parts: string[] = [];
     let pos = 0;
-    for (const s of found) {
-      parts.push(text.slice(pos, s.start), markerFor(s.type));
-      add(counts, s.type);
-      pos = s.end;
+    for (const k of order) {
+      const type = spanType[k] as RedactionType;
+      parts.push(text.slice(pos, spanStart[k]), markerFor(type));
+      add(counts, type);
+      pos = spanEnd[k] as number;
     }
     parts.push(text.slice(pos));
+    spanCount = 0;
+    if (spanStart.length > SPAN_LIST_LIMIT) {
+      spanStart = new Int32Array(SPAN_LIST_LIMIT);
+      spanEnd = new Int32Array(SPAN_LIST_LIMIT);
+      spanType.length = SPAN_LIST_LIMIT;
+    }
     return parts.join('');
   };
 
