@@ -364,8 +364,10 @@ const mayChange = (c: number): boolean =>
 const SHORT_TEXT = 512;
 const LETTER = /[A-Za-z]/;
 
-/** Digit runs {@link digitRunHints} reaches by regex jumps before it reads on by hand. */
+/** Digit runs {@link digitRunHints} reads before it gives up (see there). */
 const DIGIT_RUN_JUMPS = 64;
+/** Code units of one run {@link digitRunHints} reads before it gives up (see there). */
+const DIGIT_RUN_READ = 256;
 /** an ASCII digit, global: `test` jumps `lastIndex` past the next one natively */
 const NEXT_DIGIT = /[0-9]/g;
 
@@ -377,41 +379,38 @@ const isDigit = (c: number): boolean => c >= 48 && c <= 57;
  * with the same meaning as {@link fillHints}'s loop: jumps from digit run to digit run with a
  * native search and reads only the runs (a run: digits and {@link isDigitGroupSeparator}s from a
  * digit on), so prose with a few numbers costs a few searches, not a loop over every code unit.
- * After {@link DIGIT_RUN_JUMPS} runs it reads the rest by hand (linear in the text, no search
- * per run); it stops early, with the bound set to the text's length, once a run reaches
- * `digitCap` digits (the most any detector gate asks for).
+ * It gives up, keeping the bounds that always hold (the text's length; an IBAN head whenever the
+ * text has a letter), once a run reaches `digitCap` digits (the most any detector gate asks
+ * for), after {@link DIGIT_RUN_JUMPS} runs, or on a run longer than {@link DIGIT_RUN_READ} code
+ * units: at most a fixed amount of work per text, whatever its shape.
  */
-function digitRunHints(text: string, hints: TextHints, digitCap: number): void {
+function digitRunHints(text: string, hints: TextHints, digitCap: number, hasLetter: boolean): void {
   const n = text.length;
   let maxDigits = 0;
   let ibanHead = false;
-  let jumps = 0;
-  let i = 0;
   NEXT_DIGIT.lastIndex = 0;
-  while (i < n) {
-    if (jumps < DIGIT_RUN_JUMPS) {
-      if (!NEXT_DIGIT.test(text)) break;
-      i = NEXT_DIGIT.lastIndex - 1;
-      jumps++;
-    } else if (!isDigit(text.charCodeAt(i))) {
-      i++;
-      continue;
-    }
+  for (let jumps = 0; NEXT_DIGIT.test(text); jumps++) {
+    let i = NEXT_DIGIT.lastIndex - 1;
     // i: the first digit of a run (the code unit before it is neither a digit nor a separator
-    // continuing a run, or this is the first run): two letters, then two digits, head an IBAN
-    if (isAsciiLetter(text.charCodeAt(i - 1)) && isAsciiLetter(text.charCodeAt(i - 2))) {
-      if (isDigit(text.charCodeAt(i + 1))) ibanHead = true;
+    // continuing a run): two letters, then two digits, head an IBAN
+    if (
+      isAsciiLetter(text.charCodeAt(i - 1)) &&
+      isAsciiLetter(text.charCodeAt(i - 2)) &&
+      isDigit(text.charCodeAt(i + 1))
+    ) {
+      ibanHead = true;
     }
+    const stop = Math.min(n, i + DIGIT_RUN_READ);
     let run = 0;
-    for (; i < n; i++) {
+    for (; i < stop; i++) {
       const c = text.charCodeAt(i);
       if (isDigit(c)) run++;
       else if (!isDigitGroupSeparator(c)) break;
     }
     if (run > maxDigits) maxDigits = run;
-    if (maxDigits >= digitCap) {
+    if (maxDigits >= digitCap || jumps === DIGIT_RUN_JUMPS || (i === stop && stop < n)) {
       hints.maxDigits = n;
-      hints.flags |= ibanHead || LETTER.test(text) ? HINT_IBAN_HEAD : 0;
+      if (hasLetter) hints.flags |= HINT_IBAN_HEAD;
       return;
     }
     NEXT_DIGIT.lastIndex = i;
@@ -433,7 +432,7 @@ function fillHintsNative(text: string, hints: TextHints, digitCap: number): void
     (text.includes('(') ? HINT_PAREN : 0) |
     (hasLetter ? HINT_LETTER : 0) |
     (mayHaveKeyword(text, hints.ascii) ? HINT_KEYWORD : 0);
-  digitRunHints(text, hints, digitCap);
+  digitRunHints(text, hints, digitCap, hasLetter);
   if (hints.maxDigits > 0) hints.flags |= HINT_DIGIT;
 }
 
