@@ -165,17 +165,53 @@ function gate(g: { digits?: number; flags?: number; anyOf?: readonly string[] })
 }
 
 /**
+ * Per-text memo of {@link passesAnyOf}'s searches for probe characters on long texts: several
+ * gates share a probe (`_` for five GitHub prefixes and Stripe's), and a probe that is absent
+ * costs a search of the whole text. Call {@link ProbeMemo.reset} before each new text.
+ */
+export class ProbeMemo {
+  /** per ASCII code unit: 0 not searched yet in this text, 1 absent, 2 present */
+  readonly #state = new Uint8Array(128);
+  #dirty = false;
+
+  /** Forget every result (a new text follows). */
+  reset(): void {
+    if (this.#dirty) {
+      this.#state.fill(0);
+      this.#dirty = false;
+    }
+  }
+
+  /** Whether `text` contains the ASCII character `probe` (one search per text and character). */
+  has(text: string, probe: string): boolean {
+    const c = probe.charCodeAt(0) & 127;
+    const known = this.#state[c];
+    if (known !== 0) return known === 2;
+    const present = text.includes(probe);
+    this.#state[c] = present ? 2 : 1;
+    this.#dirty = true;
+    return present;
+  }
+}
+
+/**
  * Whether `text` contains one of the gate's `anyOf` strings: entries with a character the text
  * lacks (per `ascii`, or, when `ascii` is `null`, per a search for the entry's rarest
- * character) are skipped without searching for the whole entry.
+ * character, remembered in `probes` for the rest of this text) are skipped without searching
+ * for the whole entry.
  */
-export function passesAnyOf(text: string, g: DetectorGate, ascii: Uint32Array | null): boolean {
+export function passesAnyOf(
+  text: string,
+  g: DetectorGate,
+  ascii: Uint32Array | null,
+  probes: ProbeMemo,
+): boolean {
   const { anyOf, anyOfChars, anyOfProbes } = g;
   if (anyOf === null || anyOfChars === null || anyOfProbes === null) return true;
   for (let n = 0; n < anyOf.length; n++) {
     const k = n * 4;
     if (ascii === null) {
-      if (text.includes(anyOfProbes[n] as string) && text.includes(anyOf[n] as string)) {
+      if (probes.has(text, anyOfProbes[n] as string) && text.includes(anyOf[n] as string)) {
         return true;
       }
       continue;
@@ -635,6 +671,12 @@ const KEYWORD_LETTERS: readonly number[] = ['pass', 'pwd', 'secret', 'token', 'k
   (k) => [...k].reduce((bits, c) => bits | (1 << (c.charCodeAt(0) & 31)), 0),
 );
 const BEARER_LETTERS = [...'bearer'].reduce((bits, c) => bits | (1 << (c.charCodeAt(0) & 31)), 0);
+/**
+ * Shortest text holding a bare `bearer <token>` finding: `bearer`, one blank and 16 token
+ * characters (the Authorization detector's second pattern); a shorter text with `bearer` needs a
+ * context character like every other keyword-gated finding.
+ */
+const MIN_BARE_BEARER = 'bearer'.length + 1 + 16;
 
 /**
  * The {@link HINT_KEYWORD} fact of normalized `text`: whether a keyword-gated detector (AWS
@@ -650,7 +692,14 @@ export function mayHaveKeyword(text: string, ascii: Uint32Array): boolean {
   // letters of either case share bit `c & 31` in words 2 (upper) and 3 (lower)
   const folded = (ascii[2] as number) | (ascii[3] as number);
   const blank = ((ascii[1] as number) & 1) !== 0 || ((ascii[0] as number) & (1 << 9)) !== 0;
-  if (blank && (folded & BEARER_LETTERS) === BEARER_LETTERS && BEARER.test(text)) return true;
+  if (
+    blank &&
+    text.length >= MIN_BARE_BEARER &&
+    (folded & BEARER_LETTERS) === BEARER_LETTERS &&
+    BEARER.test(text)
+  ) {
+    return true;
+  }
   // `:` 58, `<` 60, `=` 61: bits 26, 28, 29 of word 1
   if (((ascii[1] as number) & 0x34000000) === 0) return false;
   if (!KEYWORD_LETTERS.some((k) => (folded & k) === k)) return false;
@@ -1264,6 +1313,12 @@ const LETTER_OR_NUMBER = /[\p{L}\p{N}]/uy;
 /** `@domain`: 1–8 DNS labels (≤ 63 characters) and a TLD, all bounded; sticky, run at an `@` */
 const EMAIL_DOMAIN =
   /@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}(?:\p{L}{2,24}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}_-])/uy;
+/**
+ * Most UTF-16 code units of one DNS label in {@link EMAIL_DOMAIN}: 63 code points, each at most
+ * a surrogate pair. The domain's first label ends at the first `.` after the `@` (labels hold no
+ * `.`), so a `.` further away than this rules the `@` out without running the regex.
+ */
+const MAX_LABEL_UNITS = 2 * 63;
 const RETINA_ASSET = /^\d{1,63}(?:\.\d{1,63})?x\.(?:png|jpe?g|gif|webp|svg|avif)$/i;
 
 /** Start of the e-mail local part (`[\p{L}\p{N}._%+-]` run) that ends at `at`. */
@@ -1298,7 +1353,13 @@ function emailDetector(): Detector {
     gate: gate({ flags: HINT_AT }),
     applies: null,
     scan(text, sink) {
+      // the first `.` after the current `@` (the domain's first label ends there), or -1
+      let dot = -2;
       for (let at = text.indexOf('@'); at !== -1; at = text.indexOf('@', at + 1)) {
+        if (dot !== -1 && dot <= at) dot = text.indexOf('.', at + 1);
+        // no `.` after this `@`: neither this nor any later `@` has a domain
+        if (dot === -1) return;
+        if (dot < at + 2 || dot > at + 1 + MAX_LABEL_UNITS) continue;
         const start = emailLocalStart(text, at);
         if (start === at) continue;
         EMAIL_DOMAIN.lastIndex = at;

@@ -17,8 +17,10 @@ import {
   HINT_LETTER,
   HINT_PAREN,
   HINT_PLUS,
+  isDigitGroupSeparator,
   type KnownSecretSource,
   mayHaveKeyword,
+  ProbeMemo,
   passesAnyOf,
   type RedactionType,
   redactionMarker,
@@ -222,7 +224,91 @@ export function normalizeForMatching(text: string): string {
 }
 
 function normalizeAlways(text: string): string {
-  return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '');
+  return stripInvisible(stripInvisible(text).normalize('NFKC'));
+}
+
+/** {@link INVISIBLE} without the `g` flag: whether a text holds one invisible character. */
+const HAS_INVISIBLE = new RegExp(INVISIBLE.source, 'u');
+/**
+ * Texts up to this length (UTF-16 code units) lose their invisible characters by one regex
+ * replace; longer ones by {@link stripInvisibleByTable}. A global replace keeps every match
+ * until it builds the result, so on a long text dense with invisible characters (`\u200b４…`,
+ * one match per two code units) its cost grew faster than the text (issue 14: 5.5–10× the time
+ * for 4× the size); the table loop is linear.
+ */
+const STRIP_BY_REGEX_MAX = 4096;
+
+/** `text` without {@link INVISIBLE} characters; `text` itself when it has none. */
+function stripInvisible(text: string): string {
+  if (!HAS_INVISIBLE.test(text)) return text;
+  if (text.length <= STRIP_BY_REGEX_MAX) return text.replace(INVISIBLE, '');
+  return stripInvisibleByTable(text);
+}
+
+/**
+ * Per BMP code unit, 1 when it is an {@link INVISIBLE} character (a lone surrogate is not);
+ * built on first use from {@link INVISIBLE} itself, so the two cannot disagree.
+ */
+let invisibleBmp: Uint8Array | undefined;
+function invisibleTable(): Uint8Array {
+  if (invisibleBmp !== undefined) return invisibleBmp;
+  const table = new Uint8Array(0x10000);
+  // every BMP code point except the surrogates, in one string, searched once
+  const units = new Uint16Array(0x10000 - 0x800);
+  for (let c = 0, k = 0; c < 0x10000; c++) if (c < 0xd800 || c > 0xdfff) units[k++] = c;
+  const all = unitsToString(units, units.length);
+  const re = new RegExp(INVISIBLE.source, 'gu');
+  for (let m = re.exec(all); m !== null; m = re.exec(all)) {
+    const c = all.charCodeAt(m.index);
+    table[c] = 1;
+  }
+  invisibleBmp = table;
+  return table;
+}
+
+const INVISIBLE_ONE = new RegExp(`^(?:${INVISIBLE.source})$`, 'u');
+/** Code units per `String.fromCharCode` call when a buffer becomes a string (argument limit). */
+const FROM_CHAR_CODE_CHUNK = 8192;
+
+/**
+ * {@link stripInvisible} of a long text in one pass over its code units into a buffer, whatever
+ * the number of invisible characters: BMP code units by table, surrogate pairs (the tag
+ * characters U+E0000–U+E007F and other astral format characters) by {@link INVISIBLE_ONE}.
+ */
+function stripInvisibleByTable(text: string): string {
+  const table = invisibleTable();
+  const n = text.length;
+  const out = new Uint16Array(n);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        if (!INVISIBLE_ONE.test(text.slice(i, i + 2))) {
+          out[k++] = c;
+          out[k++] = d;
+        }
+        i++;
+        continue;
+      }
+    }
+    if (table[c] !== 1) out[k++] = c;
+  }
+  return unitsToString(out, k);
+}
+
+/**
+ * The first `length` code units of `units` as a string; lone surrogates are kept as they are
+ * (a `TextDecoder` would replace them with U+FFFD).
+ */
+function unitsToString(units: Uint16Array, length: number): string {
+  const parts: string[] = [];
+  for (let from = 0; from < length; from += FROM_CHAR_CODE_CHUNK) {
+    const chunk = units.subarray(from, Math.min(length, from + FROM_CHAR_CODE_CHUNK));
+    parts.push(String.fromCharCode.apply(null, chunk as unknown as number[]));
+  }
+  return parts.join('');
 }
 
 /** Shortest text any detector can match (`a@b.co`), in UTF-16 code units. */
@@ -276,26 +362,78 @@ const mayChange = (c: number): boolean =>
  * loop costs more than a native search, per call less.
  */
 const SHORT_TEXT = 512;
-const DIGIT = /\d/;
 const LETTER = /[A-Za-z]/;
 
+/** Digit runs {@link digitRunHints} reads before it gives up (see there). */
+const DIGIT_RUN_JUMPS = 64;
+/** Code units of one run {@link digitRunHints} reads before it gives up (see there). */
+const DIGIT_RUN_READ = 256;
+/** an ASCII digit, global: `test` jumps `lastIndex` past the next one natively */
+const NEXT_DIGIT = /[0-9]/g;
+
+const isAsciiLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 122;
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+
 /**
- * {@link fillHints} for long texts, by native searches: the ASCII set is all ones, the digit
- * bound is the text length, and {@link HINT_IBAN_HEAD} is set whenever a digit and a letter occur.
+ * Sets `hints.maxDigits` and the {@link HINT_IBAN_HEAD} bit of `hints.flags` for a long text,
+ * with the same meaning as {@link fillHints}'s loop: jumps from digit run to digit run with a
+ * native search and reads only the runs (a run: digits and {@link isDigitGroupSeparator}s from a
+ * digit on), so prose with a few numbers costs a few searches, not a loop over every code unit.
+ * It gives up, keeping the bounds that always hold (the text's length; an IBAN head whenever the
+ * text has a letter), once a run reaches `digitCap` digits (the most any detector gate asks
+ * for), after {@link DIGIT_RUN_JUMPS} runs, or on a run longer than {@link DIGIT_RUN_READ} code
+ * units: at most a fixed amount of work per text, whatever its shape.
  */
-function fillHintsNative(text: string, hints: TextHints): void {
+function digitRunHints(text: string, hints: TextHints, digitCap: number, hasLetter: boolean): void {
+  const n = text.length;
+  let maxDigits = 0;
+  let ibanHead = false;
+  NEXT_DIGIT.lastIndex = 0;
+  for (let jumps = 0; NEXT_DIGIT.test(text); jumps++) {
+    let i = NEXT_DIGIT.lastIndex - 1;
+    // i: the first digit of a run (the code unit before it is neither a digit nor a separator
+    // continuing a run): two letters, then two digits, head an IBAN
+    if (
+      isAsciiLetter(text.charCodeAt(i - 1)) &&
+      isAsciiLetter(text.charCodeAt(i - 2)) &&
+      isDigit(text.charCodeAt(i + 1))
+    ) {
+      ibanHead = true;
+    }
+    const stop = Math.min(n, i + DIGIT_RUN_READ);
+    let run = 0;
+    for (; i < stop; i++) {
+      const c = text.charCodeAt(i);
+      if (isDigit(c)) run++;
+      else if (!isDigitGroupSeparator(c)) break;
+    }
+    if (run > maxDigits) maxDigits = run;
+    if (maxDigits >= digitCap || jumps === DIGIT_RUN_JUMPS || (i === stop && stop < n)) {
+      hints.maxDigits = n;
+      if (hasLetter) hints.flags |= HINT_IBAN_HEAD;
+      return;
+    }
+    NEXT_DIGIT.lastIndex = i;
+  }
+  hints.maxDigits = maxDigits;
+  if (ibanHead) hints.flags |= HINT_IBAN_HEAD;
+}
+
+/**
+ * {@link fillHints} for long texts, by native searches: the ASCII set is all ones; the digit
+ * bound and the IBAN head come from {@link digitRunHints}.
+ */
+function fillHintsNative(text: string, hints: TextHints, digitCap: number): void {
   hints.ascii.fill(0xffffffff);
-  const hasDigit = DIGIT.test(text);
   const hasLetter = LETTER.test(text);
-  hints.maxDigits = hasDigit ? text.length : 0;
   hints.flags =
-    (hasDigit ? HINT_DIGIT : 0) |
     (text.includes('@') ? HINT_AT : 0) |
     (text.includes('+') ? HINT_PLUS : 0) |
     (text.includes('(') ? HINT_PAREN : 0) |
     (hasLetter ? HINT_LETTER : 0) |
-    (hasLetter && hasDigit ? HINT_IBAN_HEAD : 0) |
     (mayHaveKeyword(text, hints.ascii) ? HINT_KEYWORD : 0);
+  digitRunHints(text, hints, digitCap, hasLetter);
+  if (hints.maxDigits > 0) hints.flags |= HINT_DIGIT;
 }
 
 /**
@@ -305,12 +443,13 @@ function fillHintsNative(text: string, hints: TextHints): void {
  * soon as it meets a code unit that may change under {@link normalizeForMatching} unless
  * `normalized` is true (the caller then normalizes and calls again with `true`): one loop both
  * proves the text is already normalized and gathers the hints, so a table cell is read once.
+ * `digitCap`: the most digits any detector gate asks for (see {@link digitRunHints}).
  */
-function fillHints(text: string, hints: TextHints, normalized: boolean): boolean {
+function fillHints(text: string, hints: TextHints, normalized: boolean, digitCap: number): boolean {
   const ascii = hints.ascii;
   if (text.length > SHORT_TEXT) {
     if (!normalized && MAY_CHANGE_UNDER_NFKC.test(text)) return false;
-    fillHintsNative(text, hints);
+    fillHintsNative(text, hints, digitCap);
     return true;
   }
   let w0 = 0;
@@ -378,12 +517,6 @@ function fillHints(text: string, hints: TextHints, normalized: boolean): boolean
 
 const COLUMN_RULE: RedactionType = 'column_rule';
 const COLUMN_RULE_MARKER = redactionMarker(COLUMN_RULE);
-
-interface Span {
-  readonly start: number;
-  readonly end: number;
-  readonly type: RedactionType;
-}
 
 /** Exact-name canonical form: NFKC, lower case, no `_ - .`, whitespace or format characters. */
 function canonicalKey(key: string): string {
@@ -457,6 +590,26 @@ class KnownSecrets implements KnownSecretSource {
  * email, card_number, iban, us_ssn, uk_nino, phone.
  */
 export function createRedactor(options: RedactionOptions = {}): Redactor {
+  return buildRedactor(options, false);
+}
+
+/**
+ * A {@link createRedactor} redactor without any of its shortcuts, for differential tests only
+ * (not exported from the package): every text is normalized the plain way (strip invisible
+ * characters by regex, NFKC, strip again) and every detector runs on it, whatever its length,
+ * digits or characters. Its output defines what the shortcuts (the ASCII/Latin fast path of
+ * normalization, the table loop for long texts, hints and gates) must reproduce exactly.
+ */
+export function createReferenceRedactor(options: RedactionOptions = {}): Redactor {
+  return buildRedactor(options, true);
+}
+
+/** Plain normalization of the reference redactor (see {@link createReferenceRedactor}). */
+function referenceNormalize(text: string): string {
+  return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '');
+}
+
+function buildRedactor(options: RedactionOptions, reference: boolean): Redactor {
   const known = new KnownSecrets();
   for (const s of options.knownSecrets ?? []) known.add(s);
   const detectors: readonly Detector[] = [
@@ -468,6 +621,8 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
   // instead of properties of differently shaped detector objects
   const gateMinLength = Int32Array.from(detectors, (d) => d.minLength);
   const gateDigits = Int32Array.from(detectors, (d) => d.gate.digits);
+  /** the most digits any gate asks for: a longer digit run proves nothing more */
+  const digitCap = Math.max(1, ...gateDigits);
   const gateFlags = Int32Array.from(detectors, (d) => d.gate.flags);
   const keyMatches = compileKeyRules([...DEFAULT_KEY_RULES, ...(options.keyRules ?? [])]);
   const cleanNames = new Set<string>();
@@ -479,8 +634,12 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
   // Per-call state of redactText, kept here so a call allocates nothing it does not return
   // (redactText is synchronous and never re-entered).
   const hints: TextHints = { flags: 0, maxDigits: 0, ascii: new Uint32Array(4) };
-  /** findings of the current text: the first `spanCount` entries (slots reused across calls) */
-  const spans: Span[] = [];
+  const probes = new ProbeMemo();
+  // findings of the current text, as parallel arrays (slots reused across calls, so a finding
+  // allocates nothing): the first `spanCount` entries
+  let spanStart = new Int32Array(SPAN_LIST_LIMIT);
+  let spanEnd = new Int32Array(SPAN_LIST_LIMIT);
+  const spanType: RedactionType[] = [];
   let spanCount = 0;
   let covered: Uint8Array | undefined;
   let coveredCount = 0;
@@ -490,22 +649,29 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     if (start < 0 || end > textLength || end <= start) return;
     if (covered === undefined && spanCount >= SPAN_LIST_LIMIT) {
       covered = new Uint8Array(textLength);
-      for (let k = 0; k < spanCount; k++) {
-        const s = spans[k] as Span;
-        covered.fill(1, s.start, s.end);
-      }
+      for (let k = 0; k < spanCount; k++) covered.fill(1, spanStart[k], spanEnd[k]);
     }
     if (covered === undefined) {
       for (let k = 0; k < spanCount; k++) {
-        const s = spans[k] as Span;
-        if (start < s.end && s.start < end) return;
+        if (start < (spanEnd[k] as number) && (spanStart[k] as number) < end) return;
       }
     } else {
       for (let i = start; i < end; i++) if (covered[i] === 1) return;
       covered.fill(1, start, end);
     }
     coveredCount += end - start;
-    spans[spanCount++] = { start, end, type };
+    if (spanCount === spanStart.length) {
+      const grownStart = new Int32Array(spanCount * 2);
+      const grownEnd = new Int32Array(spanCount * 2);
+      grownStart.set(spanStart);
+      grownEnd.set(spanEnd);
+      spanStart = grownStart;
+      spanEnd = grownEnd;
+    }
+    spanStart[spanCount] = start;
+    spanEnd[spanCount] = end;
+    spanType[spanCount] = type;
+    spanCount++;
   };
 
   /**
@@ -514,59 +680,67 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
    */
   const redactText = (raw: string, counts: Record<string, number>): string => {
     let text = raw;
-    if (!fillHints(raw, hints, false)) {
+    if (reference) {
+      text = referenceNormalize(raw);
+    } else if (!fillHints(raw, hints, false, digitCap)) {
       text = normalizeAlways(raw);
-      fillHints(text, hints, true);
+      fillHints(text, hints, true, digitCap);
     }
     const n = text.length;
-    if (n < MIN_DETECTABLE_LENGTH) return raw;
+    if (n < MIN_DETECTABLE_LENGTH && !reference) return raw;
     spanCount = 0;
     covered = undefined;
     coveredCount = 0;
     textLength = n;
+    probes.reset();
     const maxDigits = hints.maxDigits;
     const absent = ~hints.flags;
     for (let k = 0; k < detectors.length; k++) {
-      if (
-        n < (gateMinLength[k] as number) ||
-        maxDigits < (gateDigits[k] as number) ||
-        ((gateFlags[k] as number) & absent) !== 0
-      ) {
-        continue;
-      }
       const d = detectors[k] as Detector;
       if (
-        (d.gate.anyOf !== null &&
-          !passesAnyOf(text, d.gate, n > SHORT_TEXT ? null : hints.ascii)) ||
-        (d.applies !== null && !d.applies(text))
+        !reference &&
+        (n < (gateMinLength[k] as number) ||
+          maxDigits < (gateDigits[k] as number) ||
+          ((gateFlags[k] as number) & absent) !== 0 ||
+          (d.gate.anyOf !== null &&
+            !passesAnyOf(text, d.gate, n > SHORT_TEXT ? null : hints.ascii, probes)))
       ) {
         continue;
       }
+      if (d.applies !== null && !d.applies(text)) continue;
       d.scan(text, sink);
       if (coveredCount === n) break;
     }
     covered = undefined;
     if (spanCount === 0) return raw;
     if (spanCount === 1) {
-      const only = spans[0] as Span;
       spanCount = 0;
-      add(counts, only.type);
-      const marker = markerFor(only.type);
-      if (only.start === 0 && only.end === n) return marker;
-      return text.slice(0, only.start) + marker + text.slice(only.end);
+      const type = spanType[0] as RedactionType;
+      const start = spanStart[0] as number;
+      const end = spanEnd[0] as number;
+      add(counts, type);
+      const marker = markerFor(type);
+      if (start === 0 && end === n) return marker;
+      return text.slice(0, start) + marker + text.slice(end);
     }
-    const found = spans.slice(0, spanCount);
-    spanCount = 0;
-    if (spans.length > SPAN_LIST_LIMIT) spans.length = SPAN_LIST_LIMIT;
-    found.sort((a, b) => a.start - b.start);
+    // findings in text order (they never overlap, so start order is text order)
+    const order = Array.from({ length: spanCount }, (_, k) => k);
+    order.sort((a, b) => (spanStart[a] as number) - (spanStart[b] as number));
     const parts: string[] = [];
     let pos = 0;
-    for (const s of found) {
-      parts.push(text.slice(pos, s.start), markerFor(s.type));
-      add(counts, s.type);
-      pos = s.end;
+    for (const k of order) {
+      const type = spanType[k] as RedactionType;
+      parts.push(text.slice(pos, spanStart[k]), markerFor(type));
+      add(counts, type);
+      pos = spanEnd[k] as number;
     }
     parts.push(text.slice(pos));
+    spanCount = 0;
+    if (spanStart.length > SPAN_LIST_LIMIT) {
+      spanStart = new Int32Array(SPAN_LIST_LIMIT);
+      spanEnd = new Int32Array(SPAN_LIST_LIMIT);
+      spanType.length = SPAN_LIST_LIMIT;
+    }
     return parts.join('');
   };
 
