@@ -1,6 +1,7 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   CallToolRequestSchema,
   ErrorCode as JsonRpcErrorCode,
@@ -80,7 +81,14 @@ export function createMcpServer(options: McpServerOptions): Server {
   server.setRequestHandler(ListToolsRequestSchema, () => ({
     tools: options.pipeline.listTools().map((t) => ({ ...t })) as never,
   }));
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+  // tools/call goes to the SDK's base `Protocol` registration, not `Server`'s override of it: the
+  // override parses the request a second time and parses our answer against CallToolResultSchema
+  // again (a zod pass per call). The base still parses the request against CallToolRequestSchema;
+  // a task-augmented call is refused by the base before any handler runs (no tasks capability);
+  // and the answer is built by the pipeline alone (shapeOutput or errorResult), in the shape every
+  // client-side test validates.
+  const setBaseHandler = Protocol.prototype.setRequestHandler as Server['setRequestHandler'];
+  setBaseHandler.call(server, CallToolRequestSchema, async (request, extra) => {
     const response = await options.pipeline.callTool({
       name: request.params.name,
       arguments: request.params.arguments,
