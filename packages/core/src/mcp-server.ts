@@ -167,9 +167,12 @@ export async function serveStdio(
 /**
  * Messages sent in the same turn of the event loop (the answers of concurrent calls that finish
  * together) leave in one `writev(2)` instead of one `write(2)` each: the first `send` of a turn
- * corks `out` and the uncork is queued with `process.nextTick`, which runs once the current
- * microtasks are done. A lone answer is delayed by no I/O, only by that tick; each message is
- * still written whole and in send order (a corked stream keeps its chunks in order).
+ * corks `out` and the uncork is queued with `setImmediate`, which runs in the loop's check phase,
+ * right after the I/O callbacks of this turn (and their ticks and microtasks) are done, so the
+ * answers to every request of a stdin chunk and of the audit writes that completed in the same
+ * poll go out together. A lone answer is delayed by no I/O: with an immediate pending, the loop
+ * does not wait in poll. Each message is still written whole and in send order (a corked stream
+ * keeps its chunks in order).
  */
 function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStream): void {
   const send = transport.send.bind(transport);
@@ -182,7 +185,7 @@ function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStr
     if (!corked) {
       corked = true;
       (out as NodeJS.WriteStream).cork();
-      process.nextTick(uncork);
+      setImmediate(uncork);
     }
     return send(message);
   };
