@@ -13,7 +13,6 @@
 import type { AuditEntry } from './audit-record.js';
 import { MAX_AUDIT_INTENT_CHARS } from './audit-record.js';
 
-const HEX_64 = /^[0-9a-f]{64}$/;
 const NOTE_KEY = /^[a-z][a-zA-Z0-9]{0,39}$/;
 const TRANSPORTS: ReadonlySet<unknown> = new Set(['stdio', 'http', 'internal']);
 const ACCESS: ReadonlySet<unknown> = new Set(['read', 'write', 'none']);
@@ -31,6 +30,16 @@ const OUTCOMES: ReadonlySet<unknown> = new Set(['success', 'error', 'denied']);
 const MAX_NOTE_STRING = 201;
 
 type Obj = Record<string, unknown>;
+
+/** `^[0-9a-f]{64}$` (the schema's `HEX_64`) without a regex: 64 lowercase hex digits. */
+function isHex64(value: unknown): boolean {
+  if (typeof value !== 'string' || value.length !== 64) return false;
+  for (let i = 0; i < 64; i++) {
+    const c = value.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
 
 /** A non-null, non-array object (zod's object check). */
 function isObject(value: unknown): value is Obj {
@@ -123,13 +132,7 @@ function notesShape(n: unknown): boolean {
 }
 
 function bearerShape(b: unknown): boolean {
-  return (
-    b === undefined ||
-    (isObject(b) &&
-      typeof b.field === 'string' &&
-      typeof b.sha256 === 'string' &&
-      HEX_64.test(b.sha256))
-  );
+  return b === undefined || (isObject(b) && typeof b.field === 'string' && isHex64(b.sha256));
 }
 
 /**
@@ -165,8 +168,7 @@ export function isAuditEntryShape(entry: unknown): entry is AuditEntry {
       bearerShape(e.bearerCredential) &&
       typeof e.correlationId === 'string' &&
       sessionShape(e.session) &&
-      (e.resultSha256 === undefined ||
-        (typeof e.resultSha256 === 'string' && HEX_64.test(e.resultSha256))) &&
+      (e.resultSha256 === undefined || isHex64(e.resultSha256)) &&
       notesShape(e.notes)
     );
   } catch {
