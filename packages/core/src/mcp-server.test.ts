@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import {
+  CallToolResultSchema,
   type ClientCapabilities,
   type ElicitRequest,
   ElicitRequestSchema,
@@ -313,6 +314,25 @@ describe('createMcpServer: tools/call', () => {
       access: 'none',
       outcome: 'denied',
     });
+  });
+
+  it('refuses a task-augmented call before the tool runs (no tasks capability)', async () => {
+    const { client, executed, entries } = await setup();
+    const err = await client
+      .request(
+        {
+          method: 'tools/call',
+          params: { name: 'test_list_customers', arguments: {}, task: { ttl: 60_000 } },
+        },
+        CallToolResultSchema,
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(McpError);
+    expect(executed).toHaveLength(0);
+    expect(entries).toHaveLength(0);
   });
 
   it('answers a disabled tool exactly like an unknown one', async () => {

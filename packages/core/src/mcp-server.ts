@@ -1,6 +1,7 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   CallToolRequestSchema,
   ErrorCode as JsonRpcErrorCode,
@@ -80,7 +81,14 @@ export function createMcpServer(options: McpServerOptions): Server {
   server.setRequestHandler(ListToolsRequestSchema, () => ({
     tools: options.pipeline.listTools().map((t) => ({ ...t })) as never,
   }));
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+  // tools/call goes to the SDK's base `Protocol` registration, not `Server`'s override of it: the
+  // override parses the request a second time and parses our answer against CallToolResultSchema
+  // again (a zod pass per call). The base still parses the request against CallToolRequestSchema;
+  // a task-augmented call is refused by the base before any handler runs (no tasks capability);
+  // and the answer is built by the pipeline alone (shapeOutput or errorResult), in the shape every
+  // client-side test validates.
+  const setBaseHandler = Protocol.prototype.setRequestHandler as Server['setRequestHandler'];
+  setBaseHandler.call(server, CallToolRequestSchema, async (request, extra) => {
     const response = await options.pipeline.callTool({
       name: request.params.name,
       arguments: request.params.arguments,
@@ -159,9 +167,12 @@ export async function serveStdio(
 /**
  * Messages sent in the same turn of the event loop (the answers of concurrent calls that finish
  * together) leave in one `writev(2)` instead of one `write(2)` each: the first `send` of a turn
- * corks `out` and the uncork is queued with `process.nextTick`, which runs once the current
- * microtasks are done. A lone answer is delayed by no I/O, only by that tick; each message is
- * still written whole and in send order (a corked stream keeps its chunks in order).
+ * corks `out` and the uncork is queued with `setImmediate`, which runs in the loop's check phase,
+ * right after the I/O callbacks of this turn (and their ticks and microtasks) are done, so the
+ * answers to every request of a stdin chunk and of the audit writes that completed in the same
+ * poll go out together. A lone answer is delayed by no I/O: with an immediate pending, the loop
+ * does not wait in poll. Each message is still written whole and in send order (a corked stream
+ * keeps its chunks in order).
  */
 function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStream): void {
   const send = transport.send.bind(transport);
@@ -174,7 +185,7 @@ function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStr
     if (!corked) {
       corked = true;
       (out as NodeJS.WriteStream).cork();
-      process.nextTick(uncork);
+      setImmediate(uncork);
     }
     return send(message);
   };

@@ -5,8 +5,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, lstat, open, rename } from 'node:fs/promises';
+import { constants as fsConstants, fstatSync, lstatSync } from 'node:fs';
+import { type FileHandle, open, rename } from 'node:fs/promises';
 import { auditRecordSchema, GENESIS_HASH } from './audit-record.js';
 import { computeRecordHash } from './hash-chain.js';
 import { AuditSinkError, MAX_AUDIT_LINE_BYTES } from './sinks.js';
@@ -168,14 +168,20 @@ export class AuditFile {
    * Checks that the path still names this file with exactly the bytes written to it (`fstat`
    * of the descriptor and `lstat` of the path: two system calls).
    *
+   * Both are synchronous: metadata of an open, recently written local file comes from the inode
+   * and dentry caches in about a microsecond, while each `fs/promises` call is a round trip
+   * through libuv's thread pool (a handoff and a wakeup each way), paid per commit (issue 14:
+   * ~6% of the HTTP server's CPU per call). Same checks, same answers, in the same order.
+   *
    * @returns `undefined` when unchanged, else how it changed.
+   * @throws the `fstat` error, or an `lstat` error other than `ENOENT` (as a rejection).
    */
   async change(): Promise<AuditFileChange | undefined> {
-    const own = await this.#handle.stat();
+    const own = fstatSync(this.#handle.fd);
     if (own.nlink === 0) return 'deleted';
-    let named: Awaited<ReturnType<typeof lstat>>;
+    let named: ReturnType<typeof lstatSync>;
     try {
-      named = await lstat(this.path);
+      named = lstatSync(this.path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'deleted';
       throw err;

@@ -16,6 +16,7 @@ import {
   GENESIS_HASH,
 } from './audit-record.js';
 import { CHECKPOINT_TOOL, type CheckpointSigner, checkpointMessage } from './checkpoint.js';
+import { isAuditEntryShape } from './entry-shape.js';
 import { escapeAuditLine } from './line-escape.js';
 import { serializeStampedRecord } from './record-line.js';
 import { type AuditSink, createStderrSink } from './sinks.js';
@@ -265,8 +266,10 @@ export class AuditLog {
     if (this.#closing) {
       return Promise.reject(new AuditLogError('closed', 'audit log is closed'));
     }
-    const checked = auditEntrySchema.safeParse(entry);
-    if (!checked.success) {
+    // The hand-written check accepts only what the schema accepts; anything else (and every
+    // refusal's wording) is left to the schema.
+    const checked = isAuditEntryShape(entry) ? undefined : auditEntrySchema.safeParse(entry);
+    if (checked && !checked.success) {
       const issue = checked.error.issues[0];
       const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'entry';
       return Promise.reject(

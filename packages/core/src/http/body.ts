@@ -27,12 +27,6 @@ export interface BodyLimits {
  *   the stream's error when the client aborts
  */
 export function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer> {
-  const tooLarge = new HttpRefusal(
-    413,
-    'too_large',
-    jsonRpcError(-32000, `Request body larger than ${max} bytes`),
-    { Connection: 'close' },
-  );
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -40,6 +34,13 @@ export function readBody(req: IncomingMessage, res: ServerResponse, max: number)
     const overflow = () => {
       over = true;
       chunks.length = 0;
+      // Built only when needed: an Error captures a stack trace, which every request would pay.
+      const tooLarge = new HttpRefusal(
+        413,
+        'too_large',
+        jsonRpcError(-32000, `Request body larger than ${max} bytes`),
+        { Connection: 'close' },
+      );
       answerThenCut(req, res, tooLarge);
       reject(tooLarge);
     };
