@@ -94,7 +94,12 @@ export async function runConnectorCli<S, C>(
     const flags = Object.fromEntries(
       Object.keys(def.flags ?? {}).map((f) => [f, args[f] === true]),
     );
-    const server = await assemble(def, config, { flags });
+    // Over stdio the tool list is answered while the connector's client checks run; calls wait
+    // for them, and a failed check stops the server with its error (exit 1), as before.
+    const server = await assemble(def, config, {
+      flags,
+      deferClientChecks: config.transport === 'stdio',
+    });
     redact = (text) => server.redactor.redactString(text).value;
     // SIGHUP reloads the Cedar policies (an invalid set keeps the old one); calls keep running.
     process.on('SIGHUP', () => {
