@@ -270,7 +270,11 @@ async function holdingProxy(target: string): Promise<HoldingProxy> {
 
 /** The bin over raw stdio: JSON-RPC lines in, answers by id out, stderr and the exit kept. */
 function rawServer(env: Record<string, string>) {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [POSTGRES_BIN], {
+  // A loaded machine may take seconds to answer tools/list while the proxy holds the
+  // connection: the connection timeout must not end the held checks first.
+  const config = writeTempConfig({ postgres: { pool: { connectionTimeoutMs: 120_000 } } });
+  const args = [POSTGRES_BIN, '--config', config];
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
