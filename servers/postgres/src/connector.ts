@@ -225,6 +225,8 @@ export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
     }
     return opened.value;
   },
+  // The role checks and the checker start gate calls, not the tool list (see README, Startup).
+  deferClientChecks: true,
   async closeClient(handle) {
     await handle.pool.end().catch(() => undefined);
   },
