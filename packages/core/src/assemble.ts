@@ -1,16 +1,15 @@
 import { openAuditTrail } from './audit/index.js';
 import type { CoreConfig } from './config.js';
 import type { ConnectorContext, ConnectorDefinition, ConnectorTools } from './connector.js';
-import { createPrincipalClients } from './credentials/principal-clients.js';
+import { createPrincipalClients, type PrincipalClients } from './credentials/principal-clients.js';
 import {
-  type CredentialHandle,
   type Credentials,
   loadCredential,
   loadCredentials,
   type Secret,
   secretFragments,
 } from './credentials.js';
-import { StartupError } from './errors.js';
+import { ErrorCode, StartupError } from './errors.js';
 import { createAuthenticator } from './http/auth.js';
 import { identityFromAuthInfo, type RunningHttpServer, serveHttp } from './http/http-server.js';
 import { mtlsServerOptions } from './http/mtls.js';
@@ -18,7 +17,7 @@ import { resolveStdioIdentity } from './identity.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMcpServer, serveStdio } from './mcp-server.js';
 import { createServerMetrics } from './metrics.js';
-import { createPipeline, type Pipeline } from './pipeline.js';
+import { type CallRequest, type CallResponse, createPipeline, type Pipeline } from './pipeline.js';
 import { createAccessControlFromConfig } from './policy/from-config.js';
 import { createMemoryRateLimiter, createRedisRateLimiter } from './rate-limit.js';
 import { createRedactor, type Redactor } from './redaction/index.js';
@@ -33,6 +32,15 @@ export interface AssembleOptions {
   readonly env?: NodeJS.ProcessEnv | undefined;
   /** Values of the connector's extra boolean CLI flags. */
   readonly flags?: Readonly<Record<string, boolean>> | undefined;
+  /**
+   * Opens the upstream clients (the connector's `openClient`: its startup checks, e.g. the
+   * Postgres role checks) in the background instead of before the pipeline is built, so the
+   * server answers `initialize` and `tools/list` while they run (stdio startup, issue 14).
+   * Fail closed: every `tools/call` waits for them, and when they fail it is refused (audited)
+   * and {@link AssembledServer.started} rejects with their error, which stops serving. Default
+   * false: `assemble` resolves only once every client is open, as before.
+   */
+  readonly deferClientChecks?: boolean | undefined;
 }
 
 /** A server built from a definition and a configuration, not yet serving. */
@@ -41,7 +49,18 @@ export interface AssembledServer {
   readonly pipeline: Pipeline;
   readonly logger: Logger;
   readonly redactor: Redactor;
-  /** Serves MCP over stdio until the client closes stdin or a signal arrives, then closes everything. */
+  /**
+   * Settles when the upstream clients are open and their startup checks are done: resolves when
+   * they passed, rejects with their error (a {@link StartupError} when the connector refuses)
+   * otherwise. Already resolved unless {@link AssembleOptions.deferClientChecks} was set.
+   */
+  readonly started: Promise<void>;
+  /**
+   * Serves MCP over stdio until the client closes stdin or a signal arrives, then closes
+   * everything. With deferred client checks it stops serving as soon as they fail and then
+   * rejects with their error (so the command line reports it and exits 1, as when they run
+   * before serving).
+   */
   serveStdio(): Promise<void>;
   /** Starts the Streamable HTTP listener (and the management listener); resolves when listening. */
   serveHttp(): Promise<RunningHttpServer>;
@@ -70,6 +89,9 @@ function missingReadCredential(
  * before it is used), credentials, the connector's tools (declared without clients), the read
  * client, the write client only in `read-write` mode with a write credential, the audit trail,
  * the rate limiter and the pipeline. Whatever was opened is closed again when a later step fails.
+ * With {@link AssembleOptions.deferClientChecks} the clients (read, then write, then per-principal
+ * clients) are opened after the pipeline is built, while the server already answers
+ * `initialize` and `tools/list`; calls wait for them ({@link AssembledServer.started}).
  * Runs in-process (tests embed it); {@link runConnectorCli} wraps it with the command line.
  *
  * @throws StartupError with a one-line, secret-free message when the server must not start.
@@ -131,38 +153,52 @@ export async function assemble<S, C>(
       }
     }
   };
+  const deferred = options.deferClientChecks === true;
   try {
     const declared: ConnectorTools<C> = await def.tools(ctx);
     if (declared.close) closers.push(() => declared.close?.());
+    // The scopes that get a client are known from configuration alone: read, and write in
+    // read-write mode with a write credential (or a connector that obtains its own).
+    const scopes: CredentialScope[] =
+      config.mode === 'read-write' && (connectorManaged || credentials.write)
+        ? ['read', 'write']
+        : ['read'];
     const clients: Partial<Record<CredentialScope, C>> = {};
-    const open = async (scope: CredentialScope, credential: CredentialHandle | undefined) => {
-      const client = await def.openClient(scope, credential, ctx);
-      closers.push(() => def.closeClient(client));
-      clients[scope] = client;
-    };
-    await open('read', credentials.read);
-    if (config.mode === 'read-write') {
-      if (connectorManaged || credentials.write) await open('write', credentials.write);
-      else
-        logger.warn(
-          'mode is read-write but no write credential is configured: write tools are disabled',
-        );
-    }
-    const principalClients = config.principalCredentials
-      ? await createPrincipalClients(def, ctx, config.principalCredentials, {
+    let principalClients: PrincipalClients<C> | undefined;
+    /** The clients in contract order (read, then write), then the per-principal clients. */
+    const openClients = async () => {
+      for (const scope of scopes) {
+        const client = await def.openClient(scope, credentials[scope], ctx);
+        closers.push(() => def.closeClient(client));
+        clients[scope] = client;
+        if (scope === 'read' && config.mode === 'read-write' && !scopes.includes('write'))
+          logger.warn(
+            'mode is read-write but no write credential is configured: write tools are disabled',
+          );
+      }
+      if (config.principalCredentials) {
+        const opened = await createPrincipalClients(def, ctx, config.principalCredentials, {
           env,
           onSecret: registerSecret,
-        })
-      : undefined;
-    if (principalClients) {
-      closers.push(() => principalClients.close());
-      logger.info(
-        {
-          scopes: config.principalCredentials?.scopes,
-          fallback: config.principalCredentials?.fallback,
-        },
-        'calls use per-principal upstream credentials (principalCredentials)',
-      );
+        });
+        principalClients = opened;
+        closers.push(() => opened.close());
+        logger.info(
+          {
+            scopes: config.principalCredentials.scopes,
+            fallback: config.principalCredentials.fallback,
+          },
+          'calls use per-principal upstream credentials (principalCredentials)',
+        );
+      }
+    };
+    if (deferred) {
+      // Until openClients replaces them, each scope holds a stand-in that fails any use: the
+      // pipeline learns from it which scopes exist (the tool list), and calls are held back
+      // until the real clients are in place (see `served` below).
+      for (const scope of scopes) clients[scope] = notYetOpen(scope) as C;
+    } else {
+      await openClients();
     }
     // Set once the metrics exist (they need the tool list).
     let countAuditError: (sink: string) => void = () => {};
@@ -217,7 +253,12 @@ export async function assemble<S, C>(
       toolSettings: config.tools.settings,
       roles,
       clients,
-      clientFor: principalClients?.clientFor,
+      clientFor: config.principalCredentials
+        ? (scope, identity, shared) => {
+            if (!principalClients) throw new Error('per-principal clients are not open yet');
+            return principalClients.clientFor(scope, identity, shared);
+          }
+        : undefined,
       limits: { maxRows: config.output.maxRows, maxBytes: config.output.maxBytes },
       redactor,
       audit,
@@ -231,11 +272,52 @@ export async function assemble<S, C>(
       },
     });
     const rateLimitStore = redisUrl ? 'redis' : 'memory';
+    // Deferred: the clients open (and their checks run) from here on, while the server serves.
+    const started = deferred ? openClients() : Promise.resolve();
+    let open = !deferred;
+    started.then(
+      () => {
+        open = true;
+      },
+      () => undefined, // reported by serveStdio (or whoever awaits `started`)
+    );
+    /** Calls waiting for the checks (answered before a failed start closes the transport). */
+    const waiting = new Set<Promise<CallResponse>>();
+    /** A call that arrived before the checks finished: it runs after them, or is refused. */
+    const afterChecks = (request: CallRequest) => {
+      const call = refuseOrCall(request);
+      waiting.add(call);
+      const done = () => waiting.delete(call);
+      call.then(done, done);
+      return call;
+    };
+    const refuseOrCall = async (request: CallRequest) => {
+      try {
+        await started;
+      } catch {
+        pipeline.recordRefusal({
+          identity: request.identity,
+          tool: request.name,
+          code: ErrorCode.UpstreamUnavailable,
+          reason: 'startup_checks_failed',
+          arguments: request.arguments,
+        });
+        return startupFailed;
+      }
+      return pipeline.callTool(request);
+    };
+    /** The pipeline as transports see it: calls wait for the startup checks (fail closed). */
+    const served: Pipeline = deferred
+      ? {
+          ...pipeline,
+          callTool: (request) => (open ? pipeline.callTool(request) : afterChecks(request)),
+        }
+      : pipeline;
     const makeServer = () =>
       createMcpServer({
         info: { name: def.bin, version: def.version, title: def.title },
         instructions: def.instructions,
-        pipeline,
+        pipeline: served,
         identity: (client, auth) =>
           identityFromAuthInfo(auth, client) ??
           resolveStdioIdentity(config.identity, config.defaultRoles, client),
@@ -243,14 +325,16 @@ export async function assemble<S, C>(
       });
     let closed: Promise<void> | undefined;
     const close = () => {
-      closed ??= closeAll();
+      // Clients still opening are closed too: closing waits for the checks to settle.
+      closed ??= started.then(closeAll, closeAll);
       return closed;
     };
     return {
       config,
-      pipeline,
+      pipeline: served,
       logger,
       redactor,
+      started,
       close,
       async reloadPolicies() {
         const engine = access.control?.engine;
@@ -268,14 +352,36 @@ export async function assemble<S, C>(
         return result.ok;
       },
       async serveStdio() {
-        await serveStdio(makeServer(), close, () =>
-          logger.info(
-            { mode: config.mode, tools: pipeline.enabledTools, rateLimitStore },
-            `${def.bin} ${def.version} ready on stdio`,
-          ),
-        );
+        const server = makeServer();
+        let connected = false;
+        let failed = false;
+        // A failed startup check stops serving (the transport closes, then everything else),
+        // once the calls that waited for it have their refusal (written before the next turn).
+        const stop = () =>
+          void Promise.allSettled([...waiting]).then(() => setImmediate(() => void server.close()));
+        started.catch(() => {
+          failed = true;
+          if (connected) stop();
+        });
+        await serveStdio(server, close, () => {
+          connected = true;
+          if (failed) stop();
+          // "Ready" once the checks passed too: a refusal stays the one line on stderr.
+          started.then(
+            () =>
+              logger.info(
+                { mode: config.mode, tools: pipeline.enabledTools, rateLimitStore },
+                `${def.bin} ${def.version} ready on stdio`,
+              ),
+            () => undefined,
+          );
+        });
+        await started;
       },
       async serveHttp() {
+        // Over HTTP the listener opens only once the checks passed (readiness probes, load
+        // balancers): nothing is served on an unchecked client.
+        await started;
         metricsLive = true;
         let resource = '';
         const authenticator = await createAuthenticator(config.auth, () => resource);
@@ -302,7 +408,7 @@ export async function assemble<S, C>(
               : undefined,
           anonymousRoles: config.defaultRoles,
           createServer: makeServer,
-          pipeline,
+          pipeline: served,
           metrics,
           serverInfo: { name: def.bin, version: def.version },
           ready: async () => {
@@ -335,4 +441,35 @@ export async function assemble<S, C>(
     await closeAll();
     throw err;
   }
+}
+
+/** What a call gets when the startup checks it waited for failed (the server is stopping). */
+const startupFailed: CallResponse = {
+  kind: 'result',
+  result: {
+    isError: true,
+    content: [
+      {
+        type: 'text',
+        text: `${ErrorCode.UpstreamUnavailable}: the server failed its startup checks and is stopping; nothing was executed`,
+      },
+    ],
+    _meta: { 'hardened-mcp/error': { code: ErrorCode.UpstreamUnavailable } },
+  },
+};
+
+/**
+ * The stand-in of a client whose startup checks are still running (deferred client checks):
+ * any use throws, so nothing can reach the upstream through it. Calls never see it (they wait
+ * for the real client), and the pipeline reads its clients at call time.
+ */
+function notYetOpen(scope: CredentialScope): object {
+  return new Proxy(
+    {},
+    {
+      get() {
+        throw new Error(`the ${scope} client is not open yet (its startup checks are running)`);
+      },
+    },
+  );
 }

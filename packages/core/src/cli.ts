@@ -94,7 +94,13 @@ export async function runConnectorCli<S, C>(
     const flags = Object.fromEntries(
       Object.keys(def.flags ?? {}).map((f) => [f, args[f] === true]),
     );
-    const server = await assemble(def, config, { flags });
+    // Over stdio (for a connector that allows it) the tool list is answered while the
+    // connector's client checks run; calls wait for them, and a failed check stops the server
+    // with its error (exit 1), as before.
+    const server = await assemble(def, config, {
+      flags,
+      deferClientChecks: config.transport === 'stdio' && def.deferClientChecks === true,
+    });
     redact = (text) => server.redactor.redactString(text).value;
     // SIGHUP reloads the Cedar policies (an invalid set keeps the old one); calls keep running.
     process.on('SIGHUP', () => {

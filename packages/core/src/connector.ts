@@ -107,6 +107,12 @@ export interface ConnectorDefinition<S, C> {
   closeClient(client: C): Promise<void> | void;
   /** Readiness with the read client (for `/readyz`): true when the upstream answers. */
   ready?(client: C, ctx: ConnectorContext<S>): Promise<boolean>;
+  /**
+   * Over stdio, answer `initialize` and `tools/list` while `openClient` runs its startup checks
+   * (calls wait for them and are refused if they fail; see `AssembleOptions.deferClientChecks`).
+   * Only for a connector whose observable startup work is its checks alone. Default false.
+   */
+  readonly deferClientChecks?: boolean | undefined;
 }
 
 /**

@@ -1,14 +1,20 @@
 import { createRequire } from 'node:module';
-import {
-  type RateLimiterAbstract,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-} from 'rate-limiter-flexible';
+import type * as Flexible from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ALLOW, type Decision, deny, ErrorCode } from './errors.js';
 
 /** Synchronous `require` for modules loaded on first use only (CommonJS packages). */
 const lazyRequire = createRequire(import.meta.url);
+
+// The classes this module uses, from their own files: the package's index loads every store it
+// supports (databases, cluster IPC), about 36 modules a server never uses (startup cost, issue 14).
+// Each file exports its class (`module.exports = …`); the Redis limiter loads with ioredis.
+const RateLimiterMemory = lazyRequire(
+  'rate-limiter-flexible/lib/RateLimiterMemory.js',
+) as typeof Flexible.RateLimiterMemory;
+const RateLimiterRes = lazyRequire(
+  'rate-limiter-flexible/lib/RateLimiterRes.js',
+) as typeof Flexible.RateLimiterRes;
 
 /** A fixed-window budget: `points` calls per `durationSeconds`. */
 export interface RateLimitRule {
@@ -70,6 +76,9 @@ export function createRedisRateLimiter(
 ): RateLimiter {
   // ioredis is loaded only when a Redis store is configured (startup cost, issue 14)
   const { Redis } = lazyRequire('ioredis') as typeof import('ioredis');
+  const RateLimiterRedis = lazyRequire(
+    'rate-limiter-flexible/lib/RateLimiterRedis.js',
+  ) as typeof Flexible.RateLimiterRedis;
   const client = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,

@@ -26,22 +26,36 @@ import { createSqlGuardClient, type SqlGuardClient } from './sql-guard-client.js
 import { createPostgresTools } from './tools.js';
 
 /**
- * The SQL checker start of each server being assembled (keyed by its connector context), so
- * `openClient` can wait for it after the role check: the checker processes start while the
- * database is reached, instead of one after the other (issue 14).
+ * The SQL checker of each server being assembled (keyed by its connector context), so
+ * `openClient('read')` can start it while the role checks reach the database, instead of one
+ * after the other (issue 14).
  */
-const guardStarts = new WeakMap<object, Promise<SqlGuardClient>>();
+const guards = new WeakMap<object, LazyGuard>();
+
+/** A {@link SqlGuardClient} whose checker processes start on `start()` or on first use. */
+interface LazyGuard extends SqlGuardClient {
+  /** Starts the checkers (once); resolves when the first one is ready. */
+  start(): Promise<SqlGuardClient>;
+}
 
 /**
- * A {@link SqlGuardClient} whose checkers may still be starting: every method waits for `start`
- * first (a failed start fails the method, so SQL is refused rather than unchecked).
+ * A {@link SqlGuardClient} started on demand: nothing is forked until `start()` (the read
+ * client's startup) or a first check (a saved query checked while the tools are declared).
+ * Every check waits for the start; a failed start fails the check, so SQL is refused rather
+ * than unchecked.
  */
-function pendingGuard(start: Promise<SqlGuardClient>): SqlGuardClient {
+function lazyGuard(policy: SqlGuardPolicy): LazyGuard {
+  let starting: Promise<SqlGuardClient> | undefined;
+  const start = () => {
+    starting ??= createSqlGuardClient(policy);
+    return starting;
+  };
   return {
-    check: async (sql, principal) => (await start).check(sql, principal),
-    checkGeneric: async (sql, principal) => (await start).checkGeneric(sql, principal),
+    start,
+    check: async (sql, principal) => (await start()).check(sql, principal),
+    checkGeneric: async (sql, principal) => (await start()).checkGeneric(sql, principal),
     close: async () => {
-      const guard = await start.catch(() => undefined);
+      const guard = await starting?.catch(() => undefined);
       await guard?.close();
     },
   };
@@ -168,12 +182,10 @@ export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
       extraFunctions: settings.functions.allow,
     };
     // The parser runs in its own process (memory and fault isolation); see sql-guard-process.ts.
-    // Its processes start now; openClient('read') waits for them after the role check, so a
-    // checker that cannot start still fails startup.
-    const start = createSqlGuardClient(guardPolicy);
-    start.catch(() => undefined); // awaited (and reported) by openClient or the tools
-    guardStarts.set(ctx, start);
-    const guard = pendingGuard(start);
+    // Its processes start with the read client's checks (openClient), or here when a saved
+    // query must be checked; a checker that cannot start still fails startup.
+    const guard = lazyGuard(guardPolicy);
+    guards.set(ctx, guard);
     try {
       const classifying = Object.keys(ctx.config.classification.labels).length > 0;
       return {
@@ -190,24 +202,31 @@ export const postgresConnector = defineConnector<PostgresSettings, PgHandle>({
     const allowPrivileged =
       ctx.flags['allow-privileged-role'] === true || ctx.settings.allowPrivilegedRole;
     const labels = ctx.config.classification.labels;
-    const handle = await openHandle(
-      scope,
-      credential,
-      ctx.settings,
-      allowPrivileged,
-      ctx.logger,
-      Object.keys(labels).length > 0
-        ? { labels, clearance: ctx.config.classification.clearance.default }
-        : undefined,
-    );
-    try {
-      await guardStarts.get(ctx);
-    } catch (err) {
-      await handle.pool.end().catch(() => undefined);
-      throw err;
+    // The role checks (database round trips) and the checker start (a process loading the
+    // parser) are independent: both run at once, and both must succeed. A role refusal is
+    // reported first, as when they ran one after the other.
+    const [opened, checker] = await Promise.allSettled([
+      openHandle(
+        scope,
+        credential,
+        ctx.settings,
+        allowPrivileged,
+        ctx.logger,
+        Object.keys(labels).length > 0
+          ? { labels, clearance: ctx.config.classification.clearance.default }
+          : undefined,
+      ),
+      scope === 'read' ? guards.get(ctx)?.start() : undefined,
+    ]);
+    if (opened.status === 'rejected') throw opened.reason;
+    if (checker.status === 'rejected') {
+      await opened.value.pool.end().catch(() => undefined);
+      throw checker.reason;
     }
-    return handle;
+    return opened.value;
   },
+  // The role checks and the checker start gate calls, not the tool list (see README, Startup).
+  deferClientChecks: true,
   async closeClient(handle) {
     await handle.pool.end().catch(() => undefined);
   },

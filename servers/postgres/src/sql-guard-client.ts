@@ -84,7 +84,8 @@ interface Checker {
 
 /**
  * Forks `processes` guard processes (`node sql-guard-process.js` with an IPC channel;
- * stdin/stdout closed, stderr shared) and waits until their parsers are loaded. Each checker
+ * stdin/stdout closed, stderr shared): the first, and once its parser is loaded, the others
+ * (resolving then, without waiting for them). Each checker
  * answers one statement at a time; statements wait in one queue per principal, served
  * round-robin with at most one statement per principal in a checker, so one principal's
  * expensive or large statements occupy at most one checker while the others' are answered by
@@ -156,12 +157,19 @@ export async function createSqlGuardClient(
       proc.send({ type: 'init', policy });
     });
   };
-  await Promise.all(
-    checkers.map((c) => {
-      c.ready = start(c);
-      return c.ready;
-    }),
-  );
+  // Startup waits for one checker. The others start once it is ready, not beside it: on a small
+  // machine they would compete with the server's own startup for the CPU (issue 14). A statement
+  // handed to one still starting waits for it; one that fails to start is started again on its
+  // next statement.
+  const [first, ...others] = checkers;
+  if (first) {
+    first.ready = start(first);
+    await first.ready;
+  }
+  for (const c of others) {
+    c.ready = start(c);
+    c.ready.catch(() => undefined); // run() awaits it and refuses the statement on failure
+  }
 
   // Agents repeat statements; verdicts depend only on the text and the fixed policy.
   const cache = new Map<string, SqlGuardDecision>();

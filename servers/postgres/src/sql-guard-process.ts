@@ -27,11 +27,24 @@ interface CheckMessage {
 
 let policy: SqlGuardPolicy | undefined;
 
+/**
+ * Sends to the server. A server that has already disconnected (it is shutting down, e.g. while
+ * this process was still loading its parser) gets nothing and this process exits quietly,
+ * instead of dying on an unhandled EPIPE with a stack trace on the stderr it shares.
+ */
+function reply(message: object, then?: () => void): void {
+  if (!process.connected) process.exit(0);
+  process.send?.(message, undefined, {}, (err: Error | null) => {
+    if (err) process.exit(0);
+    then?.();
+  });
+}
+
 process.on('message', (message: InitMessage | CheckMessage) => {
   if (message.type === 'init') {
     policy = message.policy;
     initSqlGuard().then(
-      () => process.send?.({ type: 'ready' }),
+      () => reply({ type: 'ready' }),
       () => process.exit(70),
     );
     return;
@@ -78,6 +91,6 @@ process.on('message', (message: InitMessage | CheckMessage) => {
     );
     return;
   }
-  process.send?.({ type: 'result', id: message.id, decision });
+  reply({ type: 'result', id: message.id, decision });
 });
 process.on('disconnect', () => process.exit(0));

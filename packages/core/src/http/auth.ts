@@ -1,18 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import {
-  type CryptoKey,
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  importSPKI,
-  importX509,
-  type JSONWebKeySet,
-  type JWK,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  errors as joseErrors,
-  jwtVerify,
-} from 'jose';
+import type { CryptoKey, JSONWebKeySet, JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { z } from 'zod';
 import { type authConfigSchema, forwardedClaimValueSchema } from '../config.js';
 import { Secret } from '../credentials.js';
@@ -24,6 +12,9 @@ import {
   type PeerTls,
   principalFromCertificate,
 } from './mtls.js';
+
+/** The `jose` module (loaded on first use, see {@link createAuthenticator}). */
+type Jose = typeof import('jose');
 
 /** The `auth:` configuration section. */
 export type AuthConfig = z.infer<typeof authConfigSchema>;
@@ -106,16 +97,18 @@ export async function createAuthenticator(
   if (config.mode === 'mtls') return mtlsAuthenticator(config.mtls!);
   const mtls = config.mtls;
   const oauth = config.oauth!;
+  // jose is loaded only for OAuth (startup cost of the other modes and of stdio, issue 14).
+  const jose = await import('jose');
   const keySources: JWTVerifyGetKey[] = [];
   if (oauth.jwksUrl)
     keySources.push(
-      createRemoteJWKSet(new URL(oauth.jwksUrl), {
+      jose.createRemoteJWKSet(new URL(oauth.jwksUrl), {
         cooldownDuration: 30_000,
         cacheMaxAge: 600_000,
         timeoutDuration: 5_000,
       }),
     );
-  if (oauth.keys.length > 0) keySources.push(await staticKeys(oauth.keys));
+  if (oauth.keys.length > 0) keySources.push(await staticKeys(jose, oauth.keys));
   const getKey: JWTVerifyGetKey = async (header, token) => {
     let lastError: unknown;
     for (const source of keySources) {
@@ -125,7 +118,7 @@ export async function createAuthenticator(
         lastError = err;
       }
     }
-    throw lastError ?? new joseErrors.JWKSNoMatchingKey();
+    throw lastError ?? new jose.errors.JWKSNoMatchingKey();
   };
   return {
     mode: 'oauth',
@@ -136,7 +129,7 @@ export async function createAuthenticator(
       const token = bearerToken(authorization);
       if (!token.ok) return token;
       try {
-        const { payload } = await jwtVerify(token.value, getKey, {
+        const { payload } = await jose.jwtVerify(token.value, getKey, {
           issuer: oauth.issuer,
           audience: oauth.audience ?? resource(),
           algorithms: oauth.algorithms,
@@ -164,7 +157,7 @@ export async function createAuthenticator(
           ok: false,
           status: 401,
           error: 'invalid_token',
-          description: describeJoseError(err),
+          description: describeJoseError(jose.errors, err),
         };
       }
     },
@@ -278,7 +271,7 @@ function principalFromClaims(
 }
 
 /** A safe, stable reason for a token failure (no token content). */
-function describeJoseError(err: unknown): string {
+function describeJoseError(joseErrors: Jose['errors'], err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'the token has expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'aud') return 'the token is not for this resource (aud)';
@@ -313,6 +306,7 @@ function bearerToken(authorization: string | undefined): { ok: true; value: stri
 }
 
 async function staticKeys(
+  jose: Jose,
   keys: NonNullable<AuthConfig['oauth']>['keys'],
 ): Promise<JWTVerifyGetKey> {
   const jwks: JWK[] = [];
@@ -332,8 +326,8 @@ async function staticKeys(
     }
     try {
       const key = text.includes('BEGIN CERTIFICATE')
-        ? await importX509(text, k.alg)
-        : await importSPKI(text, k.alg);
+        ? await jose.importX509(text, k.alg)
+        : await jose.importSPKI(text, k.alg);
       pems.push({ key, alg: k.alg, kid: k.kid });
     } catch {
       throw new StartupError(
@@ -341,14 +335,15 @@ async function staticKeys(
       );
     }
   }
-  const local = jwks.length > 0 ? createLocalJWKSet({ keys: jwks } as JSONWebKeySet) : undefined;
+  const local =
+    jwks.length > 0 ? jose.createLocalJWKSet({ keys: jwks } as JSONWebKeySet) : undefined;
   return async (header, token) => {
     const pem = pems.find(
       (p) => p.alg === header.alg && (p.kid === undefined || p.kid === header.kid),
     );
     if (pem) return pem.key;
     if (local) return local(header, token);
-    throw new joseErrors.JWKSNoMatchingKey();
+    throw new jose.errors.JWKSNoMatchingKey();
   };
 }
 

@@ -8,7 +8,7 @@ import {
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Server as McpServer } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { z } from 'zod';
 import type { httpConfigSchema } from '../config.js';
 import { StartupError } from '../errors.js';
@@ -120,6 +120,11 @@ const MAX_REFUSAL_PEERS = 10_000;
  */
 export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServer> {
   const { http, logger, metrics, authenticator, pipeline } = opts;
+  // The SDK's HTTP transport (and its HTTP framework) is loaded only when HTTP is served: a stdio
+  // server never needs it (startup cost, issue 14).
+  const { StreamableHTTPServerTransport: Transport } = await import(
+    '@modelcontextprotocol/sdk/server/streamableHttp.js'
+  );
   if (!isLoopback(http.host) && authenticator.mode === 'none') {
     throw new StartupError(
       `refusing to listen on ${http.host} without authentication: set auth.mode to oauth or api-key, or bind to 127.0.0.1`,
@@ -271,7 +276,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     edgeAuth.checkToolScope(body, principal);
     if (http.stateless) {
       const server = opts.createServer();
-      const transport = new StreamableHTTPServerTransport({
+      const transport = new Transport({
         sessionIdGenerator: undefined,
         enableJsonResponse: true,
       });
@@ -325,7 +330,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     const ticket = sessions.reserve(principal.principal);
     try {
       const server = opts.createServer();
-      const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      const transport: StreamableHTTPServerTransport = new Transport({
         // 256 bits from the CSPRNG (MCP 2025-11-25 "Session Management": globally unique, cryptographically secure).
         sessionIdGenerator: () => randomBytes(32).toString('base64url'),
         onsessioninitialized: (id) =>

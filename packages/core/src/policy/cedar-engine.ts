@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { basename } from 'node:path';
-import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { StartupError } from '../errors.js';
 import { CEDAR_NAMESPACE } from './cedar-schema.js';
 import {
@@ -23,6 +24,19 @@ import {
   specialize,
   trimRequest,
 } from './cedar-slices.js';
+
+/** Synchronous `require` for modules loaded on first use only (CommonJS packages). */
+const lazyRequire = createRequire(import.meta.url);
+let loadedCedar: typeof cedar | undefined;
+
+/**
+ * Cedar's Wasm module, loaded on first use: importing it compiles 4 MB of Wasm, which a server
+ * without `policies.files` never needs (startup cost, issue 14).
+ */
+function cedarWasm(): typeof cedar {
+  loadedCedar ??= lazyRequire('@cedar-policy/cedar-wasm/nodejs') as typeof cedar;
+  return loadedCedar;
+}
 
 /** Cached decisions per policy set at most (the cache restarts empty past it). */
 const MAX_CACHED_DECISIONS = 10_000;
@@ -151,13 +165,13 @@ async function loadPolicySet(
         `cannot read policy file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
       );
     }
-    const parts = cedar.policySetTextToParts(text);
+    const parts = cedarWasm().policySetTextToParts(text);
     if (parts.type !== 'success')
       throw new Error(`policy file ${file}: ${errorsText(parts.errors)}`);
     if (parts.policy_templates.length > 0)
       throw new Error(`policy file ${file}: templates are not supported; write static policies`);
     parts.policies.forEach((policyText, i) => {
-      const json = cedar.policyToJson(policyText);
+      const json = cedarWasm().policyToJson(policyText);
       if (json.type !== 'success')
         throw new Error(`policy file ${file}: ${errorsText(json.errors)}`);
       const annotations = json.json.annotations ?? {};
@@ -188,7 +202,7 @@ async function loadPolicySet(
         `policy ${p.id}: @approval("required") is only meaningful on a forbid policy`,
       );
   const staticPolicies = Object.fromEntries(policies.map((p) => [p.id, p.text]));
-  const validation = cedar.validate({
+  const validation = cedarWasm().validate({
     schema,
     policies: { staticPolicies },
     validationSettings: { mode: 'strict' },
@@ -202,7 +216,7 @@ async function loadPolicySet(
         .map((e) => `${e.policyId}: ${e.error.message}${e.error.help ? ` (${e.error.help})` : ''}`)
         .join('; ')}`,
     );
-  const prepared = cedar.preparsePolicySet(id, { staticPolicies });
+  const prepared = cedarWasm().preparsePolicySet(id, { staticPolicies });
   if (prepared.type !== 'success')
     throw new Error(`policies could not be prepared: ${errorsText(prepared.errors)}`);
   const analysed = facts.every((f) => f !== undefined) ? (facts as PolicyFacts[]) : undefined;
@@ -244,7 +258,7 @@ export interface PolicyEngineOptions {
 export async function createPolicyEngine(options: PolicyEngineOptions): Promise<PolicyEngine> {
   const engineId = `hmcp-${randomUUID()}`;
   const schemaName = `${engineId}-schema`;
-  const schemaReady = cedar.preparseSchema(schemaName, options.schema);
+  const schemaReady = cedarWasm().preparseSchema(schemaName, options.schema);
   if (schemaReady.type !== 'success')
     throw new StartupError(
       `the generated Cedar schema is invalid: ${errorsText(schemaReady.errors)}`,
@@ -284,7 +298,7 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
       );
       // Past the bound, or if Cedar refuses the slice (it cannot: it parsed the whole set),
       // this key goes unsliced (the whole request against the whole set with the schema).
-      if (cedar.preparsePolicySet(id, { staticPolicies }).type === 'success') {
+      if (cedarWasm().preparsePolicySet(id, { staticPolicies }).type === 'success') {
         slice = {
           id,
           policies,
@@ -320,7 +334,7 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
   };
   /** The whole request, checked by Cedar against the schema (`setId`: whole set or a slice). */
   const withSchema = (request: CedarRequest, setId: string) =>
-    cedar.statefulIsAuthorized({
+    cedarWasm().statefulIsAuthorized({
       principal: request.principal,
       action: { type: actionType, id: request.action },
       resource: request.resource,
@@ -440,7 +454,7 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
     };
     return cached(`t${id}\u0000${JSON.stringify(call)}`, () => {
       counts.trimmed++;
-      return decide(cedar.statefulIsAuthorized(call), version);
+      return decide(cedarWasm().statefulIsAuthorized(call), version);
     });
   };
 

@@ -1,5 +1,8 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
 import { LABELS, type Label, labelRank } from './labels.js';
+
+/** Synchronous `require` for modules loaded on first use only (CommonJS packages). */
+const lazyRequire = createRequire(import.meta.url);
 
 /**
  * The `_meta` key under which a client names the conversation a call belongs to, so that servers
@@ -71,6 +74,8 @@ export function createMemoryTaintStore(ttlSeconds: number): TaintStore {
  * @param url - `redis://[user:password@]host:port[/db]`
  */
 export function createRedisTaintStore(url: string, ttlSeconds: number): TaintStore {
+  // ioredis is loaded only when a Redis taint store is configured (startup cost, issue 14).
+  const { Redis } = lazyRequire('ioredis') as typeof import('ioredis');
   const client = new Redis(url, {
     enableOfflineQueue: true,
     maxRetriesPerRequest: 1,
