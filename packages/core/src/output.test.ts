@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { resultDigest, resultDigestOfJson } from './audit/index.js';
 import { capRowsByBytes, fenceUntrusted, jsonBytes, newBoundary, renderTable } from './output.js';
+import { createRedactor } from './redaction/index.js';
+import { shapeOutput } from './shape-output.js';
+import type { Tool } from './tool.js';
 
 describe('jsonBytes', () => {
   it('counts UTF-8 bytes of the JSON text', () => {
@@ -22,7 +26,12 @@ describe('capRowsByBytes', () => {
   const rows = [[1], [2], [3]]; // "[[1],[2],[3]]" = 13 bytes
 
   it('keeps everything that fits exactly', () => {
-    expect(capRowsByBytes(rows, 13)).toEqual({ rows, truncated: false, bytes: 13 });
+    expect(capRowsByBytes(rows, 13)).toEqual({
+      rows,
+      truncated: false,
+      bytes: 13,
+      json: '[[1],[2],[3]]',
+    });
   });
 
   it.each([
@@ -68,13 +77,18 @@ describe('capRowsByBytes', () => {
   });
 
   it('an empty input is 2 bytes and not truncated', () => {
-    expect(capRowsByBytes([], 2)).toEqual({ rows: [], truncated: false, bytes: 2 });
+    expect(capRowsByBytes([], 2)).toEqual({ rows: [], truncated: false, bytes: 2, json: '[]' });
   });
 
   it('counts multi-byte characters as bytes, not characters', () => {
     const r = [['€€'], ['€€']]; // ["€€"] = 4 + 6 = 10 bytes; both: 2 + 10 + 1 + 10 = 23
     expect(jsonBytes(r)).toBe(23);
-    expect(capRowsByBytes(r, 23)).toEqual({ rows: r, truncated: false, bytes: 23 });
+    expect(capRowsByBytes(r, 23)).toEqual({
+      rows: r,
+      truncated: false,
+      bytes: 23,
+      json: JSON.stringify(r),
+    });
     expect(capRowsByBytes(r, 22)).toEqual({ rows: [['€€']], truncated: true, bytes: 12 });
     expect(capRowsByBytes(r, 11)).toEqual({ rows: [], truncated: true, bytes: 2 });
   });
@@ -245,5 +259,54 @@ describe('renderTable', () => {
     const text = renderTable(cols('a\nb', 'c'), [[1, 2]]);
     expect(text.split('\n')).toHaveLength(2);
     expect(text.split('\n')[0]).toBe('"a\\nb" | c');
+  });
+});
+
+describe('shapeOutput: the result JSON written once', () => {
+  const ctx = (maxBytes = 256 * 1024) => ({
+    tool: { name: 'test_table' } as Tool<unknown>,
+    redactor: createRedactor(),
+    limits: { maxRows: 100, maxBytes },
+    dataSource: 'the test database',
+    counts: {},
+  });
+  const columns = [
+    { name: 'id', type: 'int4' },
+    { name: 'na"me\u2028', type: 'text' },
+    { name: 'email', type: 'text' },
+  ];
+  const rows = [
+    [1, 'Zoë "quoted" | pipe\nline', 'ana@example.com'],
+    [2, null, '😀 \u0000 \u001f \ud800 lone surrogate'],
+    [3.5, '', 'NULL'],
+  ];
+
+  it('is exactly JSON.stringify of the result, and its digest is resultDigest', () => {
+    for (const note of [undefined, 'a note with bob@example.com']) {
+      for (const truncated of [false, true]) {
+        const shaped = shapeOutput(
+          { kind: 'table', columns, rows: rows.map((r) => r.slice()), truncated, note },
+          ctx(),
+        );
+        const result = { content: shaped.content, structuredContent: shaped.structuredContent };
+        expect(shaped.json).toBe(JSON.stringify(result));
+        expect(resultDigestOfJson(shaped.json as string)).toBe(resultDigest(result));
+      }
+    }
+  });
+
+  it('is absent when the byte cap cut rows (the rows were then measured one by one)', () => {
+    const cut = shapeOutput({ kind: 'table', columns, rows, truncated: false }, ctx(120));
+    expect(cut.truncated).toBe(true);
+    expect(cut.json).toBeUndefined();
+  });
+});
+
+describe('capRowsByBytes: the JSON text', () => {
+  it('is given only when it is what JSON.stringify writes (not for the bigint fallback)', () => {
+    expect(capRowsByBytes([['a', 1]], 100).json).toBe('[["a",1]]');
+    const big = capRowsByBytes([[10n]], 100);
+    expect(big.bytes).toBe(jsonBytes([['10']]));
+    expect(big.json).toBeUndefined();
   });
 });

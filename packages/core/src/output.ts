@@ -11,15 +11,21 @@ import type { ColumnInfo } from './tool.js';
 
 /** Serialized size in bytes (UTF-8) of a JSON value. */
 export function jsonBytes(value: unknown): number {
-  let json: string | undefined;
+  return Buffer.byteLength(jsonText(value).json ?? '', 'utf8');
+}
+
+/**
+ * The JSON text of `value` and whether it is exactly `JSON.stringify(value)` (`native`): the
+ * native serializer first (no replacer, so it never calls back into JavaScript); it throws a
+ * TypeError only for a bigint (or a cycle), and then bigints are written as strings (`native`
+ * false: that text is what {@link jsonBytes} measures, not what the value serializes to).
+ */
+function jsonText(value: unknown): { json: string | undefined; native: boolean } {
   try {
-    // Fast path: without a replacer function JSON.stringify stays native; it throws a TypeError
-    // only for a bigint (or a cycle), and then the replacer gives the documented size.
-    json = JSON.stringify(value);
+    return { json: JSON.stringify(value), native: true };
   } catch {
-    json = JSON.stringify(value, bigintAsString);
+    return { json: JSON.stringify(value, bigintAsString), native: false };
   }
-  return Buffer.byteLength(json ?? '', 'utf8');
 }
 
 function bigintAsString(_key: string, value: unknown): unknown {
@@ -28,8 +34,9 @@ function bigintAsString(_key: string, value: unknown): unknown {
 
 /**
  * Keeps the longest prefix of `rows` whose JSON size stays within `maxBytes` (counting the
- * array brackets and commas). Returns the kept rows, whether any were dropped and `bytes`, the
- * UTF-8 size of the kept rows' JSON array.
+ * array brackets and commas). Returns the kept rows, whether any were dropped, `bytes`, the
+ * UTF-8 size of the kept rows' JSON array, and `json`, that array's text exactly as
+ * `JSON.stringify(kept rows)` writes it, when the fast path produced it (else undefined).
  *
  * Fast path: the whole array is serialized once (one native `JSON.stringify`, whose length is
  * exactly the per-row sum plus brackets and commas); only when that exceeds `maxBytes` are rows
@@ -39,10 +46,16 @@ function bigintAsString(_key: string, value: unknown): unknown {
 export function capRowsByBytes(
   rows: readonly (readonly unknown[])[],
   maxBytes: number,
-): { rows: unknown[][]; truncated: boolean; bytes: number } {
-  const total = jsonBytes(rows);
+): { rows: unknown[][]; truncated: boolean; bytes: number; json?: string | undefined } {
+  const whole = jsonText(rows);
+  const total = Buffer.byteLength(whole.json ?? '', 'utf8');
   if (total <= maxBytes)
-    return { rows: rows.slice() as unknown[][], truncated: false, bytes: total };
+    return {
+      rows: rows.slice() as unknown[][],
+      truncated: false,
+      bytes: total,
+      json: whole.native ? whole.json : undefined,
+    };
   let bytes = 2;
   const kept: unknown[][] = [];
   for (const row of rows) {

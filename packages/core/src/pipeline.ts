@@ -2,7 +2,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { z } from 'zod';
 import type { ApprovalChannel, ApprovalResult } from './approval.js';
-import { type AuditEntry, auditIntentFromMeta, resultDigest } from './audit/index.js';
+import {
+  type AuditEntry,
+  auditIntentFromMeta,
+  resultDigest,
+  resultDigestOfJson,
+} from './audit/index.js';
 import { type Denial, deny, ErrorCode, type ErrorCodeValue, ToolError } from './errors.js';
 import type { Identity } from './identity.js';
 import type { Logger } from './logger.js';
@@ -159,6 +164,8 @@ const MAX_DETAIL_CHARS = 2048;
 /** How a call ended, before it is audited. */
 interface Outcome {
   result: CallResult;
+  /** Exactly `JSON.stringify(result)` when the output step already wrote it (see ShapedOutput.json). */
+  resultJson?: string | undefined;
   decision: AuditEntry['decision'];
   outcome: AuditEntry['outcome'];
   rows?: number | undefined;
@@ -425,6 +432,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     const policies = state.access?.policies.length ? { policies: state.access.policies } : {};
     return {
       result: { content: shaped.content, structuredContent: shaped.structuredContent },
+      resultJson: shaped.json,
       decision: { result: 'allowed', approval: state.approval, ...policies },
       outcome: 'success',
       rows: shaped.rows,
@@ -610,7 +618,11 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
         client: { name: req.identity.client.name, version: req.identity.client.version },
       },
       // What the model saw, provable later against a retained copy (unknown tools get no result).
-      resultSha256: tool ? resultDigest(outcome.result) : undefined,
+      resultSha256: tool
+        ? outcome.resultJson === undefined
+          ? resultDigest(outcome.result)
+          : resultDigestOfJson(outcome.resultJson)
+        : undefined,
       notes: Object.keys(state.notes).length > 0 ? { ...state.notes } : undefined,
     };
   }

@@ -16,6 +16,12 @@ export interface ShapedOutput {
   readonly rows?: number | undefined;
   readonly bytes: number;
   readonly truncated: boolean;
+  /**
+   * Exactly `JSON.stringify({ content, structuredContent })` (the `CallToolResult` the pipeline
+   * returns on success), when it could be built from texts already serialized (table output
+   * whose rows fit the byte cap); undefined otherwise. Lets the audit digest reuse those bytes.
+   */
+  readonly json?: string | undefined;
   /** Set when the tool returned its declared bearer credential field. */
   readonly bearerCredential?: { readonly field: string; readonly sha256: string } | undefined;
 }
@@ -103,9 +109,17 @@ export function shapeOutput(output: ToolOutput, ctx: ShapeContext): ShapedOutput
     const capped = capRowsByBytes(redacted, limits.maxBytes);
     const truncated = output.truncated || overRows || capped.truncated;
     const text = `${summary(capped.rows.length, truncated)}\n${fenced(ctx, output.note, renderTable(columns, capped.rows))}`;
+    // The result's JSON from the rows' JSON the byte cap already wrote: members in the order of
+    // the objects below (content, then structuredContent's columns, rows, rowCount, truncated),
+    // which is the order JSON.stringify writes them in.
+    const json =
+      capped.json === undefined || typeof truncated !== 'boolean'
+        ? undefined
+        : `{"content":[{"type":"text","text":${JSON.stringify(text)}}],"structuredContent":{"columns":${JSON.stringify(columns)},"rows":${capped.json},"rowCount":${capped.rows.length},"truncated":${truncated}}}`;
     return {
       content: [{ type: 'text', text }],
       structuredContent: { columns, rows: capped.rows, rowCount: capped.rows.length, truncated },
+      json,
       rows: capped.rows.length,
       bytes: capped.bytes,
       truncated,

@@ -31,6 +31,16 @@ export function resultDigest(result: unknown): string {
 }
 
 /**
+ * {@link resultDigest} of a result whose JSON text is already at hand: hex SHA-256 of `json`
+ * (UTF-8). `json` must be exactly `JSON.stringify(result)` of the result returned.
+ *
+ * @returns 64 lowercase hex characters.
+ */
+export function resultDigestOfJson(json: string): string {
+  return hash('sha256', json, 'hex');
+}
+
+/**
  * Extracts the client-supplied intent from a `tools/call` `_meta` object
  * (`_meta["io.hardened-mcp/intent"]`), redacts it and caps it at
  * {@link MAX_AUDIT_INTENT_CHARS} UTF-16 code units (a cut intent ends in `…`, never inside a

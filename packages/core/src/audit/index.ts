@@ -49,7 +49,12 @@ export {
   createCheckpointSigner,
   createCheckpointVerifier,
 } from './checkpoint.js';
-export { AUDIT_INTENT_META_KEY, auditIntentFromMeta, resultDigest } from './forensics.js';
+export {
+  AUDIT_INTENT_META_KEY,
+  auditIntentFromMeta,
+  resultDigest,
+  resultDigestOfJson,
+} from './forensics.js';
 export {
   type AuditChainFailureCode,
   type AuditChainVerification,
