@@ -576,10 +576,13 @@ export async function withTransaction<T>(
   });
   // The clock restarts with every statement sent on this connection, as PostgreSQL's
   // statement_timeout does (a cursor's reads belong to the statement that opened it).
+  // One timer per call, restarted with `refresh()` (same delay and callback as a new
+  // setTimeout, without a new Timeout object per statement).
   const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(fire, s.statementTimeoutMs + WATCHDOG_GRACE_MS);
-    timer.unref();
+    if (timer === undefined) {
+      timer = setTimeout(fire, s.statementTimeoutMs + WATCHDOG_GRACE_MS);
+      timer.unref();
+    } else timer.refresh();
   };
   const clientQuery = client.query;
   const hadOwnQuery = Object.hasOwn(client, 'query');
