@@ -310,3 +310,24 @@ describe('capRowsByBytes: the JSON text', () => {
     expect(big.json).toBeUndefined();
   });
 });
+
+describe('shapeOutput: JSON output', () => {
+  const ctx = {
+    tool: { name: 'test_json' } as Tool<unknown>,
+    redactor: createRedactor(),
+    limits: { maxRows: 100, maxBytes: 256 * 1024 },
+    dataSource: 'the test service',
+    counts: {},
+  };
+
+  it('structuredContent is always a plain object: anything else is refused, never sent', () => {
+    // MCP "Structured content" is a JSON object; the transport does not re-validate our result.
+    expect(shapeOutput({ kind: 'json', data: { a: 1 } }, ctx).structuredContent).toEqual({ a: 1 });
+    const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1 });
+    expect(shapeOutput({ kind: 'json', data: nullProto }, ctx).structuredContent).toEqual({ a: 1 });
+    for (const data of [[1, 2], 'text', 5, null, new Map(), new Date(0)])
+      expect(() =>
+        shapeOutput({ kind: 'json', data: data as unknown as Record<string, unknown> }, ctx),
+      ).toThrow(/test_json returned JSON output that is not a plain object/);
+  });
+});

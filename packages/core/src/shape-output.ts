@@ -161,6 +161,14 @@ export function shapeOutput(output: ToolOutput, ctx: ShapeContext): ShapedOutput
       truncated: output.truncated ?? false,
     };
   }
+  // MCP 2025-11-25 "Structured content": structuredContent is a JSON object. The transport no
+  // longer re-validates our result (mcp-server.ts), so the shape is enforced here.
+  const proto: unknown =
+    typeof output.data === 'object' && output.data !== null && !Array.isArray(output.data)
+      ? Object.getPrototypeOf(output.data)
+      : undefined;
+  if (proto !== Object.prototype && proto !== null)
+    throw new Error(`tool ${ctx.tool.name} returned JSON output that is not a plain object`);
   let source = withoutBinary(output.data) as Record<string, unknown>;
   let bearer: { field: string; value: string } | undefined;
   const field = ctx.tool.bearerField;

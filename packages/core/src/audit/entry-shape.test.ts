@@ -101,6 +101,14 @@ const TRIALS: Record<string, unknown[]> = {
     { email: '1' },
     { [sym]: 1 },
     Object.defineProperty({}, 'hidden', { value: -1, enumerable: false }),
+    // Not plain objects: zod's record refuses them, so must the shortcut.
+    new Map(),
+    new Date(0),
+    /x/,
+    new Number(5),
+    new String(''),
+    new (class Counts {})(),
+    Object.create(null) as object,
   ],
   errorClass: [undefined, 'internal', 5],
   bearerCredential: [
@@ -139,6 +147,9 @@ const TRIALS: Record<string, unknown[]> = {
     { [`a${'b'.repeat(39)}`]: 1 },
     { [`a${'b'.repeat(40)}`]: 1 },
     { [sym]: 1 },
+    new Map(),
+    new Date(0),
+    new (class Notes {})(),
   ],
 };
 

@@ -46,9 +46,17 @@ function isObject(value: unknown): value is Obj {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** An object without symbol keys (zod's record check, or stricter). */
+/**
+ * A plain object (prototype `Object.prototype` or `null`) without symbol keys: zod 4's record
+ * check, or stricter (a Map, Date, RegExp, boxed primitive or class instance is not one).
+ */
 function isPlainRecord(value: unknown): value is Obj {
-  return isObject(value) && Object.getOwnPropertySymbols(value).length === 0;
+  if (!isObject(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return (
+    (proto === Object.prototype || proto === null) &&
+    Object.getOwnPropertySymbols(value).length === 0
+  );
 }
 
 function optString(value: unknown, max = Number.POSITIVE_INFINITY): boolean {
