@@ -461,8 +461,9 @@ describe('custom-field display names in raw JQL', { timeout: 30_000 }, () => {
 });
 
 describe('configuration', { timeout: 30_000 }, () => {
-  it('--print-policy names the alias a labelled custom field is read by', async () => {
-    const config = parseConfig(defineConfigSchema('jira', jiraSectionSchema), {
+  /** A parsed configuration with `customerEmail` as the alias of customfield_10050. */
+  const aliasedConfig = (labels: Record<string, Label>) =>
+    parseConfig(defineConfigSchema('jira', jiraSectionSchema), {
       log: { level: 'silent' },
       jira: {
         site: 'https://acme.atlassian.net',
@@ -470,9 +471,15 @@ describe('configuration', { timeout: 30_000 }, () => {
         projects: { read: ['SUP'] },
         fields: { custom: { customerEmail: 'customfield_10050' } },
       },
-      classification: { labels: { customfield_10050: 'restricted' } },
+      classification: { labels },
     });
-    const printed = await effectivePolicy(jiraConnector, config as never, ENV);
+
+  it('--print-policy names the alias a labelled custom field is read by', async () => {
+    const printed = await effectivePolicy(
+      jiraConnector,
+      aliasedConfig({ customfield_10050: 'restricted' }) as never,
+      ENV,
+    );
     expect(printed.labelledPaths).toEqual([
       {
         path: 'customfield_10050',
@@ -484,16 +491,7 @@ describe('configuration', { timeout: 30_000 }, () => {
 
   it('refuses to start with a label keyed by an alias instead of the field id', async () => {
     for (const key of ['customerEmail', 'SUP.customerEmail']) {
-      const config = parseConfig(defineConfigSchema('jira', jiraSectionSchema), {
-        log: { level: 'silent' },
-        jira: {
-          site: 'https://acme.atlassian.net',
-          auth: { email: 'bot@example.com' },
-          projects: { read: ['SUP'] },
-          fields: { custom: { customerEmail: 'customfield_10050' } },
-        },
-        classification: { labels: { [key]: 'restricted' } },
-      });
+      const config = aliasedConfig({ [key]: 'restricted' });
       await expect(effectivePolicy(jiraConnector, config as never, ENV)).rejects.toThrow(
         /is the alias of customfield_10050: label the field id \((SUP\.)?customfield_10050\)/,
       );

@@ -286,6 +286,20 @@ const normal = (d: CedarDecision) => ({
   errored: [...d.errored].sort(),
 });
 
+/** One sampled request on a Table (fixed seed), with its principal and resource entities. */
+function tableRequest() {
+  const [base] = fc.sample(
+    requestArb.filter((r) => r.action === 'notes_query_table' && r.entities.length === 2),
+    { numRuns: 1, seed: 3 },
+  );
+  if (!base) throw new Error('no sample');
+  const [principal, resource] = base.entities as [
+    { attrs: Record<string, unknown> },
+    { attrs: Record<string, unknown> },
+  ];
+  return { base, principal, resource };
+}
+
 describe('sliced Cedar evaluation', () => {
   it.each([
     ['the examples and 50 more', [...examples, tempPolicy(POLICIES)]],
@@ -336,15 +350,7 @@ describe('sliced Cedar evaluation', () => {
     );
     const sliced = await createPolicyEngine({ files: [file], schema });
     const reference = await createPolicyEngine({ files: [file], schema, slicing: false });
-    const [base] = fc.sample(
-      requestArb.filter((r) => r.action === 'notes_query_table' && r.entities.length === 2),
-      { numRuns: 1, seed: 3 },
-    );
-    if (!base) throw new Error('no sample');
-    const [principal, resource] = base.entities as [
-      { attrs: Record<string, unknown> },
-      { attrs: Record<string, unknown> },
-    ];
+    const { base, principal, resource } = tableRequest();
     const table = (schemaName: string) => ({
       ...resource,
       attrs: { ...resource.attrs, schema: schemaName },
@@ -376,15 +382,7 @@ describe('sliced Cedar evaluation', () => {
     );
     const sliced = await createPolicyEngine({ files: [file], schema });
     const reference = await createPolicyEngine({ files: [file], schema, slicing: false });
-    const [base] = fc.sample(
-      requestArb.filter((r) => r.action === 'notes_query_table' && r.entities.length === 2),
-      { numRuns: 1, seed: 3 },
-    );
-    if (!base) throw new Error('no sample');
-    const [principal, resource] = base.entities as [
-      { attrs: Record<string, unknown> },
-      { attrs: Record<string, unknown> },
-    ];
+    const { base, principal, resource } = tableRequest();
     const low = { ...principal, attrs: { ...principal.attrs, clearance: 1 } };
     // 2^60 differs from the literal by one; both round to the same JS number.
     const request = {
