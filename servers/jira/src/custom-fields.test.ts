@@ -4,7 +4,7 @@
  * fake behind a front that adds custom fields (test-support/custom-field-upstream.ts): the field
  * list, and custom values in the issues the fake returns.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -28,6 +28,7 @@ import {
   SAMPLE_USER,
   startCustomFieldUpstream,
 } from './test-support/custom-field-upstream.js';
+import { errorCode, pipelineCaller, toolAuditRecords } from './test-support/pipeline-calls.js';
 
 const READ_TOKEN = 'jira-read-token-0001';
 const WRITE_TOKEN = 'jira-write-token-0001';
@@ -91,28 +92,12 @@ async function server(
       return 'approved';
     },
   };
-  const call = (name: string, args: unknown, mcpSessionId = 'c1') =>
-    s.pipeline.callTool({
-      name,
-      arguments: args,
-      identity: { principal: 'ana', roles: ['writer'], transport: 'http', client: {} },
-      approval,
-      signal: new AbortController().signal,
-      origin: { mcpSessionId },
-    });
-  const audit = () =>
-    readFileSync(auditFile, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((r) => typeof r.tool === 'string');
+  const call = pipelineCaller(s, approval, 'c1');
+  const audit = () => toolAuditRecords(auditFile);
   return { call, prompts, audit };
 }
 
-const code = (r: CallResponse) =>
-  r.kind === 'result'
-    ? ((r.result._meta?.['hardened-mcp/error'] as { code?: string } | undefined)?.code ?? 'ok')
-    : 'unknown';
+const code = errorCode;
 const text = (r: CallResponse) => (r.kind === 'result' ? JSON.stringify(r.result) : '');
 const data = <T>(r: CallResponse): T =>
   (r.kind === 'result' ? r.result.structuredContent : undefined) as T;

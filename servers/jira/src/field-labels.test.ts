@@ -6,7 +6,7 @@
  * field labels, writes needing clearance at the field's label. In-process against the test kit's
  * stateful Jira fake.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -25,6 +25,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jiraSectionSchema } from './config.js';
 import { jiraConnector } from './connector.js';
 import { createFieldLabels, jqlFieldIds } from './field-labels.js';
+import { errorCode, pipelineCaller, toolAuditRecords } from './test-support/pipeline-calls.js';
 
 const READ_TOKEN = 'jira-read-token-0001';
 const WRITE_TOKEN = 'jira-write-token-0001';
@@ -92,28 +93,12 @@ async function server(
   const s = await assemble(jiraConnector, config as never, { env: ENV });
   closers.push(() => s.close());
   const { approval, prompts } = channel(answer);
-  const call = (name: string, args: unknown, mcpSessionId = 'f1') =>
-    s.pipeline.callTool({
-      name,
-      arguments: args,
-      identity: { principal: 'ana', roles: ['writer'], transport: 'http', client: {} },
-      approval,
-      signal: new AbortController().signal,
-      origin: { mcpSessionId },
-    });
-  const audit = () =>
-    readFileSync(auditFile, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((r) => typeof r.tool === 'string');
+  const call = pipelineCaller(s, approval, 'f1');
+  const audit = () => toolAuditRecords(auditFile);
   return { call, prompts, audit };
 }
 
-const code = (r: CallResponse) =>
-  r.kind === 'result'
-    ? ((r.result._meta?.['hardened-mcp/error'] as { code?: string } | undefined)?.code ?? 'ok')
-    : 'unknown';
+const code = errorCode;
 const text = (r: CallResponse) => (r.kind === 'result' ? JSON.stringify(r.result.content) : '');
 const data = <T>(r: CallResponse): T =>
   (r.kind === 'result' ? r.result.structuredContent : undefined) as T;
