@@ -151,10 +151,12 @@ describe('read credential from Secrets Manager, rotated while the server runs', 
       versionStage: 'AWSCURRENT',
       accessKeyId: sm.credentials.accessKeyId,
     });
-    expect(s?.stderr()).toMatch(/read credential connected/);
     const r = await query();
     expect(r.isError).toBeFalsy();
     expect(textOf(r)).toMatch(/\b275\b/);
+    // Over stdio the read credential's checks run after tools/list is answered (deferred client
+    // checks); the call waited for them, so the line is there by now.
+    expect(s?.stderr()).toMatch(/read credential connected/);
   });
 
   it('after a rotation, the next call fails upstream once, re-fetches and succeeds, without a restart', async (ctx) => {
