@@ -298,8 +298,9 @@ function decide(
  *   `unnest(ARRAY(…))` (estimated at 10 rows whatever the joins below): a recursive UNION builds
  *   its hash table at the size of its row estimate at every execution, and the cascading estimates
  *   (130 million rows for `ty`) made that table the largest part of the check's time;
- * - the built-in-cast test looks up each cast's function (`castfunc <> 0`; 0 is no function) by
- *   oid instead of scanning `pg_proc` for functions outside `pg_catalog`.
+ * - the built-in-cast test looks up the casts' functions (`castfunc <> 0`; 0 is no function) by
+ *   oid, one index scan over the array of them, instead of scanning all of `pg_proc` for
+ *   functions outside `pg_catalog`.
  */
 export const CATALOG_FACTS_SQL = `WITH RECURSIVE
   rel AS (SELECT q.s, q.r, c.oid, n.nspname, c.relname, c.relkind
@@ -399,7 +400,8 @@ SELECT
                      WHERE (o.oprleft = t.oid OR o.oprright = t.oid) AND o.oprnamespace <> 'pg_catalog'::regnamespace)
      UNION ALL
      SELECT 'any', 'a cast between built-in types runs a function defined outside pg_catalog'
-      WHERE EXISTS (SELECT 1 FROM pg_cast k
-                     WHERE k.castsource < 16384 AND k.casttarget < 16384 AND k.castfunc <> 0
-                       AND (SELECT p.pronamespace FROM pg_proc p WHERE p.oid = k.castfunc) <> 'pg_catalog'::regnamespace)
+      WHERE EXISTS (SELECT 1 FROM pg_proc p
+                     WHERE p.oid = ANY (ARRAY(SELECT k.castfunc FROM pg_cast k
+                                               WHERE k.castsource < 16384 AND k.casttarget < 16384 AND k.castfunc <> 0))
+                       AND p.pronamespace <> 'pg_catalog'::regnamespace)
    ) AS h) AS hazards`;
