@@ -284,29 +284,54 @@ function decide(
  * names, $6 the search path's schemas, $7 attribute names (columns looked up).
  * Prepared once per connection ({@link CATALOG_STATEMENT}); everything is bound; `to_regclass`/`to_regtype` resolve names exactly as the statement will
  * (same transaction, same search_path) without raising for missing ones.
+ *
+ * Shape (README "Round trips"; the facts are the same as before the reshaping, checked by
+ * `catalog-check.test.ts` against the previous query on the same catalog): the check runs on
+ * its generic plan, where every array parameter is estimated at 10 elements, so
+ * - every catalog row is reached by its oid (or `attrelid`, `inhparent`, `ev_class`, `castfunc`)
+ *   through a `LATERAL (… OFFSET 0)` subquery, which PostgreSQL neither flattens nor hashes: a
+ *   parameterized index scan per referenced object instead of a scan of `pg_class`,
+ *   `pg_attribute` or `pg_type` hashed against a handful of rows;
+ * - the view walk starts from the referenced views only (none in the common case) and the
+ *   type-hazard `EXISTS` tests are correlated (`OFFSET 0` keeps them per reached type);
+ * - the relations and types that seed the recursive CTEs `kid` and `ty` go through
+ *   `unnest(ARRAY(…))` (estimated at 10 rows whatever the joins below): a recursive UNION builds
+ *   its hash table at the size of its row estimate at every execution, and the cascading estimates
+ *   (130 million rows for `ty`) made that table the largest part of the check's time;
+ * - the built-in-cast test looks up the casts' functions (`castfunc <> 0`; 0 is no function) by
+ *   oid, one index scan over the array of them, instead of scanning all of `pg_proc` for
+ *   functions outside `pg_catalog`.
  */
-const CATALOG_FACTS_SQL = `WITH RECURSIVE
+export const CATALOG_FACTS_SQL = `WITH RECURSIVE
   rel AS (SELECT q.s, q.r, c.oid, n.nspname, c.relname, c.relkind
             FROM unnest($1::text[], $2::text[]) AS q(s, r)
-            JOIN pg_class c ON c.oid = to_regclass(CASE WHEN q.s IS NULL THEN quote_ident(q.r) ELSE quote_ident(q.s) || '.' || quote_ident(q.r) END)
-            JOIN pg_namespace n ON n.oid = c.relnamespace),
-  rules AS (SELECT rw.oid, rw.ev_class FROM pg_rewrite rw WHERE rw.ev_type = '1'),
+            CROSS JOIN LATERAL (SELECT c.oid, c.relname, c.relkind, c.relnamespace FROM pg_class c
+                                 WHERE c.oid = to_regclass(CASE WHEN q.s IS NULL THEN quote_ident(q.r) ELSE quote_ident(q.s) || '.' || quote_ident(q.r) END)
+                                 OFFSET 0) AS c
+            CROSS JOIN LATERAL (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace OFFSET 0) AS n),
   viewdep(oid) AS (SELECT oid FROM rel WHERE relkind IN ('v', 'm')
                    UNION
-                   SELECT d.refobjid FROM viewdep JOIN rules rw ON rw.ev_class = viewdep.oid
-                     JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
-                      AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> rw.ev_class),
-  viewdeps AS (SELECT d.refclassid, d.refobjid FROM viewdep JOIN rules rw ON rw.ev_class = viewdep.oid
-                 JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid),
+                   SELECT d.refobjid FROM viewdep
+                     CROSS JOIN LATERAL (SELECT d.refobjid FROM pg_rewrite rw
+                                           JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                                            AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> rw.ev_class
+                                          WHERE rw.ev_class = viewdep.oid AND rw.ev_type = '1' OFFSET 0) AS d),
+  viewdeps AS (SELECT d.refclassid, d.refobjid FROM viewdep
+                 CROSS JOIN LATERAL (SELECT d.refclassid, d.refobjid FROM pg_rewrite rw
+                                       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                                      WHERE rw.ev_class = viewdep.oid AND rw.ev_type = '1' OFFSET 0) AS d),
   reached AS (SELECT oid FROM rel UNION SELECT oid FROM viewdep),
-  kid(oid) AS (SELECT i.inhrelid FROM pg_inherits i JOIN reached ON i.inhparent = reached.oid
-               UNION SELECT i.inhrelid FROM pg_inherits i JOIN kid ON i.inhparent = kid.oid),
-  ty(oid) AS (SELECT to_regtype(x) FROM unnest($5::text[]) AS x WHERE to_regtype(x) IS NOT NULL
+  kid(oid) AS (SELECT i.inhrelid FROM unnest(ARRAY(SELECT oid FROM reached)) AS reached(oid) CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = reached.oid OFFSET 0) AS i
+               UNION SELECT i.inhrelid FROM kid CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = kid.oid OFFSET 0) AS i),
+  ty(oid) AS (SELECT x FROM unnest(ARRAY(
+                SELECT to_regtype(x) FROM unnest($5::text[]) AS x WHERE to_regtype(x) IS NOT NULL
+                UNION
+                SELECT a.atttypid FROM unnest(ARRAY(SELECT oid FROM reached UNION SELECT oid FROM kid)) AS r(oid)
+                  CROSS JOIN LATERAL (SELECT a.atttypid FROM pg_attribute a
+                                       WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped OFFSET 0) AS a)) AS x
               UNION
-              SELECT a.atttypid FROM pg_attribute a
-               WHERE a.attrelid IN (SELECT oid FROM reached UNION SELECT oid FROM kid) AND a.attnum > 0 AND NOT a.attisdropped
-              UNION
-              SELECT s.x FROM ty JOIN pg_type t ON t.oid = ty.oid
+              SELECT s.x FROM ty
+                CROSS JOIN LATERAL (SELECT t.oid, t.typbasetype, t.typelem, t.typrelid FROM pg_type t WHERE t.oid = ty.oid OFFSET 0) AS t
                 CROSS JOIN LATERAL (
                   SELECT t.typbasetype WHERE t.typbasetype <> 0
                   UNION ALL SELECT t.typelem WHERE t.typelem <> 0
@@ -316,16 +341,18 @@ const CATALOG_FACTS_SQL = `WITH RECURSIVE
                   UNION ALL SELECT rg.rngtypid FROM pg_range rg WHERE rg.rngmultitypid = t.oid) AS s(x)),
   -- The reached types' rows, materialized: the hazard tests below run per reached type, never
   -- per row of pg_type (a filter pushed into a scan of pg_type ran them for all ~600 types).
-  tyt AS MATERIALIZED (SELECT t.* FROM ty JOIN pg_type t ON t.oid = ty.oid)
+  tyt AS MATERIALIZED (SELECT t.* FROM ty CROSS JOIN LATERAL (SELECT * FROM pg_type t WHERE t.oid = ty.oid OFFSET 0) AS t)
 SELECT
   (SELECT coalesce(json_agg(json_build_array(s, r, nspname, relname)), '[]') FROM rel) AS rels,
   (SELECT coalesce(json_agg(json_build_array(rel.s, rel.r, a.attname)), '[]')
      FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid
     WHERE a.attname = ANY($7::text[]) AND a.attnum > 0 AND NOT a.attisdropped) AS relcols,
-  (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname)), '[]')
-     FROM viewdep v JOIN pg_class c ON c.oid = v.oid JOIN pg_namespace n ON n.oid = c.relnamespace) AS deps,
-  (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname)), '[]')
-     FROM kid JOIN pg_class c ON c.oid = kid.oid JOIN pg_namespace n ON n.oid = c.relnamespace) AS kids,
+  (SELECT coalesce(json_agg(json_build_array(c.nspname, c.relname)), '[]')
+     FROM viewdep v CROSS JOIN LATERAL (SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                         WHERE c.oid = v.oid OFFSET 0) AS c) AS deps,
+  (SELECT coalesce(json_agg(json_build_array(c.nspname, c.relname)), '[]')
+     FROM kid CROSS JOIN LATERAL (SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                   WHERE c.oid = kid.oid OFFSET 0) AS c) AS kids,
   (SELECT coalesce(json_agg(DISTINCT jsonb_build_array(n.nspname, p.proname)), '[]')
      FROM viewdeps d JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
      JOIN pg_namespace n ON n.oid = p.pronamespace) AS depfns,
@@ -339,9 +366,10 @@ SELECT
      FROM unnest($3::text[]) AS f(name)) AS procs,
   (SELECT coalesce(array_agg(DISTINCT o.oprname::text), '{}') FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
     WHERE o.oprname = ANY($4::text[]) AND n.nspname <> 'pg_catalog' AND n.nspname = ANY($6::text[])) AS ops,
-  (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname, t.x)), '[]')
-     FROM unnest($5::text[]) AS t(x) JOIN pg_type ty ON ty.oid = to_regtype(t.x)
-     JOIN pg_class c ON c.oid = ty.typrelid JOIN pg_namespace n ON n.oid = c.relnamespace) AS types,
+  (SELECT coalesce(json_agg(json_build_array(c.nspname, c.relname, t.x)), '[]')
+     FROM unnest($5::text[]) AS t(x)
+     CROSS JOIN LATERAL (SELECT n.nspname, c.relname FROM pg_type ty JOIN pg_class c ON c.oid = ty.typrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE ty.oid = to_regtype(t.x) OFFSET 0) AS c) AS types,
   (SELECT coalesce(json_agg(json_build_array(h.typ, h.why)), '[]') FROM (
      SELECT format_type(t.oid, NULL) AS typ, 'an object-identifier type' AS why
        FROM tyt t
@@ -353,18 +381,18 @@ SELECT
                      WHERE p.oid IN (t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze, t.typsubscript)
                        AND p.pronamespace <> 'pg_catalog'::regnamespace)
          OR EXISTS (SELECT 1 FROM pg_range rg JOIN pg_proc p ON p.oid IN (rg.rngcanonical, rg.rngsubdiff)
-                     WHERE rg.rngtypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace)
+                     WHERE rg.rngtypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace OFFSET 0)
      UNION ALL
      SELECT format_type(t.oid, NULL), 'a cast from or to it runs a function defined outside pg_catalog'
        FROM tyt t
       WHERE t.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_cast k JOIN pg_proc p ON p.oid = k.castfunc
-                     WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::regnamespace)
+                     WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::regnamespace OFFSET 0)
      UNION ALL
      SELECT format_type(t.oid, NULL), 'a domain constraint calls a function defined outside pg_catalog'
        FROM tyt t
       WHERE EXISTS (SELECT 1 FROM pg_constraint con JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
                       JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
-                     WHERE con.contypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace)
+                     WHERE con.contypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace OFFSET 0)
      UNION ALL
      SELECT format_type(t.oid, NULL), 'an operator on it is defined outside pg_catalog'
        FROM tyt t
@@ -372,6 +400,8 @@ SELECT
                      WHERE (o.oprleft = t.oid OR o.oprright = t.oid) AND o.oprnamespace <> 'pg_catalog'::regnamespace)
      UNION ALL
      SELECT 'any', 'a cast between built-in types runs a function defined outside pg_catalog'
-      WHERE EXISTS (SELECT 1 FROM pg_cast k JOIN pg_proc p ON p.oid = k.castfunc
-                     WHERE k.castsource < 16384 AND k.casttarget < 16384 AND p.pronamespace <> 'pg_catalog'::regnamespace)
+      WHERE EXISTS (SELECT 1 FROM pg_proc p
+                     WHERE p.oid = ANY (ARRAY(SELECT k.castfunc FROM pg_cast k
+                                               WHERE k.castsource < 16384 AND k.casttarget < 16384 AND k.castfunc <> 0))
+                       AND p.pronamespace <> 'pg_catalog'::regnamespace)
    ) AS h) AS hazards`;
