@@ -335,6 +335,13 @@ export interface TransactionOptions {
    * it fail too: the transaction is aborted).
    */
   readonly first?: ((client: pg.PoolClient) => readonly (string | pg.QueryConfig)[]) | undefined;
+  /**
+   * When `first` returns statements: the settings statement also sets `plan_cache_mode` to
+   * `force_generic_plan` (transaction-locally), so they are bound on their generic plans, and the
+   * last of them must set it back to `auto` (the catalog check does in its own select list,
+   * catalog-check.ts `CATALOG_CHECK_SQL`). Ignored when `first` returns none.
+   */
+  readonly firstOnGenericPlan?: boolean | undefined;
 }
 
 /**
@@ -511,10 +518,16 @@ export async function withTransaction<T>(
   const run = async (): Promise<T> => {
     try {
       // One round trip: BEGIN, the settings and the caller's first statement are pipelined.
+      const first = opts.first?.(client) ?? [];
       const opened = await pipelined(client, [
         opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE',
-        transactionSettings(s, opts.searchPath, session),
-        ...(opts.first?.(client) ?? []),
+        transactionSettings(
+          s,
+          opts.searchPath,
+          session,
+          opts.firstOnGenericPlan === true && first.length > 0,
+        ),
+        ...first,
       ]);
       const result = await fn(client, opened.slice(2));
       if (abandoned.has(client)) {
@@ -609,8 +622,9 @@ export async function withTransaction<T>(
 
 /**
  * The one `SELECT set_config(…, true), …` statement that opens every transaction: timeouts,
- * search_path, `jit` off and, with a {@link CallSession}, the role and the principal settings.
- * Every value is a bound parameter. JIT is off because the catalog check's plan is estimated
+ * search_path, `jit` off, with `genericPlan` `plan_cache_mode` `force_generic_plan` (for the
+ * statements pipelined after it, see `TransactionOptions.firstOnGenericPlan`) and, with a
+ * {@link CallSession}, the role and the principal settings. Every value is a bound parameter. JIT is off because the catalog check's plan is estimated
  * above `jit_above_cost` (100,000 by default) and, on a server built with LLVM, compiling it
  * took 150–450 ms per call against 12–70 ms without (PostgreSQL 15, this machine); the calls
  * here are bounded reads where compilation does not pay (PostgreSQL docs §30.2, "When to JIT?"). `set_config('role', r, true)` fails (SQLSTATE 42501) unless the login
@@ -621,6 +635,7 @@ function transactionSettings(
   s: PostgresSettings,
   searchPath: readonly string[] | undefined,
   session: CallSession | undefined,
+  genericPlan: boolean,
 ): pg.QueryConfig {
   const values: string[] = [
     String(s.statementTimeoutMs),
@@ -632,6 +647,9 @@ function transactionSettings(
     "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
     " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)," +
     " set_config('jit', 'off', true)";
+  // The statements pipelined after this one are bound on their generic plans; the last of them
+  // switches back to `auto` (see TransactionOptions.firstOnGenericPlan).
+  if (genericPlan) text += ", set_config('plan_cache_mode', 'force_generic_plan', true)";
   if (session) {
     text +=
       ", set_config('role', $5, true), set_config('hardened_mcp.principal', $6, true)," +
