@@ -275,7 +275,7 @@ describe('no session state survives from one call to the next on the same connec
     expect(connections).toBe(1);
 
     // The session itself, outside any call: as it started, with only the server's own
-    // prepared statement.
+    // prepared statements.
     const c = await h.pool.connect();
     try {
       const r = await c.query(
@@ -284,7 +284,7 @@ describe('no session state survives from one call to the next on the same connec
                 coalesce(current_setting('hardened_mcp.claims', true), '') AS claims,
                 current_setting('default_transaction_read_only') AS read_only,
                 current_setting('search_path') AS search_path,
-                (SELECT array_agg(name::text) FROM pg_prepared_statements) AS prepared,
+                (SELECT array_agg(name::text ORDER BY name) FROM pg_prepared_statements) AS prepared,
                 (SELECT count(*)::int FROM pg_cursors) AS cursors,
                 (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,
                 (SELECT count(*)::int FROM pg_listening_channels()) AS channels`,
@@ -297,7 +297,9 @@ describe('no session state survives from one call to the next on the same connec
         claims: '',
         read_only: 'on',
         search_path: '"$user", public',
-        prepared: ['hmcp_catalog'],
+        // The catalog check and the settings statement's form with a session and the switch to
+        // generic plans (the calls had a database role and a catalog check).
+        prepared: ['hmcp_catalog', 'hmcp_settings_session_generic'],
         cursors: 0,
         locks: 0,
         channels: 0,
