@@ -21,7 +21,10 @@
  * Tunables: BENCH_ROUNDS (5), BENCH_PG_CALLS (sequential calls per side and round, 300),
  * BENCH_PG_RATE_CALLS (calls per side and round with 8 in flight, 800), BENCH_STARTUPS (5);
  * BENCH_PG_PROFILE_DIR writes a V8 CPU profile (`--cpu-prof`) of each of our server processes
- * there (open it in Chrome DevTools or summarize its self times).
+ * there (open it in Chrome DevTools or summarize its self times). BENCH_PG_BASE_BIN (the `bin.js`
+ * of another build of our server, e.g. a copy of `servers/postgres/dist` made before a change,
+ * kept next to `dist` so it resolves the same packages) adds that build as one more side,
+ * interleaved with the others, and prints this build against it: old vs new under the same load.
  * `node test/bench/postgres.bench.ts` runs this part alone.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -236,6 +239,10 @@ export async function postgresBench(): Promise<void> {
     env: {},
     tool: 'query',
   };
+  const baseBin = process.env.BENCH_PG_BASE_BIN;
+  const BASE: Side | undefined = baseBin
+    ? { ...OURS, name: 'ours, base build', args: [resolve(baseBin), '--config', config] }
+    : undefined;
   const raw = new pg.Pool({ connectionString: db.readUrl, max: IN_FLIGHT });
   const rawQuery = async () => {
     const c = await raw.connect();
@@ -250,23 +257,28 @@ export async function postgresBench(): Promise<void> {
   };
   let ours: Running | undefined;
   let reference: Running | undefined;
+  let base: Running | undefined;
   try {
     console.log(
       `\n5. postgres_query, 100 customer rows over stdio (PostgreSQL ${server.version}, ${server.kind}; ${CALLS} sequential / ${RATE_CALLS} concurrent calls per round)`,
     );
     ours = await start(OURS);
     reference = await start(REFERENCE);
+    base = BASE ? await start(BASE) : undefined;
     const o = ours;
     const ref = reference;
+    const b = base;
     for (let i = 0; i < 100; i++) {
       await call(o, OURS);
       await call(ref, REFERENCE);
       await rawQuery();
+      if (b && BASE) await call(b, BASE);
     }
-    const [refP50 = [], oursP50 = [], rawP50 = []] = await interleave([
+    const [refP50 = [], oursP50 = [], rawP50 = [], baseP50 = []] = await interleave([
       latency(() => call(ref, REFERENCE)),
       latency(() => call(o, OURS)),
       latency(rawQuery),
+      ...(b && BASE ? [latency(() => call(b, BASE))] : []),
     ]);
     report(
       'p50 latency, one call at a time (target: ours ≤ 1.5× the reference)',
@@ -275,6 +287,14 @@ export async function postgresBench(): Promise<void> {
       'ms',
       3,
     );
+    if (BASE)
+      report(
+        'p50 latency, this build vs the base build (BENCH_PG_BASE_BIN)',
+        { name: BASE.name, xs: baseP50 },
+        { name: OURS.name, xs: oursP50 },
+        'ms',
+        3,
+      );
     report(
       'p50 latency vs raw pg in-process (same SELECT in a READ ONLY transaction)',
       { name: 'raw pg in-process', xs: rawP50 },
@@ -286,9 +306,11 @@ export async function postgresBench(): Promise<void> {
     const oursCpu: number[] = [];
     const refSys: number[] = [];
     const oursSys: number[] = [];
-    const [refRate = [], oursRate = []] = await interleave([
+    const baseCpu: number[] = [];
+    const [refRate = [], oursRate = [], baseRate = []] = await interleave([
       throughput(ref, REFERENCE, refCpu, refSys),
       throughput(o, OURS, oursCpu, oursSys),
+      ...(b && BASE ? [throughput(b, BASE, baseCpu)] : []),
     ]);
     report(
       `calls/s with ${IN_FLIGHT} in flight (target: ours ≥ 0.8× the reference)`,
@@ -304,6 +326,22 @@ export async function postgresBench(): Promise<void> {
       'ms',
       3,
     );
+    if (BASE) {
+      report(
+        `calls/s with ${IN_FLIGHT} in flight, this build vs the base build`,
+        { name: BASE.name, xs: baseRate },
+        { name: OURS.name, xs: oursRate },
+        'calls/s',
+        0,
+      );
+      report(
+        'server CPU per call, this build vs the base build',
+        { name: BASE.name, xs: baseCpu },
+        { name: OURS.name, xs: oursCpu },
+        'ms',
+        3,
+      );
+    }
     report(
       'of which system (kernel) CPU per call',
       { name: REFERENCE.name, xs: refSys },
@@ -312,7 +350,11 @@ export async function postgresBench(): Promise<void> {
       3,
     );
   } finally {
-    await Promise.allSettled([ours?.client.close(), reference?.client.close()]);
+    await Promise.allSettled([
+      ours?.client.close(),
+      reference?.client.close(),
+      base?.client.close(),
+    ]);
   }
   try {
     const startups: number[][] = [[], []];

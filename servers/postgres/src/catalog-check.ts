@@ -110,10 +110,16 @@ export async function checkStatementInCatalog(
 ): Promise<void> {
   const queries = catalogCheckQueries(verdict, tables);
   if (queries.length === 0) return;
+  // On its generic plan, as in `withTransaction` with `firstOnGenericPlan` (the check itself
+  // switches the mode back to `auto`).
+  await client.query(GENERIC_PLAN_ON);
   const results: pg.QueryResult[] = [];
   for (const q of queries) results.push(await client.query(q as pg.QueryConfig));
   decideCatalogCheck(results, verdict, tables, isAllowedFunction);
 }
+
+/** The switch to the generic plan for {@link checkStatementInCatalog} (transaction-local). */
+const GENERIC_PLAN_ON = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)";
 
 /**
  * The catalog check's protocol-level prepared statement (node-pg's `name`: parsed once per
@@ -127,8 +133,15 @@ export const CATALOG_STATEMENT = 'hmcp_catalog';
  * round trip that opens the transaction), every value bound. Empty when the statement names
  * nothing to check.
  *
- * @returns no statement, or the check between a switch to its generic plan and back; give
- *   their results to {@link decideCatalogCheck}.
+ * The check runs on its generic plan (planned once per connection, PostgreSQL docs §19.7.4
+ * `plan_cache_mode` and PREPARE): re-planning it for every call with its arrays' values cost
+ * about as much as running it (PostgreSQL 15: 9.5 ms a call with custom plans, 5.3 ms generic).
+ * Pass {@link CATALOG_CHECK_ON_GENERIC_PLAN} as `withTransaction`'s `firstOnGenericPlan`: the
+ * settings statement switches `plan_cache_mode` to `force_generic_plan` (read when the check is
+ * bound), and the check's own select list switches it back to `auto` for the rest of the
+ * transaction ({@link CATALOG_CHECK_SQL}), so no statement of its own is spent on either switch.
+ *
+ * @returns no statement, or the check alone; give its results to {@link decideCatalogCheck}.
  */
 export function catalogCheckQueries(
   verdict: GuardOk,
@@ -145,10 +158,9 @@ export function catalogCheckQueries(
   )
     return [];
   return [
-    GENERIC_PLAN_ON,
     {
       name: CATALOG_STATEMENT,
-      text: CATALOG_FACTS_SQL,
+      text: CATALOG_CHECK_SQL,
       values: [
         verdict.relations.map((x) => x.schema),
         verdict.relations.map((x) => x.name),
@@ -159,22 +171,18 @@ export function catalogCheckQueries(
         verdict.attributeNames,
       ],
     },
-    GENERIC_PLAN_OFF,
   ];
 }
 
 /**
- * The check runs on its generic plan (planned once per connection, PostgreSQL docs §19.7.4
- * `plan_cache_mode` and PREPARE): re-planning it for every call with its arrays' values cost
- * about as much as running it (PostgreSQL 15: 9.5 ms a call with custom plans, 5.3 ms generic).
- * The mode is back to `auto` for the rest of the transaction, as in generic-plan.ts.
+ * `withTransaction`'s `firstOnGenericPlan` for {@link catalogCheckQueries}: true, the check must
+ * be bound on its generic plan (it sets `plan_cache_mode` back to `auto` itself).
  */
-const GENERIC_PLAN_ON = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)";
-const GENERIC_PLAN_OFF = "SELECT set_config('plan_cache_mode', 'auto', true)";
+export const CATALOG_CHECK_ON_GENERIC_PLAN = true;
 
 /**
- * Decides the catalog check from the results of {@link catalogCheckQueries}' statements (the
- * second one carries the facts); nothing to decide for none. Fails closed on anything else.
+ * Decides the catalog check from the results of {@link catalogCheckQueries}' statement (one
+ * row of facts); nothing to decide for none. Fails closed on anything else.
  *
  * @throws ToolError `policy_denied` as {@link checkStatementInCatalog} documents.
  */
@@ -185,8 +193,8 @@ export function decideCatalogCheck(
   isAllowedFunction: (name: string) => boolean,
 ): void {
   if (results.length === 0) return;
-  const facts = results[1]?.rows[0] as CatalogFacts | undefined;
-  if (results.length !== 3 || !facts)
+  const facts = results[0]?.rows[0] as CatalogFacts | undefined;
+  if (results.length !== 1 || !facts)
     throw new ToolError(ErrorCode.Internal, 'internal error; see the server log', {
       cause: new Error('the catalog check returned no facts'),
     });
@@ -405,3 +413,16 @@ SELECT
                                                WHERE k.castsource < 16384 AND k.casttarget < 16384 AND k.castfunc <> 0))
                        AND p.pronamespace <> 'pg_catalog'::regnamespace)
    ) AS h) AS hazards`;
+
+/**
+ * The statement the server prepares as {@link CATALOG_STATEMENT}: {@link CATALOG_FACTS_SQL} with
+ * one more column, `set_config('plan_cache_mode', 'auto', true)`, which puts `plan_cache_mode`
+ * back to `auto` (transaction-locally) once the check is bound on its generic plan: the plan is
+ * chosen when the statement is bound (PostgreSQL's `GetCachedPlan`, reading `plan_cache_mode`
+ * then), so switching the mode while it executes changes only the statements after it, the
+ * caller's statement among them. An error in the check aborts the transaction, so no statement
+ * can run after a check that did not switch the mode back. `round-trips.test.ts` checks both
+ * facts: the check's custom-plan count stays 0, and the next statement sees `auto`.
+ */
+export const CATALOG_CHECK_SQL = `${CATALOG_FACTS_SQL},
+  set_config('plan_cache_mode', 'auto', true) AS plan_cache_mode`;

@@ -14,7 +14,13 @@ import {
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresSettings, postgresSectionSchema } from './config.js';
-import { openPool, type PgHandle, toToolError, withTransaction } from './database.js';
+import {
+  KEPT_STATEMENTS,
+  openPool,
+  type PgHandle,
+  toToolError,
+  withTransaction,
+} from './database.js';
 import { readCursor } from './query.js';
 
 const STATEMENT_TIMEOUT_MS = 2_000;
@@ -341,10 +347,13 @@ describe('session state never leaks into the next use of a pooled connection', (
         expect(await sessionSettings(again)).toEqual(baseline);
         const leftovers = (
           await again.query<{ prepared: number; cursors: number; locks: number; channels: number }>(
-            `SELECT (SELECT count(*)::int FROM pg_prepared_statements) AS prepared,
+            `SELECT (SELECT count(*)::int FROM pg_prepared_statements WHERE name NOT IN (${KEPT_STATEMENTS.map((n) => `'${n}'`).join(', ')})) AS prepared,
                   (SELECT count(*)::int FROM pg_cursors) AS cursors,
                   (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,
                   (SELECT count(*)::int FROM pg_listening_channels()) AS channels`,
+            // The server's own prepared statements (the settings statement) stay. Simple
+            // protocol (no parameters): an extended-protocol query shows its own portal in
+            // pg_cursors.
           )
         ).rows[0];
         expect(leftovers).toEqual({ prepared: 0, cursors: 0, locks: 0, channels: 0 });

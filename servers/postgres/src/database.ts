@@ -335,32 +335,58 @@ export interface TransactionOptions {
    * it fail too: the transaction is aborted).
    */
   readonly first?: ((client: pg.PoolClient) => readonly (string | pg.QueryConfig)[]) | undefined;
+  /**
+   * When `first` returns statements: the settings statement also sets `plan_cache_mode` to
+   * `force_generic_plan` (transaction-locally), so they are bound on their generic plans, and the
+   * last of them must set it back to `auto` (the catalog check does in its own select list,
+   * catalog-check.ts `CATALOG_CHECK_SQL`). Ignored when `first` returns none.
+   */
+  readonly firstOnGenericPlan?: boolean | undefined;
 }
 
 /**
- * The server's own prepared statements, kept on a pooled connection across calls (node-pg's
- * named statements, e.g. the catalog check's `hmcp_catalog`); fixed identifiers. The per-call
- * reset of read transactions ({@link READ_END_SQL}) keeps them and destroys a connection that
- * holds any other; `DISCARD ALL` (write transactions) drops them, and node-pg is told so.
+ * The names of the settings statement's four forms ({@link transactionSettings}: with or without
+ * a {@link CallSession}, with or without the switch to generic plans), each prepared once per
+ * connection by node-pg (a name stands for one text only).
  */
-export const KEPT_STATEMENTS: readonly string[] = ['hmcp_catalog'];
+const SETTINGS_STATEMENTS = {
+  plain: 'hmcp_settings',
+  generic: 'hmcp_settings_generic',
+  session: 'hmcp_settings_session',
+  sessionGeneric: 'hmcp_settings_session_generic',
+} as const;
+
+/**
+ * The server's own prepared statements, kept on a pooled connection across calls (node-pg's
+ * named statements: the catalog check's `hmcp_catalog` and the settings statement's forms);
+ * fixed identifiers. The per-call reset of read transactions ({@link READ_END_SQL}) keeps them
+ * and destroys a connection that holds any other; `DISCARD ALL` (write transactions) drops them,
+ * and node-pg is told so.
+ */
+export const KEPT_STATEMENTS: readonly string[] = [
+  'hmcp_catalog',
+  ...Object.values(SETTINGS_STATEMENTS),
+];
 
 /**
  * How a read transaction ends, in one simple-protocol round trip (fixed text, no values):
  * `ROLLBACK`, then what `DISCARD ALL` does (PostgreSQL docs, DISCARD) except `DEALLOCATE ALL`
  * and `DISCARD PLANS`, which would throw away the server's own prepared catalog check and its
- * plan: `CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;
- * SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES`. `DISCARD ALL` itself cannot
- * run in a multi-statement string (it refuses a transaction block). The last statement counts
+ * plan: `CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; DISCARD TEMP;
+ * DISCARD SEQUENCES; SELECT pg_advisory_unlock_all()`. `DISCARD ALL` itself cannot run in a
+ * multi-statement string (it refuses a transaction block). The last statement also counts
  * prepared statements other than {@link KEPT_STATEMENTS} (the SQL guard accepts no `PREPARE`,
- * and `hmcp_explain` is deallocated by its tool): anything but 0 destroys the connection.
+ * and `hmcp_explain` is deallocated by its tool): anything but 0 destroys the connection. The
+ * unlock and the count share one `SELECT` (one statement less to parse, plan and run per call;
+ * neither depends on the other, nor on the two `DISCARD`s before them).
  * Cached plans stay: PostgreSQL re-plans when the role (row security) or search_path differ.
  */
 export const READ_END_SQL =
   'ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;' +
-  ' SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;' +
-  ' SELECT count(*)::int AS foreign_statements FROM pg_prepared_statements' +
-  ` WHERE name NOT IN (${KEPT_STATEMENTS.map((n) => `'${n}'`).join(', ')})`;
+  ' DISCARD TEMP; DISCARD SEQUENCES;' +
+  ' SELECT pg_advisory_unlock_all() AS unlocked,' +
+  ' (SELECT count(*)::int FROM pg_prepared_statements' +
+  ` WHERE name NOT IN (${KEPT_STATEMENTS.map((n) => `'${n}'`).join(', ')})) AS foreign_statements`;
 
 /**
  * Tells node-pg that the connection has no prepared statement any more (after `DISCARD ALL`):
@@ -511,10 +537,16 @@ export async function withTransaction<T>(
   const run = async (): Promise<T> => {
     try {
       // One round trip: BEGIN, the settings and the caller's first statement are pipelined.
+      const first = opts.first?.(client) ?? [];
       const opened = await pipelined(client, [
         opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE',
-        transactionSettings(s, opts.searchPath, session),
-        ...(opts.first?.(client) ?? []),
+        transactionSettings(
+          s,
+          opts.searchPath,
+          session,
+          opts.firstOnGenericPlan === true && first.length > 0,
+        ),
+        ...first,
       ]);
       const result = await fn(client, opened.slice(2));
       if (abandoned.has(client)) {
@@ -609,8 +641,11 @@ export async function withTransaction<T>(
 
 /**
  * The one `SELECT set_config(…, true), …` statement that opens every transaction: timeouts,
- * search_path, `jit` off and, with a {@link CallSession}, the role and the principal settings.
- * Every value is a bound parameter. JIT is off because the catalog check's plan is estimated
+ * search_path, `jit` off, with `genericPlan` `plan_cache_mode` `force_generic_plan` (for the
+ * statements pipelined after it, see `TransactionOptions.firstOnGenericPlan`) and, with a
+ * {@link CallSession}, the role and the principal settings. Every value is a bound parameter;
+ * the statement is named (one of {@link SETTINGS_STATEMENTS}, kept across calls like the
+ * catalog check): PostgreSQL parses and plans it once per connection instead of per call. JIT is off because the catalog check's plan is estimated
  * above `jit_above_cost` (100,000 by default) and, on a server built with LLVM, compiling it
  * took 150–450 ms per call against 12–70 ms without (PostgreSQL 15, this machine); the calls
  * here are bounded reads where compilation does not pay (PostgreSQL docs §30.2, "When to JIT?"). `set_config('role', r, true)` fails (SQLSTATE 42501) unless the login
@@ -621,6 +656,7 @@ function transactionSettings(
   s: PostgresSettings,
   searchPath: readonly string[] | undefined,
   session: CallSession | undefined,
+  genericPlan: boolean,
 ): pg.QueryConfig {
   const values: string[] = [
     String(s.statementTimeoutMs),
@@ -632,13 +668,25 @@ function transactionSettings(
     "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
     " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)," +
     " set_config('jit', 'off', true)";
+  // The statements pipelined after this one are bound on their generic plans; the last of them
+  // switches back to `auto` (see TransactionOptions.firstOnGenericPlan).
+  if (genericPlan) text += ", set_config('plan_cache_mode', 'force_generic_plan', true)";
   if (session) {
     text +=
       ", set_config('role', $5, true), set_config('hardened_mcp.principal', $6, true)," +
       " set_config('hardened_mcp.claims', $7, true)";
     values.push(session.role, session.principal, session.claims);
   }
-  return { text, values };
+  // Prepared once per connection (named): later calls only bind and execute it, as for the
+  // catalog check; the text is fixed per name, every value is a parameter.
+  const name = session
+    ? genericPlan
+      ? SETTINGS_STATEMENTS.sessionGeneric
+      : SETTINGS_STATEMENTS.session
+    : genericPlan
+      ? SETTINGS_STATEMENTS.generic
+      : SETTINGS_STATEMENTS.plain;
+  return { name, text, values };
 }
 
 /** The backend process id of a connected client (node-pg keeps it from BackendKeyData). */

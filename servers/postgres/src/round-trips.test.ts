@@ -15,10 +15,16 @@ import {
 } from '@hardened-mcp/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CATALOG_CHECK_ON_GENERIC_PLAN,
+  CATALOG_STATEMENT,
+  catalogCheckQueries,
+} from './catalog-check.js';
 import { type PostgresSettings, postgresSectionSchema } from './config.js';
-import { openPool, type PgHandle } from './database.js';
+import { openPool, type PgHandle, withTransaction } from './database.js';
 import type * as GuardClientModule from './sql-guard-client.js';
 import type { SqlGuardClient } from './sql-guard-client.js';
+import { createTablePolicy } from './table-policy.js';
 import { createPostgresTools } from './tools.js';
 
 // The checker processes run the built sql-guard-process.js: this suite needs `pnpm build` first.
@@ -207,6 +213,44 @@ describe('postgres_query round trips in the steady state', () => {
   }, 60_000);
 });
 
+describe('the catalog check on its generic plan, with no statement of its own for the switch', () => {
+  it('is never bound on a custom plan, and the statement after it plans with plan_cache_mode auto', async () => {
+    const s = settings();
+    const h = handle(s);
+    const tool = await toolFor(s);
+    for (let i = 0; i < 8; i++) await query(tool, h, HUNDRED_ROWS);
+    const tables = createTablePolicy(s);
+    /** The mode the caller's statement sees and the check's plan counts, inside one call. */
+    const seenAfterCheck = async (sql: string) => {
+      const verdict = await guard.checkGeneric(sql, 'alice');
+      if (!verdict.ok) throw new Error(verdict.message);
+      return withTransaction(
+        h,
+        {
+          readOnly: true,
+          first: () => catalogCheckQueries(verdict, tables),
+          firstOnGenericPlan: CATALOG_CHECK_ON_GENERIC_PLAN,
+        },
+        async (c, checked) => {
+          const r = await c.query(
+            `SELECT current_setting('plan_cache_mode') AS mode,
+                    (SELECT custom_plans::int FROM pg_prepared_statements WHERE name = $1) AS custom,
+                    (SELECT generic_plans::int FROM pg_prepared_statements WHERE name = $1) AS generic`,
+            [CATALOG_STATEMENT],
+          );
+          return { checks: checked.length, ...r.rows[0] };
+        },
+      );
+    };
+    // The settings statement switched to force_generic_plan; the check switched back to auto.
+    const checked = await seenAfterCheck(HUNDRED_ROWS);
+    expect(checked).toMatchObject({ checks: 1, mode: 'auto', custom: 0 });
+    expect(checked.generic).toBeGreaterThanOrEqual(9);
+    // Nothing to check: the settings statement leaves plan_cache_mode alone.
+    expect(await seenAfterCheck('SELECT 1')).toMatchObject({ checks: 0, mode: 'auto', custom: 0 });
+  }, 60_000);
+});
+
 describe('no session state survives from one call to the next on the same connection', () => {
   it('principal, claims, role, settings, prepared statements, cursors, locks, channels', async () => {
     const s = settings({
@@ -231,7 +275,7 @@ describe('no session state survives from one call to the next on the same connec
     expect(connections).toBe(1);
 
     // The session itself, outside any call: as it started, with only the server's own
-    // prepared statement.
+    // prepared statements.
     const c = await h.pool.connect();
     try {
       const r = await c.query(
@@ -240,7 +284,7 @@ describe('no session state survives from one call to the next on the same connec
                 coalesce(current_setting('hardened_mcp.claims', true), '') AS claims,
                 current_setting('default_transaction_read_only') AS read_only,
                 current_setting('search_path') AS search_path,
-                (SELECT array_agg(name::text) FROM pg_prepared_statements) AS prepared,
+                (SELECT array_agg(name::text ORDER BY name) FROM pg_prepared_statements) AS prepared,
                 (SELECT count(*)::int FROM pg_cursors) AS cursors,
                 (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,
                 (SELECT count(*)::int FROM pg_listening_channels()) AS channels`,
@@ -253,7 +297,9 @@ describe('no session state survives from one call to the next on the same connec
         claims: '',
         read_only: 'on',
         search_path: '"$user", public',
-        prepared: ['hmcp_catalog'],
+        // The catalog check and the settings statement's form with a session and the switch to
+        // generic plans (the calls had a database role and a catalog check).
+        prepared: ['hmcp_catalog', 'hmcp_settings_session_generic'],
         cursors: 0,
         locks: 0,
         channels: 0,

@@ -7,7 +7,11 @@ import {
   type Tool,
 } from '@hardened-mcp/core';
 import { z } from 'zod';
-import { catalogCheckQueries, decideCatalogCheck } from './catalog-check.js';
+import {
+  CATALOG_CHECK_ON_GENERIC_PLAN,
+  catalogCheckQueries,
+  decideCatalogCheck,
+} from './catalog-check.js';
 import type { PostgresSettings, SavedQuery, SavedQueryParam } from './config.js';
 import { type PgHandle, queryExtended, withTransaction } from './database.js';
 import { type GuardOk, kit, sqlValueArg, statementRef, statementType } from './define.js';
@@ -176,6 +180,7 @@ export async function createSavedQueryTools(
               principal: ctx.identity.principal,
               identity: ctx.identity,
               first: () => catalogCheckQueries(verdict, tables),
+              firstOnGenericPlan: CATALOG_CHECK_ON_GENERIC_PLAN,
             },
             async (c, checked) => {
               decideCatalogCheck(checked, verdict, tables, isAllowedFunction);

@@ -11,7 +11,11 @@ import {
 } from '@hardened-mcp/core';
 import { z } from 'zod';
 import { describeTable, listSchemas, listTables } from './catalog.js';
-import { catalogCheckQueries, decideCatalogCheck } from './catalog-check.js';
+import {
+  CATALOG_CHECK_ON_GENERIC_PLAN,
+  catalogCheckQueries,
+  decideCatalogCheck,
+} from './catalog-check.js';
 import type { PostgresSettings } from './config.js';
 import { type PgHandle, queryExtended, withTransaction } from './database.js';
 import {
@@ -218,6 +222,7 @@ export async function createPostgresTools(
           identity: ctx.identity,
           // The catalog check rides in the round trip that opens the transaction.
           first: () => catalogCheckQueries(verdict, tables),
+          firstOnGenericPlan: CATALOG_CHECK_ON_GENERIC_PLAN,
         },
         async (c, checked) => {
           decideCatalogCheck(checked, verdict, tables, isAllowedFunction);
@@ -277,6 +282,7 @@ export async function createPostgresTools(
           principal: ctx.identity.principal,
           identity: ctx.identity,
           first: () => catalogCheckQueries(verdict, tables),
+          firstOnGenericPlan: CATALOG_CHECK_ON_GENERIC_PLAN,
         },
         async (c, checked) => {
           decideCatalogCheck(checked, verdict, tables, isAllowedFunction);
