@@ -370,6 +370,30 @@ describe('session state never leaks into the next use of a pooled connection', (
     },
   );
 
+  it.each(KEPT_STATEMENTS)(
+    "a statement PREPAREd under the server's own name %s is not the server's: the connection is destroyed",
+    async (name) => {
+      const h = handle(db.readUrl, 'read');
+      // node-pg has parsed the settings statement on this backend: it only binds it from now on.
+      const first = await withTransaction(h, { readOnly: true }, pidOf);
+      await withTransaction(h, { readOnly: true }, async (c) => {
+        expect(await pidOf(c)).toBe(first);
+        // A stand-in under a kept name (the settings statement's, with its four parameters, and
+        // no set_config): the name alone must not make it the server's.
+        const held = await c.query('SELECT 1 FROM pg_prepared_statements WHERE name = $1', [name]);
+        if (held.rows.length > 0) await c.query(`DEALLOCATE ${name}`);
+        await c.query(`PREPARE ${name} (text, text, text, text) AS SELECT $1, $2, $3, $4`);
+      });
+      const next = await withTransaction(h, { readOnly: true }, async (c) => ({
+        pid: await pidOf(c),
+        searchPath: (await c.query<{ s: string }>("SELECT current_setting('search_path') AS s"))
+          .rows[0]?.s,
+      }));
+      expect(next.pid).not.toBe(first);
+      expect(next.searchPath).toBe('"public"');
+    },
+  );
+
   it('a transaction that errors destroys its connection: the next use gets a fresh backend', async () => {
     const h = handle(db.readUrl, 'read');
     const first = await withTransaction(h, { readOnly: true }, pidOf);

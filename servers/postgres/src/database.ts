@@ -376,7 +376,10 @@ export const KEPT_STATEMENTS: readonly string[] = [
  * DISCARD SEQUENCES; SELECT pg_advisory_unlock_all()`. `DISCARD ALL` itself cannot run in a
  * multi-statement string (it refuses a transaction block). The last statement also counts
  * prepared statements other than {@link KEPT_STATEMENTS} (the SQL guard accepts no `PREPARE`,
- * and `hmcp_explain` is deallocated by its tool): anything but 0 destroys the connection. The
+ * and `hmcp_explain` is deallocated by its tool), and any made by SQL `PREPARE` (`from_sql`)
+ * even under a kept name: ours are protocol-level (node-pg's Parse), and node-pg would bind a
+ * stand-in under our name in the next call instead of the settings statement or the catalog
+ * check. Anything but 0 destroys the connection. The
  * unlock and the count share one `SELECT` (one statement less to parse, plan and run per call;
  * neither depends on the other, nor on the two `DISCARD`s before them).
  * Cached plans stay: PostgreSQL re-plans when the role (row security) or search_path differ.
@@ -386,7 +389,7 @@ export const READ_END_SQL =
   ' DISCARD TEMP; DISCARD SEQUENCES;' +
   ' SELECT pg_advisory_unlock_all() AS unlocked,' +
   ' (SELECT count(*)::int FROM pg_prepared_statements' +
-  ` WHERE name NOT IN (${KEPT_STATEMENTS.map((n) => `'${n}'`).join(', ')})) AS foreign_statements`;
+  ` WHERE from_sql OR name NOT IN (${KEPT_STATEMENTS.map((n) => `'${n}'`).join(', ')})) AS foreign_statements`;
 
 /**
  * Tells node-pg that the connection has no prepared statement any more (after `DISCARD ALL`):
