@@ -18,6 +18,7 @@ import type { Pipeline } from '../pipeline.js';
 import type { Reloadable } from '../reload.js';
 import type { Authenticator, Principal } from './auth.js';
 import { readJsonBody } from './body.js';
+import { deferHeaderFlush } from './deferred-headers.js';
 import { createEdgeAuth, initialScope, withAuthInfo } from './edge-auth.js';
 import { HttpRefusal, jsonRpcError, plainError, sendJson } from './http-refusal.js';
 import { type RunningManagement, serveManagement } from './management.js';
@@ -274,6 +275,8 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     }
     const body = await readJsonBody(req, res, http);
     edgeAuth.checkToolScope(body, principal);
+    // The answer's headers leave with its first event (one write instead of two; bounded hold).
+    deferHeaderFlush(res);
     if (http.stateless) {
       const server = opts.createServer();
       const transport = new Transport({
