@@ -14,7 +14,9 @@
  * - Load: `BENCH_CLIENTS` (16) MCP SDK clients over Streamable HTTP, each with its own session,
  *   call in a loop for `BENCH_SECONDS` (10) per measurement; measurements interleaved (baseline,
  *   ours, baseline, ours, …), `BENCH_ROUNDS` (3) rounds. Printed: medians with min–max, and each
- *   ours/baseline ratio taken against the baseline measured just before it.
+ *   ours/baseline ratio taken against the baseline measured just before it, and the serving
+ *   process's CPU time per call (Linux `/proc`, user + system; not PostgreSQL's), which the load
+ *   of a shared machine disturbs less than req/s.
  *
  * Loopback only; bounded in count and time; it prints and asserts nothing (no timing thresholds).
  * Without `haproxy` or `redis-server` the 3-replica part is skipped with a line saying so.
@@ -61,6 +63,8 @@ interface Target {
   readonly url: string;
   readonly tool: string;
   readonly args: Record<string, unknown>;
+  /** The serving process (its CPU time is read around each measurement); for HAProxy, none. */
+  readonly pid?: number | undefined;
   headers(i: number): Record<string, string>;
 }
 
@@ -71,6 +75,8 @@ interface Measurement {
   readonly p99: number;
   readonly errors: number;
   readonly firstError: string | undefined;
+  /** CPU time (user + system) of the serving process per completed call, µs; NaN without a pid. */
+  readonly cpuUs: number;
 }
 
 /** Nearest-rank percentile (`p` in 0–1) of sorted values. */
@@ -93,6 +99,7 @@ async function measure(target: Target, ms: number): Promise<Measurement> {
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
+  const cpuBefore = cpuMs(target.pid);
   const started = performance.now();
   const endAt = started + ms;
   await Promise.all(
@@ -119,6 +126,7 @@ async function measure(target: Target, ms: number): Promise<Measurement> {
     }),
   );
   const elapsed = performance.now() - started;
+  const cpu = cpuMs(target.pid) - cpuBefore;
   await Promise.all(
     clients.map(({ transport }) => transport.terminateSession().catch(() => undefined)),
   );
@@ -130,7 +138,18 @@ async function measure(target: Target, ms: number): Promise<Measurement> {
     p99: percentile(latencies, 0.99),
     errors,
     firstError,
+    cpuUs: (cpu * 1000) / Math.max(1, latencies.length),
   };
+}
+
+/** CPU time (user + system, ms) of a process so far (Linux /proc, clock ticks of 10 ms); NaN if unreadable. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Resident set of a process (MiB, Linux /proc): current (VmRSS) and peak (VmHWM). */
@@ -304,6 +323,7 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
     const bare: Target = {
       label: 'baseline: bare SDK server, echo',
       url: baseline.url,
+      pid: baseline.child.pid,
       tool: 'echo',
       args: {},
       headers: () => ({}),
@@ -312,6 +332,7 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
       {
         label: '1 replica, example_list_folders (trivial)',
         url: example.url,
+        pid: example.child.pid,
         tool: 'example_list_folders',
         args: {},
         headers: bearer,
@@ -325,6 +346,7 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
       ours.push({
         label: `1 replica, ${tool === 'postgres_query' ? 'SELECT 1' : tool}`,
         url: replicas[0]?.url ?? '',
+        pid: replicas[0]?.child.pid,
         tool,
         args,
         headers: bearer,
@@ -376,7 +398,7 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
     const pad = (s: string, n: number) => s.padEnd(n);
     console.log('');
     console.log(
-      `${pad('target', 46)}${pad('req/s', 24)}${pad('p50 ms', 22)}${pad('p99 ms', 22)}errors`,
+      `${pad('target', 46)}${pad('req/s', 24)}${pad('p50 ms', 22)}${pad('p99 ms', 22)}${pad('server CPU µs/call', 22)}errors`,
     );
     for (const [t, ms] of results) {
       const errors = ms.reduce((n, m) => n + m.errors, 0);
@@ -400,9 +422,19 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
             2,
           ),
           22,
+        )}${pad(
+          spread(
+            ms.map((m) => m.cpuUs),
+            0,
+          ),
+          22,
         )}${errors}${first ? ` (first: ${first})` : ''}`,
       );
     }
+    console.log('');
+    console.log(
+      'server CPU: user + system time of the serving process (not of PostgreSQL) per completed call, from /proc in 10 ms ticks; less sensitive to the machine load than req/s',
+    );
     console.log('');
     console.log('ours / baseline, each against the baseline just before it: median (min–max)');
     console.log(`${pad('target', 46)}${pad('req/s ratio', 24)}${pad('p50 ratio', 22)}p99 ratio`);

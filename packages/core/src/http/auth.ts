@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { CryptoKey, JSONWebKeySet, JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { z } from 'zod';
@@ -358,7 +358,8 @@ function apiKeyAuthenticator(keys: AuthConfig['apiKeys']): Authenticator {
     async authenticate(authorization) {
       const token = bearerToken(authorization);
       if (!token.ok) return token;
-      const digest = createHash('sha256').update(token.value, 'utf8').digest();
+      // One-shot digest (crypto.hash): the same SHA-256 without a Hash object per request.
+      const digest = hash('sha256', token.value, 'buffer');
       // Compare against every key in constant time per comparison; no early exit on a match.
       let found: (typeof entries)[number] | undefined;
       for (const e of entries) if (timingSafeEqual(e.digest, digest) && !found) found = e;

@@ -18,6 +18,7 @@ import type { Pipeline } from '../pipeline.js';
 import type { Reloadable } from '../reload.js';
 import type { Authenticator, Principal } from './auth.js';
 import { readJsonBody } from './body.js';
+import { deferHeaderFlush } from './deferred-headers.js';
 import { createEdgeAuth, initialScope, withAuthInfo } from './edge-auth.js';
 import { HttpRefusal, jsonRpcError, plainError, sendJson } from './http-refusal.js';
 import { type RunningManagement, serveManagement } from './management.js';
@@ -26,11 +27,11 @@ import { createRefusalAggregator } from './refusal-audit.js';
 import {
   checkProtocolVersion,
   createHostAllowlist,
+  createHostCheck,
   createOriginCheck,
   formatHost,
   forwardedHeader,
   isLoopback,
-  parseAuthority,
 } from './request-guards.js';
 import {
   challenges,
@@ -137,7 +138,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
   const trustedProxies: ReadonlySet<string> = new Set(http.trustedProxies);
   /** The scheme clients use to reach this server (of `http.publicUrl`, else the listener's). */
   let publicScheme: 'http' | 'https' = scheme;
-  let hostAllowed: (a: { name: string; port: number }) => boolean = () => false;
+  let hostAllowed: (value: string, defaultPort: number) => boolean = () => false;
   let location: ResourceLocation | undefined;
   const challenge = challenges(
     () => (opts.oauth ? location?.metadataUrl : undefined),
@@ -274,6 +275,8 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     }
     const body = await readJsonBody(req, res, http);
     edgeAuth.checkToolScope(body, principal);
+    // The answer's headers leave with its first event (one write instead of two; bounded hold).
+    deferHeaderFlush(res);
     if (http.stateless) {
       const server = opts.createServer();
       const transport = new Transport({
@@ -307,11 +310,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     const proto = forwardedHost
       ? (forwardedHeader(req, 'x-forwarded-proto', trustedProxies) ?? publicScheme)
       : publicScheme;
-    const authority = parseAuthority(
-      forwardedHost ?? req.headers.host ?? '',
-      proto === 'https' ? 443 : 80,
-    );
-    if (!authority || !hostAllowed(authority))
+    if (!hostAllowed(forwardedHost ?? req.headers.host ?? '', proto === 'https' ? 443 : 80))
       throw new HttpRefusal(403, 'bad_host', plainError('forbidden', 'host not allowed'));
   }
 
@@ -376,7 +375,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
   const publicUrl = new URL(location.resource);
   const publicPort = Number(publicUrl.port || (publicUrl.protocol === 'https:' ? 443 : 80));
   publicScheme = publicUrl.protocol === 'https:' ? 'https' : 'http';
-  hostAllowed = createHostAllowlist(http.allowedHosts, [...new Set([port, publicPort])]);
+  hostAllowed = createHostCheck(
+    createHostAllowlist(http.allowedHosts, [...new Set([port, publicPort])]),
+  );
 
   let management: RunningManagement | undefined;
   if (http.management.enabled) {

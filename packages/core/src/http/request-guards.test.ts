@@ -1,5 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { accessTokenParams, createHostAllowlist, parseAuthority } from './request-guards.js';
+import { createServer, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  accessTokenParams,
+  authorizationHeaders,
+  createHostAllowlist,
+  createHostCheck,
+  parseAuthority,
+} from './request-guards.js';
 
 describe('parseAuthority (RFC 9110 §7.2)', () => {
   it.each([
@@ -80,5 +88,92 @@ describe('accessTokenParams (RFC 6750 §2.2-2.3)', () => {
     ['', 0],
   ])('%j → %i', (encoded, n) => {
     expect(accessTokenParams(encoded)).toBe(n);
+  });
+});
+
+describe('createHostCheck: remembers admitted Host values only', () => {
+  const table = [
+    'localhost:3000',
+    'LOCALHOST:3000',
+    ' localhost:3000 ',
+    'localhost',
+    'localhost:3001',
+    '127.0.0.1:3000',
+    '[::1]:3000',
+    'evil.example:3000',
+    'localhost:3000x',
+    '',
+  ];
+
+  it('gives the same verdict as parse + allowlist, first and second time, for both default ports', () => {
+    const allowlist = createHostAllowlist(['localhost', '127.0.0.1', '[::1]'], [3000, 80]);
+    const check = createHostCheck(allowlist);
+    for (const round of [1, 2])
+      for (const value of table)
+        for (const def of [80, 443]) {
+          const a = parseAuthority(value, def);
+          expect(check(value, def), `${value} ${def} round ${round}`).toBe(
+            a !== undefined && allowlist(a),
+          );
+        }
+  });
+
+  it('asks the allowlist again for refused values and past its bound', () => {
+    const allowlist = vi.fn((a: { name: string; port: number }) => a.name === 'localhost');
+    const check = createHostCheck(allowlist, 2);
+    check('localhost:1', 80);
+    check('localhost:1', 80);
+    expect(allowlist).toHaveBeenCalledTimes(1);
+    check('evil:1', 80);
+    check('evil:1', 80);
+    expect(allowlist).toHaveBeenCalledTimes(3);
+    check('localhost:2', 80);
+    check('localhost:3', 80);
+    check('localhost:3', 80);
+    expect(allowlist).toHaveBeenCalledTimes(6);
+    expect(check('localhost:3', 80)).toBe(true);
+  });
+});
+
+describe('authorizationHeaders: the same list as headersDistinct', () => {
+  /** Sends each raw header block to a real server and compares both readings of the request. */
+  async function compare(blocks: string[]): Promise<void> {
+    const seen: { ours: string[]; node: string[] }[] = [];
+    const server = createServer((req: IncomingMessage, res) => {
+      seen.push({ ours: authorizationHeaders(req), node: req.headersDistinct.authorization ?? [] });
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      for (const block of blocks)
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () =>
+            socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n${block}Connection: close\r\n\r\n`),
+          );
+          socket.on('data', () => undefined);
+          socket.once('close', () => resolve());
+          socket.once('error', reject);
+        });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+    expect(seen).toHaveLength(blocks.length);
+    for (const s of seen) expect(s.ours).toEqual(s.node);
+  }
+
+  it('on none, one, repeated, differently spelled, listed and empty headers', async () => {
+    await compare([
+      '',
+      'Authorization: Bearer a\r\n',
+      'authorization: Bearer a\r\nAUTHORIZATION: Bearer b\r\n',
+      'AuThOrIzAtIoN:   Bearer   c  \r\n',
+      'Authorization: Bearer a, Bearer b\r\n',
+      'Authorization:\r\n',
+      'X-Authorization: Bearer x\r\nAuthorizations: y\r\n',
+      'Authorization: Bearer a\r\nX-Other: 1\r\nAuthorization: Basic b\r\nAuthorization: Bearer c\r\n',
+    ]);
   });
 });

@@ -82,6 +82,31 @@ export function createHostAllowlist(
 }
 
 /**
+ * A Host check for request headers: `allowed` applied to {@link parseAuthority} of `value`,
+ * remembering up to `maxEntries` header values that were admitted (keyed with the default port),
+ * so a client that sends the same `Host` on every request is parsed once. Refused values are
+ * never remembered (a flood of junk `Host` headers cannot grow it), and the verdict is a pure
+ * function of the value and the default port, so a remembered verdict equals a recomputed one.
+ *
+ * @param allowed - e.g. {@link createHostAllowlist}'s check
+ * @param maxEntries - bound of the memory (entries); past it, values are checked without being remembered
+ */
+export function createHostCheck(
+  allowed: (authority: Authority) => boolean,
+  maxEntries = 64,
+): (value: string, defaultPort: number) => boolean {
+  const admitted = new Set<string>();
+  return (value, defaultPort) => {
+    const key = `${defaultPort} ${value}`;
+    if (admitted.has(key)) return true;
+    const authority = parseAuthority(value, defaultPort);
+    if (!authority || !allowed(authority)) return false;
+    if (admitted.size < maxEntries) admitted.add(key);
+    return true;
+  };
+}
+
+/**
  * The Origin check: configured origins exactly; when none are configured, loopback origins only
  * (a DNS-rebinding page has a foreign origin).
  */
@@ -113,6 +138,8 @@ export function forwardedHeader(
   name: string,
   trustedProxies: ReadonlySet<string>,
 ): string | undefined {
+  // No trusted proxy configured (the common case): nothing to look up per request.
+  if (trustedProxies.size === 0) return undefined;
   const peer = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
   if (!trustedProxies.has(peer)) return undefined;
   const v = req.headers[name];
@@ -159,6 +186,22 @@ export function accessTokenParams(encoded: string): number {
 }
 
 /**
+ * Every `Authorization` header line of `req`, in order, whatever the spelling of its name: the
+ * same list as `req.headersDistinct.authorization ?? []` (which Node builds from `rawHeaders` for
+ * every header of the request on first use), read from `rawHeaders` directly.
+ */
+export function authorizationHeaders(req: IncomingMessage): string[] {
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    if (name !== undefined && name.length === 13 && name.toLowerCase() === 'authorization')
+      out.push(raw[i + 1] ?? '');
+  }
+  return out;
+}
+
+/**
  * Exactly one credential per request, checked before authentication (RFC 6750 §2, §3.1: a
  * request that "uses more than one method to include an access token" is `invalid_request`,
  * 400). Refused: two or more `Authorization` headers (any spelling of the name), one header
@@ -175,10 +218,13 @@ export function singleCredential(
   formBody: string | undefined,
   challenge: (error: string, description: string) => string,
 ): string | undefined {
-  const headers = req.headersDistinct.authorization ?? [];
+  const headers = authorizationHeaders(req);
   const url = req.url ?? '';
-  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
-  const elsewhere = accessTokenParams(query) + (formBody ? accessTokenParams(formBody) : 0);
+  const q = url.indexOf('?');
+  // An empty query or form body has no parameters (URLSearchParams would find none).
+  const elsewhere =
+    (q >= 0 && q < url.length - 1 ? accessTokenParams(url.slice(q + 1)) : 0) +
+    (formBody ? accessTokenParams(formBody) : 0);
   const listed = headers.some((h) => /,\s*\S/.test(h));
   if (headers.length > 1 || listed || elsewhere > 0) {
     const description =
