@@ -15,7 +15,7 @@ import {
 } from './approval.js';
 import type { ClientInfo, Identity } from './identity.js';
 import type { Logger } from './logger.js';
-import type { Pipeline } from './pipeline.js';
+import { type Pipeline, serializedResult } from './pipeline.js';
 import { guardStdioLines, STDIO_MAX_LINE_BYTES } from './stdio-line-guard.js';
 
 /** How long a human has to answer an approval request, in ms. */
@@ -187,8 +187,36 @@ function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStr
       (out as NodeJS.WriteStream).cork();
       setImmediate(uncork);
     }
-    return send(message);
+    const line = answerLine(message);
+    if (line === undefined) return send(message);
+    // What the SDK's StdioServerTransport.send does with its own serialization: resolve once
+    // the stream took the line, or on 'drain' when it asked to wait.
+    return new Promise<void>((done) => {
+      if (out.write(line)) done();
+      else out.once('drain', done);
+    });
   };
+}
+
+/**
+ * The stdio line of a `tools/call` answer whose result the pipeline already serialized
+ * ({@link serializedResult}), byte-identical to the SDK's `JSON.stringify(message) + '\n'`: the
+ * SDK answers a request with `{ result, jsonrpc: '2.0', id }` (members in that order), and
+ * `JSON.stringify` writes a nested object exactly as it writes it alone (no indentation; our
+ * results hold plain data, so no `toJSON` sees a different key). Undefined for any other message
+ * (the SDK then serializes it): requests, notifications, errors, other results, or a message
+ * whose members differ from that shape. `mcp-server.test.ts` compares both serializations.
+ */
+export function answerLine(message: unknown): string | undefined {
+  const m = message as { result?: unknown; jsonrpc?: unknown; id?: unknown };
+  if (typeof m.result !== 'object' || m.result === null || m.jsonrpc !== '2.0') return undefined;
+  const json = serializedResult(m.result);
+  if (json === undefined || (typeof m.id !== 'string' && typeof m.id !== 'number'))
+    return undefined;
+  const keys = Object.keys(m);
+  if (keys.length !== 3 || keys[0] !== 'result' || keys[1] !== 'jsonrpc' || keys[2] !== 'id')
+    return undefined;
+  return `{"result":${json},"jsonrpc":"2.0","id":${JSON.stringify(m.id)}}\n`;
 }
 
 function guardStdout(): void {

@@ -2,12 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { z } from 'zod';
 import type { ApprovalChannel, ApprovalResult } from './approval.js';
-import {
-  type AuditEntry,
-  auditIntentFromMeta,
-  resultDigest,
-  resultDigestOfJson,
-} from './audit/index.js';
+import { type AuditEntry, auditIntentFromMeta, resultDigestOfJson } from './audit/index.js';
 import { type Denial, deny, ErrorCode, type ErrorCodeValue, ToolError } from './errors.js';
 import type { Identity } from './identity.js';
 import type { Logger } from './logger.js';
@@ -618,11 +613,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
         client: { name: req.identity.client.name, version: req.identity.client.version },
       },
       // What the model saw, provable later against a retained copy (unknown tools get no result).
-      resultSha256: tool
-        ? outcome.resultJson === undefined
-          ? resultDigest(outcome.result)
-          : resultDigestOfJson(outcome.resultJson)
-        : undefined,
+      resultSha256: tool ? resultDigestOfJson(resultJsonOf(outcome)) : undefined,
       notes: Object.keys(state.notes).length > 0 ? { ...state.notes } : undefined,
     };
   }
@@ -706,9 +697,41 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       }
       observe(entry);
       if (!tool) return { kind: 'unknown_tool' };
-      return { kind: 'result', result: outcome.result };
+      // The answer leaves exactly as hashed into the audit record: frozen, with its JSON kept for
+      // the transport (see serializedResult).
+      const result = Object.freeze(outcome.result);
+      if (outcome.resultJson !== undefined) resultJsons.set(result, outcome.resultJson);
+      return { kind: 'result', result };
     },
   };
+}
+
+/** The JSON text of results `callTool` returned, by result object (see {@link serializedResult}). */
+const resultJsons = new WeakMap<CallResult, string>();
+
+/**
+ * `JSON.stringify(outcome.result)`, computed once per call and kept on the outcome: the audit
+ * digest hashes it and the transport writes it ({@link serializedResult}).
+ * @throws TypeError when the result is not JSON-serializable (a connector bug).
+ */
+function resultJsonOf(outcome: Outcome): string {
+  if (outcome.resultJson === undefined) {
+    const json = JSON.stringify(outcome.result) as string | undefined;
+    if (json === undefined) throw new TypeError('the call result is not JSON-serializable');
+    outcome.resultJson = json;
+  }
+  return outcome.resultJson;
+}
+
+/**
+ * The JSON text of a result {@link Pipeline.callTool} returned: exactly `JSON.stringify(result)`,
+ * the bytes whose SHA-256 is the audit record's `resultSha256`. Lets a transport write the answer
+ * without serializing the result again. The result is frozen when returned (no member can be
+ * added, removed or replaced afterwards; nested values are the pipeline's own and never exposed
+ * elsewhere). Undefined for any other object (e.g. the "result withheld" answer of a failed audit).
+ */
+export function serializedResult(result: object): string | undefined {
+  return resultJsons.get(result as CallResult);
 }
 
 /** Joins zod issues into one safe line: `path: message` (no input values). */
