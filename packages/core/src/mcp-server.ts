@@ -51,12 +51,12 @@ export function createMcpServer(options: McpServerOptions): Server {
   );
   let stdioIdentity: Identity | undefined;
   const identityFor = (auth: AuthInfo | undefined): Identity => {
-    const client = {
-      name: server.getClientVersion()?.name,
-      version: server.getClientVersion()?.version,
-    };
+    // Over stdio the identity is resolved once per connection: later calls build nothing.
+    if (!auth && stdioIdentity) return stdioIdentity;
+    const version = server.getClientVersion();
+    const client = { name: version?.name, version: version?.version };
     if (auth) return options.identity(client, auth);
-    stdioIdentity ??= options.identity(client, undefined);
+    stdioIdentity = options.identity(client, undefined);
     return stdioIdentity;
   };
   const approval: ApprovalChannel = {

@@ -305,10 +305,14 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       : undefined;
   }
 
-  /** Step 4, right after authorization: a refused or pending call spends budget too. */
-  async function rateLimit(tool: Tool<C>, identity: Identity): Promise<Denial | undefined> {
-    const rl = await rateLimiter.consume(identity.principal, tool.name);
-    return rl.ok ? undefined : rl;
+  /**
+   * Step 4, right after authorization: a refused or pending call spends budget too. Resolves to
+   * the refusal, or undefined when the call is within budget.
+   */
+  function rateLimit(tool: Tool<C>, identity: Identity): Promise<Denial | undefined> {
+    return rateLimiter
+      .consume(identity.principal, tool.name)
+      .then((rl) => (rl.ok ? undefined : rl));
   }
 
   /** Step 5: the strict input schema. */
@@ -319,17 +323,31 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       : deny(ErrorCode.InvalidInput, describeIssues(parsed.error));
   }
 
-  /** Step 6: resource allowlists and connector rules; yields what was authorized. */
-  async function applyPolicy(
+  /**
+   * Step 6: resource allowlists and connector rules; yields what was authorized. A tool without
+   * a policy step is answered synchronously (nothing to wait for).
+   */
+  function applyPolicy(
     tool: Tool<C>,
     input: never,
     identity: Identity,
-  ): Promise<{ authorized: unknown } | Denial> {
-    if (!tool.policy) return { authorized: undefined };
+  ): { authorized: unknown } | Promise<{ authorized: unknown } | Denial> {
+    const policy = tool.policy;
+    if (!policy) return { authorized: undefined };
     // The read client, whatever the tool's access: live checks before approval never hold the
     // write credential. (With per-principal credentials this is still the shared read client.)
-    const d = await tool.policy(input, { identity, readClient: options.clients.read as C });
-    return d.ok ? { authorized: d.value } : d;
+    return (async () => {
+      const d = await policy(input, { identity, readClient: options.clients.read as C });
+      return d.ok ? { authorized: d.value } : d;
+    })();
+  }
+
+  /** Whether step 7 asks a human: a write (unless configured off) or an access-control reason. */
+  function approvalNeeded(tool: Tool<C>, verdict: AccessVerdict | undefined): boolean {
+    return (
+      (verdict?.approvalReasons.length ?? 0) > 0 ||
+      (tool.access === 'write' && options.toolSettings?.[tool.name]?.approval !== 'none')
+    );
   }
 
   /** Step 7: a human approves every write (unless configured off for the tool). */
@@ -342,11 +360,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
   ): Promise<Denial | undefined> {
     state.approval = 'not_required';
     const reasons = verdict?.approvalReasons ?? [];
-    if (
-      reasons.length === 0 &&
-      (tool.access !== 'write' || options.toolSettings?.[tool.name]?.approval === 'none')
-    )
-      return undefined;
+    if (!approvalNeeded(tool, verdict)) return undefined;
     if (!state.req.approval.supported) {
       state.approval = 'unavailable';
       return deny(
@@ -414,9 +428,10 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     });
     // Results the tool withheld (e.g. search hits outside an allowlist) are counted in the
     // audit record beside the redactions, as `withheld:<reason>`.
-    for (const [reason, n] of Object.entries(output.withheld ?? {}))
-      if (Number.isSafeInteger(n) && n > 0)
-        state.counts[`withheld:${reason}`] = (state.counts[`withheld:${reason}`] ?? 0) + n;
+    if (output.withheld)
+      for (const [reason, n] of Object.entries(output.withheld))
+        if (Number.isSafeInteger(n) && n > 0)
+          state.counts[`withheld:${reason}`] = (state.counts[`withheld:${reason}`] ?? 0) + n;
     const shaped = shapeOutput(output, {
       tool: tool as Tool<unknown>,
       redactor,
@@ -444,7 +459,8 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     if (refusal) return denied(refusal, state);
     const valid = validateInput(tool, req.arguments);
     if (!('input' in valid)) return denied(valid, state);
-    const policy = await applyPolicy(tool, valid.input, req.identity);
+    const applied = applyPolicy(tool, valid.input, req.identity);
+    const policy = applied instanceof Promise ? await applied : applied;
     if (!('authorized' in policy)) return denied(policy, state);
     const call = {
       tool: tool as Tool<unknown>,
@@ -460,7 +476,11 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       if ('refused' in checked) return denied(deny(ErrorCode.PolicyDenied, checked.refused), state);
       verdict = checked;
     }
-    const declined = await obtainApproval(tool, valid.input, policy.authorized, state, verdict);
+    // Reads need no approval (unless access control asks): no async step, no wait.
+    let declined: Denial | undefined;
+    if (approvalNeeded(tool, verdict))
+      declined = await obtainApproval(tool, valid.input, policy.authorized, state, verdict);
+    else state.approval = 'not_required';
     if (declined) return denied(declined, state);
     if (options.access && verdict?.cedarNeedsApproval) {
       const again = options.access.recheckApproved(call, verdict);
