@@ -19,7 +19,7 @@ import { ErrorCode, ToolError } from './errors.js';
 import type { ClientInfo, Identity } from './identity.js';
 import { createLogger } from './logger.js';
 import { answerLine, createMcpServer } from './mcp-server.js';
-import { createPipeline, serializedResult, TABLE_OUTPUT_SCHEMA } from './pipeline.js';
+import { createPipeline, TABLE_OUTPUT_SCHEMA } from './pipeline.js';
 import { createMemoryRateLimiter } from './rate-limit.js';
 import { createRedactor } from './redaction/index.js';
 import { type ToolDefinition, toolKit } from './tool.js';
@@ -566,7 +566,14 @@ describe('answerLine: the tools/call answer written from the JSON the pipeline a
       // The SDK answers a request as { result, jsonrpc, id }, members in this order: the fact
       // answerLine relies on (it returns undefined for any other shape).
       expect(Object.keys(message as object)).toEqual(['result', 'jsonrpc', 'id']);
-      expect(Object.isFrozen((message as { result: object }).result)).toBe(true);
+      // The JSON rides on the result as a hidden member: no enumerable key, not serialized.
+      const result = (message as { result: object }).result;
+      expect(
+        Object.keys(result).every((k) =>
+          ['content', 'structuredContent', 'isError', '_meta'].includes(k),
+        ),
+      ).toBe(true);
+      expect(JSON.stringify({ ...result })).toBe(JSON.stringify(result));
       expect(answerLine(message)).toBe(serializeMessage(message as never));
     }
   });
@@ -593,7 +600,7 @@ describe('answerLine: the tools/call answer written from the JSON the pipeline a
     expect(answerLine(withStringId)).toBe(serializeMessage(withStringId as never));
   });
 
-  it('serializedResult is the exact JSON of the result, the bytes the audit digest hashes', async () => {
+  it('CallResponse.json is the exact JSON of the result, the bytes the audit digest hashes', async () => {
     const executed: Setup['executed'] = [];
     const entries: AuditEntry[] = [];
     const redactor = createRedactor();
@@ -629,7 +636,7 @@ describe('answerLine: the tools/call answer written from the JSON the pipeline a
         signal: new AbortController().signal,
       });
       if (response.kind !== 'result') throw new Error('expected a result');
-      const json = serializedResult(response.result);
+      const json = response.json;
       expect(json).toBe(JSON.stringify(response.result));
       expect(entries.at(-1)?.resultSha256).toBe(
         createHash('sha256')

@@ -15,8 +15,11 @@ import {
 } from './approval.js';
 import type { ClientInfo, Identity } from './identity.js';
 import type { Logger } from './logger.js';
-import { type Pipeline, serializedResult } from './pipeline.js';
+import type { Pipeline } from './pipeline.js';
 import { guardStdioLines, STDIO_MAX_LINE_BYTES } from './stdio-line-guard.js';
+
+/** The member of a pipeline result holding its JSON text (see {@link answerLine}). */
+const RESULT_JSON = Symbol('hardened-mcp.resultJson');
 
 /** How long a human has to answer an approval request, in ms. */
 export const APPROVAL_TIMEOUT_MS = 5 * 60 * 1000;
@@ -106,6 +109,10 @@ export function createMcpServer(options: McpServerOptions): Server {
       // -32602:"). The name is not echoed, so disabled and unknown tools get byte-identical answers.
       throw Object.assign(new Error('Unknown tool'), { code: JsonRpcErrorCode.InvalidParams });
     }
+    // The result's JSON rides along, invisible to JSON.stringify, spread and Object.keys (a
+    // non-enumerable symbol member), for the stdio transport's send (answerLine).
+    if (response.json !== undefined)
+      Object.defineProperty(response.result, RESULT_JSON, { value: response.json });
     return response.result as never;
   });
   return server;
@@ -200,7 +207,7 @@ function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStr
 
 /**
  * The stdio line of a `tools/call` answer whose result the pipeline already serialized
- * ({@link serializedResult}), byte-identical to the SDK's `JSON.stringify(message) + '\n'`: the
+ * (`CallResponse.json`, attached to the result by the `tools/call` handler), byte-identical to the SDK's `JSON.stringify(message) + '\n'`: the
  * SDK answers a request with `{ result, jsonrpc: '2.0', id }` (members in that order), and
  * `JSON.stringify` writes a nested object exactly as it writes it alone (no indentation; our
  * results hold plain data, so no `toJSON` sees a different key). Undefined for any other message
@@ -210,8 +217,8 @@ function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStr
 export function answerLine(message: unknown): string | undefined {
   const m = message as { result?: unknown; jsonrpc?: unknown; id?: unknown };
   if (typeof m.result !== 'object' || m.result === null || m.jsonrpc !== '2.0') return undefined;
-  const json = serializedResult(m.result);
-  if (json === undefined || (typeof m.id !== 'string' && typeof m.id !== 'number'))
+  const json = (m.result as { [RESULT_JSON]?: unknown })[RESULT_JSON];
+  if (typeof json !== 'string' || (typeof m.id !== 'string' && typeof m.id !== 'number'))
     return undefined;
   const keys = Object.keys(m);
   if (keys.length !== 3 || keys[0] !== 'result' || keys[1] !== 'jsonrpc' || keys[2] !== 'id')

@@ -113,7 +113,16 @@ export interface CallResult {
 /** `unknown_tool` is answered by the transport as a protocol error (-32602), the same for unknown and disabled tools. */
 export type CallResponse =
   | { readonly kind: 'unknown_tool' }
-  | { readonly kind: 'result'; readonly result: CallResult };
+  | {
+      readonly kind: 'result';
+      readonly result: CallResult;
+      /**
+       * Exactly `JSON.stringify(result)`, the bytes whose SHA-256 is the audit record's
+       * `resultSha256`, when the call reached a tool (absent for the "result withheld" answer of
+       * a failed audit). Lets a transport write the answer without serializing it again.
+       */
+      readonly json?: string | undefined;
+    };
 
 /** The enforcement pipeline. Transports call `listTools` and `callTool`; nothing else runs tools. */
 export interface Pipeline {
@@ -717,21 +726,15 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       }
       observe(entry);
       if (!tool) return { kind: 'unknown_tool' };
-      // The answer leaves exactly as hashed into the audit record: frozen, with its JSON kept for
-      // the transport (see serializedResult).
-      const result = Object.freeze(outcome.result);
-      if (outcome.resultJson !== undefined) resultJsons.set(result, outcome.resultJson);
-      return { kind: 'result', result };
+      // The JSON hashed into the audit record goes with the result: a transport can write it.
+      return { kind: 'result', result: outcome.result, json: outcome.resultJson };
     },
   };
 }
 
-/** The JSON text of results `callTool` returned, by result object (see {@link serializedResult}). */
-const resultJsons = new WeakMap<CallResult, string>();
-
 /**
  * `JSON.stringify(outcome.result)`, computed once per call and kept on the outcome: the audit
- * digest hashes it and the transport writes it ({@link serializedResult}).
+ * digest hashes it and the transport may write it (`CallResponse.json`).
  * @throws TypeError when the result is not JSON-serializable (a connector bug).
  */
 function resultJsonOf(outcome: Outcome): string {
@@ -741,17 +744,6 @@ function resultJsonOf(outcome: Outcome): string {
     outcome.resultJson = json;
   }
   return outcome.resultJson;
-}
-
-/**
- * The JSON text of a result {@link Pipeline.callTool} returned: exactly `JSON.stringify(result)`,
- * the bytes whose SHA-256 is the audit record's `resultSha256`. Lets a transport write the answer
- * without serializing the result again. The result is frozen when returned (no member can be
- * added, removed or replaced afterwards; nested values are the pipeline's own and never exposed
- * elsewhere). Undefined for any other object (e.g. the "result withheld" answer of a failed audit).
- */
-export function serializedResult(result: object): string | undefined {
-  return resultJsons.get(result as CallResult);
 }
 
 /** Joins zod issues into one safe line: `path: message` (no input values). */
