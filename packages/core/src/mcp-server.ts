@@ -207,8 +207,9 @@ function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStr
 
 /**
  * The stdio line of a `tools/call` answer whose result the pipeline already serialized
- * (`CallResponse.json`, attached to the result by the `tools/call` handler), byte-identical to the SDK's `JSON.stringify(message) + '\n'`: the
- * SDK answers a request with `{ result, jsonrpc: '2.0', id }` (members in that order), and
+ * (`CallResponse.json`, attached to the result by the `tools/call` handler), byte-identical to
+ * the SDK's `JSON.stringify(message) + '\n'`: the SDK answers a request with
+ * `{ result, jsonrpc: '2.0', id }` (members in that order), and
  * `JSON.stringify` writes a nested object exactly as it writes it alone (no indentation; our
  * results hold plain data, so no `toJSON` sees a different key). Undefined for any other message
  * (the SDK then serializes it): requests, notifications, errors, other results, or a message
