@@ -32,7 +32,7 @@
  * new temp directory, prints its path and the functions with the most self time. Open the file
  * in Chrome DevTools (Performance → load profile) or any `.cpuprofile` viewer.
  *
- * Tunables: BENCH_ROUNDS (5), BENCH_CALLS (in-process calls per round, 20000), BENCH_STDIO_CALLS
+ * Tunables: BENCH_SECTIONS (comma-separated sections to run, e.g. `1,2`; default all), BENCH_ROUNDS (5), BENCH_CALLS (in-process calls per round, 20000), BENCH_STDIO_CALLS
  * (stdio calls per round, 2000), BENCH_STARTUPS (startups per side, 5), BENCH_HTTP_SECONDS (5)
  * and BENCH_HTTP_ROUNDS (3) for the HTTP pairs, BENCH_CLIENTS (16). Prints only: no
  * thresholds, and tests never assert timings.
@@ -71,6 +71,9 @@ const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
 const IN_FLIGHT = 8;
 const PROFILE = process.argv.includes('--profile');
+/** BENCH_SECTIONS: a comma-separated subset of the sections to run (e.g. `1,2`); default all. */
+const SECTIONS = process.env.BENCH_SECTIONS?.split(',').map((s) => s.trim());
+const section = (name: string): boolean => SECTIONS === undefined || SECTIONS.includes(name);
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const EXAMPLE_BIN = resolve(HERE, '..', '..', 'servers', 'example', 'dist', 'bin.js');
@@ -419,6 +422,11 @@ async function overStdio(): Promise<void> {
   } finally {
     await Promise.all([ours.close(), bare.close()]);
   }
+  if (section('3')) await startupSection();
+}
+
+/** Section 3: spawn to the first `tools/list`, ours vs bare, interleaved. */
+async function startupSection(): Promise<void> {
   console.log(`\n3. startup: spawn to the first tools/list answer (${STARTUPS} per side)`);
   const rounds = ROUNDS;
   const startups: number[][] = [[], []];
@@ -534,14 +542,15 @@ console.log(
 if (PROFILE) {
   await profile();
 } else {
-  await inProcess();
-  await overStdio();
-  await cedarSection({ calls: CALLS, interleave, report });
-  await overHttp();
-  if (process.env.BENCH_POSTGRES !== '0') {
+  if (section('1')) await inProcess();
+  if (section('2')) await overStdio();
+  else if (section('3')) await startupSection();
+  if (section('3b')) await cedarSection({ calls: CALLS, interleave, report });
+  if (section('4')) await overHttp();
+  if (section('5') && process.env.BENCH_POSTGRES !== '0') {
     const { postgresBench } = await import('./postgres.bench.ts');
     await postgresBench();
   }
-  redactionSection(ROUNDS);
+  if (section('6')) redactionSection(ROUNDS);
   printSummary();
 }

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import {
   CallToolResultSchema,
   type ClientCapabilities,
@@ -16,7 +18,7 @@ import type { AuditEntry } from './audit/index.js';
 import { ErrorCode, ToolError } from './errors.js';
 import type { ClientInfo, Identity } from './identity.js';
 import { createLogger } from './logger.js';
-import { createMcpServer } from './mcp-server.js';
+import { answerLine, createMcpServer } from './mcp-server.js';
 import { createPipeline, TABLE_OUTPUT_SCHEMA } from './pipeline.js';
 import { createMemoryRateLimiter } from './rate-limit.js';
 import { createRedactor } from './redaction/index.js';
@@ -501,5 +503,146 @@ describe('createMcpServer: approval through elicitation', () => {
     expect(s.executed).toHaveLength(0);
     expect(errorCode(result)).toBe('approval_unavailable');
     expect(s.entries[0]?.decision.approval).toBe('unavailable');
+  });
+});
+
+describe('answerLine: the tools/call answer written from the JSON the pipeline already holds', () => {
+  /** Every message the server side sends, as the SDK hands it to its transport. */
+  async function sentMessages(calls: { name: string; arguments: Record<string, unknown> }[]) {
+    const sent: unknown[] = [];
+    const executed: Setup['executed'] = [];
+    const redactor = createRedactor();
+    const logger = createLogger('silent', redactor, new Writable({ write: (_c, _e, cb) => cb() }));
+    const pipeline = createPipeline<Handle>({
+      server: { name: 'hardened-mcp-test', version: '0.0.1' },
+      dataSource: 'the test database',
+      tools: tools(executed),
+      mode: 'read-write',
+      roles: { writer: ['test:read', 'test:write'] },
+      clients: { read: 'READ-HANDLE', write: 'WRITE-HANDLE' },
+      limits: { maxRows: 100, maxBytes: 64 * 1024 },
+      redactor,
+      audit: { record: () => undefined },
+      rateLimiter: createMemoryRateLimiter({ points: 100, durationSeconds: 60 }),
+      logger,
+    });
+    const server = createMcpServer({
+      info: { name: 'hardened-mcp-test', version: '0.0.1' },
+      pipeline,
+      identity: (client): Identity => ({
+        principal: 'alice',
+        roles: ['writer'],
+        transport: 'stdio',
+        client,
+      }),
+      logger,
+    });
+    const client = new Client({ name: 'test-client', version: '9.9.9' });
+    const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+    const send = serverTransport.send.bind(serverTransport);
+    serverTransport.send = (message, options) => {
+      sent.push(message);
+      return send(message, options);
+    };
+    await Promise.all([server.connect(serverTransport), client.connect(clientTransport)]);
+    open.push(client, server);
+    for (const call of calls) await client.callTool(call).catch(() => undefined);
+    return sent;
+  }
+
+  it('is byte-identical to the SDK serialization of the answers it applies to', async () => {
+    const sent = await sentMessages([
+      { name: 'test_list_customers', arguments: {} }, // table: JSON built by shapeOutput
+      { name: 'test_list_customers', arguments: { limit: 99 } }, // refusal: errorResult
+      { name: 'test_get_failure', arguments: {} }, // fenced upstream error
+      { name: 'test_update_customer', arguments: { id: 1, email: 'a@b.c' } }, // no approval channel
+    ]);
+    const answers = sent.filter(
+      (m) =>
+        typeof m === 'object' && m !== null && 'result' in m && 'content' in (m.result as object),
+    );
+    expect(answers).toHaveLength(4);
+    for (const message of answers) {
+      // The SDK answers a request as { result, jsonrpc, id }, members in this order: the fact
+      // answerLine relies on (it returns undefined for any other shape).
+      expect(Object.keys(message as object)).toEqual(['result', 'jsonrpc', 'id']);
+      // The JSON rides on the result as a hidden member: no enumerable key, not serialized.
+      const result = (message as { result: object }).result;
+      expect(
+        Object.keys(result).every((k) =>
+          ['content', 'structuredContent', 'isError', '_meta'].includes(k),
+        ),
+      ).toBe(true);
+      expect(JSON.stringify({ ...result })).toBe(JSON.stringify(result));
+      expect(answerLine(message)).toBe(serializeMessage(message as never));
+    }
+  });
+
+  it('returns undefined for every other message, which the SDK then serializes', async () => {
+    const sent = await sentMessages([{ name: 'test_list_customers', arguments: {} }]);
+    const answer = sent.find((m) => answerLine(m) !== undefined) as {
+      result: object;
+      id: number;
+    };
+    expect(answer).toBeDefined();
+    const { result, id } = answer;
+    // initialize's answer and any result the pipeline did not return
+    expect(sent.filter((m) => answerLine(m) !== undefined)).toEqual([answer]);
+    expect(answerLine({ result: { ...result }, jsonrpc: '2.0', id })).toBeUndefined();
+    // other member sets or orders, other ids, errors
+    expect(answerLine({ jsonrpc: '2.0', result, id })).toBeUndefined();
+    expect(answerLine({ result, jsonrpc: '2.0', id, extra: 1 })).toBeUndefined();
+    expect(answerLine({ result, jsonrpc: '2.0', id: null })).toBeUndefined();
+    expect(answerLine({ result, jsonrpc: '1.0', id })).toBeUndefined();
+    expect(answerLine({ error: { code: 1, message: 'x' }, jsonrpc: '2.0', id })).toBeUndefined();
+    // string ids are written as JSON strings
+    const withStringId = { result, jsonrpc: '2.0', id: 'a"\u2028b' };
+    expect(answerLine(withStringId)).toBe(serializeMessage(withStringId as never));
+  });
+
+  it('CallResponse.json is the exact JSON of the result, the bytes the audit digest hashes', async () => {
+    const executed: Setup['executed'] = [];
+    const entries: AuditEntry[] = [];
+    const redactor = createRedactor();
+    const pipeline = createPipeline<Handle>({
+      server: { name: 't', version: '0' },
+      dataSource: 'the test database',
+      tools: tools(executed),
+      mode: 'read-write',
+      roles: { writer: ['test:read', 'test:write'] },
+      clients: { read: 'READ-HANDLE', write: 'WRITE-HANDLE' },
+      limits: { maxRows: 100, maxBytes: 64 * 1024 },
+      redactor,
+      audit: { record: (e) => entries.push(e) },
+      rateLimiter: createMemoryRateLimiter({ points: 100, durationSeconds: 60 }),
+      logger: createLogger('silent', redactor, new Writable({ write: (_c, _e, cb) => cb() })),
+    });
+    const identity: Identity = {
+      principal: 'a',
+      roles: ['writer'],
+      transport: 'stdio',
+      client: {},
+    };
+    for (const [name, args] of [
+      ['test_list_customers', {}],
+      ['test_get_failure', {}],
+      ['test_update_customer', { id: 1, email: 'x@y.z' }],
+    ] as const) {
+      const response = await pipeline.callTool({
+        name,
+        arguments: args,
+        identity,
+        approval: { supported: false, request: async () => 'cancelled' },
+        signal: new AbortController().signal,
+      });
+      if (response.kind !== 'result') throw new Error('expected a result');
+      const json = response.json;
+      expect(json).toBe(JSON.stringify(response.result));
+      expect(entries.at(-1)?.resultSha256).toBe(
+        createHash('sha256')
+          .update(json ?? '')
+          .digest('hex'),
+      );
+    }
   });
 });

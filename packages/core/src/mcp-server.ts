@@ -18,6 +18,9 @@ import type { Logger } from './logger.js';
 import type { Pipeline } from './pipeline.js';
 import { guardStdioLines, STDIO_MAX_LINE_BYTES } from './stdio-line-guard.js';
 
+/** The member of a pipeline result holding its JSON text (see {@link answerLine}). */
+const RESULT_JSON = Symbol('hardened-mcp.resultJson');
+
 /** How long a human has to answer an approval request, in ms. */
 export const APPROVAL_TIMEOUT_MS = 5 * 60 * 1000;
 
@@ -51,12 +54,12 @@ export function createMcpServer(options: McpServerOptions): Server {
   );
   let stdioIdentity: Identity | undefined;
   const identityFor = (auth: AuthInfo | undefined): Identity => {
-    const client = {
-      name: server.getClientVersion()?.name,
-      version: server.getClientVersion()?.version,
-    };
+    // Over stdio the identity is resolved once per connection: later calls build nothing.
+    if (!auth && stdioIdentity) return stdioIdentity;
+    const version = server.getClientVersion();
+    const client = { name: version?.name, version: version?.version };
     if (auth) return options.identity(client, auth);
-    stdioIdentity ??= options.identity(client, undefined);
+    stdioIdentity = options.identity(client, undefined);
     return stdioIdentity;
   };
   const approval: ApprovalChannel = {
@@ -106,6 +109,10 @@ export function createMcpServer(options: McpServerOptions): Server {
       // -32602:"). The name is not echoed, so disabled and unknown tools get byte-identical answers.
       throw Object.assign(new Error('Unknown tool'), { code: JsonRpcErrorCode.InvalidParams });
     }
+    // The result's JSON rides along, invisible to JSON.stringify, spread and Object.keys (a
+    // non-enumerable symbol member), for the stdio transport's send (answerLine).
+    if (response.json !== undefined)
+      Object.defineProperty(response.result, RESULT_JSON, { value: response.json });
     return response.result as never;
   });
   return server;
@@ -187,8 +194,37 @@ function coalesceWrites(transport: StdioServerTransport, out: NodeJS.WritableStr
       (out as NodeJS.WriteStream).cork();
       setImmediate(uncork);
     }
-    return send(message);
+    const line = answerLine(message);
+    if (line === undefined) return send(message);
+    // What the SDK's StdioServerTransport.send does with its own serialization: resolve once
+    // the stream took the line, or on 'drain' when it asked to wait.
+    return new Promise<void>((done) => {
+      if (out.write(line)) done();
+      else out.once('drain', done);
+    });
   };
+}
+
+/**
+ * The stdio line of a `tools/call` answer whose result the pipeline already serialized
+ * (`CallResponse.json`, attached to the result by the `tools/call` handler), byte-identical to
+ * the SDK's `JSON.stringify(message) + '\n'`: the SDK answers a request with
+ * `{ result, jsonrpc: '2.0', id }` (members in that order), and
+ * `JSON.stringify` writes a nested object exactly as it writes it alone (no indentation; our
+ * results hold plain data, so no `toJSON` sees a different key). Undefined for any other message
+ * (the SDK then serializes it): requests, notifications, errors, other results, or a message
+ * whose members differ from that shape. `mcp-server.test.ts` compares both serializations.
+ */
+export function answerLine(message: unknown): string | undefined {
+  const m = message as { result?: unknown; jsonrpc?: unknown; id?: unknown };
+  if (typeof m.result !== 'object' || m.result === null || m.jsonrpc !== '2.0') return undefined;
+  const json = (m.result as { [RESULT_JSON]?: unknown })[RESULT_JSON];
+  if (typeof json !== 'string' || (typeof m.id !== 'string' && typeof m.id !== 'number'))
+    return undefined;
+  const keys = Object.keys(m);
+  if (keys.length !== 3 || keys[0] !== 'result' || keys[1] !== 'jsonrpc' || keys[2] !== 'id')
+    return undefined;
+  return `{"result":${json},"jsonrpc":"2.0","id":${JSON.stringify(m.id)}}\n`;
 }
 
 function guardStdout(): void {

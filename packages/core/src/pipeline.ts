@@ -2,12 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { z } from 'zod';
 import type { ApprovalChannel, ApprovalResult } from './approval.js';
-import {
-  type AuditEntry,
-  auditIntentFromMeta,
-  resultDigest,
-  resultDigestOfJson,
-} from './audit/index.js';
+import { type AuditEntry, auditIntentFromMeta, resultDigestOfJson } from './audit/index.js';
 import { type Denial, deny, ErrorCode, type ErrorCodeValue, ToolError } from './errors.js';
 import type { Identity } from './identity.js';
 import type { Logger } from './logger.js';
@@ -118,7 +113,16 @@ export interface CallResult {
 /** `unknown_tool` is answered by the transport as a protocol error (-32602), the same for unknown and disabled tools. */
 export type CallResponse =
   | { readonly kind: 'unknown_tool' }
-  | { readonly kind: 'result'; readonly result: CallResult };
+  | {
+      readonly kind: 'result';
+      readonly result: CallResult;
+      /**
+       * Exactly `JSON.stringify(result)`, the bytes whose SHA-256 is the audit record's
+       * `resultSha256`, when the call reached a tool (absent for the "result withheld" answer of
+       * a failed audit). Lets a transport write the answer without serializing it again.
+       */
+      readonly json?: string | undefined;
+    };
 
 /** The enforcement pipeline. Transports call `listTools` and `callTool`; nothing else runs tools. */
 export interface Pipeline {
@@ -310,10 +314,14 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       : undefined;
   }
 
-  /** Step 4, right after authorization: a refused or pending call spends budget too. */
-  async function rateLimit(tool: Tool<C>, identity: Identity): Promise<Denial | undefined> {
-    const rl = await rateLimiter.consume(identity.principal, tool.name);
-    return rl.ok ? undefined : rl;
+  /**
+   * Step 4, right after authorization: a refused or pending call spends budget too. Resolves to
+   * the refusal, or undefined when the call is within budget.
+   */
+  function rateLimit(tool: Tool<C>, identity: Identity): Promise<Denial | undefined> {
+    return rateLimiter
+      .consume(identity.principal, tool.name)
+      .then((rl) => (rl.ok ? undefined : rl));
   }
 
   /** Step 5: the strict input schema. */
@@ -324,17 +332,31 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       : deny(ErrorCode.InvalidInput, describeIssues(parsed.error));
   }
 
-  /** Step 6: resource allowlists and connector rules; yields what was authorized. */
-  async function applyPolicy(
+  /**
+   * Step 6: resource allowlists and connector rules; yields what was authorized. A tool without
+   * a policy step is answered synchronously (nothing to wait for).
+   */
+  function applyPolicy(
     tool: Tool<C>,
     input: never,
     identity: Identity,
-  ): Promise<{ authorized: unknown } | Denial> {
-    if (!tool.policy) return { authorized: undefined };
+  ): { authorized: unknown } | Promise<{ authorized: unknown } | Denial> {
+    const policy = tool.policy;
+    if (!policy) return { authorized: undefined };
     // The read client, whatever the tool's access: live checks before approval never hold the
     // write credential. (With per-principal credentials this is still the shared read client.)
-    const d = await tool.policy(input, { identity, readClient: options.clients.read as C });
-    return d.ok ? { authorized: d.value } : d;
+    return (async () => {
+      const d = await policy(input, { identity, readClient: options.clients.read as C });
+      return d.ok ? { authorized: d.value } : d;
+    })();
+  }
+
+  /** Whether step 7 asks a human: a write (unless configured off) or an access-control reason. */
+  function approvalNeeded(tool: Tool<C>, verdict: AccessVerdict | undefined): boolean {
+    return (
+      (verdict?.approvalReasons.length ?? 0) > 0 ||
+      (tool.access === 'write' && options.toolSettings?.[tool.name]?.approval !== 'none')
+    );
   }
 
   /** Step 7: a human approves every write (unless configured off for the tool). */
@@ -347,11 +369,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
   ): Promise<Denial | undefined> {
     state.approval = 'not_required';
     const reasons = verdict?.approvalReasons ?? [];
-    if (
-      reasons.length === 0 &&
-      (tool.access !== 'write' || options.toolSettings?.[tool.name]?.approval === 'none')
-    )
-      return undefined;
+    if (!approvalNeeded(tool, verdict)) return undefined;
     if (!state.req.approval.supported) {
       state.approval = 'unavailable';
       return deny(
@@ -419,9 +437,10 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     });
     // Results the tool withheld (e.g. search hits outside an allowlist) are counted in the
     // audit record beside the redactions, as `withheld:<reason>`.
-    for (const [reason, n] of Object.entries(output.withheld ?? {}))
-      if (Number.isSafeInteger(n) && n > 0)
-        state.counts[`withheld:${reason}`] = (state.counts[`withheld:${reason}`] ?? 0) + n;
+    if (output.withheld)
+      for (const [reason, n] of Object.entries(output.withheld))
+        if (Number.isSafeInteger(n) && n > 0)
+          state.counts[`withheld:${reason}`] = (state.counts[`withheld:${reason}`] ?? 0) + n;
     const shaped = shapeOutput(output, {
       tool: tool as Tool<unknown>,
       redactor,
@@ -449,7 +468,8 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     if (refusal) return denied(refusal, state);
     const valid = validateInput(tool, req.arguments);
     if (!('input' in valid)) return denied(valid, state);
-    const policy = await applyPolicy(tool, valid.input, req.identity);
+    const applied = applyPolicy(tool, valid.input, req.identity);
+    const policy = applied instanceof Promise ? await applied : applied;
     if (!('authorized' in policy)) return denied(policy, state);
     const call = {
       tool: tool as Tool<unknown>,
@@ -465,7 +485,11 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       if ('refused' in checked) return denied(deny(ErrorCode.PolicyDenied, checked.refused), state);
       verdict = checked;
     }
-    const declined = await obtainApproval(tool, valid.input, policy.authorized, state, verdict);
+    // Reads need no approval (unless access control asks): no async step, no wait.
+    let declined: Denial | undefined;
+    if (approvalNeeded(tool, verdict))
+      declined = await obtainApproval(tool, valid.input, policy.authorized, state, verdict);
+    else state.approval = 'not_required';
     if (declined) return denied(declined, state);
     if (options.access && verdict?.cedarNeedsApproval) {
       const again = options.access.recheckApproved(call, verdict);
@@ -618,11 +642,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
         client: { name: req.identity.client.name, version: req.identity.client.version },
       },
       // What the model saw, provable later against a retained copy (unknown tools get no result).
-      resultSha256: tool
-        ? outcome.resultJson === undefined
-          ? resultDigest(outcome.result)
-          : resultDigestOfJson(outcome.resultJson)
-        : undefined,
+      resultSha256: tool ? resultDigestOfJson(resultJsonOf(outcome)) : undefined,
       notes: Object.keys(state.notes).length > 0 ? { ...state.notes } : undefined,
     };
   }
@@ -706,9 +726,24 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       }
       observe(entry);
       if (!tool) return { kind: 'unknown_tool' };
-      return { kind: 'result', result: outcome.result };
+      // The JSON hashed into the audit record goes with the result: a transport can write it.
+      return { kind: 'result', result: outcome.result, json: outcome.resultJson };
     },
   };
+}
+
+/**
+ * `JSON.stringify(outcome.result)`, computed once per call and kept on the outcome: the audit
+ * digest hashes it and the transport may write it (`CallResponse.json`).
+ * @throws TypeError when the result is not JSON-serializable (a connector bug).
+ */
+function resultJsonOf(outcome: Outcome): string {
+  if (outcome.resultJson === undefined) {
+    const json = JSON.stringify(outcome.result) as string | undefined;
+    if (json === undefined) throw new TypeError('the call result is not JSON-serializable');
+    outcome.resultJson = json;
+  }
+  return outcome.resultJson;
 }
 
 /** Joins zod issues into one safe line: `path: message` (no input values). */
