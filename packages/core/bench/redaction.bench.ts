@@ -71,8 +71,18 @@ const LAST = ['Gonçalves', 'Köhler', 'Tremblay', 'Hansen', 'Wichterlová', 'Ho
 const CITY = ['São José dos Campos', 'Stuttgart', 'Montréal', 'Oslo', 'Prague', 'Vienne'];
 const DOMAIN = ['embraer.com.br', 'surfeu.de', 'gmail.com', 'jetbrains.com', 'yahoo.co.uk'];
 
-const TABLE_COLUMNS = ['id', 'name', 'city', 'email', 'phone', 'card', 'iban', 'ssn', 'note'];
-function tableRows(n: number): unknown[][] {
+export const TABLE_COLUMNS = [
+  'id',
+  'name',
+  'city',
+  'email',
+  'phone',
+  'card',
+  'iban',
+  'ssn',
+  'note',
+];
+export function tableRows(n: number): unknown[][] {
   return Array.from({ length: n }, (_, i) => {
     const first = pick(FIRST);
     return [
