@@ -943,8 +943,14 @@ function buildRedactor(options: RedactionOptions, reference: boolean): Redactor 
     redactTable(columns, rows, counts) {
       return guard(() => {
         const hits = columns.map((c) => keyMatches(c));
+        // a string cell under a column no key rule matches (most cells) goes straight to
+        // redactText, which is what redactValue would do with it
         return rows.map((row) =>
-          row.map((cell, i) => redactValue(cell, counts, columns[i], hits[i] ?? false, undefined)),
+          row.map((cell, i) =>
+            typeof cell === 'string' && hits[i] === false
+              ? redactText(cell, counts)
+              : redactValue(cell, counts, columns[i], hits[i] ?? false, undefined),
+          ),
         );
       });
     },
