@@ -1474,20 +1474,34 @@ export function mayHoldUsSsn(text: string): boolean {
 }
 
 /**
- * UK NINO shape pre-check (necessary condition of a `uk_nino` finding): two ASCII capitals, then
- * a digit right after them or after one space, the capitals preceded by the start of the text,
- * a non-ASCII code unit or an ASCII code unit that is no letter, digit or `_` (the pattern's
- * look-behind refuses `[\p{L}\p{N}_]`). So prose such as `invoice 896840` skips the NINO regex.
+ * UK NINO shape pre-check (necessary condition of a `uk_nino` finding): the pattern's core
+ * `[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]` read by hand (its letter classes widened to all ASCII
+ * capitals, the excluded prefixes and the look-ahead left to the regex), the capitals preceded
+ * by the start of the text, a non-ASCII code unit or an ASCII code unit that is no letter, digit
+ * or `_` (the look-behind refuses `[\p{L}\p{N}_]`). Each optional space is followed by a digit
+ * or the suffix letter, which a space is not, so taking the space whenever it is there decides
+ * the match as the regex's backtracking would. So prose with `invoice 896840` or an IBAN's
+ * `GB82 WEST …` skips the NINO regex.
  */
 export function mayHoldUkNino(text: string): boolean {
-  const last = text.length - 9;
+  const n = text.length;
+  const last = n - 9;
   for (let i = 0; i <= last; i++) {
     const c = text.charCodeAt(i);
     if (!(c >= 65 && c <= 90)) continue;
     const d = text.charCodeAt(i + 1);
     if (!(d >= 65 && d <= 90)) continue;
-    const e = text.charCodeAt(i + 2);
-    if (!(isAsciiDigit(e) || (e === 32 && isAsciiDigit(text.charCodeAt(i + 3))))) continue;
+    let j = i + 2;
+    let pairs = 0;
+    for (; pairs < 3; pairs++) {
+      if (text.charCodeAt(j) === 32) j++;
+      if (!isAsciiDigit(text.charCodeAt(j)) || !isAsciiDigit(text.charCodeAt(j + 1))) break;
+      j += 2;
+    }
+    if (pairs < 3) continue;
+    if (text.charCodeAt(j) === 32) j++;
+    const suffix = text.charCodeAt(j);
+    if (!(suffix >= 65 && suffix <= 68)) continue;
     const b = text.charCodeAt(i - 1);
     if (!(b < 128) || !(isAsciiDigit(b) || ((b | 0x20) >= 97 && (b | 0x20) <= 122) || b === 95)) {
       return true;
