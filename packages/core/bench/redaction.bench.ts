@@ -13,14 +13,17 @@
  * bytes. Each workload prints the ratio against a baseline measured in the same run, on the
  * same data: `JSON.stringify` of the rows for tables, a `String.prototype.indexOf` scan of
  * every string for text. Times are the process's CPU time (user + system), so "per core" holds
- * on a shared machine; rounds alternate baseline and redaction (A, B, A, B …) and the median
- * round is reported.
+ * on a shared machine; rounds alternate baseline and redaction (A, B, A, B …) after three
+ * warm-up calls per side (one for adversarial shapes) and the median round is reported, for
+ * dense cells with the slowest and fastest round. Dense cells are flat strings, as a driver
+ * delivers them (see `flatCells`).
  *
  * Each throughput line also prints the ratio to issue 14's target (dense cells ≥ 50 MB/s, sparse
  * text ≥ 100 MB/s per core).
  *
- * Run: pnpm bench:redaction (builds first). BENCH_ROUNDS (default 5) and BENCH_HUGE=1 (adds a
- * 64 MiB adversarial input) tune it. BENCH_REDACTION_COMPARE=<path to another build's
+ * Run: pnpm bench:redaction (builds first). BENCH_ROUNDS (default 5), BENCH_HUGE=1 (adds a
+ * 64 MiB adversarial input) and BENCH_ADVERSARIAL_MIB (the two adversarial sizes, default `4,16`)
+ * tune it. BENCH_REDACTION_COMPARE=<path to another build's
  * `dist/index.js` or `dist/redaction/index.js`> adds that build's redactor as a third side of
  * every interleaved round (before/after of a change in one run). `pnpm bench` runs the same
  * measurements through {@link runRedactionBench} (test/bench/redaction.bench-part.ts). No
@@ -71,8 +74,18 @@ const LAST = ['Gonçalves', 'Köhler', 'Tremblay', 'Hansen', 'Wichterlová', 'Ho
 const CITY = ['São José dos Campos', 'Stuttgart', 'Montréal', 'Oslo', 'Prague', 'Vienne'];
 const DOMAIN = ['embraer.com.br', 'surfeu.de', 'gmail.com', 'jetbrains.com', 'yahoo.co.uk'];
 
-const TABLE_COLUMNS = ['id', 'name', 'city', 'email', 'phone', 'card', 'iban', 'ssn', 'note'];
-function tableRows(n: number): unknown[][] {
+export const TABLE_COLUMNS = [
+  'id',
+  'name',
+  'city',
+  'email',
+  'phone',
+  'card',
+  'iban',
+  'ssn',
+  'note',
+];
+export function tableRows(n: number): unknown[][] {
   return Array.from({ length: n }, (_, i) => {
     const first = pick(FIRST);
     return [
@@ -91,6 +104,19 @@ function tableRows(n: number): unknown[][] {
       `call ${first} at ${first.toLowerCase()}@${pick(DOMAIN)} about invoice ${digits(6)}`,
     ];
   });
+}
+
+/**
+ * `rows` with every string cell flat, as a database driver delivers them (decoded from a
+ * buffer). The template literals of {@link tableRows} build ropes (V8 cons strings); V8
+ * flattens a rope the first time a regex or `JSON.stringify` reads it and the garbage collector
+ * later drops the indirection, at points of the run that depend on what ran before, so the same
+ * cells would cost different amounts from one round to the next.
+ */
+function flatCells(rows: readonly unknown[][]): unknown[][] {
+  return rows.map((row) =>
+    row.map((cell) => (typeof cell === 'string' ? Buffer.from(cell).toString() : cell)),
+  );
 }
 
 const WORDS =
@@ -136,14 +162,33 @@ function cpuMs(fn: () => unknown): number {
   return (d.user + d.system) / 1000;
 }
 
-/** Runs every side once per round, in order (A, B, …), `rounds` times after one warm-up each; median CPU ms per side. */
-function interleaved(rounds: number, sides: readonly (() => unknown)[]): number[] {
-  for (const side of sides) side();
+/**
+ * Warm-up calls per side before the dense and sparse measurements: the first call of the dense
+ * workload runs at about half speed (interpreter and baseline code), the second is still
+ * tiering up; from the third on the optimized code runs. Adversarial shapes take one.
+ */
+const WARM_UP_CALLS = 3;
+
+/**
+ * Runs every side `warmUp` times, then once per round in order (A, B, …), `rounds` times; per
+ * side the median CPU ms and the min–max of the rounds.
+ */
+function interleaved(
+  rounds: number,
+  sides: readonly (() => unknown)[],
+  warmUp = 1,
+): { median: number; min: number; max: number }[] {
+  for (let i = 0; i < warmUp; i++) for (const side of sides) side();
   const times = sides.map(() => [] as number[]);
   for (let i = 0; i < rounds; i++) {
     for (const [k, side] of sides.entries()) times[k]?.push(cpuMs(side));
   }
-  return times.map(median);
+  return times.map((ts) => ({ median: median(ts), min: Math.min(...ts), max: Math.max(...ts) }));
+}
+
+/** Median CPU ms per side of {@link interleaved}. */
+function medians(rounds: number, sides: readonly (() => unknown)[], warmUp = 1): number[] {
+  return interleaved(rounds, sides, warmUp).map((t) => t.median);
 }
 
 const rate = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
@@ -185,16 +230,23 @@ export function runRedactionBench(options: RedactionBenchOptions): {
 
   // Dense PII table cells
   {
-    const rows = tableRows(20_000);
+    const rows = flatCells(tableRows(20_000));
     const bytes = Buffer.byteLength(JSON.stringify(rows));
-    const [base = 0, ours = 0, theirs] = interleaved(rounds, [
-      () => JSON.stringify(rows),
-      () => redactor.redactTable(TABLE_COLUMNS, rows, {}),
-      ...(other === undefined ? [] : [() => other.redactTable(TABLE_COLUMNS, rows, {})]),
-    ]);
-    denseMBps = rate(bytes, ours);
+    const [base, ours, theirs] = interleaved(
+      rounds,
+      [
+        () => JSON.stringify(rows),
+        () => redactor.redactTable(TABLE_COLUMNS, rows, {}),
+        ...(other === undefined ? [] : [() => other.redactTable(TABLE_COLUMNS, rows, {})]),
+      ],
+      WARM_UP_CALLS,
+    );
+    const oursMs = ours?.median ?? 0;
+    denseMBps = rate(bytes, oursMs);
+    const spread =
+      ours === undefined ? '' : ` (rounds ${mbps(bytes, ours.max)}–${mbps(bytes, ours.min)})`;
     print(
-      `  dense PII cells   ${rows.length} rows, ${(bytes / 1e6).toFixed(1)} MB: redaction ${mbps(bytes, ours)} = ${(denseMBps / DENSE_TARGET_MBPS).toFixed(2)}× the target (${DENSE_TARGET_MBPS} MB/s); JSON.stringify ${mbps(bytes, base)}; redaction takes ${(ours / base).toFixed(1)}× the baseline${vs(bytes, ours, theirs)}`,
+      `  dense PII cells   ${rows.length} rows, ${(bytes / 1e6).toFixed(1)} MB: redaction ${mbps(bytes, oursMs)}${spread} = ${(denseMBps / DENSE_TARGET_MBPS).toFixed(2)}× the target (${DENSE_TARGET_MBPS} MB/s); JSON.stringify ${mbps(bytes, base?.median ?? 0)}; redaction takes ${(oursMs / (base?.median ?? 1)).toFixed(1)}× the baseline${vs(bytes, oursMs, theirs?.median)}`,
     );
   }
 
@@ -202,29 +254,33 @@ export function runRedactionBench(options: RedactionBenchOptions): {
   {
     const chunks = sparseChunks(16 * MiB, 4096);
     const bytes = chunks.reduce((n, s) => n + Buffer.byteLength(s), 0);
-    const [base = 0, ours = 0, theirs] = interleaved(rounds, [
-      () => {
-        let n = 0;
-        for (const s of chunks) n += s.indexOf('\u0000');
-        return n;
-      },
-      () => {
-        for (const s of chunks) redactor.redactString(s);
-      },
-      ...(other === undefined
-        ? []
-        : [
-            () => {
-              for (const s of chunks) other.redactString(s);
-            },
-          ]),
-    ]);
+    const [base = 0, ours = 0, theirs] = medians(
+      rounds,
+      [
+        () => {
+          let n = 0;
+          for (const s of chunks) n += s.indexOf('\u0000');
+          return n;
+        },
+        () => {
+          for (const s of chunks) redactor.redactString(s);
+        },
+        ...(other === undefined
+          ? []
+          : [
+              () => {
+                for (const s of chunks) other.redactString(s);
+              },
+            ]),
+      ],
+      WARM_UP_CALLS,
+    );
     sparseMBps = rate(bytes, ours);
     print(
       `  sparse text       ${chunks.length} × 4 KiB, ${(bytes / 1e6).toFixed(1)} MB: redaction ${mbps(bytes, ours)} = ${(sparseMBps / SPARSE_TARGET_MBPS).toFixed(2)}× the target (${SPARSE_TARGET_MBPS} MB/s); indexOf scan ${mbps(bytes, base)}; redaction takes ${(ours / base).toFixed(1)}× the baseline${vs(bytes, ours, theirs)}`,
     );
     const whole = chunks.join(' ');
-    const [wbase = 0, wours = 0, wtheirs] = interleaved(rounds, [
+    const [wbase = 0, wours = 0, wtheirs] = medians(rounds, [
       () => whole.indexOf('\u0000'),
       () => redactor.redactString(whole),
       ...(other === undefined ? [] : [() => other.redactString(whole)]),
@@ -264,13 +320,13 @@ export function runRedactionBench(options: RedactionBenchOptions): {
     for (const [name, make] of shapes) {
       const small = make(smallMiB * MiB);
       const large = make(largeMiB * MiB);
-      const [baseSmall = 0, baseLarge = 0] = interleaved(rounds, [
+      const [baseSmall = 0, baseLarge = 0] = medians(rounds, [
         () => small.indexOf('\u0000'),
         () => large.indexOf('\u0000'),
       ]);
       let times: number[];
       try {
-        times = interleaved(rounds, [
+        times = medians(rounds, [
           () => redactor.redactString(small),
           () => redactor.redactString(large),
           ...(other === undefined ? [] : [() => other.redactString(large)]),
@@ -306,5 +362,13 @@ if (import.meta.main) {
   console.log(
     `redaction benchmark, Node ${process.version}, median of ${rounds} interleaved rounds, CPU time per core`,
   );
-  runRedactionBench({ rounds, huge: process.env.BENCH_HUGE === '1', compare });
+  const [small = 4, large = 16] = (process.env.BENCH_ADVERSARIAL_MIB ?? '4,16')
+    .split(',')
+    .map(Number);
+  runRedactionBench({
+    rounds,
+    huge: process.env.BENCH_HUGE === '1',
+    compare,
+    adversarialMiB: [small, large],
+  });
 }

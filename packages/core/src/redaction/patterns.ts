@@ -248,6 +248,14 @@ export interface Detector {
   readonly gate: DetectorGate;
   /** further pre-check after the gate, if any; `false` skips `scan` */
   readonly applies: ((text: string) => boolean) | null;
+  /**
+   * Shape pre-check for short texts (at most {@link SHAPE_CHECK_MAX} code units), if any: a
+   * necessary condition of a finding read by hand in one pass, so a cell that passes the gates
+   * but cannot hold this detector's shape (e.g. a phone number for the SSN detector) skips the
+   * regex. `false` skips `scan`. A shortcut: the reference redactor of the differential test
+   * never calls it.
+   */
+  readonly shape: ((text: string) => boolean) | null;
   /** report findings */
   scan(text: string, sink: SpanSink): void;
 }
@@ -518,6 +526,8 @@ interface RegexDetectorSpec {
   readonly minLength: number;
   readonly gate: DetectorGate;
   readonly applies?: (text: string) => boolean;
+  /** see {@link Detector.shape} */
+  readonly shape?: (text: string) => boolean;
   /** one or more patterns; compiled once, global flag added */
   readonly patterns: readonly RegExp[];
   /**
@@ -575,6 +585,7 @@ function regexDetector(spec: RegexDetectorSpec): Detector {
     minLength: spec.minLength,
     gate: spec.gate,
     applies: spec.applies ?? null,
+    shape: spec.shape ?? null,
     scan(text, sink) {
       for (const re of compiled) scanWith(re, text, spec.type, spec, sink);
     },
@@ -763,6 +774,7 @@ function assignmentDetector(spec: AssignmentSpec): Detector {
     minLength: spec.minLength,
     gate: KEYWORD_GATE,
     applies: null,
+    shape: null,
     scan(text, sink) {
       re.lastIndex = 0;
       for (let m = re.exec(text); m !== null; m = re.exec(text)) {
@@ -824,6 +836,7 @@ export function createKnownSecretDetector(source: KnownSecretSource): Detector {
     minLength: 8,
     gate: gate({}),
     applies: () => source.values().length > 0,
+    shape: null,
     scan(text, sink) {
       for (const secret of source.values()) {
         for (let i = text.indexOf(secret); i !== -1; i = text.indexOf(secret, i + secret.length)) {
@@ -850,6 +863,7 @@ function privateKeyDetector(): Detector {
     minLength: 40,
     gate: gate({ anyOf: ['PRIVATE KEY'] }),
     applies: null,
+    shape: null,
     scan(text, sink) {
       begin.lastIndex = 0;
       for (let b = begin.exec(text); b !== null; b = begin.exec(text)) {
@@ -881,6 +895,7 @@ function jwtDetector(): Detector {
     minLength: 16,
     gate: gate({ anyOf: ['eyJ'] }),
     applies: null,
+    shape: null,
     scan(text, sink) {
       let from = 0;
       for (let at = text.indexOf('eyJ'); at !== -1; at = text.indexOf('eyJ', from)) {
@@ -1352,6 +1367,7 @@ function emailDetector(): Detector {
     minLength: 6,
     gate: gate({ flags: HINT_AT }),
     applies: null,
+    shape: null,
     scan(text, sink) {
       // the first `.` after the current `@` (the domain's first label ends there), or -1
       let dot = -2;
@@ -1381,6 +1397,119 @@ function emailDetector(): Detector {
 
 const WHOLE_DECIMAL_CARD = /^[+-]?(\d{13,19})\.0{1,32}$/;
 
+/**
+ * Texts up to this length (UTF-16 code units) get the {@link Detector.shape} pre-checks; longer
+ * ones go straight to the regex (the redactor's hints for long texts are coarse anyway, and one
+ * regex pass over a long text is cheaper than a JS loop and then the regex).
+ */
+export const SHAPE_CHECK_MAX = 512;
+
+/**
+ * Whether code unit `c` (or `NaN`, before the text) may stand right before the first digit of a
+ * card finding (`plus` true) or an SSN finding (`plus` false). The card pattern's look-behind
+ * refuses `[\p{L}\p{N}_.+-]` there, the SSN pattern's `[\p{L}\p{N}_.-]`; so every code unit
+ * but ASCII letters, digits and `_ . -` (and `+` when `plus`) is allowed. A non-ASCII unit
+ * counts as allowed (it may be a letter or number, then the regex refuses it), so the callers
+ * stay necessary conditions.
+ */
+function mayPrecedeNumber(c: number, plus: boolean): boolean {
+  if (!(c < 128)) return true; // NaN (start of text) or non-ASCII
+  return !(
+    isAsciiDigit(c) ||
+    ((c | 0x20) >= 97 && (c | 0x20) <= 122) ||
+    c === 95 ||
+    c === 46 ||
+    c === 45 ||
+    (plus && c === 43)
+  );
+}
+
+/**
+ * Card shape pre-check (necessary condition of a `card_number` finding of the card regex): some
+ * digit `2`–`6` with at least 12 code units after it, preceded by the start of the text or a
+ * code unit {@link mayPrecedeNumber} (for cards, `+` refused). Every match of the card regex starts at a digit so
+ * preceded (its look-behind) and spans 13+ code units, and {@link acceptCard} refuses a match
+ * whose first digit is not 2–6 (ISO/IEC 7812 networks start with 2–6). So an IBAN's `1234 5698
+ * 7654 32` or a phone number's `+49 0711 9757509` skips the card regex.
+ */
+export function mayHoldCard(text: string): boolean {
+  const last = text.length - 13;
+  for (let i = 0; i <= last; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 50 && c <= 54 && mayPrecedeNumber(text.charCodeAt(i - 1), true)) return true;
+  }
+  return false;
+}
+
+/**
+ * US SSN shape pre-check (necessary condition of a `us_ssn` finding): `DDD?DD?DDDD` with `?` the
+ * same space or hyphen twice, first digit not `9` ({@link acceptUsSsn} refuses areas 900–999),
+ * preceded by the start of the text or a code unit {@link mayPrecedeNumber} (`+` allowed): the regex's
+ * shape without its look-ahead. So a phone number such as `+55 (12) 1733-8101` skips the SSN
+ * regex.
+ */
+export function mayHoldUsSsn(text: string): boolean {
+  const last = text.length - 11;
+  for (let i = 0; i <= last; i++) {
+    const c = text.charCodeAt(i);
+    if (!(c >= 48 && c <= 56)) continue;
+    const sep = text.charCodeAt(i + 3);
+    if (
+      (sep === 32 || sep === 45) &&
+      text.charCodeAt(i + 6) === sep &&
+      isAsciiDigit(text.charCodeAt(i + 1)) &&
+      isAsciiDigit(text.charCodeAt(i + 2)) &&
+      isAsciiDigit(text.charCodeAt(i + 4)) &&
+      isAsciiDigit(text.charCodeAt(i + 5)) &&
+      isAsciiDigit(text.charCodeAt(i + 7)) &&
+      isAsciiDigit(text.charCodeAt(i + 8)) &&
+      isAsciiDigit(text.charCodeAt(i + 9)) &&
+      isAsciiDigit(text.charCodeAt(i + 10)) &&
+      mayPrecedeNumber(text.charCodeAt(i - 1), false)
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * UK NINO shape pre-check (necessary condition of a `uk_nino` finding): the pattern's core
+ * `[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]` read by hand (its letter classes widened to all ASCII
+ * capitals, the excluded prefixes and the look-ahead left to the regex), the capitals preceded
+ * by the start of the text, a non-ASCII code unit or an ASCII code unit that is no letter, digit
+ * or `_` (the look-behind refuses `[\p{L}\p{N}_]`). Each optional space is followed by a digit
+ * or the suffix letter, which a space is not, so taking the space whenever it is there decides
+ * the match as the regex's backtracking would. So prose with `invoice 896840` or an IBAN's
+ * `GB82 WEST …` skips the NINO regex.
+ */
+export function mayHoldUkNino(text: string): boolean {
+  const n = text.length;
+  const last = n - 9;
+  for (let i = 0; i <= last; i++) {
+    const c = text.charCodeAt(i);
+    if (!(c >= 65 && c <= 90)) continue;
+    const d = text.charCodeAt(i + 1);
+    if (!(d >= 65 && d <= 90)) continue;
+    let j = i + 2;
+    let pairs = 0;
+    for (; pairs < 3; pairs++) {
+      if (text.charCodeAt(j) === 32) j++;
+      if (!isAsciiDigit(text.charCodeAt(j)) || !isAsciiDigit(text.charCodeAt(j + 1))) break;
+      j += 2;
+    }
+    if (pairs < 3) continue;
+    if (text.charCodeAt(j) === 32) j++;
+    const suffix = text.charCodeAt(j);
+    if (!(suffix >= 65 && suffix <= 68)) continue;
+    const b = text.charCodeAt(i - 1);
+    if (!(b < 128) || !(isAsciiDigit(b) || ((b | 0x20) >= 97 && (b | 0x20) <= 122) || b === 95)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** Builds the PII detectors, in priority order. */
 export function createPiiDetectors(): Detector[] {
   return [
@@ -1398,6 +1527,7 @@ export function createPiiDetectors(): Detector[] {
       category: 'pii',
       minLength: 13,
       gate: gate({ digits: 13 }),
+      shape: mayHoldCard,
       patterns: [
         /\d(?<![\p{L}\p{N}_.+-]\d)(?:\d{12,18}|\d{3}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|\d{3}([ -])\d{6}\2\d{4,5})(?![\p{L}\p{N}_]|[.-]\d)/u,
       ],
@@ -1414,6 +1544,7 @@ export function createPiiDetectors(): Detector[] {
       minLength: 15,
       gate: gate({ digits: 14 }),
       applies: (text) => text.length <= 52 && text.endsWith('0'),
+      shape: null,
       scan(text, sink) {
         const m = WHOLE_DECIMAL_CARD.exec(text);
         const digits = m?.[1];
@@ -1445,6 +1576,7 @@ export function createPiiDetectors(): Detector[] {
       category: 'pii',
       minLength: 11,
       gate: gate({ digits: 9 }),
+      shape: mayHoldUsSsn,
       patterns: [/\d(?<![\p{L}\p{N}_.-]\d)\d{2}([ -])\d{2}\1\d{4}(?![\p{L}\p{N}_]|[.-]\d)/u],
       accept: acceptUsSsn,
     }),
@@ -1458,6 +1590,7 @@ export function createPiiDetectors(): Detector[] {
       category: 'pii',
       minLength: 9,
       gate: gate({ flags: HINT_LETTER, digits: 6 }),
+      shape: mayHoldUkNino,
       patterns: [
         /(?<![\p{L}\p{N}_])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\p{L}\p{N}_])/u,
       ],

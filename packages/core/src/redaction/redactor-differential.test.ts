@@ -6,7 +6,13 @@
  * a few seconds; a failure prints the seed and the input.
  */
 import { describe, expect, it } from 'vitest';
-import { createRedactor, createReferenceRedactor, type Redactor } from './redactor.js';
+import { mayHoldCard, mayHoldUkNino, mayHoldUsSsn } from './patterns.js';
+import {
+  createRedactor,
+  createReferenceRedactor,
+  normalizeForMatching,
+  type Redactor,
+} from './redactor.js';
 
 /** Deterministic PRNG (mulberry32). */
 function prng(seed: number): () => number {
@@ -70,10 +76,20 @@ function generator(seed: number): { text: () => string; int: (n: number) => numb
     () => pick(['\u200b', '\u00ad', '\ufeff', '\u2060', '\u034f', '\u{E0041}', '\u061c']),
     () => pick(['４', '１２３', '＠', '\u2010', '\u2013', 'ﬁ', 'Ⅻ', '①', '\u0663']),
     () => pick(['\ud800', '\udc00', '😀', 'é', 'e\u0301', '漢字', 'Ĳ', 'ſ']),
+    // the edges of the shape pre-checks (mayHoldCard, mayHoldUsSsn, mayHoldUkNino): what may
+    // precede a number, first digits in and out of 2–6 (cards) and 9 (SSN areas), mixed or
+    // missing separators, capitals or not before a NINO's digits
+    () =>
+      `${pick(['', ' ', '+', '-', '.', '_', 'a', 'é', '(', '/', '\u0663', '\u00b2', '#'])}${luhn(pick(['1', '2', '3', '4', '5', '6', '7', '9']) + digits(11 + int(5)))}`,
+    () =>
+      `${pick(['', ' ', '+', '-', '.', '_', 'x', '9', '\u00e9', ':'])}${pick(['0', '1', '5', '8', '9'])}${digits(2)}${pick([' ', '-', '.', '\u2010'])}${digits(2)}${pick([' ', '-', ''])}${digits(4)}${pick(['', ' ', '5', '.1', '-1', 'a', '_'])}`,
+    () =>
+      `${pick(['', ' ', 'x', '_', '1', '\u00e9', '('])}${pick(['AB', 'QQ', 'JG', 'ab', 'Ab', 'ZZ', 'CE', 'GB'])}${pick(['', ' ', '  '])}${digits(2)}${pick(['', ' '])}${digits(2)}${pick(['', ' '])}${digits(2)}${pick(['', ' '])}${pick(['A', 'C', 'D', 'E', ''])}`,
   ];
-  // pieces without the card-length digit runs (the first five), for prose-like long texts whose
-  // digit runs stay short, so the long-text hints are exact rather than saturated
-  const fewDigits = pieces.slice(5);
+  // pieces without the card-length digit runs (the first five and the last three), for
+  // prose-like long texts whose digit runs stay short, so the long-text hints are exact rather
+  // than saturated
+  const fewDigits = pieces.slice(5, -3);
   const text = (): string => {
     const mode = rand();
     // mostly cell-sized texts, some past the short-text loop (512) and the regex strip (4096)
@@ -136,5 +152,40 @@ describe('redactor against its reference (no shortcuts)', () => {
       inputs.push(s);
     }
     for (const s of inputs) expectSame(fast, reference, s, 99);
+  });
+
+  it('exercises the shape pre-checks both ways, and each holds wherever its detector finds something', () => {
+    // the differential tests above prove the shortcuts change nothing only if the generated texts
+    // make them skip detectors: require many rejections of texts with 9+ digits, and check each
+    // shape check is a necessary condition of its type on the reference's findings
+    const reference = createReferenceRedactor();
+    const checks: [string, (text: string) => boolean][] = [
+      ['card_number', mayHoldCard],
+      ['us_ssn', mayHoldUsSsn],
+      ['uk_nino', mayHoldUkNino],
+    ];
+    const rejected = new Map<string, number>();
+    const found = new Map<string, number>();
+    const { text } = generator(7);
+    for (let i = 0; i < 6000; i++) {
+      const raw = text();
+      const normalized = normalizeForMatching(raw);
+      if (normalized.length > 512 || (normalized.match(/\d/g)?.length ?? 0) < 9) continue;
+      const { counts } = reference.redactString(raw);
+      for (const [type, check] of checks) {
+        const holds = check(normalized);
+        if ((counts[type] ?? 0) > 0) {
+          found.set(type, (found.get(type) ?? 0) + 1);
+          // a finding of the type, but the pre-check says none can exist: the shortcut would lose it
+          if (!holds) expect({ type, raw }).toEqual({ type, raw, holds: true });
+        } else if (!holds) {
+          rejected.set(type, (rejected.get(type) ?? 0) + 1);
+        }
+      }
+    }
+    for (const [type] of checks) {
+      expect(found.get(type) ?? 0, `${type} findings`).toBeGreaterThan(50);
+      expect(rejected.get(type) ?? 0, `${type} rejections`).toBeGreaterThan(500);
+    }
   });
 });

@@ -24,6 +24,7 @@ import {
   passesAnyOf,
   type RedactionType,
   redactionMarker,
+  SHAPE_CHECK_MAX,
   type TextHints,
 } from './patterns.js';
 
@@ -515,6 +516,56 @@ function fillHints(text: string, hints: TextHints, normalized: boolean, digitCap
   return true;
 }
 
+/** Every `HINT_*` bit (see {@link TextHints.flags}); gates use no others. */
+const HINT_BITS = 127;
+
+/**
+ * The length, digit and flag gates of a redactor's detectors as a lookup: returns
+ * `candidates(length, maxDigits, flags)`, the indices (ascending, so in priority order) of the
+ * detectors whose gates a text with that length (UTF-16 code units), {@link TextHints.maxDigits}
+ * and {@link TextHints.flags} passes: `length >= minLength`, `maxDigits >= digits` and every
+ * required flag set. Lists are built on first use and kept; lengths from the largest
+ * `minLength` on and digit counts from the largest `digits` on pass the same gates, so at most
+ * (largest minLength + 1) × (largest digits + 1) × 128 lists exist (78,720 for the built-in
+ * detectors; a few dozen in practice). A cell then visits only the detectors it can feed instead
+ * of testing every gate of every detector. Throws `Error` when a gate asks for a flag outside
+ * {@link HINT_BITS} (a programming error).
+ */
+function candidateTable(
+  minLength: Int32Array,
+  digits: Int32Array,
+  flags: Int32Array,
+): (length: number, maxDigits: number, hintFlags: number) => Int32Array {
+  const lengthCap = Math.max(0, ...minLength);
+  const digitCap = Math.max(0, ...digits);
+  for (const f of flags) {
+    if ((f & ~HINT_BITS) !== 0) throw new Error(`Detector gate flag ${f} outside HINT_BITS`);
+  }
+  const lists = new Map<number, Int32Array>();
+  return (length, maxDigits, hintFlags) => {
+    const len = Math.min(length, lengthCap);
+    const dig = Math.min(maxDigits, digitCap);
+    const present = hintFlags & HINT_BITS;
+    const key = (len * (digitCap + 1) + dig) * (HINT_BITS + 1) + present;
+    let list = lists.get(key);
+    if (list === undefined) {
+      const picked: number[] = [];
+      for (let k = 0; k < minLength.length; k++) {
+        if (
+          len >= (minLength[k] as number) &&
+          dig >= (digits[k] as number) &&
+          ((flags[k] as number) & ~present) === 0
+        ) {
+          picked.push(k);
+        }
+      }
+      list = Int32Array.from(picked);
+      lists.set(key, list);
+    }
+    return list;
+  };
+}
+
 const COLUMN_RULE: RedactionType = 'column_rule';
 const COLUMN_RULE_MARKER = redactionMarker(COLUMN_RULE);
 
@@ -624,6 +675,8 @@ function buildRedactor(options: RedactionOptions, reference: boolean): Redactor 
   /** the most digits any gate asks for: a longer digit run proves nothing more */
   const digitCap = Math.max(1, ...gateDigits);
   const gateFlags = Int32Array.from(detectors, (d) => d.gate.flags);
+  const candidates = candidateTable(gateMinLength, gateDigits, gateFlags);
+  const everyDetector = Int32Array.from(detectors, (_, k) => k);
   const keyMatches = compileKeyRules([...DEFAULT_KEY_RULES, ...(options.keyRules ?? [])]);
   const cleanNames = new Set<string>();
 
@@ -693,17 +746,16 @@ function buildRedactor(options: RedactionOptions, reference: boolean): Redactor 
     coveredCount = 0;
     textLength = n;
     probes.reset();
-    const maxDigits = hints.maxDigits;
-    const absent = ~hints.flags;
-    for (let k = 0; k < detectors.length; k++) {
+    // the detectors whose length, digit and flag gates this text passes, in priority order
+    const visit = reference ? everyDetector : candidates(n, hints.maxDigits, hints.flags);
+    for (let j = 0; j < visit.length; j++) {
+      const k = visit[j] as number;
       const d = detectors[k] as Detector;
       if (
         !reference &&
-        (n < (gateMinLength[k] as number) ||
-          maxDigits < (gateDigits[k] as number) ||
-          ((gateFlags[k] as number) & absent) !== 0 ||
-          (d.gate.anyOf !== null &&
-            !passesAnyOf(text, d.gate, n > SHORT_TEXT ? null : hints.ascii, probes)))
+        ((d.gate.anyOf !== null &&
+          !passesAnyOf(text, d.gate, n > SHORT_TEXT ? null : hints.ascii, probes)) ||
+          (n <= SHAPE_CHECK_MAX && d.shape !== null && !d.shape(text)))
       ) {
         continue;
       }
@@ -891,8 +943,14 @@ function buildRedactor(options: RedactionOptions, reference: boolean): Redactor 
     redactTable(columns, rows, counts) {
       return guard(() => {
         const hits = columns.map((c) => keyMatches(c));
+        // a string cell under a column no key rule matches (most cells) goes straight to
+        // redactText, which is what redactValue would do with it
         return rows.map((row) =>
-          row.map((cell, i) => redactValue(cell, counts, columns[i], hits[i] ?? false, undefined)),
+          row.map((cell, i) =>
+            typeof cell === 'string' && hits[i] === false
+              ? redactText(cell, counts)
+              : redactValue(cell, counts, columns[i], hits[i] ?? false, undefined),
+          ),
         );
       });
     },
