@@ -357,11 +357,7 @@ export async function postgresBench(): Promise<void> {
     ]);
   }
   try {
-    const startups: number[][] = [[], []];
-    for (let r = 0; r < STARTUPS; r++) {
-      startups[0]?.push(await startup(REFERENCE)());
-      startups[1]?.push(await startup(OURS)());
-    }
+    const startups = await interleaver(STARTUPS)([startup(REFERENCE), startup(OURS)]);
     report(
       'startup: spawn to the first tools/list answer (target: ours ≤ 2× the reference)',
       { name: REFERENCE.name, xs: startups[0] ?? [] },

@@ -1,6 +1,6 @@
 /**
  * `pnpm bench`: what the hardened pipeline costs, as ratios to baselines measured in the same
- * run (issue 14). Every pair runs interleaved (A, B, A, B, …) for `BENCH_ROUNDS` rounds (default
+ * run (issue 14). Every pair runs interleaved (A, B, then B, A: the order rotates each round) for `BENCH_ROUNDS` rounds (default
  * 5); each line prints the median of the rounds with its min–max spread, and the ratio of the
  * medians. The machine may be shared and loaded: read the ratios, not the absolute numbers.
  *
@@ -428,12 +428,7 @@ async function overStdio(): Promise<void> {
 /** Section 3: spawn to the first `tools/list`, ours vs bare, interleaved. */
 async function startupSection(): Promise<void> {
   console.log(`\n3. startup: spawn to the first tools/list answer (${STARTUPS} per side)`);
-  const rounds = ROUNDS;
-  const startups: number[][] = [[], []];
-  for (let r = 0; r < Math.max(rounds, STARTUPS); r++) {
-    startups[0]?.push(await startup(BARE)());
-    startups[1]?.push(await startup(OURS)());
-  }
+  const startups = await interleaver(Math.max(ROUNDS, STARTUPS))([startup(BARE), startup(OURS)]);
   report(
     'startup (target: ours ≤ 2× the reference)',
     { name: BARE.name, xs: startups[0] ?? [] },
