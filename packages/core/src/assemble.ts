@@ -11,7 +11,8 @@ import {
 } from './credentials.js';
 import { ErrorCode, StartupError } from './errors.js';
 import { createAuthenticator } from './http/auth.js';
-import { identityFromAuthInfo, type RunningHttpServer, serveHttp } from './http/http-server.js';
+import { identityFromAuthInfo } from './http/edge-auth.js';
+import type { RunningHttpServer } from './http/http-server.js';
 import { mtlsServerOptions } from './http/mtls.js';
 import { resolveStdioIdentity } from './identity.js';
 import { createLogger, type Logger } from './logger.js';
@@ -21,6 +22,7 @@ import { type CallRequest, type CallResponse, createPipeline, type Pipeline } fr
 import { createAccessControlFromConfig } from './policy/from-config.js';
 import { createMemoryRateLimiter, createRedisRateLimiter } from './rate-limit.js';
 import { createRedactor, type Redactor } from './redaction/index.js';
+import { serveHttp } from './serve-http.js';
 import { type CredentialScope, secretRegistry, type Tool } from './tool.js';
 
 /** A parsed configuration of a connector: the core keys plus its own section. */
