@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { NO_APPROVAL_CHANNEL } from './approval.js';
-import { assemble, type ConnectorConfig } from './assemble.js';
+import { assemble, type ConnectorConfig, DEFERRED_CHECKS_FALLBACK_MS } from './assemble.js';
 import { defineConfigSchema, parseConfig } from './config.js';
 import { defineConnector } from './connector.js';
 import { StartupError } from './errors.js';
@@ -37,6 +37,8 @@ function gatedConnector() {
   });
   const ranOn: unknown[] = [];
   const opened: string[] = [];
+  /** Scopes whose `openClient` began (before its checks settle). */
+  const begun: string[] = [];
   const def = defineConnector<z.infer<typeof section>, FakeClient>({
     name: 'demo',
     bin: 'hardened-mcp-demo',
@@ -62,13 +64,14 @@ function gatedConnector() {
       ],
     }),
     openClient: async (scope) => {
+      begun.push(scope);
       await checks;
       opened.push(scope);
       return { checked: true, scope };
     },
     closeClient: () => undefined,
   });
-  return { def, pass, fail, ranOn, opened };
+  return { def, pass, fail, ranOn, opened, begun };
 }
 
 const dirs: string[] = [];
@@ -183,5 +186,87 @@ describe('deferred client checks', () => {
     expect(await pending(assembling)).toBe(true);
     fail(refusal);
     await expect(assembling).rejects.toBe(refusal);
+  });
+});
+
+describe('when the deferred checks begin', () => {
+  it('after the first tool list has been answered, not while it is answered', async () => {
+    const { def, pass, begun } = gatedConnector();
+    const { config } = setup();
+    const server = await assemble(def, config, {
+      env: { DEMO_READ: 'secret-read-value' },
+      deferClientChecks: true,
+    });
+    try {
+      expect(begun).toEqual([]);
+      server.pipeline.listTools();
+      // Not within the turn that answers the list (its answer is written first) …
+      expect(begun).toEqual([]);
+      await new Promise((r) => setImmediate(r));
+      // … but on the next one.
+      expect(begun).toEqual(['read']);
+      pass();
+      await server.started;
+    } finally {
+      pass();
+      await server.close();
+    }
+  });
+
+  it('at the first call, which then waits for them', async () => {
+    const { def, pass, begun, ranOn } = gatedConnector();
+    const { config } = setup();
+    const server = await assemble(def, config, {
+      env: { DEMO_READ: 'secret-read-value' },
+      deferClientChecks: true,
+    });
+    try {
+      const answer = server.pipeline.callTool(call);
+      expect(await pending(answer)).toBe(true);
+      expect(begun).toEqual(['read']);
+      expect(ranOn).toEqual([]);
+      pass();
+      await answer;
+      expect(ranOn).toEqual(['read']);
+    } finally {
+      pass();
+      await server.close();
+    }
+  });
+
+  it('with no request at all, after the fallback delay; a failure then still rejects started', async () => {
+    const { def, fail, begun } = gatedConnector();
+    const { config } = setup();
+    const server = await assemble(def, config, {
+      env: { DEMO_READ: 'secret-read-value' },
+      deferClientChecks: true,
+    });
+    const refusal = new StartupError('refusing to start: the read role is a superuser');
+    try {
+      expect(begun).toEqual([]);
+      await new Promise((r) => setTimeout(r, DEFERRED_CHECKS_FALLBACK_MS + 50));
+      expect(begun).toEqual(['read']);
+      fail(refusal);
+      await expect(server.started).rejects.toBe(refusal);
+    } finally {
+      fail(refusal);
+      await server.close();
+    }
+  });
+
+  it('at close, so a failed check still decides the outcome', async () => {
+    const { def, fail, begun } = gatedConnector();
+    const { config } = setup();
+    const server = await assemble(def, config, {
+      env: { DEMO_READ: 'secret-read-value' },
+      deferClientChecks: true,
+    });
+    const refusal = new StartupError('refusing to start: the read role is a superuser');
+    const closing = server.close();
+    await new Promise((r) => setImmediate(r));
+    expect(begun).toEqual(['read']);
+    fail(refusal);
+    await closing;
+    await expect(server.started).rejects.toBe(refusal);
   });
 });

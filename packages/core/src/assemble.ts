@@ -11,7 +11,8 @@ import {
 } from './credentials.js';
 import { ErrorCode, StartupError } from './errors.js';
 import { createAuthenticator } from './http/auth.js';
-import { identityFromAuthInfo, type RunningHttpServer, serveHttp } from './http/http-server.js';
+import { identityFromAuthInfo } from './http/edge-auth.js';
+import type { RunningHttpServer } from './http/http-server.js';
 import { mtlsServerOptions } from './http/mtls.js';
 import { resolveStdioIdentity } from './identity.js';
 import { createLogger, type Logger } from './logger.js';
@@ -21,6 +22,7 @@ import { type CallRequest, type CallResponse, createPipeline, type Pipeline } fr
 import { createAccessControlFromConfig } from './policy/from-config.js';
 import { createMemoryRateLimiter, createRedisRateLimiter } from './rate-limit.js';
 import { createRedactor, type Redactor } from './redaction/index.js';
+import { serveHttp } from './serve-http.js';
 import { type CredentialScope, secretRegistry, type Tool } from './tool.js';
 
 /** A parsed configuration of a connector: the core keys plus its own section. */
@@ -35,7 +37,9 @@ export interface AssembleOptions {
   /**
    * Opens the upstream clients (the connector's `openClient`: its startup checks, e.g. the
    * Postgres role checks) in the background instead of before the pipeline is built, so the
-   * server answers `initialize` and `tools/list` while they run (stdio startup, issue 14).
+   * server answers `initialize` and `tools/list` first (stdio startup, issue 14). They begin on
+   * the turn after the first `tools/list` answer, at the first call, at close, or
+   * {@link DEFERRED_CHECKS_FALLBACK_MS} after `assemble` resolves, whichever comes first.
    * Fail closed: every `tools/call` waits for them, and when they fail it is refused (audited)
    * and {@link AssembledServer.started} rejects with their error, which stops serving. Default
    * false: `assemble` resolves only once every client is open, as before.
@@ -272,8 +276,22 @@ export async function assemble<S, C>(
       },
     });
     const rateLimitStore = redisUrl ? 'redis' : 'memory';
-    // Deferred: the clients open (and their checks run) from here on, while the server serves.
-    const started = deferred ? openClients() : Promise.resolve();
+    // Deferred: the clients open (and their checks run) once the first tool list has been
+    // answered (or at the first call, at close, or after DEFERRED_CHECKS_FALLBACK_MS at the
+    // latest), so their work (connections, the connector's helper processes) does not compete
+    // with answering `initialize` and `tools/list` on a small machine.
+    let begin: () => void = () => {};
+    const begun = new Promise<void>((resolve) => {
+      begin = resolve;
+    });
+    let fallback: NodeJS.Timeout | undefined;
+    const beginChecks = () => {
+      if (fallback) clearTimeout(fallback);
+      fallback = undefined;
+      begin();
+    };
+    if (deferred) fallback = setTimeout(beginChecks, DEFERRED_CHECKS_FALLBACK_MS);
+    const started = deferred ? begun.then(openClients) : Promise.resolve();
     let open = !deferred;
     started.then(
       () => {
@@ -292,6 +310,7 @@ export async function assemble<S, C>(
       return call;
     };
     const refuseOrCall = async (request: CallRequest) => {
+      beginChecks();
       try {
         await started;
       } catch {
@@ -310,6 +329,11 @@ export async function assemble<S, C>(
     const served: Pipeline = deferred
       ? {
           ...pipeline,
+          // The checks begin on the turn after the first tool list: its answer is written first.
+          listTools: () => {
+            if (!open) setImmediate(beginChecks);
+            return pipeline.listTools();
+          },
           callTool: (request) => (open ? pipeline.callTool(request) : afterChecks(request)),
         }
       : pipeline;
@@ -325,7 +349,10 @@ export async function assemble<S, C>(
       });
     let closed: Promise<void> | undefined;
     const close = () => {
-      // Clients still opening are closed too: closing waits for the checks to settle.
+      // Clients still opening are closed too: closing waits for the checks to settle. Checks
+      // not begun yet run first (as when they began at once), so their verdict still decides
+      // the exit status.
+      beginChecks();
       closed ??= started.then(closeAll, closeAll);
       return closed;
     };
@@ -442,6 +469,13 @@ export async function assemble<S, C>(
     throw err;
   }
 }
+
+/**
+ * With deferred client checks, the longest wait (ms) from the end of `assemble` to the start of
+ * the connector's checks when no tool list, call or close has begun them: a client that never
+ * lists tools still learns of a failed check (the server exits) about this soon.
+ */
+export const DEFERRED_CHECKS_FALLBACK_MS = 250;
 
 /** What a call gets when the startup checks it waited for failed (the server is stopping). */
 const startupFailed: CallResponse = {

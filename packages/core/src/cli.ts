@@ -3,7 +3,7 @@ import { assemble, type ConnectorConfig } from './assemble.js';
 import { type CoreConfig, defineConfigSchema, parseConfig, readConfigFile } from './config.js';
 import type { ConnectorDefinition } from './connector.js';
 import { StartupError } from './errors.js';
-import { isLoopback } from './http/http-server.js';
+import { isLoopback } from './http/request-guards.js';
 import { effectivePolicy, policyToMarkdown } from './policy/print-policy.js';
 import { createRedactor } from './redaction/index.js';
 import { reloadAll } from './reload.js';

@@ -92,15 +92,10 @@ export {
   hashApiKey,
   type Principal,
 } from './http/auth.js';
-export {
-  type HttpConfig,
-  type HttpServeOptions,
-  identityFromAuthInfo,
-  isLoopback,
-  jsonDepthExceeds,
-  type RunningHttpServer,
-  serveHttp,
-} from './http/http-server.js';
+export { jsonDepthExceeds } from './http/body.js';
+export { identityFromAuthInfo } from './http/edge-auth.js';
+// The HTTP server module loads on the first serveHttp call (serve-http.ts): stdio never needs it.
+export type { HttpConfig, HttpServeOptions, RunningHttpServer } from './http/http-server.js';
 export {
   type CertificatePrincipal,
   certificateThumbprint,
@@ -113,6 +108,7 @@ export {
   peerTlsOf,
   principalFromCertificate,
 } from './http/mtls.js';
+export { isLoopback } from './http/request-guards.js';
 export {
   type ClientInfo,
   type ForwardedClaim,
@@ -158,6 +154,7 @@ export {
   SecretsManagerCredential,
   type SecretsManagerCredentialOptions,
 } from './secrets-manager.js';
+export { serveHttp } from './serve-http.js';
 export {
   binaryStandIn,
   type ContentBlock,
