@@ -767,6 +767,24 @@ describe('policy', () => {
     expect(err.text).not.toContain('boom');
     expect(ex).toHaveLength(0);
   });
+
+  it('calls the policy as a method of its tool (ToolDefinition.policy is a method, like execute)', async () => {
+    // A tool written as a class or with method syntax reads its own configuration through
+    // `this`; called detached, `this` is undefined and every call fails (or, with `this?.`,
+    // the rule silently does not apply).
+    const ex: Execution[] = [];
+    const seen: unknown[] = [];
+    const t = readTool(ex, {
+      policy(this: unknown) {
+        seen.push(this);
+        return ALLOW;
+      },
+    });
+    const h = harness({ tools: [t] });
+    expect(resultOf(await h.call('test_list_rows', {})).isError).toBeUndefined();
+    expect(seen).toEqual([t]);
+    expect(ex).toHaveLength(1);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

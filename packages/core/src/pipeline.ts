@@ -346,7 +346,8 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     // The read client, whatever the tool's access: live checks before approval never hold the
     // write credential. (With per-principal credentials this is still the shared read client.)
     return (async () => {
-      const d = await policy(input, { identity, readClient: options.clients.read as C });
+      // As a method of its tool (ToolDefinition.policy is one), like describeChange and execute.
+      const d = await policy.call(tool, input, { identity, readClient: options.clients.read as C });
       return d.ok ? { authorized: d.value } : d;
     })();
   }
