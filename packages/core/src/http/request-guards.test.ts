@@ -18,7 +18,8 @@ describe('parseAuthority (RFC 9110 §7.2)', () => {
     ['[::1]:3000', 80, { name: '[::1]', port: 3000 }],
     ['[::1]', 443, { name: '[::1]', port: 443 }],
     ['127.0.0.1:65535', 80, { name: '127.0.0.1', port: 65535 }],
-  ])('%s → %o', (value, def, expected) => {
+    [' \tlocalhost:3000\t ', 80, { name: 'localhost', port: 3000 }],
+  ])('%j → %o', (value, def, expected) => {
     expect(parseAuthority(value, def)).toEqual(expected);
   });
 
@@ -37,6 +38,10 @@ describe('parseAuthority (RFC 9110 §7.2)', () => {
     'local host:3000',
     'localhost.:3000',
     '-evil:3000',
+    // Not HTTP whitespace (a NO-BREAK SPACE, which Node keeps in a header value): invalid.
+    '\u00a0localhost:3000',
+    'localhost:3000\u00a0',
+    '\u00a0localhost',
   ])('%j → refused', (value) => {
     expect(parseAuthority(value, 80)).toBeUndefined();
   });

@@ -30,7 +30,13 @@ export interface Authority {
  * @param defaultPort - the port a header without one means (80 for http, 443 for https)
  */
 export function parseAuthority(value: string, defaultPort: number): Authority | undefined {
-  const v = value.trim().toLowerCase();
+  // Only HTTP's optional whitespace (SP, HTAB) around the value: `trim()` would also drop a
+  // NO-BREAK SPACE (0xA0, which Node keeps in a header value), admitting an invalid Host.
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value[start] === ' ' || value[start] === '\t')) start++;
+  while (end > start && (value[end - 1] === ' ' || value[end - 1] === '\t')) end--;
+  const v = value.slice(start, end).toLowerCase();
   let name: string;
   let rest: string;
   if (v.startsWith('[')) {
