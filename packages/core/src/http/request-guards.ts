@@ -192,6 +192,21 @@ export function accessTokenParams(encoded: string): number {
 }
 
 /**
+ * How many `Host` header lines `req` has, whatever the spelling of the name. Node keeps only the
+ * first in `req.headers.host`; RFC 9112 §3.2 requires refusing a request with more than one, so a
+ * second (never checked) value cannot reach a component that reads another one.
+ */
+export function hostHeaderLines(req: IncomingMessage): number {
+  const raw = req.rawHeaders;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name !== undefined && name.length === 4 && name.toLowerCase() === 'host') n++;
+  }
+  return n;
+}
+
+/**
  * Every `Authorization` header line of `req`, in order, whatever the spelling of its name: the
  * same list as `req.headersDistinct.authorization ?? []` (which Node builds from `rawHeaders` for
  * every header of the request on first use), read from `rawHeaders` directly.
