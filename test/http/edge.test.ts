@@ -275,6 +275,33 @@ describe('the Host check includes the port', () => {
   });
 
   it.each([
+    ['the same allowed value twice', 'Host: 127.0.0.1:PORT'],
+    ['an allowed value, then a foreign one', 'host: evil.example:PORT'],
+  ])('two Host lines (%s) → 403 (RFC 9112 §3.2; Node keeps only the first)', async (_, line) => {
+    const extra = [line.replaceAll('PORT', String(port()))];
+    const res = await socketRequest(
+      s.url,
+      postHead('/mcp', extra)(Buffer.byteLength(initBody)),
+      initBody,
+    );
+    expect(res.status, res.text).toBe(403);
+    expect(JSON.parse(res.text)).toEqual({ error: 'forbidden', message: 'host not allowed' });
+  });
+
+  it('management listener: two Host lines → 403; one → 200 (the control)', async () => {
+    const mport = new URL(String(s.managementUrl)).port;
+    const head = (hosts: number) => [
+      'GET /healthz HTTP/1.1',
+      ...Array.from({ length: hosts }, () => `Host: 127.0.0.1:${mport}`),
+      'Connection: close',
+    ];
+    expect((await socketRequest(String(s.managementUrl), head(1))).status).toBe(200);
+    const res = await socketRequest(String(s.managementUrl), head(2));
+    expect(res.status, res.text).toBe(403);
+    expect(JSON.parse(res.text)).toEqual({ error: 'forbidden', message: 'host not allowed' });
+  });
+
+  it.each([
     ['localhost:PORT', 200],
     ['127.0.0.1:PORT', 200],
     ['10.1.2.3:PORT', 200],

@@ -31,6 +31,7 @@ import {
   createOriginCheck,
   formatHost,
   forwardedHeader,
+  hostHeaderLines,
   isLoopback,
 } from './request-guards.js';
 import {
@@ -310,7 +311,10 @@ export async function serveHttp(opts: HttpServeOptions): Promise<RunningHttpServ
     const proto = forwardedHost
       ? (forwardedHeader(req, 'x-forwarded-proto', trustedProxies) ?? publicScheme)
       : publicScheme;
-    if (!hostAllowed(forwardedHost ?? req.headers.host ?? '', proto === 'https' ? 443 : 80))
+    if (
+      hostHeaderLines(req) > 1 ||
+      !hostAllowed(forwardedHost ?? req.headers.host ?? '', proto === 'https' ? 443 : 80)
+    )
       throw new HttpRefusal(403, 'bad_host', plainError('forbidden', 'host not allowed'));
   }
 

@@ -4,7 +4,12 @@ import { StartupError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ServerMetrics } from '../metrics.js';
 import { plainError, sendJson } from './http-refusal.js';
-import { createHostAllowlist, formatHost, parseAuthority } from './request-guards.js';
+import {
+  createHostAllowlist,
+  formatHost,
+  hostHeaderLines,
+  parseAuthority,
+} from './request-guards.js';
 
 /** What the management listener serves. */
 export interface ManagementOptions {
@@ -40,7 +45,7 @@ export async function serveManagement(opts: ManagementOptions): Promise<RunningM
   const server: Server = createServer(async (req, res) => {
     try {
       const authority = parseAuthority(req.headers.host ?? '', 80);
-      if (!authority || !hostAllowed(authority))
+      if (!authority || !hostAllowed(authority) || hostHeaderLines(req) > 1)
         return sendJson(res, 403, plainError('forbidden', 'host not allowed'));
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET')

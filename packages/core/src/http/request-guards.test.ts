@@ -6,6 +6,7 @@ import {
   authorizationHeaders,
   createHostAllowlist,
   createHostCheck,
+  hostHeaderLines,
   parseAuthority,
 } from './request-guards.js';
 
@@ -18,7 +19,8 @@ describe('parseAuthority (RFC 9110 §7.2)', () => {
     ['[::1]:3000', 80, { name: '[::1]', port: 3000 }],
     ['[::1]', 443, { name: '[::1]', port: 443 }],
     ['127.0.0.1:65535', 80, { name: '127.0.0.1', port: 65535 }],
-  ])('%s → %o', (value, def, expected) => {
+    [' \tlocalhost:3000\t ', 80, { name: 'localhost', port: 3000 }],
+  ])('%j → %o', (value, def, expected) => {
     expect(parseAuthority(value, def)).toEqual(expected);
   });
 
@@ -37,6 +39,10 @@ describe('parseAuthority (RFC 9110 §7.2)', () => {
     'local host:3000',
     'localhost.:3000',
     '-evil:3000',
+    // Not HTTP whitespace (a NO-BREAK SPACE, which Node keeps in a header value): invalid.
+    '\u00a0localhost:3000',
+    'localhost:3000\u00a0',
+    '\u00a0localhost',
   ])('%j → refused', (value) => {
     expect(parseAuthority(value, 80)).toBeUndefined();
   });
@@ -174,6 +180,45 @@ describe('authorizationHeaders: the same list as headersDistinct', () => {
       'Authorization:\r\n',
       'X-Authorization: Bearer x\r\nAuthorizations: y\r\n',
       'Authorization: Bearer a\r\nX-Other: 1\r\nAuthorization: Basic b\r\nAuthorization: Bearer c\r\n',
+    ]);
+  });
+});
+
+describe('hostHeaderLines: every Host line, whatever the spelling', () => {
+  it('counts what a real server received (req.headers.host keeps only the first)', async () => {
+    const seen: { lines: number; host: string | undefined }[] = [];
+    const server = createServer((req: IncomingMessage, res) => {
+      seen.push({ lines: hostHeaderLines(req), host: req.headers.host });
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const blocks = [
+      'Host: a\r\n',
+      'Host: a\r\nhOsT: b\r\n',
+      'Host: a\r\nHost: a\r\n',
+      'Host: a\r\nX-Host: b\r\nHosts: c\r\n',
+    ];
+    try {
+      for (const block of blocks)
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () =>
+            socket.write(`GET / HTTP/1.1\r\n${block}Connection: close\r\n\r\n`),
+          );
+          socket.on('data', () => undefined);
+          socket.once('close', () => resolve());
+          socket.once('error', reject);
+        });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+    expect(seen).toEqual([
+      { lines: 1, host: 'a' },
+      { lines: 2, host: 'a' },
+      { lines: 2, host: 'a' },
+      { lines: 1, host: 'a' },
     ]);
   });
 });

@@ -30,7 +30,13 @@ export interface Authority {
  * @param defaultPort - the port a header without one means (80 for http, 443 for https)
  */
 export function parseAuthority(value: string, defaultPort: number): Authority | undefined {
-  const v = value.trim().toLowerCase();
+  // Only HTTP's optional whitespace (SP, HTAB) around the value: `trim()` would also drop a
+  // NO-BREAK SPACE (0xA0, which Node keeps in a header value), admitting an invalid Host.
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value[start] === ' ' || value[start] === '\t')) start++;
+  while (end > start && (value[end - 1] === ' ' || value[end - 1] === '\t')) end--;
+  const v = value.slice(start, end).toLowerCase();
   let name: string;
   let rest: string;
   if (v.startsWith('[')) {
@@ -182,6 +188,21 @@ export function accessTokenParams(encoded: string): number {
   let n = 0;
   for (const name of new URLSearchParams(encoded).keys())
     if (name.toLowerCase() === ACCESS_TOKEN_PARAM) n++;
+  return n;
+}
+
+/**
+ * How many `Host` header lines `req` has, whatever the spelling of the name. Node keeps only the
+ * first in `req.headers.host`; RFC 9112 §3.2 requires refusing a request with more than one, so a
+ * second (never checked) value cannot reach a component that reads another one.
+ */
+export function hostHeaderLines(req: IncomingMessage): number {
+  const raw = req.rawHeaders;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name !== undefined && name.length === 4 && name.toLowerCase() === 'host') n++;
+  }
   return n;
 }
 
