@@ -85,6 +85,25 @@ const CUSTOMER_ROWS = [
   ],
 ] as const;
 
+describe('createRedactor: boxed primitives', () => {
+  it('redacts a boxed string as the string JSON.stringify writes, not as its index keys', () => {
+    const r = createRedactor();
+    const boxed = new String('card 4111 1111 1111 1111');
+    const hidden = Object.setPrototypeOf(new String('4111 1111 1111 1111'), Object.prototype);
+    Object.defineProperty(hidden, Symbol.toStringTag, { value: 'Object' });
+    const counts: Record<string, number> = {};
+    const out = JSON.stringify(
+      r.redactValue({ boxed, list: [boxed], n: new Number(4111111111111111) }, counts),
+    );
+    expect(out).not.toMatch(/4111/);
+    expect(out).toContain('"boxed":"card [REDACTED');
+    const table = r.redactTable(['c', 'd'], [[boxed, hidden]], {});
+    expect(JSON.stringify(table)).not.toMatch(/4111/);
+    expect(r.redactValue(new Boolean(false), {})).toBe(false);
+    expect(r.redactValue(new String('plain'), {})).toBe('plain');
+  });
+});
+
 describe('createRedactor: PII', () => {
   const r = createRedactor();
 

@@ -6,6 +6,13 @@
  */
 
 import {
+  isBigIntObject,
+  isBooleanObject,
+  isBoxedPrimitive,
+  isNumberObject,
+  isStringObject,
+} from 'node:util/types';
+import {
   createKnownSecretDetector,
   createPiiDetectors,
   createSecretDetectors,
@@ -81,7 +88,8 @@ export interface Redactor {
    *   card number stored as a number is caught; a redacted number becomes the marker string,
    *   an unredacted one keeps its type and value;
    * - other primitives are kept unless a key rule matches; objects with `toJSON` (Date,
-   *   Buffer, …) are redacted as what `JSON.stringify` would emit.
+   *   Buffer, …) and boxed primitives (`new String(…)`) are redacted as what `JSON.stringify`
+   *   would emit.
    * Adds this call's counts into `counts`. Throws {@link RedactionError} (`cyclic_value`,
    * `too_deep` above 512 levels of nesting, `internal`): fail closed.
    */
@@ -861,6 +869,15 @@ function buildRedactor(options: RedactionOptions, reference: boolean): Redactor 
     return out === text ? value : out;
   };
 
+  /** The primitive JSON.stringify writes for a boxed primitive (SerializeJSONProperty, step 4). */
+  const unbox = (value: object): unknown => {
+    if (isStringObject(value)) return String(value);
+    if (isNumberObject(value)) return Number(value);
+    if (isBooleanObject(value)) return Boolean.prototype.valueOf.call(value);
+    if (isBigIntObject(value)) return BigInt.prototype.valueOf.call(value);
+    return {}; // a Symbol object: JSON writes `{}`
+  };
+
   const redactValue = (
     value: unknown,
     counts: Record<string, number>,
@@ -901,6 +918,12 @@ function buildRedactor(options: RedactionOptions, reference: boolean): Redactor 
       const toJSON = (value as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') {
         return redactValue(toJSON.call(value, key ?? ''), counts, undefined, false, seen);
+      }
+      // A boxed primitive (`new String('4111…')`) serializes as its primitive (ECMA-262
+      // SerializeJSONProperty, step 4), not as its index keys: redact that primitive. The check
+      // reads the internal slot, so a changed prototype or Symbol.toStringTag cannot hide it.
+      if (isBoxedPrimitive(value)) {
+        return redactValue(unbox(value), counts, undefined, false, seen);
       }
       const keys = Object.keys(value);
       const names = redactNames(keys, counts) ?? keys;
