@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkPrivateDirectory, compileCacheDirectory } from './compile-cache.js';
 
@@ -145,6 +145,44 @@ describe.runIf(posix)('enablePrivateCompileCache (child processes)', () => {
         HMCP_COMPILE_CACHE: 'off',
       }).trim(),
     ).toBe('undefined');
+  });
+
+  it('starts on a Node without enableCompileCache (before 22.1; engines >=20.19): the cache stays off', () => {
+    // A resolve hook gives compile-cache.ts a `node:module` without `enableCompileCache`, as
+    // Node 20 has: a named import of it was a link error that stopped the bin.
+    const base = tmp();
+    const hooks = join(base, 'hooks.mjs');
+    writeFileSync(
+      hooks,
+      `export async function resolve(specifier, context, next) {
+  if (specifier === 'node:module' && context.parentURL?.includes('compile-cache'))
+    return { url: 'data:text/javascript,export const builtinModules = [];', shortCircuit: true };
+  return next(specifier, context);
+}\n`,
+    );
+    const register = join(base, 'register.mjs');
+    writeFileSync(
+      register,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+    );
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        pathToFileURL(register).href,
+        '--input-type=module',
+        '-e',
+        `${enable} console.log(enablePrivateCompileCache())`,
+      ],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HMCP_COMPILE_CACHE: join(base, 'cc'),
+        },
+        encoding: 'utf8',
+      },
+    );
+    expect(out.trim()).toBe('undefined');
   });
 
   it('Node fact: a cached module whose source changed is compiled again (never the old code)', () => {
