@@ -10,6 +10,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -183,6 +184,39 @@ describe.runIf(posix)('enablePrivateCompileCache (child processes)', () => {
       },
     );
     expect(out.trim()).toBe('undefined');
+  });
+
+  it('gives Node the resolved directory: a link on the path that others can replace is not followed later', () => {
+    // `open` is writable by others (no sticky bit), so its `link` can be replaced at any time; it
+    // points at a private directory, so the check (of the resolved path) passes. Node opens the
+    // cache's files later, by the path it was given: after the swap, through the other target.
+    const open = tmp();
+    chmodSync(open, 0o777);
+    const own = tmp();
+    mkdirSync(join(own, 'cc'), { mode: 0o700 });
+    const other = tmp();
+    mkdirSync(join(other, 'cc'), { mode: 0o700 });
+    const link = join(open, 'link');
+    symlinkSync(own, link);
+    const mod = join(own, 'm.mjs');
+    writeFileSync(mod, 'export const v = 1;\n');
+    // The other target holds the directory Node made for this Node version (as a planted one
+    // would), so Node would read and write entries there after the swap.
+    const out = node(
+      `${enable} const { mkdirSync, rmSync, symlinkSync } = await import('node:fs');
+const { basename, join } = await import('node:path');
+const { flushCompileCache, getCompileCacheDir } = await import('node:module');
+const used = enablePrivateCompileCache();
+const tag = basename(getCompileCacheDir());
+mkdirSync(join(${JSON.stringify(join(other, 'cc'))}, tag));
+rmSync(${JSON.stringify(link)}); symlinkSync(${JSON.stringify(other)}, ${JSON.stringify(link)});
+await import(${JSON.stringify(mod)}); flushCompileCache(); console.log(used); console.log(tag);`,
+      { HMCP_COMPILE_CACHE: join(link, 'cc') },
+    );
+    const [used, tag] = out.trim().split('\n') as [string, string];
+    expect(readdirSync(join(other, 'cc', tag))).toEqual([]);
+    expect(used).toBe(realpathSync(join(own, 'cc')));
+    expect(readdirSync(join(own, 'cc', tag)).length).toBeGreaterThan(0);
   });
 
   it('Node fact: a cached module whose source changed is compiled again (never the old code)', () => {
