@@ -10,13 +10,14 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkPrivateDirectory, compileCacheDirectory } from './compile-cache.js';
 
@@ -145,6 +146,77 @@ describe.runIf(posix)('enablePrivateCompileCache (child processes)', () => {
         HMCP_COMPILE_CACHE: 'off',
       }).trim(),
     ).toBe('undefined');
+  });
+
+  it('starts on a Node without enableCompileCache (before 22.1; engines >=20.19): the cache stays off', () => {
+    // A resolve hook gives compile-cache.ts a `node:module` without `enableCompileCache`, as
+    // Node 20 has: a named import of it was a link error that stopped the bin.
+    const base = tmp();
+    const hooks = join(base, 'hooks.mjs');
+    writeFileSync(
+      hooks,
+      `export async function resolve(specifier, context, next) {
+  if (specifier === 'node:module' && context.parentURL?.includes('compile-cache'))
+    return { url: 'data:text/javascript,export const builtinModules = [];', shortCircuit: true };
+  return next(specifier, context);
+}\n`,
+    );
+    const register = join(base, 'register.mjs');
+    writeFileSync(
+      register,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+    );
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        pathToFileURL(register).href,
+        '--input-type=module',
+        '-e',
+        `${enable} console.log(enablePrivateCompileCache())`,
+      ],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HMCP_COMPILE_CACHE: join(base, 'cc'),
+        },
+        encoding: 'utf8',
+      },
+    );
+    expect(out.trim()).toBe('undefined');
+  });
+
+  it('gives Node the resolved directory: a link on the path that others can replace is not followed later', () => {
+    // `open` is writable by others (no sticky bit), so its `link` can be replaced at any time; it
+    // points at a private directory, so the check (of the resolved path) passes. Node opens the
+    // cache's files later, by the path it was given: after the swap, through the other target.
+    const open = tmp();
+    chmodSync(open, 0o777);
+    const own = tmp();
+    mkdirSync(join(own, 'cc'), { mode: 0o700 });
+    const other = tmp();
+    mkdirSync(join(other, 'cc'), { mode: 0o700 });
+    const link = join(open, 'link');
+    symlinkSync(own, link);
+    const mod = join(own, 'm.mjs');
+    writeFileSync(mod, 'export const v = 1;\n');
+    // The other target holds the directory Node made for this Node version (as a planted one
+    // would), so Node would read and write entries there after the swap.
+    const out = node(
+      `${enable} const { mkdirSync, rmSync, symlinkSync } = await import('node:fs');
+const { basename, join } = await import('node:path');
+const { flushCompileCache, getCompileCacheDir } = await import('node:module');
+const used = enablePrivateCompileCache();
+const tag = basename(getCompileCacheDir());
+mkdirSync(join(${JSON.stringify(join(other, 'cc'))}, tag));
+rmSync(${JSON.stringify(link)}); symlinkSync(${JSON.stringify(other)}, ${JSON.stringify(link)});
+await import(${JSON.stringify(mod)}); flushCompileCache(); console.log(used); console.log(tag);`,
+      { HMCP_COMPILE_CACHE: join(link, 'cc') },
+    );
+    const [used, tag] = out.trim().split('\n') as [string, string];
+    expect(readdirSync(join(other, 'cc', tag))).toEqual([]);
+    expect(used).toBe(realpathSync(join(own, 'cc')));
+    expect(readdirSync(join(own, 'cc', tag)).length).toBeGreaterThan(0);
   });
 
   it('Node fact: a cached module whose source changed is compiled again (never the old code)', () => {

@@ -11,7 +11,9 @@
  * `$XDG_CACHE_HOME/hardened-mcp/compile-cache`, else `~/.cache/hardened-mcp/compile-cache`.
  */
 import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+// A namespace import: `enableCompileCache` exists from Node 22.1 only, and a named import of it
+// is a link error that stops the bin on the Node 20 the packages support (engines >=20.19).
+import * as nodeModule from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
@@ -61,19 +63,27 @@ export function checkPrivateDirectory(dir: string, uid: number): string | undefi
 }
 
 /**
- * Enables Node's compile cache in {@link compileCacheDirectory} (created 0700 when missing)
- * when it passes {@link checkPrivateDirectory} for this process's user. Returns the directory
- * used, or undefined when the cache stays off (opted out, no POSIX user ids, a failed check,
- * or Node refused). Never throws; writes nothing to stdout or stderr.
+ * Enables Node's compile cache in {@link compileCacheDirectory} (created 0700 when missing; by
+ * its resolved path) when it passes {@link checkPrivateDirectory} for this process's user.
+ * Returns the directory used (resolved), or undefined when the cache stays off (opted out, no
+ * POSIX user ids, a Node without `enableCompileCache`, a failed check, or Node refused). Never
+ * throws; writes nothing to stdout or stderr.
  */
 export function enablePrivateCompileCache(
   env: NodeJS.ProcessEnv = process.env,
 ): string | undefined {
   if (typeof process.getuid !== 'function') return undefined;
-  const dir = compileCacheDirectory(env);
-  if (!dir) return undefined;
+  const enableCompileCache = nodeModule.enableCompileCache;
+  if (typeof enableCompileCache !== 'function') return undefined;
+  const configured = compileCacheDirectory(env);
+  if (!configured) return undefined;
+  let dir: string;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(configured, { recursive: true, mode: 0o700 });
+    // Node opens the cache's files by the path it is given, long after the check: it gets the
+    // resolved path, whose every component the check covers, so a symbolic link on the configured
+    // path (one another user could replace) is not followed again later.
+    dir = realpathSync(configured);
   } catch {
     return undefined;
   }
