@@ -38,7 +38,7 @@ import { createSampleDatabase, startTestPostgres } from '@hardened-mcp/test-kit'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import pg from 'pg';
-import { interleaver, median, report } from './stats.ts';
+import { interleaver, median, printSummary, report, type SummaryLine } from './stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CALLS = Number(process.env.BENCH_PG_CALLS ?? 300);
@@ -200,7 +200,10 @@ function startup(side: Side): () => Promise<number> {
 // ---------------------------------------------------------------------------------------------
 
 /** Runs section 4 of `pnpm bench` (see the module comment) and prints it. */
-export async function postgresBench(): Promise<void> {
+export async function postgresBench(): Promise<SummaryLine[]> {
+  const lines: SummaryLine[] = [];
+  const ratio = (measure: string, ours: number[], ref: number[], target: string) =>
+    lines.push({ measure, value: `${(median(ours) / median(ref)).toFixed(2)}×`, target });
   const server = await startTestPostgres();
   const db = await createSampleDatabase(server).catch(async (err: unknown) => {
     await server.stop();
@@ -295,6 +298,7 @@ export async function postgresBench(): Promise<void> {
         'ms',
         3,
       );
+    ratio('postgres_query 100 rows, p50, ours / reference', oursP50, refP50, '≤ 1.5×');
     report(
       'p50 latency vs raw pg in-process (same SELECT in a READ ONLY transaction)',
       { name: 'raw pg in-process', xs: rawP50 },
@@ -325,6 +329,18 @@ export async function postgresBench(): Promise<void> {
       { name: OURS.name, xs: oursCpu },
       'ms',
       3,
+    );
+    ratio(
+      `postgres_query 100 rows, calls/s with ${IN_FLIGHT} in flight, ours / reference`,
+      oursRate,
+      refRate,
+      '≥ 0.8×',
+    );
+    ratio(
+      'postgres_query 100 rows, server CPU per call, ours / reference',
+      oursCpu,
+      refCpu,
+      '≤ 1.3×',
     );
     if (BASE) {
       report(
@@ -365,17 +381,24 @@ export async function postgresBench(): Promise<void> {
       'ms',
       0,
     );
+    ratio(
+      'Postgres server startup to the first tools/list, ours / reference',
+      startups[1] ?? [],
+      startups[0] ?? [],
+      '≤ 2×',
+    );
   } finally {
     await raw.end().catch(() => undefined);
     rmSync(configDir, { recursive: true, force: true });
     await db.drop().catch(() => undefined);
     await server.stop().catch(() => undefined);
   }
+  return lines;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   console.log(
     `hardened-mcp Postgres benchmark, Node ${process.version}, ${ROUNDS} interleaved rounds; medians (min–max). The machine may be shared: compare ratios.`,
   );
-  await postgresBench();
+  printSummary(await postgresBench());
 }

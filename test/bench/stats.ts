@@ -4,6 +4,13 @@
  * only; nothing here asserts a time.
  */
 
+/** One line of a bench's closing summary: a measure, its value (a ratio or a time) and its target. */
+export interface SummaryLine {
+  readonly measure: string;
+  readonly value: string;
+  readonly target: string;
+}
+
 /** Median of `xs` (NaN when empty). */
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -60,4 +67,12 @@ export function interleaver(
     }
     return out;
   };
+}
+
+/** Prints the closing summary: one line per measure with its value and target. */
+export function printSummary(lines: readonly SummaryLine[]): void {
+  console.log('\nsummary (medians of the interleaved rounds above)');
+  const width = Math.max(0, ...lines.map((l) => l.measure.length));
+  for (const l of lines)
+    console.log(`  ${l.measure.padEnd(width)}  ${l.value.padStart(9)}  (target ${l.target})`);
 }

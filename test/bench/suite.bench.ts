@@ -61,7 +61,7 @@ import { z } from 'zod';
 import { cedarSection } from './cedar-section.ts';
 import { runHttpBench } from './http.bench.ts';
 import { redactionSection } from './redaction.bench-part.ts';
-import { interleaver, median, report } from './stats.ts';
+import { interleaver, median, printSummary, report, type SummaryLine } from './stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
@@ -84,7 +84,7 @@ const BARE_BIN = join(HERE, 'bare-stdio-server.ts');
 // ---------------------------------------------------------------------------------------------
 
 /** One line of the closing summary: a measure, its value and the issue's target. */
-const summary: { measure: string; value: string; target: string }[] = [];
+const summary: SummaryLine[] = [];
 
 const interleave = interleaver(ROUNDS);
 
@@ -437,7 +437,7 @@ async function startupSection(): Promise<void> {
     0,
   );
   summary.push({
-    measure: 'startup to the first tools/list, ours / bare SDK',
+    measure: 'example server startup to the first tools/list, ours / bare SDK',
     value: `${(median(startups[1] ?? []) / median(startups[0] ?? [])).toFixed(2)}×`,
     target: '≤ 2×',
   });
@@ -472,13 +472,6 @@ async function overHttp(): Promise<void> {
       target,
     });
   }
-}
-
-function printSummary(): void {
-  console.log('\nsummary (medians of the interleaved rounds above)');
-  const width = Math.max(...summary.map((l) => l.measure.length));
-  for (const l of summary)
-    console.log(`  ${l.measure.padEnd(width)}  ${l.value.padStart(9)}  (target ${l.target})`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -544,8 +537,8 @@ if (PROFILE) {
   if (section('4')) await overHttp();
   if (section('5') && process.env.BENCH_POSTGRES !== '0') {
     const { postgresBench } = await import('./postgres.bench.ts');
-    await postgresBench();
+    summary.push(...(await postgresBench()));
   }
-  if (section('6')) redactionSection(ROUNDS);
-  printSummary();
+  if (section('6')) summary.push(...redactionSection(ROUNDS));
+  printSummary(summary);
 }

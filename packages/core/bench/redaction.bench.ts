@@ -30,6 +30,7 @@
  * thresholds: this prints, tests never assert timings.
  */
 import { Buffer } from 'node:buffer';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
@@ -208,15 +209,24 @@ export interface RedactionBenchOptions {
   readonly compare?: { readonly name: string; readonly redactor: Redactor };
 }
 
+/** What {@link runRedactionBench} measured: MB/s per core, and the adversarial shapes' worst case. */
+export interface RedactionBenchResult {
+  readonly denseMBps: number;
+  readonly sparseMBps: number;
+  /** max over the shapes of (large-input time / small-input time) / (large / small size); ≈ 1 is linear */
+  readonly worstGrowth: number;
+  /** adversarial shapes whose redaction threw */
+  readonly failed: number;
+}
+
 /**
  * Prints redaction throughput (dense-PII table cells, sparse text) with the ratio to the same
  * run's baseline and to issue 14's targets, and the adversarial shapes' cost ratio between two
- * sizes (linear ≈ the size ratio). Returns the dense and sparse MB/s of this build's redactor.
+ * sizes (linear ≈ the size ratio). Returns the dense and sparse MB/s of this build's redactor,
+ * the largest adversarial time ratio divided by the size ratio (≈ 1 when linear) and how many
+ * adversarial shapes failed (threw).
  */
-export function runRedactionBench(options: RedactionBenchOptions): {
-  denseMBps: number;
-  sparseMBps: number;
-} {
+export function runRedactionBench(options: RedactionBenchOptions): RedactionBenchResult {
   const { rounds, compare } = options;
   const print = options.print ?? console.log;
   const redactor = createRedactor();
@@ -227,6 +237,8 @@ export function runRedactionBench(options: RedactionBenchOptions): {
       : `; ${compare.name} ${mbps(bytes, theirs)} (this build ${(theirs / ours).toFixed(2)}× faster)`;
   let denseMBps = 0;
   let sparseMBps = 0;
+  let worstGrowth = 0;
+  let failed = 0;
 
   // Dense PII table cells
   {
@@ -333,16 +345,18 @@ export function runRedactionBench(options: RedactionBenchOptions): {
         ]);
       } catch (err) {
         print(`    ${name.padEnd(18)} FAILED: ${(err as Error).name}: ${(err as Error).message}`);
+        failed++;
         continue;
       }
       const [tSmall = 0, tLarge = 0, tOther] = times;
       const bytes = Buffer.byteLength(large);
+      worstGrowth = Math.max(worstGrowth, tLarge / tSmall / (largeMiB / smallMiB));
       print(
         `    ${name.padEnd(18)} ${mbps(bytes, tLarge).padStart(12)}  ${largeMiB} MiB / ${smallMiB} MiB time ${(tLarge / tSmall).toFixed(1)}× (indexOf ${(baseLarge / baseSmall).toFixed(1)}×)${tOther === undefined ? '' : `; ${compare?.name} ${mbps(bytes, tOther)}`}`,
       );
     }
   }
-  return { denseMBps, sparseMBps };
+  return { denseMBps, sparseMBps, worstGrowth, failed };
 }
 
 if (import.meta.main) {
@@ -365,10 +379,13 @@ if (import.meta.main) {
   const [small = 4, large = 16] = (process.env.BENCH_ADVERSARIAL_MIB ?? '4,16')
     .split(',')
     .map(Number);
-  runRedactionBench({
+  const result = runRedactionBench({
     rounds,
     huge: process.env.BENCH_HUGE === '1',
     compare,
     adversarialMiB: [small, large],
   });
+  // `pnpm bench` reads the numbers for its closing summary from this file.
+  const summaryFile = process.env.BENCH_SUMMARY_FILE;
+  if (summaryFile) writeFileSync(summaryFile, JSON.stringify(result));
 }
