@@ -148,6 +148,21 @@ describe.runIf(posix)('enablePrivateCompileCache (child processes)', () => {
     ).toBe('undefined');
   });
 
+  it.runIf(uid === 0)(
+    "creates nothing under a directory another user owns (root with a user's HOME)",
+    () => {
+      const home = tmp();
+      chownSync(home, 4242, 4242);
+      const dir = join(home, '.cache', 'hardened-mcp', 'compile-cache');
+      expect(
+        node(`${enable} console.log(enablePrivateCompileCache())`, {
+          HMCP_COMPILE_CACHE: dir,
+        }).trim(),
+      ).toBe('undefined');
+      expect(readdirSync(home)).toEqual([]);
+    },
+  );
+
   it('starts on a Node without enableCompileCache (before 22.1; engines >=20.19): the cache stays off', () => {
     // A resolve hook gives compile-cache.ts a `node:module` without `enableCompileCache`, as
     // Node 20 has: a named import of it was a link error that stopped the bin.

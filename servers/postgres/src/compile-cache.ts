@@ -50,21 +50,46 @@ export function checkPrivateDirectory(dir: string, uid: number): string | undefi
     if (st.uid !== uid) return `${dir} is owned by uid ${st.uid}, not ${uid}`;
     if ((st.mode & 0o077) !== 0)
       return `${dir} has mode ${(st.mode & 0o777).toString(8)}, not 0700`;
-    for (let parent = dirname(realpathSync(dir)); ; parent = dirname(parent)) {
-      const p = lstatSync(parent);
-      if (p.uid !== uid && p.uid !== 0) return `${parent} is owned by uid ${p.uid}`;
-      if ((p.mode & 0o022) !== 0 && (p.mode & 0o1000) === 0)
-        return `${parent} is writable by others and not sticky`;
-      if (parent === dirname(parent)) return undefined;
-    }
+    return checkAncestors(dirname(realpathSync(dir)), uid);
   } catch (err) {
     return `${dir}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`;
   }
 }
 
 /**
- * Enables Node's compile cache in {@link compileCacheDirectory} (created 0700 when missing; by
- * its resolved path) when it passes {@link checkPrivateDirectory} for this process's user.
+ * Why the resolved directory `path` and each of its ancestors up to `/` would let another user
+ * replace an entry below it, or undefined when none would: each must be owned by `uid` or root
+ * and, when group- or world-writable, have the sticky bit. `path` must be resolved (no symbolic
+ * links). Throws the `lstat` error of an unreadable path.
+ */
+function checkAncestors(path: string, uid: number): string | undefined {
+  for (let parent = path; ; parent = dirname(parent)) {
+    const p = lstatSync(parent);
+    if (p.uid !== uid && p.uid !== 0) return `${parent} is owned by uid ${p.uid}`;
+    if ((p.mode & 0o022) !== 0 && (p.mode & 0o1000) === 0)
+      return `${parent} is writable by others and not sticky`;
+    if (parent === dirname(parent)) return undefined;
+  }
+}
+
+/**
+ * The deepest existing directory on `path` (resolved), or undefined when none can be read. What
+ * `mkdirSync(path, { recursive: true })` would create lies below it.
+ */
+function deepestExisting(path: string): string | undefined {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      return realpathSync(p);
+    } catch {
+      if (p === dirname(p)) return undefined;
+    }
+  }
+}
+
+/**
+ * Enables Node's compile cache in {@link compileCacheDirectory} (created 0700 when missing, and
+ * only below a directory whose ancestors pass the same ownership rule; used by its resolved
+ * path) when it passes {@link checkPrivateDirectory} for this process's user.
  * Returns the directory used (resolved), or undefined when the cache stays off (opted out, no
  * POSIX user ids, a Node without `enableCompileCache`, a failed check, or Node refused). Never
  * throws; writes nothing to stdout or stderr.
@@ -79,6 +104,12 @@ export function enablePrivateCompileCache(
   if (!configured) return undefined;
   let dir: string;
   try {
+    // Nothing is created under a directory another user could change (a user's ~/.cache when
+    // root runs the server with that HOME, a link into an open directory): its ancestors are
+    // checked first, by the same rule as the cache directory's.
+    const existing = deepestExisting(configured);
+    if (existing === undefined || checkAncestors(existing, process.getuid()) !== undefined)
+      return undefined;
     mkdirSync(configured, { recursive: true, mode: 0o700 });
     // Node opens the cache's files by the path it is given, long after the check: it gets the
     // resolved path, whose every component the check covers, so a symbolic link on the configured
