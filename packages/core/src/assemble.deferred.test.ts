@@ -155,6 +155,8 @@ describe('deferred client checks', () => {
     fail(refusal);
     await expect(server.started).rejects.toBe(refusal);
     const r = await answer;
+    // The refusal's record is in the audit file before its answer (durable before the answer).
+    expect(readFileSync(auditFile, 'utf8')).toContain('"startup_checks_failed"');
     expect(r.kind).toBe('result');
     if (r.kind !== 'result') return;
     expect(r.result.isError).toBe(true);

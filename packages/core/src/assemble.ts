@@ -314,7 +314,8 @@ export async function assemble<S, C>(
       try {
         await started;
       } catch {
-        pipeline.recordRefusal({
+        // The refusal is answered once its record is durable, like any call's answer.
+        await pipeline.recordRefusalDurably({
           identity: request.identity,
           tool: request.name,
           code: ErrorCode.UpstreamUnavailable,

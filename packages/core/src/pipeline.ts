@@ -143,6 +143,13 @@ export interface Pipeline {
    * path. Never throws; returns false (after logging) when the record could not be written.
    */
   recordRefusal(refusal: EdgeRefusal): boolean;
+  /**
+   * {@link recordRefusal} for a refusal whose answer must wait for its record (a call refused
+   * in place of `callTool`, e.g. because the startup checks failed): resolves once the record is
+   * durable by the audit log's rule, true, or false (after logging) when it could not be
+   * written. Never rejects.
+   */
+  recordRefusalDurably(refusal: EdgeRefusal): Promise<boolean>;
 }
 
 /** A refusal at the HTTP edge, for {@link Pipeline.recordRefusal}. */
@@ -648,6 +655,36 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     };
   }
 
+  /**
+   * Writes the audit record of a refusal decided outside `callTool`: false when the write failed
+   * at once, true when it completed synchronously, else a promise of whether it became durable
+   * (never rejects; failures are logged).
+   */
+  function writeRefusal(refusal: EdgeRefusal): boolean | Promise<boolean> {
+    const entry: AuditEntry = {
+      ...recordHead(refusal.identity, registry.get(refusal.tool), refusal.tool),
+      arguments: auditArguments(refusal.arguments ?? {}),
+      decision: { result: 'denied', reason: refusal.reason ?? refusal.code },
+      outcome: 'denied',
+      durationMs: 0,
+      redactions: {},
+      errorClass: refusal.code,
+      correlationId: randomUUID(),
+    };
+    const failed = (err: unknown) => {
+      logger.error({ err, correlationId: entry.correlationId }, 'refusal audit failed');
+      return false;
+    };
+    let written: unknown;
+    try {
+      written = audit.record(entry);
+    } catch (err) {
+      return failed(err);
+    }
+    observe(entry);
+    return written instanceof Promise ? written.then(() => true, failed) : true;
+  }
+
   function auditArguments(args: unknown): unknown {
     const redacted = redactor.redactValue(args ?? {}, {});
     const size = jsonBytes(redacted);
@@ -669,28 +706,11 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       return tool.scopes.filter((s) => !held.has(s));
     },
     recordRefusal(refusal) {
-      const entry: AuditEntry = {
-        ...recordHead(refusal.identity, registry.get(refusal.tool), refusal.tool),
-        arguments: auditArguments(refusal.arguments ?? {}),
-        decision: { result: 'denied', reason: refusal.reason ?? refusal.code },
-        outcome: 'denied',
-        durationMs: 0,
-        redactions: {},
-        errorClass: refusal.code,
-        correlationId: randomUUID(),
-      };
-      try {
-        const written = audit.record(entry);
-        if (written instanceof Promise)
-          written.catch((err: unknown) =>
-            logger.error({ err, correlationId: entry.correlationId }, 'refusal audit failed'),
-          );
-      } catch (err) {
-        logger.error({ err, correlationId: entry.correlationId }, 'refusal audit failed');
-        return false;
-      }
-      observe(entry);
-      return true;
+      return writeRefusal(refusal) !== false;
+    },
+    async recordRefusalDurably(refusal) {
+      const written = writeRefusal(refusal);
+      return written === true || (written !== false && (await written));
     },
     async callTool(req) {
       const started = performance.now();
