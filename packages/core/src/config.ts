@@ -229,7 +229,11 @@ const rateLimitSchema = z.strictObject({
 });
 
 const toolSettingsSchema = z.strictObject({
-  /** `required` (the default for write tools) asks the human through MCP elicitation. */
+  /**
+   * `required` (the default for write tools) asks the human through MCP elicitation before every
+   * call, read tools included; `none` turns it off for a write tool (access-control reasons,
+   * e.g. restricted data, still ask).
+   */
   approval: z.enum(['required', 'none']).optional(),
   rateLimit: rateLimitSchema.optional(),
 });

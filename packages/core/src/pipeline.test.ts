@@ -937,6 +937,27 @@ describe('approval of writes', () => {
     expect(last(h.entries).decision).toEqual({ result: 'allowed', approval: 'not_required' });
   });
 
+  it("asks for approval of a read tool configured approval: 'required'", async () => {
+    const ex: Execution[] = [];
+    const h = harness({
+      tools: [readTool(ex)],
+      toolSettings: { test_list_rows: { approval: 'required' } },
+    });
+    expect(errorOf(await h.call('test_list_rows', {})).code).toBe('approval_unavailable');
+    const declined = approvalChannel('declined');
+    expect(errorOf(await h.call('test_list_rows', {}, { approval: declined })).code).toBe(
+      'approval_declined',
+    );
+    expect(declined.asked[0]).toContain('asks to read');
+    expect(ex).toHaveLength(0);
+    const approved = approvalChannel('approved');
+    expect(resultOf(await h.call('test_list_rows', {}, { approval: approved })).isError).toBe(
+      undefined,
+    );
+    expect(ex).toHaveLength(1);
+    expect(last(h.entries).decision).toEqual({ result: 'allowed', approval: 'approved' });
+  });
+
   it('does not ask when the policy already refused', async () => {
     const ex: Execution[] = [];
     const approval = approvalChannel('approved');

@@ -361,13 +361,18 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
 
   /** Whether step 7 asks a human: a write (unless configured off) or an access-control reason. */
   function approvalNeeded(tool: Tool<C>, verdict: AccessVerdict | undefined): boolean {
+    const setting = options.toolSettings?.[tool.name]?.approval;
     return (
       (verdict?.approvalReasons.length ?? 0) > 0 ||
-      (tool.access === 'write' && options.toolSettings?.[tool.name]?.approval !== 'none')
+      setting === 'required' ||
+      (tool.access === 'write' && setting !== 'none')
     );
   }
 
-  /** Step 7: a human approves every write (unless configured off for the tool). */
+  /**
+   * Step 7: a human approves every write (unless configured off for the tool), every call of a
+   * read tool configured `approval: required`, and every call access control asks approval for.
+   */
   async function obtainApproval(
     tool: Tool<C>,
     input: never,

@@ -85,6 +85,8 @@ const configArb = fc.record({
     },
   ),
   approvalOff: fc.subarray(['demo_put_item', 'demo_send_item']),
+  // read tools configured to ask a human for every call
+  approvalOn: fc.subarray(NAMES.filter((n) => !['demo_put_item', 'demo_send_item'].includes(n))),
   writeCredential: fc.boolean(),
 });
 
@@ -97,7 +99,10 @@ describe('--print-policy matches what the running server enforces', () => {
           roles: gen.roles,
           tools: {
             ...(gen.allow ? { allow: gen.allow } : {}),
-            settings: Object.fromEntries(gen.approvalOff.map((t) => [t, { approval: 'none' }])),
+            settings: Object.fromEntries([
+              ...gen.approvalOff.map((t) => [t, { approval: 'none' }]),
+              ...gen.approvalOn.map((t) => [t, { approval: 'required' }]),
+            ]),
           },
           audit: {
             stderr: false,

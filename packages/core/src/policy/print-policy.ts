@@ -25,7 +25,10 @@ export interface PrintedTool {
   readonly egress: boolean;
   /** Cedar resource type. */
   readonly resourceType: string;
-  /** `required` (a human approves each call), or `none`; reads: `none` unless restricted data. */
+  /**
+   * `required` (a human approves each call), or `none`; reads: `none` unless configured
+   * `approval: required` (restricted data asks too, per call).
+   */
   readonly approval: 'required' | 'none';
   readonly rateLimit: { readonly points: number; readonly durationSeconds: number };
 }
@@ -150,7 +153,11 @@ export async function effectivePolicy<S, C>(
           .map(([r]) => r),
         egress: t.egress === true,
         resourceType: t.resource?.type ?? 'Server',
-        approval: t.access === 'write' && settings?.approval !== 'none' ? 'required' : 'none',
+        approval:
+          settings?.approval === 'required' ||
+          (t.access === 'write' && settings?.approval !== 'none')
+            ? 'required'
+            : 'none',
         rateLimit: settings?.rateLimit ?? config.rateLimit,
       };
     });
