@@ -45,3 +45,40 @@ describe('the package entry at startup', () => {
     expect(graph).toContain('serve-http.ts');
   });
 });
+
+/**
+ * The bare package specifiers statically reached from `entry` over the same graph (type-only
+ * statements excluded; dynamic `import()` is the lazy path and is not followed).
+ */
+function staticPackages(entry: string): Set<string> {
+  const packages = new Set<string>();
+  for (const file of staticGraph(entry)) {
+    for (const [, type, spec] of readFileSync(join(SRC, file), 'utf8').matchAll(STATIC_IMPORT)) {
+      if (type || spec === undefined || spec.startsWith('.') || spec.startsWith('node:')) continue;
+      packages.add(spec);
+    }
+  }
+  return packages;
+}
+
+describe('the packages the entry loads at startup', () => {
+  const packages = [...staticPackages('index.ts')];
+
+  it('follows the graph (sanity: the SDK and zod are reached)', () => {
+    expect(packages).toContain('zod');
+    expect(packages.some((p) => p.startsWith('@modelcontextprotocol/sdk/'))).toBe(true);
+  });
+
+  it.each([
+    'prom-client',
+    '@cedar-policy/cedar-wasm',
+    'yaml',
+    'jose',
+    'openid-client',
+    '@peculiar/x509',
+    '@aws-sdk/client-secrets-manager',
+    '@modelcontextprotocol/sdk/server/streamableHttp.js',
+  ])('does not load %s (loaded on first use only)', (name) => {
+    expect(packages.filter((p) => p === name || p.startsWith(`${name}/`))).toEqual([]);
+  });
+});
