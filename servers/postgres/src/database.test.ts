@@ -113,6 +113,44 @@ afterAll(async () => {
   await server?.stop();
 }, 60_000);
 
+describe("the server's own statements resolve in pg_catalog only", () => {
+  it("a set_config in a schema the login role's search_path puts before pg_catalog is never called", async () => {
+    const role = pg.escapeIdentifier(db.readRole);
+    await admin.query(`
+      CREATE SCHEMA hmcp_shadow;
+      CREATE FUNCTION hmcp_shadow.set_config(text, text, boolean) RETURNS text
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'shadowed set_config called'; END $$;
+      GRANT USAGE ON SCHEMA hmcp_shadow TO ${role};
+      ALTER ROLE ${role} SET search_path = hmcp_shadow, pg_catalog, public;
+    `);
+    try {
+      // The shadow is real: a session of that role without the pool's option calls it.
+      const raw = new pg.Client({ connectionString: db.readUrl });
+      await raw.connect();
+      try {
+        await expect(raw.query("SELECT set_config('work_mem', '4MB', true)")).rejects.toThrow(
+          /shadowed set_config called/,
+        );
+      } finally {
+        await raw.end();
+      }
+      const h = handle(db.readUrl, 'read');
+      const searchPath = await withTransaction(
+        h,
+        { readOnly: true },
+        async (c) =>
+          (await c.query<{ s: string }>("SELECT current_setting('search_path') AS s")).rows[0]?.s,
+      );
+      expect(searchPath).toBe('"public"');
+    } finally {
+      await admin.query(`
+        ALTER ROLE ${role} RESET search_path;
+        DROP SCHEMA hmcp_shadow CASCADE;
+      `);
+    }
+  });
+});
+
 describe('a read transaction refuses writes raw (the guard is not the only wall)', () => {
   const writes = [
     'DELETE FROM invoice_line',
@@ -186,7 +224,7 @@ describe('a read transaction refuses writes raw (the guard is not the only wall)
       expect((await c.query('SHOW default_transaction_read_only')).rows[0]).toEqual({
         default_transaction_read_only: 'on',
       });
-      const e = await c.query('DELETE FROM invoice_line').then(
+      const e = await c.query('DELETE FROM public.invoice_line').then(
         () => undefined,
         (x: unknown) => x as { code?: string },
       );
@@ -216,10 +254,10 @@ describe('a read transaction refuses writes raw (the guard is not the only wall)
     const h = handle(db.readUrl, 'read');
     const before = await fingerprint();
     for (const tail of [
-      'DELETE FROM invoice_line',
-      "INSERT INTO genre (genre_id, name) VALUES (9999, 'evil')",
+      'DELETE FROM public.invoice_line',
+      "INSERT INTO public.genre (genre_id, name) VALUES (9999, 'evil')",
       'CREATE TEMP TABLE hmcp_evil_temp (x int)',
-      'CREATE TABLE hmcp_evil_table (x int)',
+      'CREATE TABLE public.hmcp_evil_table (x int)',
     ]) {
       const err = await toolErrorOf(
         withTransaction(h, { readOnly: true }, async (c) => {

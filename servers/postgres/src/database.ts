@@ -60,10 +60,16 @@ export function openPool(
   poolOptions: OpenPoolOptions = {},
 ): pg.Pool {
   // standard_conforming_strings=on: the SQL guard lexes string literals that way (the default since 9.1).
+  // search_path=pg_catalog: the server's own statements (the settings statement is parsed before
+  // it sets the transaction's search_path; startup and catalog queries) resolve every unqualified
+  // function and operator in pg_catalog only, whatever the login role's default search_path puts
+  // first (a schema others can create in would let them shadow `set_config`: CVE-2018-1058's
+  // class). Every transaction still sets its own search_path to the allowed schemas.
   const options = [
     `-c statement_timeout=${settings.statementTimeoutMs}`,
     `-c lock_timeout=${settings.lockTimeoutMs}`,
     '-c standard_conforming_strings=on',
+    '-c search_path=pg_catalog',
   ];
   if (scope === 'read') options.push('-c default_transaction_read_only=on');
   const pool = new pg.Pool({

@@ -296,7 +296,8 @@ describe('no session state survives from one call to the next on the same connec
         principal: '',
         claims: '',
         read_only: 'on',
-        search_path: '"$user", public',
+        // the session's own (the pools start sessions with search_path=pg_catalog)
+        search_path: 'pg_catalog',
         // The catalog check and the settings statement's form with a session and the switch to
         // generic plans (the calls had a database role and a catalog check).
         prepared: ['hmcp_catalog', 'hmcp_settings_session_generic'],
