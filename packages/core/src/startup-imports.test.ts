@@ -78,6 +78,8 @@ describe('the packages the entry loads at startup', () => {
     '@peculiar/x509',
     '@aws-sdk/client-secrets-manager',
     '@modelcontextprotocol/sdk/server/streamableHttp.js',
+    'csv-stringify',
+    'glossy',
   ])('does not load %s (loaded on first use only)', (name) => {
     expect(packages.filter((p) => p === name || p.startsWith(`${name}/`))).toEqual([]);
   });

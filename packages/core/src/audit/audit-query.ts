@@ -5,7 +5,6 @@
  * @module
  */
 import { open } from 'node:fs/promises';
-import { stringify } from 'csv-stringify/sync';
 import type { AuditRecord } from './audit-record.js';
 import { escapeAuditLine } from './line-escape.js';
 
@@ -119,6 +118,8 @@ export async function exportAuditRecords(
   format: AuditExportFormat,
   out: AuditOutput,
 ): Promise<AuditExportSummary> {
+  // Loaded here, by the audit CLI's export only: servers never load the CSV writer at startup.
+  const { stringify } = await import('csv-stringify/sync');
   const file = await open(path, 'r');
   let pending: string[] = [];
   let pendingChars = 0;

@@ -4,10 +4,18 @@
  *
  * @module
  */
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { connect, type TLSSocket } from 'node:tls';
-import { Produce } from 'glossy';
+import type { Produce } from 'glossy';
 import type { AuditShipper } from './remote-sink.js';
+
+/**
+ * `glossy`'s producer class, loaded when the first syslog shipper is made: a server without a
+ * syslog sink never loads it (it was on every server's path to its first `tools/list`).
+ */
+const loadProduce = (): typeof Produce =>
+  (createRequire(import.meta.url)('glossy') as { Produce: typeof Produce }).Produce;
 
 /** Options of {@link createSyslogTlsShipper}. */
 export interface SyslogTlsShipperOptions {
@@ -66,7 +74,10 @@ export function formatSyslogRecord(
  * matters, or pair syslog with them).
  */
 export function createSyslogTlsShipper(options: SyslogTlsShipperOptions): AuditShipper {
-  const producer = new Produce({ type: 'RFC5424', appName: options.appName ?? 'hardened-mcp' });
+  const producer = new (loadProduce())({
+    type: 'RFC5424',
+    appName: options.appName ?? 'hardened-mcp',
+  });
   const timeout = options.timeoutMs ?? 10_000;
   let socket: TLSSocket | undefined;
 
