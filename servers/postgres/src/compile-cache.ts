@@ -73,13 +73,14 @@ function checkAncestors(path: string, uid: number): string | undefined {
 }
 
 /**
- * The deepest existing directory on `path` (resolved), or undefined when none can be read. What
- * `mkdirSync(path, { recursive: true })` would create lies below it.
+ * The deepest existing directory on the absolute `path`, as written (not resolved), or undefined
+ * when none can be read. What `mkdirSync(path, { recursive: true })` would create lies below it.
  */
 function deepestExisting(path: string): string | undefined {
-  for (let p = path; ; p = dirname(p)) {
+  for (let p = resolve(path); ; p = dirname(p)) {
     try {
-      return realpathSync(p);
+      lstatSync(p);
+      return p;
     } catch {
       if (p === dirname(p)) return undefined;
     }
@@ -107,8 +108,14 @@ export function enablePrivateCompileCache(
     // Nothing is created under a directory another user could change (a user's ~/.cache when
     // root runs the server with that HOME, a link into an open directory): its ancestors are
     // checked first, by the same rule as the cache directory's.
+    // A symbolic link on the path as written is refused outright: its owner could point it at a
+    // directory of their choosing, and the resolved path's ancestors would not show the link.
     const existing = deepestExisting(configured);
-    if (existing === undefined || checkAncestors(existing, process.getuid()) !== undefined)
+    if (
+      existing === undefined ||
+      realpathSync(existing) !== existing ||
+      checkAncestors(existing, process.getuid()) !== undefined
+    )
       return undefined;
     mkdirSync(configured, { recursive: true, mode: 0o700 });
     // Node opens the cache's files by the path it is given, long after the check: it gets the
