@@ -195,6 +195,8 @@ interface CallState {
   /** What the tool noted for the audit record (`ctx.audit.note`). */
   readonly notes: Record<string, AuditNoteValue>;
   approval?: ApprovalResult | 'not_required';
+  /** The access-control reasons the human was shown when they approved (step 7). */
+  approvedReasons?: ReadonlySet<string>;
   /** What the access-control step decided (classification label, paths, Cedar policy ids). */
   access?: { label: AccessVerdict['label']; paths: readonly string[]; policies: readonly string[] };
 }
@@ -408,6 +410,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       state.req.signal,
     );
     state.approval = answer;
+    if (answer === 'approved') state.approvedReasons = new Set(reasons);
     return answer === 'approved'
       ? undefined
       : deny(
@@ -498,7 +501,7 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
       if ('refused' in checked) return denied(deny(ErrorCode.PolicyDenied, checked.refused), state);
       verdict = checked;
     }
-    // Reads need no approval (unless access control asks): no async step, no wait.
+    // A call that needs no approval (most reads) takes no async step and does not wait.
     let declined: Denial | undefined;
     if (approvalNeeded(tool, verdict))
       declined = await obtainApproval(tool, valid.input, policy.authorized, state, verdict);
@@ -520,7 +523,10 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
               const next = access.classifyLate(current, paths, req.identity);
               state.access = next;
               if ('refused' in next) throw new ToolError(ErrorCode.PolicyDenied, next.refused);
-              if (next.approvalReasons.length > 0 && state.approval !== 'approved') {
+              // Asked again unless the human already approved every reason now found (an
+              // approval for the call alone, e.g. `approval: required`, did not show them).
+              const seen = state.approval === 'approved' ? state.approvedReasons : undefined;
+              if (next.approvalReasons.some((r) => !seen?.has(r))) {
                 const declined = await obtainApproval(
                   tool,
                   valid.input,

@@ -61,6 +61,18 @@ const tools: Tool<string>[] = [
       return { kind: 'json', data: { ok: true } };
     },
   }),
+  kit.read({
+    name: 'query_folder',
+    title: 'Query folder',
+    description: 'Reads what its query names, classified while it runs (like postgres_query).',
+    output: 'json',
+    input: z.strictObject({ folder: z.string().max(32) }),
+    async execute(input, ctx) {
+      await ctx.classification?.classify([input.folder]);
+      executed.push(`query:${input.folder}`);
+      return { kind: 'json', data: { folder: input.folder } };
+    },
+  }),
   kit.write({
     name: 'post_message',
     title: 'Post',
@@ -103,6 +115,7 @@ interface Setup {
   readonly classification?: unknown;
   readonly now?: number;
   readonly approve?: boolean;
+  readonly toolSettings?: Readonly<Record<string, { approval?: 'required' | 'none' }>>;
 }
 
 async function setup(opts: Setup = {}) {
@@ -134,6 +147,7 @@ async function setup(opts: Setup = {}) {
     toolSettings: {
       notes_write_folder: { approval: 'none' },
       notes_post_message: { approval: 'none' },
+      ...opts.toolSettings,
     },
     roles: {
       reader: ['notes:read'],
@@ -379,6 +393,26 @@ describe('classification', () => {
     expect(lastLimits).toEqual({ maxRows: 2, maxBytes: 64 * 1024 });
     await s.call('read_folder', { folder: 'sales' });
     expect(lastLimits).toEqual({ maxRows: 500, maxBytes: 256 * 1024 });
+  });
+
+  it('restricted data found while the call runs is approved with its reason, even after an approval for the call alone', async () => {
+    const classification = {
+      labels: { vault: 'restricted' },
+      clearance: { roles: { writer: 'restricted' } },
+    };
+    const settings: Setup['toolSettings'][] = [
+      {},
+      { notes_query_folder: { approval: 'required' } },
+    ];
+    for (const toolSettings of settings) {
+      const s = await setup({ classification, toolSettings });
+      const r = await s.call('query_folder', { folder: 'vault' });
+      expect(code(r.r)).toBe('ok');
+      expect(r.ran).toEqual(['query:vault']);
+      // The human saw why: the restricted data, in the last prompt before the tool went on.
+      expect(s.prompts.at(-1)).toMatch(/restricted data: vault/);
+      expect(r.entry.classification).toEqual({ label: 'restricted', paths: ['vault'] });
+    }
   });
 
   it('session taint: after confidential data, egress is refused in that session and allowed in a fresh one', async () => {
