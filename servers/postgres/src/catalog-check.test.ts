@@ -316,6 +316,32 @@ afterAll(async () => {
   await server?.stop();
 }, 60_000);
 
+describe("the check's own functions resolve in pg_catalog only", () => {
+  it('a more exact unnest planted in an allowed schema is never called by the check', async () => {
+    // unnest(text[]) and unnest(oid[]) match the check's calls more exactly than pg_catalog's
+    // unnest(anyarray): unqualified, PostgreSQL would choose them (pg_catalog first only breaks
+    // ties of identical signatures). CVE-2018-1058's class.
+    await admin.query(`
+      CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql
+        AS $$ BEGIN RAISE EXCEPTION 'shadowed unnest(text[]) called'; END $$;
+      CREATE FUNCTION public.unnest(oid[]) RETURNS SETOF oid LANGUAGE plpgsql
+        AS $$ BEGIN RAISE EXCEPTION 'shadowed unnest(oid[]) called'; END $$;
+    `);
+    try {
+      const p = CASES.find((c) => c.label === 'function and attribute names') as Params;
+      const [reference, check] = await factsOf(
+        { ...p, rels: [rel('v_nested'), rel('parent')] },
+        'force_generic_plan',
+      );
+      // The unqualified reference query calls the planted function; the check does not.
+      expect(reference).toEqual({ error: ['P0001'] });
+      expect(check.error).toBeUndefined();
+    } finally {
+      await admin.query('DROP FUNCTION public.unnest(text[]); DROP FUNCTION public.unnest(oid[]);');
+    }
+  });
+});
+
 describe('the catalog check returns the facts of the query it replaced', () => {
   for (const planMode of ['force_generic_plan', 'force_custom_plan']) {
     for (const p of CASES) {

@@ -119,7 +119,8 @@ export async function checkStatementInCatalog(
 }
 
 /** The switch to the generic plan for {@link checkStatementInCatalog} (transaction-local). */
-const GENERIC_PLAN_ON = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)";
+const GENERIC_PLAN_ON =
+  "SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)";
 
 /**
  * The catalog check's protocol-level prepared statement (node-pg's `name`: parsed once per
@@ -303,7 +304,7 @@ function decide(
  * - the view walk starts from the referenced views only (none in the common case) and the
  *   type-hazard `EXISTS` tests are correlated (`OFFSET 0` keeps them per reached type);
  * - the relations and types that seed the recursive CTEs `kid` and `ty` go through
- *   `unnest(ARRAY(…))` (estimated at 10 rows whatever the joins below): a recursive UNION builds
+ *   `pg_catalog.unnest(ARRAY(…))` (estimated at 10 rows whatever the joins below): a recursive UNION builds
  *   its hash table at the size of its row estimate at every execution, and the cascading estimates
  *   (130 million rows for `ty`) made that table the largest part of the check's time;
  * - the built-in-cast test looks up the casts' functions (`castfunc <> 0`; 0 is no function) by
@@ -314,7 +315,7 @@ export const CATALOG_FACTS_SQL = `WITH RECURSIVE
   rel AS (SELECT q.s, q.r, c.oid, n.nspname, c.relname, c.relkind
             FROM unnest($1::text[], $2::text[]) AS q(s, r)
             CROSS JOIN LATERAL (SELECT c.oid, c.relname, c.relkind, c.relnamespace FROM pg_class c
-                                 WHERE c.oid = to_regclass(CASE WHEN q.s IS NULL THEN quote_ident(q.r) ELSE quote_ident(q.s) || '.' || quote_ident(q.r) END)
+                                 WHERE c.oid = pg_catalog.to_regclass(CASE WHEN q.s IS NULL THEN pg_catalog.quote_ident(q.r) ELSE pg_catalog.quote_ident(q.s) || '.' || pg_catalog.quote_ident(q.r) END)
                                  OFFSET 0) AS c
             CROSS JOIN LATERAL (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace OFFSET 0) AS n),
   viewdep(oid) AS (SELECT oid FROM rel WHERE relkind IN ('v', 'm')
@@ -329,12 +330,12 @@ export const CATALOG_FACTS_SQL = `WITH RECURSIVE
                                        JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
                                       WHERE rw.ev_class = viewdep.oid AND rw.ev_type = '1' OFFSET 0) AS d),
   reached AS (SELECT oid FROM rel UNION SELECT oid FROM viewdep),
-  kid(oid) AS (SELECT i.inhrelid FROM unnest(ARRAY(SELECT oid FROM reached)) AS reached(oid) CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = reached.oid OFFSET 0) AS i
+  kid(oid) AS (SELECT i.inhrelid FROM pg_catalog.unnest(ARRAY(SELECT oid FROM reached)) AS reached(oid) CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = reached.oid OFFSET 0) AS i
                UNION SELECT i.inhrelid FROM kid CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = kid.oid OFFSET 0) AS i),
-  ty(oid) AS (SELECT x FROM unnest(ARRAY(
-                SELECT to_regtype(x) FROM unnest($5::text[]) AS x WHERE to_regtype(x) IS NOT NULL
+  ty(oid) AS (SELECT x FROM pg_catalog.unnest(ARRAY(
+                SELECT pg_catalog.to_regtype(x) FROM pg_catalog.unnest($5::text[]) AS x WHERE pg_catalog.to_regtype(x) IS NOT NULL
                 UNION
-                SELECT a.atttypid FROM unnest(ARRAY(SELECT oid FROM reached UNION SELECT oid FROM kid)) AS r(oid)
+                SELECT a.atttypid FROM pg_catalog.unnest(ARRAY(SELECT oid FROM reached UNION SELECT oid FROM kid)) AS r(oid)
                   CROSS JOIN LATERAL (SELECT a.atttypid FROM pg_attribute a
                                        WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped OFFSET 0) AS a)) AS x
               UNION
@@ -351,39 +352,39 @@ export const CATALOG_FACTS_SQL = `WITH RECURSIVE
   -- per row of pg_type (a filter pushed into a scan of pg_type ran them for all ~600 types).
   tyt AS MATERIALIZED (SELECT t.* FROM ty CROSS JOIN LATERAL (SELECT * FROM pg_type t WHERE t.oid = ty.oid OFFSET 0) AS t)
 SELECT
-  (SELECT coalesce(json_agg(json_build_array(s, r, nspname, relname)), '[]') FROM rel) AS rels,
-  (SELECT coalesce(json_agg(json_build_array(rel.s, rel.r, a.attname)), '[]')
+  (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(s, r, nspname, relname)), '[]') FROM rel) AS rels,
+  (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(rel.s, rel.r, a.attname)), '[]')
      FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid
     WHERE a.attname = ANY($7::text[]) AND a.attnum > 0 AND NOT a.attisdropped) AS relcols,
-  (SELECT coalesce(json_agg(json_build_array(c.nspname, c.relname)), '[]')
+  (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(c.nspname, c.relname)), '[]')
      FROM viewdep v CROSS JOIN LATERAL (SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                                          WHERE c.oid = v.oid OFFSET 0) AS c) AS deps,
-  (SELECT coalesce(json_agg(json_build_array(c.nspname, c.relname)), '[]')
+  (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(c.nspname, c.relname)), '[]')
      FROM kid CROSS JOIN LATERAL (SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                                    WHERE c.oid = kid.oid OFFSET 0) AS c) AS kids,
-  (SELECT coalesce(json_agg(DISTINCT jsonb_build_array(n.nspname, p.proname)), '[]')
+  (SELECT coalesce(pg_catalog.json_agg(DISTINCT pg_catalog.jsonb_build_array(n.nspname, p.proname)), '[]')
      FROM viewdeps d JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
      JOIN pg_namespace n ON n.oid = p.pronamespace) AS depfns,
-  (SELECT coalesce(json_agg(DISTINCT jsonb_build_array(n.nspname, o.oprname)), '[]')
+  (SELECT coalesce(pg_catalog.json_agg(DISTINCT pg_catalog.jsonb_build_array(n.nspname, o.oprname)), '[]')
      FROM viewdeps d JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
      JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog') AS depops,
-  (SELECT coalesce(json_agg(json_build_array(f.name,
+  (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(f.name,
             EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = f.name AND p.pronamespace = 'pg_catalog'::regnamespace),
             EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                      WHERE p.proname = f.name AND n.nspname <> 'pg_catalog' AND n.nspname = ANY($6::text[])))), '[]')
-     FROM unnest($3::text[]) AS f(name)) AS procs,
-  (SELECT coalesce(array_agg(DISTINCT o.oprname::text), '{}') FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+     FROM pg_catalog.unnest($3::text[]) AS f(name)) AS procs,
+  (SELECT coalesce(pg_catalog.array_agg(DISTINCT o.oprname::text), '{}') FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
     WHERE o.oprname = ANY($4::text[]) AND n.nspname <> 'pg_catalog' AND n.nspname = ANY($6::text[])) AS ops,
-  (SELECT coalesce(json_agg(json_build_array(c.nspname, c.relname, t.x)), '[]')
-     FROM unnest($5::text[]) AS t(x)
+  (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(c.nspname, c.relname, t.x)), '[]')
+     FROM pg_catalog.unnest($5::text[]) AS t(x)
      CROSS JOIN LATERAL (SELECT n.nspname, c.relname FROM pg_type ty JOIN pg_class c ON c.oid = ty.typrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                          WHERE ty.oid = to_regtype(t.x) OFFSET 0) AS c) AS types,
-  (SELECT coalesce(json_agg(json_build_array(h.typ, h.why)), '[]') FROM (
-     SELECT format_type(t.oid, NULL) AS typ, 'an object-identifier type' AS why
+                          WHERE ty.oid = pg_catalog.to_regtype(t.x) OFFSET 0) AS c) AS types,
+  (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(h.typ, h.why)), '[]') FROM (
+     SELECT pg_catalog.format_type(t.oid, NULL) AS typ, 'an object-identifier type' AS why
        FROM tyt t
       WHERE t.typnamespace = 'pg_catalog'::regnamespace AND (t.typname ~ '^reg' OR t.typname IN ('oid', 'oidvector'))
      UNION ALL
-     SELECT format_type(t.oid, NULL), 'one of its support functions (input, output, subscript, range canonical or difference) is defined outside pg_catalog'
+     SELECT pg_catalog.format_type(t.oid, NULL), 'one of its support functions (input, output, subscript, range canonical or difference) is defined outside pg_catalog'
        FROM tyt t
       WHERE EXISTS (SELECT 1 FROM pg_proc p
                      WHERE p.oid IN (t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze, t.typsubscript)
@@ -391,18 +392,18 @@ SELECT
          OR EXISTS (SELECT 1 FROM pg_range rg JOIN pg_proc p ON p.oid IN (rg.rngcanonical, rg.rngsubdiff)
                      WHERE rg.rngtypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace OFFSET 0)
      UNION ALL
-     SELECT format_type(t.oid, NULL), 'a cast from or to it runs a function defined outside pg_catalog'
+     SELECT pg_catalog.format_type(t.oid, NULL), 'a cast from or to it runs a function defined outside pg_catalog'
        FROM tyt t
       WHERE t.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_cast k JOIN pg_proc p ON p.oid = k.castfunc
                      WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::regnamespace OFFSET 0)
      UNION ALL
-     SELECT format_type(t.oid, NULL), 'a domain constraint calls a function defined outside pg_catalog'
+     SELECT pg_catalog.format_type(t.oid, NULL), 'a domain constraint calls a function defined outside pg_catalog'
        FROM tyt t
       WHERE EXISTS (SELECT 1 FROM pg_constraint con JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
                       JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
                      WHERE con.contypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace OFFSET 0)
      UNION ALL
-     SELECT format_type(t.oid, NULL), 'an operator on it is defined outside pg_catalog'
+     SELECT pg_catalog.format_type(t.oid, NULL), 'an operator on it is defined outside pg_catalog'
        FROM tyt t
       WHERE t.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_operator o
                      WHERE (o.oprleft = t.oid OR o.oprright = t.oid) AND o.oprnamespace <> 'pg_catalog'::regnamespace)
@@ -416,7 +417,7 @@ SELECT
 
 /**
  * The statement the server prepares as {@link CATALOG_STATEMENT}: {@link CATALOG_FACTS_SQL} with
- * one more column, `set_config('plan_cache_mode', 'auto', true)`, which puts `plan_cache_mode`
+ * one more column, `pg_catalog.set_config('plan_cache_mode', 'auto', true)`, which puts `plan_cache_mode`
  * back to `auto` (transaction-locally) once the check is bound on its generic plan: the plan is
  * chosen when the statement is bound (PostgreSQL's `GetCachedPlan`, reading `plan_cache_mode`
  * then), so switching the mode while it executes changes only the statements after it, the
@@ -425,4 +426,4 @@ SELECT
  * facts: the check's custom-plan count stays 0, and the next statement sees `auto`.
  */
 export const CATALOG_CHECK_SQL = `${CATALOG_FACTS_SQL},
-  set_config('plan_cache_mode', 'auto', true) AS plan_cache_mode`;
+  pg_catalog.set_config('plan_cache_mode', 'auto', true) AS plan_cache_mode`;

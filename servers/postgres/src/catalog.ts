@@ -48,10 +48,10 @@ export async function listSchemas(
   schemas: readonly string[],
 ): Promise<{ schema: string; description: string | null }[]> {
   const r = await client.query<{ schema: string; description: string | null }>({
-    text: `SELECT n.nspname AS schema, obj_description(n.oid, 'pg_namespace') AS description
+    text: `SELECT n.nspname AS schema, pg_catalog.obj_description(n.oid, 'pg_namespace') AS description
              FROM pg_namespace n
-            WHERE n.nspname = ANY($1::text[]) AND has_schema_privilege(n.oid, 'USAGE')
-            ORDER BY array_position($1::text[], n.nspname::text)`,
+            WHERE n.nspname = ANY($1::text[]) AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+            ORDER BY pg_catalog.array_position($1::text[], n.nspname::text)`,
     values: [schemas],
   });
   return r.rows;
@@ -70,10 +70,10 @@ export async function listTables(
     reltuples: number;
     description: string | null;
   }>({
-    text: `SELECT c.relname AS table, c.relkind, c.reltuples::float8 AS reltuples, obj_description(c.oid, 'pg_class') AS description
+    text: `SELECT c.relname AS table, c.relkind, c.reltuples::float8 AS reltuples, pg_catalog.obj_description(c.oid, 'pg_class') AS description
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname::text = $1::text AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-              AND has_table_privilege(c.oid, 'SELECT')
+              AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
             ORDER BY c.relname`,
     values: [schema],
   });
@@ -97,10 +97,10 @@ export async function describeTable(
     reltuples: number;
     description: string | null;
   }>({
-    text: `SELECT c.oid::int8::float8 AS oid, c.relkind, c.reltuples::float8 AS reltuples, obj_description(c.oid, 'pg_class') AS description
+    text: `SELECT c.oid::int8::float8 AS oid, c.relkind, c.reltuples::float8 AS reltuples, pg_catalog.obj_description(c.oid, 'pg_class') AS description
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname::text = $1::text AND c.relname::text = $2::text AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-              AND has_table_privilege(c.oid, 'SELECT')`,
+              AND pg_catalog.has_table_privilege(c.oid, 'SELECT')`,
     values: [schema, table],
   });
   const r = rel.rows[0];
@@ -114,9 +114,9 @@ export async function describeTable(
     identity: string;
     description: string | null;
   }>({
-    text: `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
-                  pg_get_expr(d.adbin, d.adrelid) AS def, a.attgenerated::text AS generated, a.attidentity::text AS identity,
-                  col_description(a.attrelid, a.attnum) AS description
+    text: `SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
+                  pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS def, a.attgenerated::text AS generated, a.attidentity::text AS identity,
+                  pg_catalog.col_description(a.attrelid, a.attnum) AS description
              FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             WHERE a.attrelid = $1::float8::int8::oid AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum`,
@@ -131,10 +131,10 @@ export async function describeTable(
     ref_columns: string[] | null;
   }>({
     text: `SELECT con.conname AS name, con.contype::text AS contype,
-                  ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(attnum, i)
+                  ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(con.conkey) WITH ORDINALITY k(attnum, i)
                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.i) AS columns,
                   rn.nspname AS ref_schema, rc.relname AS ref_table,
-                  ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(attnum, i)
+                  ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(con.confkey) WITH ORDINALITY k(attnum, i)
                         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.i) AS ref_columns
              FROM pg_constraint con
              LEFT JOIN pg_class rc ON rc.oid = con.confrelid
@@ -149,7 +149,7 @@ export async function describeTable(
     primary: boolean;
     definition: string;
   }>({
-    text: `SELECT ic.relname AS name, i.indisunique AS unique, i.indisprimary AS primary, pg_get_indexdef(i.indexrelid) AS definition
+    text: `SELECT ic.relname AS name, i.indisunique AS unique, i.indisprimary AS primary, pg_catalog.pg_get_indexdef(i.indexrelid) AS definition
              FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
             WHERE i.indrelid = $1::float8::int8::oid ORDER BY ic.relname`,
     values: [r.oid],
@@ -195,7 +195,7 @@ export async function typeNamesFor(
   const missing = [...new Set(oids)].filter((o) => !typeNames.has(o));
   if (missing.length > 0) {
     const r = await client.query<{ oid: number; name: string }>({
-      text: 'SELECT oid::int8::float8 AS oid, format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1::int8[]::oid[])',
+      text: 'SELECT oid::int8::float8 AS oid, pg_catalog.format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1::int8[]::oid[])',
       values: [missing],
     });
     // Only built-in types (OID < 16384, FirstNormalObjectId) are cached; user types can be recreated.

@@ -3,7 +3,7 @@ import type { DatabaseRolesSettings } from './config.js';
 
 /**
  * What one call's transaction is switched to when `postgres.databaseRoles` is configured: the
- * database role (`SET LOCAL ROLE`, as `set_config('role', …, true)`) and the transaction-local
+ * database role (`SET LOCAL ROLE`, as `pg_catalog.set_config('role', …, true)`) and the transaction-local
  * settings row-level-security policies read with `current_setting('hardened_mcp.principal', true)`
  * and `current_setting('hardened_mcp.claims', true)::jsonb`.
  */

@@ -13,6 +13,7 @@ import {
 } from '@hardened-mcp/test-kit';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describeTable, listSchemas, listTables } from './catalog.js';
 import { type PostgresSettings, postgresSectionSchema } from './config.js';
 import {
   KEPT_STATEMENTS,
@@ -22,6 +23,7 @@ import {
   withTransaction,
 } from './database.js';
 import { readCursor } from './query.js';
+import { readTableCounters } from './write-effects.js';
 
 const STATEMENT_TIMEOUT_MS = 2_000;
 const LOCK_TIMEOUT_MS = 300;
@@ -146,6 +148,53 @@ describe("the server's own statements resolve in pg_catalog only", () => {
       await admin.query(`
         ALTER ROLE ${role} RESET search_path;
         DROP SCHEMA hmcp_shadow CASCADE;
+      `);
+    }
+  });
+});
+
+describe("the catalog tools' and write counters' functions resolve in pg_catalog only", () => {
+  it('functions planted in an allowed schema that match more exactly are never called', async () => {
+    // Each matches the server's call more exactly than the pg_catalog function it would shadow
+    // (smallint[] vs anyarray; text vs name for a string literal; oid vs regclass).
+    await admin.query(`
+      CREATE FUNCTION public.unnest(smallint[]) RETURNS SETOF smallint LANGUAGE plpgsql
+        AS $$ BEGIN RAISE EXCEPTION 'shadowed unnest called'; END $$;
+      CREATE FUNCTION public.obj_description(oid, text) RETURNS text LANGUAGE plpgsql
+        AS $$ BEGIN RAISE EXCEPTION 'shadowed obj_description called'; END $$;
+      CREATE FUNCTION public.pg_partition_root(oid) RETURNS regclass LANGUAGE plpgsql
+        AS $$ BEGIN RAISE EXCEPTION 'shadowed pg_partition_root called'; END $$;
+    `);
+    try {
+      const h = handle(db.readUrl, 'read');
+      const out = await withTransaction(h, { readOnly: true }, async (c) => {
+        // The shadows are reachable on this transaction's search_path (the allowed schemas).
+        await c.query('SAVEPOINT s');
+        await expect(c.query("SELECT obj_description(0::oid, 'pg_class')")).rejects.toThrow(
+          /shadowed obj_description/,
+        );
+        await c.query('ROLLBACK TO SAVEPOINT s');
+        return {
+          schemas: await listSchemas(c, ['public']),
+          tables: (await listTables(c, 'public')).length,
+          described: (await describeTable(c, 'public', 'invoice_line'))?.foreignKeys.length,
+        };
+      });
+      // The write counters, in a write transaction that changed a row (to the value it had).
+      const w = handle(db.writeUrl, 'write');
+      const counters = await withTransaction(w, { readOnly: false }, async (c) => {
+        await c.query('UPDATE public.genre SET name = name WHERE genre_id = 1');
+        return readTableCounters(c);
+      });
+      expect([...counters.values()].map((x) => x.table)).toEqual(['genre']);
+      expect(out.schemas.map((x) => x.schema)).toEqual(['public']);
+      expect(out.tables).toBeGreaterThan(0);
+      expect(out.described).toBeGreaterThan(0);
+    } finally {
+      await admin.query(`
+        DROP FUNCTION public.unnest(smallint[]);
+        DROP FUNCTION public.obj_description(oid, text);
+        DROP FUNCTION public.pg_partition_root(oid);
       `);
     }
   });

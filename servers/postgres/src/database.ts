@@ -379,7 +379,7 @@ export const KEPT_STATEMENTS: readonly string[] = [
  * `ROLLBACK`, then what `DISCARD ALL` does (PostgreSQL docs, DISCARD) except `DEALLOCATE ALL`
  * and `DISCARD PLANS`, which would throw away the server's own prepared catalog check and its
  * plan: `CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; DISCARD TEMP;
- * DISCARD SEQUENCES; SELECT pg_advisory_unlock_all()`. `DISCARD ALL` itself cannot run in a
+ * DISCARD SEQUENCES; SELECT pg_catalog.pg_advisory_unlock_all()`. `DISCARD ALL` itself cannot run in a
  * multi-statement string (it refuses a transaction block). The last statement also counts
  * prepared statements other than {@link KEPT_STATEMENTS} (the SQL guard accepts no `PREPARE`,
  * and `hmcp_explain` is deallocated by its tool), and any made by SQL `PREPARE` (`from_sql`)
@@ -393,8 +393,8 @@ export const KEPT_STATEMENTS: readonly string[] = [
 export const READ_END_SQL =
   'ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;' +
   ' DISCARD TEMP; DISCARD SEQUENCES;' +
-  ' SELECT pg_advisory_unlock_all() AS unlocked,' +
-  ' (SELECT count(*)::int FROM pg_prepared_statements' +
+  ' SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked,' +
+  ' (SELECT pg_catalog.count(*)::int FROM pg_prepared_statements' +
   ` WHERE from_sql OR name NOT IN (${KEPT_STATEMENTS.map((n) => `'${n}'`).join(', ')})) AS foreign_statements`;
 
 /**
@@ -460,7 +460,7 @@ export const WATCHDOG_GRACE_MS = 1_000;
 
 /**
  * Runs `fn` in one transaction on a pooled connection:
- * `BEGIN READ ONLY` (or `READ WRITE`), then `set_config(..., is_local => true)` for
+ * `BEGIN READ ONLY` (or `READ WRITE`), then `pg_catalog.set_config(..., is_local => true)` for
  * statement_timeout, lock_timeout, idle_in_transaction_session_timeout, search_path and jit (bound
  * parameters, never interpolated; transaction-scoped like `SET LOCAL`), then `opts.first`, all
  * pipelined in one round trip ({@link pipelined}). Read transactions always end in ROLLBACK and
@@ -472,7 +472,7 @@ export const WATCHDOG_GRACE_MS = 1_000;
  * after a turn at the pool's {@link FairGate} for `opts.principal`.
  *
  * With `postgres.databaseRoles`, the same `set_config` round trip also switches the transaction
- * to the principal's database role (`set_config('role', …, true)`, which is `SET LOCAL ROLE`:
+ * to the principal's database role (`pg_catalog.set_config('role', …, true)`, which is `SET LOCAL ROLE`:
  * PostgreSQL docs §9.28.1 and SET ROLE) and sets `hardened_mcp.principal` and
  * `hardened_mcp.claims` transaction-locally; no round trip is added. A principal with no mapped
  * role is refused before a connection is taken (`forbidden`).
@@ -674,16 +674,16 @@ function transactionSettings(
     (searchPath ?? s.schemas).map((n) => pg.escapeIdentifier(n)).join(', '),
   ];
   let text =
-    "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)," +
-    " set_config('idle_in_transaction_session_timeout', $3, true), set_config('search_path', $4, true)," +
-    " set_config('jit', 'off', true)";
+    "SELECT pg_catalog.set_config('statement_timeout', $1, true), pg_catalog.set_config('lock_timeout', $2, true)," +
+    " pg_catalog.set_config('idle_in_transaction_session_timeout', $3, true), pg_catalog.set_config('search_path', $4, true)," +
+    " pg_catalog.set_config('jit', 'off', true)";
   // The statements pipelined after this one are bound on their generic plans; the last of them
   // switches back to `auto` (see TransactionOptions.firstOnGenericPlan).
-  if (genericPlan) text += ", set_config('plan_cache_mode', 'force_generic_plan', true)";
+  if (genericPlan) text += ", pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)";
   if (session) {
     text +=
-      ", set_config('role', $5, true), set_config('hardened_mcp.principal', $6, true)," +
-      " set_config('hardened_mcp.claims', $7, true)";
+      ", pg_catalog.set_config('role', $5, true), pg_catalog.set_config('hardened_mcp.principal', $6, true)," +
+      " pg_catalog.set_config('hardened_mcp.claims', $7, true)";
     values.push(session.role, session.principal, session.claims);
   }
   // Prepared once per connection (named): later calls only bind and execute it, as for the
@@ -749,7 +749,7 @@ async function terminateBackend(handle: PgHandle, pid: number): Promise<void> {
   try {
     await terminator.connect();
     await terminator.query(
-      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND usename = current_user',
+      'SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND usename = current_user',
       [pid],
     );
   } catch {

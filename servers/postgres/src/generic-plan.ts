@@ -63,10 +63,10 @@ export async function columnsOfGeneric(
   generic: { readonly sql: string; readonly paramCount: number },
 ): Promise<string[]> {
   await prepareGeneric(c, generic, [
-    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)",
+    "SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)",
   ]);
   return columnsOfPreparedStatement(c, generic.paramCount, [
     'DEALLOCATE hmcp_explain',
-    "SELECT set_config('plan_cache_mode', 'auto', true)",
+    "SELECT pg_catalog.set_config('plan_cache_mode', 'auto', true)",
   ]);
 }

@@ -63,11 +63,11 @@ export async function inspectRole(pool: pg.Pool, roleName?: string): Promise<Rol
     functions: string[] | null;
   }>({
     text: `SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolcreatedb, r.rolreplication,
-              current_setting('server_version') AS version,
-              ARRAY(SELECT m FROM unnest($1::text[]) AS m
-                    WHERE to_regrole(m) IS NOT NULL AND pg_has_role($3::name, to_regrole(m), 'MEMBER')) AS memberships,
-              ARRAY(SELECT f FROM unnest($2::text[]) AS f
-                    WHERE to_regprocedure(f) IS NOT NULL AND has_function_privilege($3::name, to_regprocedure(f), 'EXECUTE')) AS functions
+              pg_catalog.current_setting('server_version') AS version,
+              ARRAY(SELECT m FROM pg_catalog.unnest($1::text[]) AS m
+                    WHERE pg_catalog.to_regrole(m) IS NOT NULL AND pg_catalog.pg_has_role($3::name, pg_catalog.to_regrole(m), 'MEMBER')) AS memberships,
+              ARRAY(SELECT f FROM pg_catalog.unnest($2::text[]) AS f
+                    WHERE pg_catalog.to_regprocedure(f) IS NOT NULL AND pg_catalog.has_function_privilege($3::name, pg_catalog.to_regprocedure(f), 'EXECUTE')) AS functions
          FROM pg_roles r WHERE r.rolname = $3::name`,
     values: [DANGEROUS_MEMBERSHIPS, DANGEROUS_FUNCTIONS, who],
   });
@@ -84,14 +84,14 @@ export async function inspectRole(pool: pg.Pool, roleName?: string): Promise<Rol
     for (const f of row.functions ?? []) problems.push(`can execute ${f.split('(')[0]}`);
   if (!row.rolsuper) {
     const writable = await pool.query<{ name: string }>(
-      `SELECT format('%I.%I', n.nspname, c.relname) AS name
+      `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-          AND has_schema_privilege($1::name, n.oid, 'USAGE')
-          AND (has_table_privilege($1::name, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
-               OR has_any_column_privilege($1::name, c.oid, 'INSERT, UPDATE'))
+          AND pg_catalog.has_schema_privilege($1::name, n.oid, 'USAGE')
+          AND (pg_catalog.has_table_privilege($1::name, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+               OR pg_catalog.has_any_column_privilege($1::name, c.oid, 'INSERT, UPDATE'))
         ORDER BY 1 LIMIT 6`,
       [who],
     );
@@ -106,7 +106,7 @@ export async function inspectRole(pool: pg.Pool, roleName?: string): Promise<Rol
   const creatable = await pool.query<{ nspname: string }>(
     `SELECT nspname FROM pg_namespace
       WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'
-        AND has_schema_privilege($1::name, oid, 'CREATE') ORDER BY 1 LIMIT 5`,
+        AND pg_catalog.has_schema_privilege($1::name, oid, 'CREATE') ORDER BY 1 LIMIT 5`,
     [who],
   );
   if (creatable.rows.length > 0)
@@ -119,7 +119,7 @@ export async function inspectRole(pool: pg.Pool, roleName?: string): Promise<Rol
  * is a member of the mapped roles and holds nothing itself):
  *
  * - the login role must be able to switch to every mapped role: each is tried with
- *   `set_config('role', r, true)` in a transaction that is rolled back (this is the check
+ *   `pg_catalog.set_config('role', r, true)` in a transaction that is rolled back (this is the check
  *   PostgreSQL itself makes: membership, and the SET option on PostgreSQL 16+);
  * - the login role must hold no privilege on any relation outside the system schemas, not even
  *   SELECT (no inherited privileges: `NOINHERIT`, or `GRANT r TO login WITH INHERIT FALSE` on
@@ -142,7 +142,7 @@ export async function inspectMappedRoles(
     for (const role of roles) {
       try {
         await client.query('BEGIN READ ONLY');
-        await client.query("SELECT set_config('role', $1, true)", [role]);
+        await client.query("SELECT pg_catalog.set_config('role', $1, true)", [role]);
       } catch {
         unusable.push(role);
       } finally {
@@ -159,13 +159,13 @@ export async function inspectMappedRoles(
   const problems: string[] = [];
   const warnings: string[] = [];
   const readable = await pool.query<{ name: string }>(
-    `SELECT format('%I.%I', n.nspname, c.relname) AS name
+    `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
         AND n.nspname NOT IN ('pg_catalog', 'information_schema')
         AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-        AND (has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
-             OR has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE'))
+        AND (pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+             OR pg_catalog.has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE'))
       ORDER BY 1 LIMIT 6`,
   );
   if (readable.rows.length > 0) {
@@ -222,11 +222,11 @@ export async function classificationGrants(
              JOIN pg_namespace n ON n.nspname = p.s
              JOIN pg_class cl ON cl.relnamespace = n.oid AND cl.relname = p.t
             CROSS JOIN (SELECT coalesce($5::name, current_user) AS r) AS who
-            WHERE has_schema_privilege(who.r, n.oid, 'USAGE')
-              AND CASE WHEN p.c = '' THEN has_table_privilege(who.r, cl.oid, 'SELECT')
+            WHERE pg_catalog.has_schema_privilege(who.r, n.oid, 'USAGE')
+              AND CASE WHEN p.c = '' THEN pg_catalog.has_table_privilege(who.r, cl.oid, 'SELECT')
                        ELSE EXISTS (SELECT 1 FROM pg_attribute a
                                      WHERE a.attrelid = cl.oid AND a.attname = p.c AND NOT a.attisdropped)
-                            AND has_column_privilege(who.r, cl.oid, p.c, 'SELECT') END
+                            AND pg_catalog.has_column_privilege(who.r, cl.oid, p.c, 'SELECT') END
             ORDER BY 1 LIMIT 20`,
     values: [
       paths.map((p) => p.path),

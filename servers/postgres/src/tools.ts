@@ -291,7 +291,7 @@ export async function createPostgresTools(
           if (ctx.classification)
             await ctx.classification.classify(await columnsOfGeneric(c, generic));
           await prepareGeneric(c, generic, [
-            "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)",
+            "SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)",
           ]);
           const args =
             generic.paramCount > 0

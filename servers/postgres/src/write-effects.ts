@@ -25,9 +25,9 @@ export type TableCounters = ReadonlyMap<string, TableChange>;
  */
 export async function readTableCounters(client: pg.ClientBase): Promise<TableCounters> {
   const r = await client.query<{ id: string; schema: string; table: string; rows: number }>(
-    `SELECT c.oid::text AS id, n.nspname AS schema, c.relname AS table, sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::float8 AS rows
+    `SELECT c.oid::text AS id, n.nspname AS schema, c.relname AS table, pg_catalog.sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::float8 AS rows
        FROM pg_stat_xact_user_tables s
-       JOIN pg_class c ON c.oid = coalesce(pg_partition_root(s.relid), s.relid)
+       JOIN pg_class c ON c.oid = coalesce(pg_catalog.pg_partition_root(s.relid), s.relid)
        JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0
       GROUP BY 1, 2, 3`,

@@ -42,7 +42,7 @@ async function loadTable(
     text: `SELECT n.nspname, c.relname,
                   ARRAY(SELECT a.attname::text FROM pg_attribute a
                          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS columns,
-                  (SELECT ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(attnum, i)
+                  (SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(con.conkey) WITH ORDINALITY k(attnum, i)
                                 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.i)
                      FROM pg_constraint con WHERE con.conrelid = c.oid AND con.contype = 'p') AS pk
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
