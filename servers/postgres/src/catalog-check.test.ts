@@ -342,6 +342,52 @@ describe("the check's own functions resolve in pg_catalog only", () => {
   });
 });
 
+describe("the check's operators resolve in pg_catalog only", () => {
+  it('operators planted in an allowed schema that match more exactly change no fact', async () => {
+    // Each matches one of the check's comparisons more exactly than pg_catalog's, unless the
+    // check writes both sides in types pg_catalog has an exact operator for (oid = oid, name ~
+    // text): oid = regclass, oid <> regnamespace, oid <> / >= / < int4, oid = regproc (IN over
+    // a type's support functions), name ~ name (an unknown literal is taken as the other side's
+    // type). A planted one returns the opposite answer, so a check that used it would report
+    // other facts (the review's repro hid a view's user function this way).
+    const ops: [string, string, string, string][] = [
+      ['=', 'oid', 'regclass', 'NOT ($1 OPERATOR(pg_catalog.=) $2::oid)'],
+      ['<>', 'oid', 'regnamespace', '$1 OPERATOR(pg_catalog.=) $2::oid'],
+      ['<>', 'oid', 'int4', '$1 OPERATOR(pg_catalog.=) $2::oid'],
+      ['>=', 'oid', 'int4', '$1 OPERATOR(pg_catalog.<) $2::oid'],
+      ['<', 'oid', 'int4', '$1 OPERATOR(pg_catalog.>=) $2::oid'],
+      ['=', 'oid', 'regproc', 'NOT ($1 OPERATOR(pg_catalog.=) $2::oid)'],
+      ['~', 'name', 'name', 'NOT ($1::text OPERATOR(pg_catalog.~) $2::text)'],
+    ];
+    const before = [];
+    for (const p of CASES) before.push((await factsOf(p, 'force_generic_plan'))[1]);
+    const planted = ops.map(([op, l, r, body], i) => ({
+      fn: `public.hmcp_opposite_${i}(${l}, ${r})`,
+      create: `CREATE FUNCTION public.hmcp_opposite_${i}(${l}, ${r}) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT ${body.replaceAll("'", "''")}';
+        CREATE OPERATOR public.${op} (LEFTARG = ${l}, RIGHTARG = ${r}, FUNCTION = public.hmcp_opposite_${i});`,
+    }));
+    await admin.query(planted.map((x) => x.create).join('\n'));
+    try {
+      // The one fact the plants change is a true one: a user operator named as the statement's
+      // own (`ops`: e.g. "=" now exists in an allowed schema, so a statement using = is refused).
+      const plantedNames = new Set(ops.map(([op]) => JSON.stringify(op)));
+      const after = [];
+      for (const p of CASES) {
+        const facts = (await factsOf(p, 'force_generic_plan'))[1];
+        if (facts.ops) facts.ops = facts.ops.filter((o) => !plantedNames.has(o));
+        after.push(facts);
+      }
+      expect(after).toEqual(before);
+      // The plants are live: the unqualified reference query reports other facts with them.
+      const reference = [];
+      for (const p of CASES) reference.push((await factsOf(p, 'force_generic_plan'))[0]);
+      expect(reference).not.toEqual(before);
+    } finally {
+      await admin.query(planted.map((x) => `DROP FUNCTION ${x.fn} CASCADE;`).join('\n'));
+    }
+  });
+});
+
 describe('the catalog check returns the facts of the query it replaced', () => {
   for (const planMode of ['force_generic_plan', 'force_custom_plan']) {
     for (const p of CASES) {

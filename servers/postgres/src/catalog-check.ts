@@ -315,19 +315,19 @@ export const CATALOG_FACTS_SQL = `WITH RECURSIVE
   rel AS (SELECT q.s, q.r, c.oid, n.nspname, c.relname, c.relkind
             FROM unnest($1::text[], $2::text[]) AS q(s, r)
             CROSS JOIN LATERAL (SELECT c.oid, c.relname, c.relkind, c.relnamespace FROM pg_class c
-                                 WHERE c.oid = pg_catalog.to_regclass(CASE WHEN q.s IS NULL THEN pg_catalog.quote_ident(q.r) ELSE pg_catalog.quote_ident(q.s) || '.' || pg_catalog.quote_ident(q.r) END)
+                                 WHERE c.oid = pg_catalog.to_regclass(CASE WHEN q.s IS NULL THEN pg_catalog.quote_ident(q.r) ELSE pg_catalog.quote_ident(q.s) || '.' || pg_catalog.quote_ident(q.r) END)::oid
                                  OFFSET 0) AS c
             CROSS JOIN LATERAL (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace OFFSET 0) AS n),
   viewdep(oid) AS (SELECT oid FROM rel WHERE relkind IN ('v', 'm')
                    UNION
                    SELECT d.refobjid FROM viewdep
                      CROSS JOIN LATERAL (SELECT d.refobjid FROM pg_rewrite rw
-                                           JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
-                                            AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> rw.ev_class
+                                           JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass::oid AND d.objid = rw.oid
+                                            AND d.refclassid = 'pg_class'::regclass::oid AND d.refobjid <> rw.ev_class
                                           WHERE rw.ev_class = viewdep.oid AND rw.ev_type = '1' OFFSET 0) AS d),
   viewdeps AS (SELECT d.refclassid, d.refobjid FROM viewdep
                  CROSS JOIN LATERAL (SELECT d.refclassid, d.refobjid FROM pg_rewrite rw
-                                       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                                       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass::oid AND d.objid = rw.oid
                                       WHERE rw.ev_class = viewdep.oid AND rw.ev_type = '1' OFFSET 0) AS d),
   reached AS (SELECT oid FROM rel UNION SELECT oid FROM viewdep),
   kid(oid) AS (SELECT i.inhrelid FROM pg_catalog.unnest(ARRAY(SELECT oid FROM reached)) AS reached(oid) CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = reached.oid OFFSET 0) AS i
@@ -342,10 +342,10 @@ export const CATALOG_FACTS_SQL = `WITH RECURSIVE
               SELECT s.x FROM ty
                 CROSS JOIN LATERAL (SELECT t.oid, t.typbasetype, t.typelem, t.typrelid FROM pg_type t WHERE t.oid = ty.oid OFFSET 0) AS t
                 CROSS JOIN LATERAL (
-                  SELECT t.typbasetype WHERE t.typbasetype <> 0
-                  UNION ALL SELECT t.typelem WHERE t.typelem <> 0
+                  SELECT t.typbasetype WHERE t.typbasetype <> 0::oid
+                  UNION ALL SELECT t.typelem WHERE t.typelem <> 0::oid
                   UNION ALL SELECT a.atttypid FROM pg_attribute a
-                             WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                             WHERE t.typrelid <> 0::oid AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
                   UNION ALL SELECT rg.rngsubtype FROM pg_range rg WHERE rg.rngtypid = t.oid
                   UNION ALL SELECT rg.rngtypid FROM pg_range rg WHERE rg.rngmultitypid = t.oid) AS s(x)),
   -- The reached types' rows, materialized: the hazard tests below run per reached type, never
@@ -363,13 +363,13 @@ SELECT
      FROM kid CROSS JOIN LATERAL (SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                                    WHERE c.oid = kid.oid OFFSET 0) AS c) AS kids,
   (SELECT coalesce(pg_catalog.json_agg(DISTINCT pg_catalog.jsonb_build_array(n.nspname, p.proname)), '[]')
-     FROM viewdeps d JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
+     FROM viewdeps d JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass::oid AND p.oid = d.refobjid
      JOIN pg_namespace n ON n.oid = p.pronamespace) AS depfns,
   (SELECT coalesce(pg_catalog.json_agg(DISTINCT pg_catalog.jsonb_build_array(n.nspname, o.oprname)), '[]')
-     FROM viewdeps d JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
+     FROM viewdeps d JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass::oid AND o.oid = d.refobjid
      JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog') AS depops,
   (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(f.name,
-            EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = f.name AND p.pronamespace = 'pg_catalog'::regnamespace),
+            EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = f.name AND p.pronamespace = 'pg_catalog'::regnamespace::oid),
             EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                      WHERE p.proname = f.name AND n.nspname <> 'pg_catalog' AND n.nspname = ANY($6::text[])))), '[]')
      FROM pg_catalog.unnest($3::text[]) AS f(name)) AS procs,
@@ -378,41 +378,41 @@ SELECT
   (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(c.nspname, c.relname, t.x)), '[]')
      FROM pg_catalog.unnest($5::text[]) AS t(x)
      CROSS JOIN LATERAL (SELECT n.nspname, c.relname FROM pg_type ty JOIN pg_class c ON c.oid = ty.typrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                          WHERE ty.oid = pg_catalog.to_regtype(t.x) OFFSET 0) AS c) AS types,
+                          WHERE ty.oid = pg_catalog.to_regtype(t.x)::oid OFFSET 0) AS c) AS types,
   (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(h.typ, h.why)), '[]') FROM (
      SELECT pg_catalog.format_type(t.oid, NULL) AS typ, 'an object-identifier type' AS why
        FROM tyt t
-      WHERE t.typnamespace = 'pg_catalog'::regnamespace AND (t.typname ~ '^reg' OR t.typname IN ('oid', 'oidvector'))
+      WHERE t.typnamespace = 'pg_catalog'::regnamespace::oid AND (t.typname ~ '^reg'::text OR t.typname IN ('oid', 'oidvector'))
      UNION ALL
      SELECT pg_catalog.format_type(t.oid, NULL), 'one of its support functions (input, output, subscript, range canonical or difference) is defined outside pg_catalog'
        FROM tyt t
       WHERE EXISTS (SELECT 1 FROM pg_proc p
-                     WHERE p.oid IN (t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze, t.typsubscript)
-                       AND p.pronamespace <> 'pg_catalog'::regnamespace)
-         OR EXISTS (SELECT 1 FROM pg_range rg JOIN pg_proc p ON p.oid IN (rg.rngcanonical, rg.rngsubdiff)
-                     WHERE rg.rngtypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace OFFSET 0)
+                     WHERE p.oid IN (t.typinput::oid, t.typoutput::oid, t.typreceive::oid, t.typsend::oid, t.typmodin::oid, t.typmodout::oid, t.typanalyze::oid, t.typsubscript::oid)
+                       AND p.pronamespace <> 'pg_catalog'::regnamespace::oid)
+         OR EXISTS (SELECT 1 FROM pg_range rg JOIN pg_proc p ON p.oid IN (rg.rngcanonical::oid, rg.rngsubdiff::oid)
+                     WHERE rg.rngtypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace::oid OFFSET 0)
      UNION ALL
      SELECT pg_catalog.format_type(t.oid, NULL), 'a cast from or to it runs a function defined outside pg_catalog'
        FROM tyt t
-      WHERE t.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_cast k JOIN pg_proc p ON p.oid = k.castfunc
-                     WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::regnamespace OFFSET 0)
+      WHERE t.oid >= 16384::oid AND EXISTS (SELECT 1 FROM pg_cast k JOIN pg_proc p ON p.oid = k.castfunc
+                     WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::regnamespace::oid OFFSET 0)
      UNION ALL
      SELECT pg_catalog.format_type(t.oid, NULL), 'a domain constraint calls a function defined outside pg_catalog'
        FROM tyt t
-      WHERE EXISTS (SELECT 1 FROM pg_constraint con JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
-                      JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
-                     WHERE con.contypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace OFFSET 0)
+      WHERE EXISTS (SELECT 1 FROM pg_constraint con JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass::oid AND d.objid = con.oid
+                      JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass::oid AND p.oid = d.refobjid
+                     WHERE con.contypid = t.oid AND p.pronamespace <> 'pg_catalog'::regnamespace::oid OFFSET 0)
      UNION ALL
      SELECT pg_catalog.format_type(t.oid, NULL), 'an operator on it is defined outside pg_catalog'
        FROM tyt t
-      WHERE t.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_operator o
-                     WHERE (o.oprleft = t.oid OR o.oprright = t.oid) AND o.oprnamespace <> 'pg_catalog'::regnamespace)
+      WHERE t.oid >= 16384::oid AND EXISTS (SELECT 1 FROM pg_operator o
+                     WHERE (o.oprleft = t.oid OR o.oprright = t.oid) AND o.oprnamespace <> 'pg_catalog'::regnamespace::oid)
      UNION ALL
      SELECT 'any', 'a cast between built-in types runs a function defined outside pg_catalog'
       WHERE EXISTS (SELECT 1 FROM pg_proc p
                      WHERE p.oid = ANY (ARRAY(SELECT k.castfunc FROM pg_cast k
-                                               WHERE k.castsource < 16384 AND k.casttarget < 16384 AND k.castfunc <> 0))
-                       AND p.pronamespace <> 'pg_catalog'::regnamespace)
+                                               WHERE k.castsource < 16384::oid AND k.casttarget < 16384::oid AND k.castfunc <> 0::oid))
+                       AND p.pronamespace <> 'pg_catalog'::regnamespace::oid)
    ) AS h) AS hazards`;
 
 /**

@@ -88,7 +88,7 @@ export async function inspectRole(pool: pg.Pool, roleName?: string): Promise<Rol
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+          AND n.nspname NOT LIKE 'pg\\_toast%'::text AND n.nspname NOT LIKE 'pg\\_temp%'::text
           AND pg_catalog.has_schema_privilege($1::name, n.oid, 'USAGE')
           AND (pg_catalog.has_table_privilege($1::name, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
                OR pg_catalog.has_any_column_privilege($1::name, c.oid, 'INSERT, UPDATE'))
@@ -105,7 +105,7 @@ export async function inspectRole(pool: pg.Pool, roleName?: string): Promise<Rol
   const warnings: string[] = [];
   const creatable = await pool.query<{ nspname: string }>(
     `SELECT nspname FROM pg_namespace
-      WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'
+      WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'::text
         AND pg_catalog.has_schema_privilege($1::name, oid, 'CREATE') ORDER BY 1 LIMIT 5`,
     [who],
   );
@@ -163,7 +163,7 @@ export async function inspectMappedRoles(
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
         AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-        AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+        AND n.nspname NOT LIKE 'pg\\_toast%'::text AND n.nspname NOT LIKE 'pg\\_temp%'::text
         AND (pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
              OR pg_catalog.has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE'))
       ORDER BY 1 LIMIT 6`,
