@@ -339,7 +339,7 @@ describe("the check's own functions resolve in pg_catalog only", () => {
     } finally {
       await admin.query('DROP FUNCTION public.unnest(text[]); DROP FUNCTION public.unnest(oid[]);');
     }
-  });
+  }, 60_000);
 });
 
 describe("the check's operators resolve in pg_catalog only", () => {
@@ -385,7 +385,7 @@ describe("the check's operators resolve in pg_catalog only", () => {
     } finally {
       await admin.query(planted.map((x) => `DROP FUNCTION ${x.fn} CASCADE;`).join('\n'));
     }
-  });
+  }, 120_000);
 });
 
 describe('the catalog check returns the facts of the query it replaced', () => {

@@ -150,7 +150,7 @@ describe("the server's own statements resolve in pg_catalog only", () => {
         DROP SCHEMA hmcp_shadow CASCADE;
       `);
     }
-  });
+  }, 60_000);
 });
 
 describe("the catalog tools' and write counters' functions resolve in pg_catalog only", () => {
@@ -197,7 +197,7 @@ describe("the catalog tools' and write counters' functions resolve in pg_catalog
         DROP FUNCTION public.pg_partition_root(oid);
       `);
     }
-  });
+  }, 60_000);
 });
 
 describe('a read transaction refuses writes raw (the guard is not the only wall)', () => {
