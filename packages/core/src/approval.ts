@@ -52,3 +52,16 @@ export function approvalFromElicitation(result: {
   if (result.action === 'decline') return 'declined';
   return 'cancelled';
 }
+
+/**
+ * Whether a tool's configuration alone asks a human before each call: a write tool unless
+ * `tools.settings.<tool>.approval` is `none`, any tool (read tools included) when it is
+ * `required`. Access control may add reasons per call on top (restricted data, Cedar
+ * `@approval`). The one rule the pipeline enforces and `--print-policy` prints.
+ */
+export function configuredApproval(
+  access: 'read' | 'write',
+  setting: 'required' | 'none' | undefined,
+): boolean {
+  return setting === 'required' || (access === 'write' && setting !== 'none');
+}

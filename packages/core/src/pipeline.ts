@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { z } from 'zod';
-import type { ApprovalChannel, ApprovalResult } from './approval.js';
+import { type ApprovalChannel, type ApprovalResult, configuredApproval } from './approval.js';
 import { type AuditEntry, auditIntentFromMeta, resultDigestOfJson } from './audit/index.js';
 import { type Denial, deny, ErrorCode, type ErrorCodeValue, ToolError } from './errors.js';
 import type { Identity } from './identity.js';
@@ -361,13 +361,11 @@ export function createPipeline<C>(options: PipelineOptions<C>): Pipeline {
     })();
   }
 
-  /** Whether step 7 asks a human: a write (unless configured off) or an access-control reason. */
+  /** Whether step 7 asks a human: the tool's configuration ({@link configuredApproval}) or an access-control reason. */
   function approvalNeeded(tool: Tool<C>, verdict: AccessVerdict | undefined): boolean {
-    const setting = options.toolSettings?.[tool.name]?.approval;
     return (
       (verdict?.approvalReasons.length ?? 0) > 0 ||
-      setting === 'required' ||
-      (tool.access === 'write' && setting !== 'none')
+      configuredApproval(tool.access, options.toolSettings?.[tool.name]?.approval)
     );
   }
 

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import { configuredApproval } from '../approval.js';
 import type { ConnectorConfig } from '../assemble.js';
 import type { CredentialSource } from '../config.js';
 import type { ConnectorContext, ConnectorDefinition, LabelledPath } from '../connector.js';
@@ -153,11 +154,7 @@ export async function effectivePolicy<S, C>(
           .map(([r]) => r),
         egress: t.egress === true,
         resourceType: t.resource?.type ?? 'Server',
-        approval:
-          settings?.approval === 'required' ||
-          (t.access === 'write' && settings?.approval !== 'none')
-            ? 'required'
-            : 'none',
+        approval: configuredApproval(t.access, settings?.approval) ? 'required' : 'none',
         rateLimit: settings?.rateLimit ?? config.rateLimit,
       };
     });
