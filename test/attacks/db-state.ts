@@ -5,6 +5,8 @@
  * advisory locks, no large objects, no files, no notifications, no busy sessions left behind.
  */
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 
 /** What {@link openStateProbe} watches. */
@@ -264,4 +266,44 @@ export async function openStateProbe(opts: StateProbeOptions): Promise<StateProb
       await admin.end().catch(() => undefined);
     },
   };
+}
+
+/** State counts that may lag a little behind a call (a cancelled backend finishing, a destroyed connection closing). */
+export const SETTLING: ReadonlySet<string> = new Set([
+  'busyServerSessions',
+  'locksHeldByServerRoles',
+]);
+
+/**
+ * `after` with each settling count that is below `before`'s taken as `before`'s: an earlier
+ * call's backend that was still finishing when `before` was taken has gone idle meanwhile. A
+ * count above `before`'s (left behind by this call) still differs.
+ */
+export function settled(before: DbState, after: DbState): DbState {
+  const out: Record<string, unknown> = { ...after };
+  for (const k of SETTLING) {
+    const b = before[k as keyof DbState];
+    const a = after[k as keyof DbState];
+    if (typeof a === 'number' && typeof b === 'number' && a < b) out[k] = b;
+  }
+  return out as unknown as DbState;
+}
+
+/**
+ * Snapshots until the state {@link settled} equals `before`, for at most 5 s while only
+ * {@link SETTLING} counts differ (any other difference returns at once); returns the last
+ * snapshot, for the caller to compare as `settled(before, after)`.
+ */
+export async function snapshotSettled(probe: StateProbe, before: DbState): Promise<DbState> {
+  let after = await probe.snapshot();
+  const deadline = Date.now() + 5_000;
+  while (!isDeepStrictEqual(settled(before, after), before) && Date.now() < deadline) {
+    const differing = (Object.keys(before) as (keyof DbState)[]).filter(
+      (k) => !isDeepStrictEqual(before[k], after[k]),
+    );
+    if (!differing.every((k) => SETTLING.has(k))) break;
+    await sleep(50);
+    after = await probe.snapshot();
+  }
+  return after;
 }

@@ -19,8 +19,6 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { isDeepStrictEqual } from 'node:util';
 import type { AuditRecord } from '@hardened-mcp/core';
 import {
   type ChinookDatabase,
@@ -33,7 +31,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditRecordsIn, waitFor } from '../support/audit.ts';
 import { type ServerSession, startPostgresServer, textOf } from '../support/server.ts';
-import { type DbState, openStateProbe, type StateProbe } from './db-state.ts';
+import {
+  type DbState,
+  openStateProbe,
+  type StateProbe,
+  settled,
+  snapshotSettled,
+} from './db-state.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures named in the attacks
@@ -858,35 +862,8 @@ afterAll(async () => {
 
 const sessionOf = (a: Attack): ServerSession => (a.session === 'rw' ? rwSession : ro);
 
-/** State keys that may lag a little behind a call (a cancelled backend finishing, a destroyed connection closing). */
-const SETTLING = new Set(['busyServerSessions', 'locksHeldByServerRoles']);
-
-/**
- * `after` with each settling count that is below `before`'s taken as `before`'s: an earlier
- * call's backend that was still finishing when `before` was taken has gone idle meanwhile. A
- * count above `before`'s (left behind by this call) still differs.
- */
-function settled(before: DbState, after: DbState): DbState {
-  const out: Record<string, unknown> = { ...after };
-  for (const k of SETTLING) {
-    const b = before[k as keyof DbState];
-    const a = after[k as keyof DbState];
-    if (typeof a === 'number' && typeof b === 'number' && a < b) out[k] = b;
-  }
-  return out as unknown as DbState;
-}
-
 async function expectUnchanged(before: DbState): Promise<DbState> {
-  let after = await probe.snapshot();
-  const deadline = Date.now() + 5_000;
-  while (!isDeepStrictEqual(settled(before, after), before) && Date.now() < deadline) {
-    const differing = (Object.keys(before) as (keyof DbState)[]).filter(
-      (k) => !isDeepStrictEqual(before[k], after[k]),
-    );
-    if (!differing.every((k) => SETTLING.has(k))) break;
-    await sleep(50);
-    after = await probe.snapshot();
-  }
+  const after = await snapshotSettled(probe, before);
   expect(settled(before, after)).toEqual(before);
   expect(after.advisoryLocks).toBe(0);
   expect(after.largeObjects).toBe(0);
